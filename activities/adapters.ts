@@ -1,0 +1,121 @@
+/**
+ * The ports the activities need, one per external system. Real implementations
+ * live in adapters/ and are built by the worker from its configuration; the
+ * activities only ever see these interfaces, so tests can point them at local
+ * real services.
+ */
+import type {
+  AffectedRun,
+  ComponentConfig,
+  SizeQuantiles,
+  ChangeStage,
+  CheckRow,
+} from '../domain/evidence.js';
+import type { Component, Plan } from '../domain/plan.js';
+
+/** Called by long operations so Temporal knows the worker is alive (and can cancel). */
+export type Heartbeat = (details?: unknown) => void;
+
+export interface XComSizeStats {
+  rowCount: number;
+  sizeBytes: SizeQuantiles;
+  rowsAbove: { '48KB': number; '100KB': number; '1MB': number };
+  topProducers: { dagId: string; taskId: string; rows: number; maxBytes: number }[];
+}
+
+/** Airflow's metadata database, read-only: sizes are measured inside the DB, no value leaves it. */
+export interface MetadataDbPort {
+  readonly source: 'metadata-db' | 'in-pod';
+  measureXComSizes(): Promise<XComSizeStats>;
+  /** Rows whose encoded size is >= each threshold (the backend's own offload rule). */
+  countRowsAtOrAbove(thresholds: number[]): Promise<number[]>;
+}
+
+export interface RehearsalOutcome {
+  valueBytes: number;
+  objectPath: string;
+  offloaded: boolean;
+  breakConfirmed: boolean;
+  roundTripIntact: boolean;
+  healConfirmed: boolean;
+  sentinelCleaned: boolean;
+  timingsMs: Record<string, number>;
+}
+
+/** Python probes run inside an Airflow component (pod exec, or a local process). */
+export interface AirflowProbePort {
+  preflight(args: { component: Component; plan: Plan; runId: string; env: Record<string, string> }): Promise<CheckRow[]>;
+  resolveConfig(args: { component: Component; extraEnv?: Record<string, string> }): Promise<ComponentConfig>;
+  rehearse(args: {
+    component: Component;
+    plan: Plan;
+    runId: string;
+    env: Record<string, string>;
+    heartbeat: Heartbeat;
+  }): Promise<RehearsalOutcome>;
+}
+
+export interface AppliedChange {
+  changed: boolean;
+  ref: string;
+  revertHandle: string;
+}
+
+/** Where the change is written: a GitOps values file, a ConfigMap, or a local env file. */
+export interface ChangePort {
+  readonly mode: 'gitops' | 'configmap' | 'env-file';
+  describeDestination(): string;
+  diff(stage: ChangeStage): Promise<string>;
+  /** Idempotent: applying a stage that is already live changes nothing and says so. */
+  apply(args: { stage: ChangeStage; workflowId: string }): Promise<AppliedChange>;
+  /** Idempotent: reverting something already reverted changes nothing. */
+  revert(args: {
+    stage: ChangeStage;
+    /** Null when the apply never reported back; the adapter finds its change by workflow id. */
+    revertHandle: string | null;
+    workflowId: string;
+  }): Promise<{ changed: boolean; ref: string; restoredEnv: Record<string, string | null> }>;
+}
+
+/** Restarting the Airflow components and knowing when they run the wanted config. */
+export interface RolloutPort {
+  restartAndWait(args: {
+    components: Component[];
+    /** The env the live components must carry when the wait ends. */
+    expectEnv: Record<string, string | null>;
+    timeoutMs: number;
+    heartbeat: Heartbeat;
+  }): Promise<{ name: string; ready: boolean; detail: string }[]>;
+}
+
+export interface DagRunResult {
+  dagId: string;
+  runId: string;
+  state: string;
+  taskStates: Record<string, string>;
+  xcomErrors: number;
+  xcoms: { taskId: string; key: string; bytes: number; offloaded: boolean }[];
+  objectCount: number;
+}
+
+/** Airflow's REST API: trigger, watch, clear and re-run DAG runs. */
+export interface AirflowApiPort {
+  runValidationDag(args: {
+    dagId: string;
+    runId: string;
+    unpause: boolean;
+    timeoutMs: number;
+    heartbeat: Heartbeat;
+  }): Promise<DagRunResult>;
+  runsSince(args: { since: string }): Promise<AffectedRun[]>;
+  clearAndWait(args: { runs: AffectedRun[]; timeoutMs: number; heartbeat: Heartbeat }): Promise<(AffectedRun & { finalState: string })[]>;
+  readsData(args: { run: AffectedRun }): Promise<{ readsData: boolean; detail: string }>;
+}
+
+export interface Adapters {
+  metadb?: MetadataDbPort;
+  probes?: AirflowProbePort;
+  change?: ChangePort;
+  rollout?: RolloutPort;
+  airflowApi?: AirflowApiPort;
+}

@@ -1,0 +1,54 @@
+import { heartbeat } from '@temporalio/activity';
+import type { ApplyRecord, ChangeStage, RevertRecord, RolloutEvidence } from '../domain/evidence.js';
+import { durationMs, type Plan } from '../domain/plan.js';
+import type { Adapters } from './adapters.js';
+import { adapterMissing } from './errors.js';
+import { gate, timed } from './timing.js';
+
+export function applyActivities({ change, rollout }: Adapters) {
+  return {
+    /** Deploys one stage (GitOps merge, ConfigMap patch, env file). Idempotent per workflow. */
+    async applyChange({ stage, workflowId }: { plan: Plan; stage: ChangeStage; workflowId: string }): Promise<ApplyRecord> {
+      if (!change) throw adapterMissing('change (gitops / configmap / env-file)', 'apply the change');
+      return timed(async () => ({ stage: stage.label, mode: change.mode, ...(await change.apply({ stage, workflowId })) }));
+    },
+
+    /** Restarts the components and waits until every live pod carries the expected env. */
+    async waitForRollout({
+      plan,
+      expectEnv,
+    }: {
+      plan: Plan;
+      expectEnv: Record<string, string | null>;
+    }): Promise<RolloutEvidence> {
+      if (!rollout) throw adapterMissing('rollout (Kubernetes / local processes)', 'restart the Airflow components');
+      return timed(async () => {
+        const components = await rollout.restartAndWait({
+          components: plan.target.components,
+          expectEnv,
+          timeoutMs: durationMs(plan.rollout.timeout),
+          heartbeat,
+        });
+        return {
+          components,
+          gate: gate(components.filter((c) => !c.ready).map((c) => `${c.name}: ${c.detail}`)),
+        };
+      });
+    },
+
+    /** Undoes one applied stage the way it was applied (git revert of the merge, old ConfigMap data). */
+    async revertChange({
+      stage,
+      revertHandle,
+      workflowId,
+    }: {
+      plan: Plan;
+      stage: ChangeStage;
+      revertHandle: string | null;
+      workflowId: string;
+    }): Promise<RevertRecord> {
+      if (!change) throw adapterMissing('change (gitops / configmap / env-file)', 'revert the change');
+      return timed(async () => ({ stage: stage.label, ...(await change.revert({ stage, revertHandle, workflowId })) }));
+    },
+  };
+}

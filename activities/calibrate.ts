@@ -1,0 +1,44 @@
+import type { CalibrationEvidence } from '../domain/evidence.js';
+import type { Plan } from '../domain/plan.js';
+import { proposeThreshold } from '../domain/threshold.js';
+import type { Adapters } from './adapters.js';
+import { adapterMissing } from './errors.js';
+import { gate, timed } from './timing.js';
+
+export function calibrateActivities({ metadb }: Adapters) {
+  return {
+    /** §1 of the dossier: measure XCom sizes in the DB, propose a threshold, project offloads. */
+    async calibrate({ plan }: { plan: Plan }): Promise<CalibrationEvidence> {
+      if (!metadb) throw adapterMissing('metadata-DB', 'measure XCom sizes');
+      return timed(async () => {
+        const stats = await metadb.measureXComSizes();
+        const proposal = proposeThreshold(stats.sizeBytes, plan.xcom.threshold);
+        const rampStart = plan.xcom.ramp?.startBytes;
+        const [projected = 0, rampProjected] = await metadb.countRowsAtOrAbove(
+          rampStart === undefined ? [proposal.thresholdBytes] : [proposal.thresholdBytes, rampStart],
+        );
+        const reasons: string[] = [];
+        if (projected > plan.xcom.maxOffloadRows) {
+          reasons.push(
+            `${projected} historical rows would offload at ${proposal.thresholdBytes} B, above the plan's maxOffloadRows ${plan.xcom.maxOffloadRows}: not near-inert`,
+          );
+        }
+        if (rampStart !== undefined && rampStart <= proposal.thresholdBytes) {
+          reasons.push(`ramp.startBytes ${rampStart} is not above the proposed threshold ${proposal.thresholdBytes}`);
+        }
+        if (rampStart !== undefined && (rampProjected ?? 0) > 0) {
+          reasons.push(`the ramp's first step (${rampStart} B) would already offload ${rampProjected} rows; start above the max (${stats.sizeBytes.max} B)`);
+        }
+        return {
+          source: metadb.source,
+          ...stats,
+          proposal,
+          projectedOffloadRows: projected,
+          maxOffloadRows: plan.xcom.maxOffloadRows,
+          ...(rampStart === undefined ? {} : { ramp: { startBytes: rampStart, projectedOffloadRows: rampProjected ?? 0 } }),
+          gate: gate(reasons),
+        };
+      });
+    },
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * Failure types the workflow's retry policies know by name. A gate that is red
+ * is not an error (the activity returns red evidence and the workflow stops);
+ * these are for the cases where an activity cannot produce evidence at all.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+
+export const NON_RETRYABLE_TYPES = ['AdapterMissing', 'PermanentFault', 'InvalidInput'] as const;
+
+/** The worker was built without the adapter this step needs: retrying cannot help. */
+export function adapterMissing(adapter: string, needs: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: 'AdapterMissing',
+    nonRetryable: true,
+    message: `this worker has no ${adapter} adapter configured, so it cannot ${needs}; start the worker with one (see README, "Worker configuration")`,
+  });
+}
+
+/**
+ * A fault retrying cannot fix (missing bucket, wrong credentials, table absent).
+ * Adapters throw it; anything else they throw is treated as transient and retried.
+ */
+export class PermanentFault extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PermanentFault';
+  }
+}
+
+export function toActivityFailure(err: unknown): unknown {
+  if (err instanceof PermanentFault) {
+    return ApplicationFailure.create({ type: 'PermanentFault', nonRetryable: true, message: err.message });
+  }
+  return err;
+}

@@ -1,0 +1,38 @@
+import { lintAirflowEnv } from '../domain/airflow-env.js';
+import type { CheckRow, PreflightEvidence } from '../domain/evidence.js';
+import type { Plan } from '../domain/plan.js';
+import type { Adapters } from './adapters.js';
+import { adapterMissing } from './errors.js';
+import { renderStages } from './render.js';
+import { gate, timed } from './timing.js';
+
+export function preflightActivities({ probes }: Adapters) {
+  return {
+    /** §2 of the dossier: read-only checks; any red row stops the run before anything changes. */
+    async preflight({ plan, runId, thresholdBytes }: { plan: Plan; runId: string; thresholdBytes: number }): Promise<PreflightEvidence> {
+      if (!probes) throw adapterMissing('Airflow probe', 'run the preflight checks inside Airflow');
+      return timed(async () => {
+        const [stage] = renderStages(plan, thresholdBytes);
+        if (!stage) throw new Error('no change stage rendered');
+        const lintStarted = Date.now();
+        const findings = lintAirflowEnv(Object.keys(stage.env));
+        const lint: CheckRow = {
+          name: 'env var encoding lint',
+          status: findings.length === 0 ? 'green' : 'red',
+          detail:
+            findings.length === 0
+              ? `${Object.keys(stage.env).length} variables spelled the way Airflow looks them up`
+              : findings.map((f) => `${f.variable}: ${f.problem}`).join('; '),
+          durationMs: Date.now() - lintStarted,
+        };
+        const component = plan.target.components[0];
+        if (!component) throw new Error('plan has no components');
+        const rows = [lint, ...(await probes.preflight({ component, plan, runId, env: stage.env }))];
+        return {
+          checks: rows,
+          gate: gate(rows.filter((r) => r.status === 'red').map((r) => `${r.name}: ${r.detail}`)),
+        };
+      });
+    },
+  };
+}

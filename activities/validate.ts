@@ -1,0 +1,46 @@
+import { heartbeat } from '@temporalio/activity';
+import type { ValidationEvidence } from '../domain/evidence.js';
+import { durationMs, type Plan } from '../domain/plan.js';
+import type { Adapters, DagRunResult } from './adapters.js';
+import { adapterMissing } from './errors.js';
+import { gate, timed } from './timing.js';
+
+export function validationVerdict(run: DagRunResult, plan: Plan): string[] {
+  const reasons: string[] = [];
+  if (run.state !== 'success') reasons.push(`validation run ${run.runId} ended ${run.state}`);
+  if (run.xcomErrors > 0) reasons.push(`${run.xcomErrors} task(s) failed on XCom / backend / config errors`);
+  const offloaded = run.xcoms.filter((x) => x.offloaded).length;
+  const max = plan.validation.maxOffloaded;
+  if (max !== undefined && offloaded > max) reasons.push(`${offloaded} XCom values offloaded, the plan expects at most ${max}`);
+  return reasons;
+}
+
+export function validateActivities({ airflowApi }: Adapters) {
+  return {
+    /** The post-flip run: a real DAG run under the new backend, read back and counted. */
+    async validateRun({ plan, runId }: { plan: Plan; runId: string }): Promise<ValidationEvidence> {
+      if (!airflowApi) throw adapterMissing('Airflow REST API', 'trigger the validation DAG run');
+      return timed(async () => {
+        const run = await airflowApi.runValidationDag({
+          dagId: plan.validation.dagId,
+          runId,
+          unpause: plan.validation.unpause,
+          timeoutMs: durationMs(plan.validation.timeout),
+          heartbeat,
+        });
+        return {
+          dagId: run.dagId,
+          runId: run.runId,
+          state: run.state,
+          taskStates: run.taskStates,
+          xcomErrors: run.xcomErrors,
+          inlineCount: run.xcoms.filter((x) => !x.offloaded).length,
+          offloadedCount: run.xcoms.filter((x) => x.offloaded).length,
+          largestXComBytes: Math.max(0, ...run.xcoms.map((x) => x.bytes)),
+          objectCount: run.objectCount,
+          gate: gate(validationVerdict(run, plan)),
+        };
+      });
+    },
+  };
+}

@@ -1,0 +1,201 @@
+/**
+ * Evidence records: what each runbook step returns. They are plain, serialisable
+ * data (they travel through Temporal history) and they are exactly what the
+ * decision dossier prints. No record may hold a secret.
+ */
+
+/** When a step ran, measured on the worker (workflow code never reads the clock). */
+export interface Timed {
+  startedAt: string;
+  finishedAt: string;
+}
+
+export interface GateVerdict {
+  passed: boolean;
+  /** Why it failed, one sentence each; empty when passed. */
+  reasons: string[];
+}
+
+export type CheckStatus = 'green' | 'amber' | 'red';
+
+export interface CheckRow {
+  name: string;
+  status: CheckStatus;
+  detail: string;
+  durationMs: number;
+}
+
+// --- CALIBRATE ---------------------------------------------------------------
+
+export interface SizeQuantiles {
+  p50: number;
+  p95: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export interface CalibrationEvidence extends Timed {
+  source: 'metadata-db' | 'in-pod';
+  rowCount: number;
+  sizeBytes: SizeQuantiles;
+  rowsAbove: { '48KB': number; '100KB': number; '1MB': number };
+  topProducers: { dagId: string; taskId: string; rows: number; maxBytes: number }[];
+  proposal: { thresholdBytes: number; strategy: string; rationale: string };
+  /** Historical rows at or above the threshold (the backend offloads size >= threshold). */
+  projectedOffloadRows: number;
+  maxOffloadRows: number;
+  ramp?: { startBytes: number; projectedOffloadRows: number };
+  gate: GateVerdict;
+}
+
+// --- PREFLIGHT ---------------------------------------------------------------
+
+export interface PreflightEvidence extends Timed {
+  checks: CheckRow[];
+  gate: GateVerdict;
+}
+
+// --- RENDER ------------------------------------------------------------------
+
+export interface LintFinding {
+  variable: string;
+  problem: string;
+  suggestion?: string;
+}
+
+/** One applied configuration: the flip itself, or one step of a threshold ramp. */
+export interface ChangeStage {
+  label: string;
+  thresholdBytes: number;
+  env: Record<string, string>;
+}
+
+export interface RenderedChange extends Timed {
+  stages: ChangeStage[];
+  lint: { passed: boolean; findings: LintFinding[] };
+}
+
+export interface ChangePreview extends Timed {
+  /** Where the change lands: a values file and key, a ConfigMap, an env file. */
+  destination: string;
+  /** Unified diff of the first stage against what is live now ('' = nothing to change). */
+  diff: string;
+}
+
+// --- REHEARSE ----------------------------------------------------------------
+
+export interface RehearsalEvidence extends Timed {
+  valueBytes: number;
+  objectPath: string;
+  offloaded: boolean;
+  /** BaseXCom read the row and got the path string back: the revert hazard is real. */
+  breakConfirmed: boolean;
+  roundTripIntact: boolean;
+  /** Re-emitting under BaseXCom returned the data: revert + re-run heals. */
+  healConfirmed: boolean;
+  sentinelCleaned: boolean;
+  timingsMs: Record<string, number>;
+  gate: GateVerdict;
+}
+
+// --- AWAIT_GO ----------------------------------------------------------------
+
+export interface Decision {
+  operator: string;
+  reason: string;
+  /** The plan digest the operator reviewed. */
+  digest: string;
+}
+
+export interface RecordedDecision extends Decision {
+  kind: 'approve' | 'reject';
+  via: 'signal' | 'update';
+}
+
+export interface Refusal {
+  message: 'approve' | 'reject' | 'retryCompensation' | 'acknowledge';
+  operator: string;
+  via: 'signal' | 'update';
+  why: string;
+}
+
+// --- APPLY -------------------------------------------------------------------
+
+export interface ApplyRecord extends Timed {
+  stage: string;
+  mode: 'gitops' | 'configmap' | 'env-file';
+  /** False when the destination already held exactly this change (idempotent re-apply). */
+  changed: boolean;
+  /** What identifies the deployed change: a merge commit, a ConfigMap resourceVersion. */
+  ref: string;
+  /** Opaque handle the change adapter needs to undo exactly this apply. Never a secret. */
+  revertHandle: string;
+}
+
+export interface RolloutEvidence extends Timed {
+  components: { name: string; ready: boolean; detail: string }[];
+  gate: GateVerdict;
+}
+
+// --- VERIFY ------------------------------------------------------------------
+
+export interface ComponentConfig {
+  component: string;
+  pod: string;
+  path: string | null;
+  threshold: number | null;
+  compression: string | null;
+  xcomClass: string | null;
+  error: string | null;
+}
+
+export interface VerifyEvidence extends Timed {
+  components: ComponentConfig[];
+  gate: GateVerdict;
+}
+
+// --- VALIDATE ----------------------------------------------------------------
+
+export interface ValidationEvidence extends Timed {
+  dagId: string;
+  runId: string;
+  state: string;
+  taskStates: Record<string, string>;
+  xcomErrors: number;
+  inlineCount: number;
+  offloadedCount: number;
+  largestXComBytes: number;
+  objectCount: number;
+  gate: GateVerdict;
+}
+
+// --- COMPENSATE --------------------------------------------------------------
+
+export interface RevertRecord extends Timed {
+  stage: string;
+  ref: string;
+  changed: boolean;
+  /** What the destination holds again for the change's keys (null = absent). */
+  restoredEnv: Record<string, string | null>;
+}
+
+export interface AffectedRun {
+  dagId: string;
+  runId: string;
+  state: string;
+}
+
+export interface AffectedRunsEvidence extends Timed {
+  since: string;
+  runs: AffectedRun[];
+}
+
+export interface RerunEvidence extends Timed {
+  runs: (AffectedRun & { finalState: string })[];
+}
+
+export interface HealEvidence extends Timed {
+  runs: { dagId: string; runId: string; readsData: boolean; detail: string }[];
+  gate: GateVerdict;
+}

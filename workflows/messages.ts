@@ -1,0 +1,27 @@
+/**
+ * Every message the cut-over accepts, defined once and shared by the workflow
+ * and the CLI. approve/reject exist both as signals (so `temporal workflow
+ * signal` and the Web UI's signal button work) and as updates (so the CLI learns
+ * at once whether its go was accepted and why not).
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { CutoverStatus } from '../domain/cutover.js';
+import type { Decision } from '../domain/evidence.js';
+
+export interface OperatorAction {
+  operator: string;
+  reason: string;
+}
+
+export const approveSignal = defineSignal<[Decision]>('approve');
+export const rejectSignal = defineSignal<[Decision]>('reject');
+export const retryCompensationSignal = defineSignal<[OperatorAction]>('retryCompensation');
+export const acknowledgeSignal = defineSignal<[OperatorAction]>('acknowledge');
+
+/** Returns a one-line confirmation; the validator refuses with the reason. */
+export const approveUpdate = defineUpdate<string, [Decision]>('approveUpdate');
+export const rejectUpdate = defineUpdate<string, [Decision]>('rejectUpdate');
+export const retryCompensationUpdate = defineUpdate<string, [OperatorAction]>('retryCompensationUpdate');
+export const acknowledgeUpdate = defineUpdate<string, [OperatorAction]>('acknowledgeUpdate');
+
+export const statusQuery = defineQuery<CutoverStatus>('status');
