@@ -25,7 +25,10 @@ export default tseslint.config(
       ],
       'no-restricted-syntax': [
         'error',
-        { selector: "NewExpression[callee.name='Date']", message: 'Time in workflows comes from activity evidence.' },
+        {
+          selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+          message: 'Time in workflows comes from activity evidence.',
+        },
       ],
       'no-restricted-imports': [
         'error',

@@ -112,10 +112,20 @@ export interface AirflowApiPort {
   readsData(args: { run: AffectedRun }): Promise<{ readsData: boolean; detail: string }>;
 }
 
+/**
+ * An adapter, or a factory that builds one for a plan: one worker serves many
+ * targets, and which database, cluster or repo to talk to is in the plan.
+ */
+export type AdapterSource<T> = T | ((plan: Plan) => T);
+
 export interface Adapters {
-  metadb?: MetadataDbPort;
-  probes?: AirflowProbePort;
-  change?: ChangePort;
-  rollout?: RolloutPort;
-  airflowApi?: AirflowApiPort;
+  metadb?: AdapterSource<MetadataDbPort>;
+  probes?: AdapterSource<AirflowProbePort>;
+  change?: AdapterSource<ChangePort>;
+  rollout?: AdapterSource<RolloutPort>;
+  airflowApi?: AdapterSource<AirflowApiPort>;
+}
+
+export function resolveAdapter<T extends object>(source: AdapterSource<T> | undefined, plan: Plan): T | undefined {
+  return typeof source === 'function' ? (source as (plan: Plan) => T)(plan) : source;
 }

@@ -1,14 +1,16 @@
 import { heartbeat } from '@temporalio/activity';
 import type { ApplyRecord, ChangeStage, RevertRecord, RolloutEvidence } from '../domain/evidence.js';
-import { durationMs, type Plan } from '../domain/plan.js';
-import type { Adapters } from './adapters.js';
+import { durationMs } from '../domain/duration.js';
+import type { Plan } from '../domain/plan.js';
+import { resolveAdapter, type Adapters } from './adapters.js';
 import { adapterMissing } from './errors.js';
 import { gate, timed } from './timing.js';
 
-export function applyActivities({ change, rollout }: Adapters) {
+export function applyActivities(adapters: Adapters) {
   return {
     /** Deploys one stage (GitOps merge, ConfigMap patch, env file). Idempotent per workflow. */
-    async applyChange({ stage, workflowId }: { plan: Plan; stage: ChangeStage; workflowId: string }): Promise<ApplyRecord> {
+    async applyChange({ plan, stage, workflowId }: { plan: Plan; stage: ChangeStage; workflowId: string }): Promise<ApplyRecord> {
+      const change = resolveAdapter(adapters.change, plan);
       if (!change) throw adapterMissing('change (gitops / configmap / env-file)', 'apply the change');
       return timed(async () => ({ stage: stage.label, mode: change.mode, ...(await change.apply({ stage, workflowId })) }));
     },
@@ -21,6 +23,7 @@ export function applyActivities({ change, rollout }: Adapters) {
       plan: Plan;
       expectEnv: Record<string, string | null>;
     }): Promise<RolloutEvidence> {
+      const rollout = resolveAdapter(adapters.rollout, plan);
       if (!rollout) throw adapterMissing('rollout (Kubernetes / local processes)', 'restart the Airflow components');
       return timed(async () => {
         const components = await rollout.restartAndWait({
@@ -38,6 +41,7 @@ export function applyActivities({ change, rollout }: Adapters) {
 
     /** Undoes one applied stage the way it was applied (git revert of the merge, old ConfigMap data). */
     async revertChange({
+      plan,
       stage,
       revertHandle,
       workflowId,
@@ -47,6 +51,7 @@ export function applyActivities({ change, rollout }: Adapters) {
       revertHandle: string | null;
       workflowId: string;
     }): Promise<RevertRecord> {
+      const change = resolveAdapter(adapters.change, plan);
       if (!change) throw adapterMissing('change (gitops / configmap / env-file)', 'revert the change');
       return timed(async () => ({ stage: stage.label, ...(await change.revert({ stage, revertHandle, workflowId })) }));
     },

@@ -1,33 +1,35 @@
 import { heartbeat } from '@temporalio/activity';
 import type { AffectedRun, AffectedRunsEvidence, HealEvidence, RerunEvidence } from '../domain/evidence.js';
-import { durationMs, type Plan } from '../domain/plan.js';
-import type { Adapters } from './adapters.js';
+import { durationMs } from '../domain/duration.js';
+import type { Plan } from '../domain/plan.js';
+import { resolveAdapter, type Adapters } from './adapters.js';
 import { adapterMissing } from './errors.js';
 import { gate, timed } from './timing.js';
 
-export function compensateActivities({ airflowApi }: Adapters) {
-  const api = (needs: string) => {
+export function compensateActivities(adapters: Adapters) {
+  const api = (plan: Plan, needs: string) => {
+    const airflowApi = resolveAdapter(adapters.airflowApi, plan);
     if (!airflowApi) throw adapterMissing('Airflow REST API', needs);
     return airflowApi;
   };
   return {
     /** DAG runs that ran under the new backend: their offloaded XComs read as path strings after a revert. */
-    async findAffectedRuns({ since }: { plan: Plan; since: string }): Promise<AffectedRunsEvidence> {
-      const a = api('find the DAG runs that ran under the new backend');
+    async findAffectedRuns({ plan, since }: { plan: Plan; since: string }): Promise<AffectedRunsEvidence> {
+      const a = api(plan, 'find the DAG runs that ran under the new backend');
       return timed(async () => ({ since, runs: await a.runsSince({ since }) }));
     },
 
     /** Clear + re-run: upstream tasks re-emit their XComs under BaseXCom. */
     async rerunAffectedRuns({ plan, runs }: { plan: Plan; runs: AffectedRun[] }): Promise<RerunEvidence> {
-      const a = api('clear and re-run DAG runs');
+      const a = api(plan, 'clear and re-run DAG runs');
       return timed(async () => ({
         runs: await a.clearAndWait({ runs, timeoutMs: durationMs(plan.validation.timeout), heartbeat }),
       }));
     },
 
     /** Downstream tasks of each re-run read data again, not a path string. */
-    async confirmHealed({ runs }: { plan: Plan; runs: AffectedRun[] }): Promise<HealEvidence> {
-      const a = api('confirm the re-run DAG runs read data');
+    async confirmHealed({ plan, runs }: { plan: Plan; runs: AffectedRun[] }): Promise<HealEvidence> {
+      const a = api(plan, 'confirm the re-run DAG runs read data');
       return timed(async () => {
         const checked: HealEvidence['runs'] = [];
         for (const run of runs) checked.push({ dagId: run.dagId, runId: run.runId, ...(await a.readsData({ run })) });

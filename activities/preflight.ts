@@ -1,15 +1,16 @@
 import { lintAirflowEnv } from '../domain/airflow-env.js';
 import type { CheckRow, PreflightEvidence } from '../domain/evidence.js';
 import type { Plan } from '../domain/plan.js';
-import type { Adapters } from './adapters.js';
+import { resolveAdapter, type Adapters } from './adapters.js';
 import { adapterMissing } from './errors.js';
 import { renderStages } from './render.js';
 import { gate, timed } from './timing.js';
 
-export function preflightActivities({ probes }: Adapters) {
+export function preflightActivities(adapters: Adapters) {
   return {
     /** §2 of the dossier: read-only checks; any red row stops the run before anything changes. */
     async preflight({ plan, runId, thresholdBytes }: { plan: Plan; runId: string; thresholdBytes: number }): Promise<PreflightEvidence> {
+      const probes = resolveAdapter(adapters.probes, plan);
       if (!probes) throw adapterMissing('Airflow probe', 'run the preflight checks inside Airflow');
       return timed(async () => {
         const [stage] = renderStages(plan, thresholdBytes);

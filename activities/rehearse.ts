@@ -1,11 +1,11 @@
 import { heartbeat } from '@temporalio/activity';
 import type { ChangeStage, RehearsalEvidence } from '../domain/evidence.js';
 import type { Plan } from '../domain/plan.js';
-import type { Adapters } from './adapters.js';
+import { resolveAdapter, type Adapters } from './adapters.js';
 import { adapterMissing } from './errors.js';
 import { gate, timed } from './timing.js';
 
-export function rehearseActivities({ probes }: Adapters) {
+export function rehearseActivities(adapters: Adapters) {
   return {
     /**
      * §5: the kill-switch rehearsal, inside Airflow, with the env exactly as it
@@ -13,6 +13,7 @@ export function rehearseActivities({ probes }: Adapters) {
      * re-emit (heal), clean up. Nothing global changes.
      */
     async rehearse({ plan, runId, stage }: { plan: Plan; runId: string; stage: ChangeStage }): Promise<RehearsalEvidence> {
+      const probes = resolveAdapter(adapters.probes, plan);
       if (!probes) throw adapterMissing('Airflow probe', 'run the kill-switch rehearsal inside Airflow');
       const component = plan.target.components[0];
       if (!component) throw new Error('plan has no components');

@@ -1,7 +1,7 @@
 import { lintAirflowEnv, renderStage } from '../domain/airflow-env.js';
 import type { ChangePreview, ChangeStage, RenderedChange } from '../domain/evidence.js';
 import type { Plan } from '../domain/plan.js';
-import type { Adapters } from './adapters.js';
+import { resolveAdapter, type Adapters } from './adapters.js';
 import { adapterMissing } from './errors.js';
 import { timed } from './timing.js';
 
@@ -17,7 +17,7 @@ export function renderStages(plan: Plan, thresholdBytes: number): ChangeStage[] 
     : [renderStage('target', { ...base, thresholdBytes })];
 }
 
-export function renderActivities({ change }: Adapters) {
+export function renderActivities(adapters: Adapters) {
   return {
     /** §3: the exact env vars, encoded the way Airflow reads them, plus the lint verdict. */
     async renderChange({ plan, thresholdBytes }: { plan: Plan; thresholdBytes: number }): Promise<RenderedChange> {
@@ -29,7 +29,8 @@ export function renderActivities({ change }: Adapters) {
     },
 
     /** The diff an approver reads: the first stage against what is live at the destination. */
-    async previewChange({ stage }: { stage: ChangeStage }): Promise<ChangePreview> {
+    async previewChange({ plan, stage }: { plan: Plan; stage: ChangeStage }): Promise<ChangePreview> {
+      const change = resolveAdapter(adapters.change, plan);
       if (!change) throw adapterMissing('change (gitops / configmap / env-file)', 'show the diff of the change');
       return timed(async () => ({ destination: change.describeDestination(), diff: await change.diff(stage) }));
     },

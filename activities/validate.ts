@@ -1,7 +1,8 @@
 import { heartbeat } from '@temporalio/activity';
 import type { ValidationEvidence } from '../domain/evidence.js';
-import { durationMs, type Plan } from '../domain/plan.js';
-import type { Adapters, DagRunResult } from './adapters.js';
+import { durationMs } from '../domain/duration.js';
+import type { Plan } from '../domain/plan.js';
+import { resolveAdapter, type Adapters, type DagRunResult } from './adapters.js';
 import { adapterMissing } from './errors.js';
 import { gate, timed } from './timing.js';
 
@@ -15,10 +16,11 @@ export function validationVerdict(run: DagRunResult, plan: Plan): string[] {
   return reasons;
 }
 
-export function validateActivities({ airflowApi }: Adapters) {
+export function validateActivities(adapters: Adapters) {
   return {
     /** The post-flip run: a real DAG run under the new backend, read back and counted. */
     async validateRun({ plan, runId }: { plan: Plan; runId: string }): Promise<ValidationEvidence> {
+      const airflowApi = resolveAdapter(adapters.airflowApi, plan);
       if (!airflowApi) throw adapterMissing('Airflow REST API', 'trigger the validation DAG run');
       return timed(async () => {
         const run = await airflowApi.runValidationDag({

@@ -1,7 +1,7 @@
 import type { ChangeStage, ComponentConfig, VerifyEvidence } from '../domain/evidence.js';
 import { XCOM_OBJECT_STORAGE_BACKEND } from '../domain/airflow-env.js';
 import type { Plan } from '../domain/plan.js';
-import type { Adapters } from './adapters.js';
+import { resolveAdapter, type Adapters } from './adapters.js';
 import { adapterMissing } from './errors.js';
 import { gate, timed } from './timing.js';
 
@@ -20,10 +20,11 @@ export function configMismatches(got: ComponentConfig, stage: ChangeStage, plan:
   return problems;
 }
 
-export function verifyActivities({ probes }: Adapters) {
+export function verifyActivities(adapters: Adapters) {
   return {
     /** §6.3: in each component's own Python, conf.get every key and resolve the XCom class. */
     async verifyConfig({ plan, stage }: { plan: Plan; stage: ChangeStage }): Promise<VerifyEvidence> {
+      const probes = resolveAdapter(adapters.probes, plan);
       if (!probes) throw adapterMissing('Airflow probe', 'resolve the config inside each Airflow component');
       return timed(async () => {
         const components: ComponentConfig[] = [];

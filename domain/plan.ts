@@ -8,6 +8,7 @@
  * those on the worker.
  */
 import { z } from 'zod';
+import { DURATION_PATTERN } from './duration.js';
 
 const name = z
   .string()
@@ -17,21 +18,10 @@ const envVarName = z
   .string()
   .regex(/^[A-Z_][A-Z0-9_]*$/, 'must be the NAME of an environment variable on the worker, not its value');
 
-/** Durations the way operators write them: 90s, 15m, 24h, 7d, or a number of seconds. */
 export const durationSchema = z.union([
   z.number().int().positive(),
-  z.string().regex(/^\d+(ms|s|m|h|d)$/, 'use a duration like 90s, 15m, 24h or 7d'),
+  z.string().regex(DURATION_PATTERN, 'use a duration like 90s, 15m, 24h or 7d'),
 ]);
-export type Duration = z.infer<typeof durationSchema>;
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-export function durationMs(d: Duration): number {
-  if (typeof d === 'number') return d * 1000;
-  const m = /^(\d+)(ms|s|m|h|d)$/.exec(d);
-  if (!m || !m[1] || !m[2]) throw new Error(`bad duration ${d}`);
-  return Number(m[1]) * (UNIT_MS[m[2]] ?? 0);
-}
 
 /**
  * `s3://aws_default@bucket/prefix`: the form Airflow's ObjectStoragePath takes,
@@ -235,15 +225,3 @@ export const planSchema = z
 export type Plan = z.infer<typeof planSchema>;
 export type PlanInput = z.input<typeof planSchema>;
 export type Component = Plan['target']['components'][number];
-
-/** A stable key for the system a plan changes: two cut-overs of one key must never overlap. */
-export function targetKey(plan: Plan): string {
-  const t = plan.target;
-  return t.kind === 'kubernetes'
-    ? `k8s-${t.context ?? 'current'}-${t.namespace}-${t.release}`
-    : `local-${t.name}`;
-}
-
-export function workflowIdFor(plan: Plan): string {
-  return `cutover/${targetKey(plan)}/${plan.name}`;
-}

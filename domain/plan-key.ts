@@ -1,0 +1,14 @@
+/** Identity of a cut-over: pure functions, safe for workflow code (no zod, no I/O). */
+import type { Plan } from './plan.js';
+
+/** A stable key for the system a plan changes: two cut-overs of one key must never overlap. */
+export function targetKey(plan: Plan): string {
+  const t = plan.target;
+  return t.kind === 'kubernetes'
+    ? `k8s-${t.context ?? 'current'}-${t.namespace}-${t.release}`
+    : `local-${t.name}`;
+}
+
+export function workflowIdFor(plan: Plan): string {
+  return `cutover/${targetKey(plan)}/${plan.name}`;
+}

@@ -1,0 +1,153 @@
+/**
+ * Scripted activity doubles for workflow DECISION tests: every step answers
+ * green by default, a test overrides the steps it wants to fail, and a journal
+ * records every call so a test can assert which side effects happened and
+ * which never did. Shipped activities never use these.
+ */
+import { Context } from '@temporalio/activity';
+import type { CutoverActivities } from '../../activities/index.js';
+import { createActivities } from '../../activities/index.js';
+import { XCOM_OBJECT_STORAGE_BACKEND } from '../../domain/airflow-env.js';
+import type { GateVerdict } from '../../domain/evidence.js';
+
+type Activities = CutoverActivities;
+export type ActivityName = keyof Activities;
+type InputOf<K extends ActivityName> = Parameters<Activities[K]>[0];
+type OutputOf<K extends ActivityName> = Awaited<ReturnType<Activities[K]>>;
+
+export type Script = { [K in ActivityName]?: (input: InputOf<K>, attempt: number) => Promise<OutputOf<K>> };
+
+export interface JournalEntry {
+  name: ActivityName;
+  attempt: number;
+  /** For applies and reverts: the stage label; for validation: the run id. */
+  detail?: string;
+}
+
+export const SIDE_EFFECTS: ActivityName[] = ['applyChange', 'revertChange', 'validateRun', 'rerunAffectedRuns'];
+
+const T0 = '2026-06-06T10:00:00.000Z';
+const T1 = '2026-06-06T10:00:01.000Z';
+const timed = { startedAt: T0, finishedAt: T1 };
+export const GREEN: GateVerdict = { passed: true, reasons: [] };
+export const red = (...reasons: string[]): GateVerdict => ({ passed: false, reasons });
+
+const real = createActivities({});
+
+/** Green defaults shaped like the reference dossier. */
+export const greenScript: Required<Script> = {
+  calibrate: async ({ plan }) => ({
+    ...timed,
+    source: 'metadata-db',
+    rowCount: 7175,
+    sizeBytes: { p50: 15, p95: 73_000, p99: 307_000, p999: 1_520_000, max: 1_990_000 },
+    rowsAbove: { '48KB': 545, '100KB': 277, '1MB': 11 },
+    topProducers: [{ dagId: 'diagnostic__s42', taskId: 'discriminate_cell', rows: 120, maxBytes: 1_990_000 }],
+    proposal: { thresholdBytes: 1_600_000, strategy: 'above-p99.9', rationale: 'scripted' },
+    projectedOffloadRows: 7,
+    maxOffloadRows: plan.xcom.maxOffloadRows,
+    ...(plan.xcom.ramp ? { ramp: { startBytes: plan.xcom.ramp.startBytes, projectedOffloadRows: 0 } } : {}),
+    gate: GREEN,
+  }),
+  preflight: async () => ({
+    ...timed,
+    checks: [
+      { name: 'env var encoding lint', status: 'green', detail: 'ok', durationMs: 1 },
+      { name: 'provider apache-airflow-providers-common-io', status: 'green', detail: '1.11.0', durationMs: 5 },
+      { name: 'connection aws_default', status: 'green', detail: 'aws', durationMs: 5 },
+      { name: 'functional write/read/delete', status: 'green', detail: 'PASS', durationMs: 40 },
+      { name: 'config dry resolution', status: 'green', detail: 'resolves', durationMs: 900 },
+    ],
+    gate: GREEN,
+  }),
+  renderChange: (input) => real.renderChange(input),
+  previewChange: async () => ({ ...timed, destination: 'values-prod.yaml (scripted)', diff: '+AIRFLOW__CORE__XCOM_BACKEND: ...' }),
+  rehearse: async ({ stage }) => ({
+    ...timed,
+    valueBytes: stage.thresholdBytes + 65_536,
+    objectPath: 's3://aws_default@bucket/xcom/_rehearsal/x',
+    offloaded: true,
+    breakConfirmed: true,
+    roundTripIntact: true,
+    healConfirmed: true,
+    sentinelCleaned: true,
+    timingsMs: { offload: 10 },
+    gate: GREEN,
+  }),
+  applyChange: async ({ stage }) => ({
+    ...timed,
+    stage: stage.label,
+    mode: 'gitops',
+    changed: true,
+    ref: `merge-${stage.label}`,
+    revertHandle: `merge-${stage.label}`,
+  }),
+  waitForRollout: async ({ plan }) => ({
+    ...timed,
+    components: plan.target.components.map((c) => ({ name: c.name, ready: true, detail: 'rolled out' })),
+    gate: GREEN,
+  }),
+  verifyConfig: async ({ plan, stage }) => ({
+    ...timed,
+    components: plan.target.components.map((c) => ({
+      component: c.name,
+      pod: `${c.name}-0`,
+      path: plan.xcom.path,
+      threshold: stage.thresholdBytes,
+      compression: plan.xcom.compression,
+      xcomClass: XCOM_OBJECT_STORAGE_BACKEND.split('.').pop() ?? null,
+      error: null,
+    })),
+    gate: GREEN,
+  }),
+  validateRun: async ({ plan, runId }) => ({
+    ...timed,
+    dagId: plan.validation.dagId,
+    runId,
+    state: 'success',
+    taskStates: { push: 'success', pull: 'success' },
+    xcomErrors: 0,
+    inlineCount: 2,
+    offloadedCount: 0,
+    largestXComBytes: 1200,
+    objectCount: 0,
+    gate: GREEN,
+  }),
+  revertChange: async ({ stage }) => ({
+    ...timed,
+    stage: stage.label,
+    ref: `revert-${stage.label}`,
+    changed: true,
+    restoredEnv: Object.fromEntries(Object.keys(stage.env).map((k) => [k, null])),
+  }),
+  findAffectedRuns: async ({ plan, since }) => ({
+    ...timed,
+    since,
+    runs: [{ dagId: plan.validation.dagId, runId: 'scheduled__after-apply', state: 'failed' }],
+  }),
+  rerunAffectedRuns: async ({ runs }) => ({ ...timed, runs: runs.map((r) => ({ ...r, finalState: 'success' })) }),
+  confirmHealed: async ({ runs }) => ({
+    ...timed,
+    runs: runs.map((r) => ({ dagId: r.dagId, runId: r.runId, readsData: true, detail: 'downstream read the dict' })),
+    gate: GREEN,
+  }),
+};
+
+/** Activities that follow `overrides` where given and the green script elsewhere, journaling every call. */
+export function scriptedActivities(overrides: Script = {}, journal: JournalEntry[] = []): Activities {
+  const out: Record<string, (input: never) => Promise<unknown>> = {};
+  for (const name of Object.keys(greenScript) as ActivityName[]) {
+    const impl = (overrides[name] ?? greenScript[name]) as (input: unknown, attempt: number) => Promise<unknown>;
+    out[name] = async (input: never) => {
+      const attempt = Context.current().info.attempt;
+      const i = input as { stage?: { label: string }; runId?: string };
+      journal.push({ name, attempt, ...(i.stage ? { detail: i.stage.label } : i.runId ? { detail: i.runId } : {}) });
+      return impl(input, attempt);
+    };
+  }
+  return out as unknown as Activities;
+}
+
+export function calls(journal: JournalEntry[], name: ActivityName): JournalEntry[] {
+  return journal.filter((j) => j.name === name);
+}

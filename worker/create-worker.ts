@@ -1,0 +1,34 @@
+/**
+ * Builds a cut-over worker: the workflow bundle plus activities over the given
+ * adapters. Tests use it with scripted activities; worker/main.ts with real ones.
+ */
+import { fileURLToPath } from 'node:url';
+import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type Adapters } from '../activities/index.js';
+import { DEFAULT_TASK_QUEUE } from '../domain/cutover.js';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+
+export interface CutoverWorkerOptions {
+  connection: NativeConnection;
+  namespace?: string;
+  taskQueue?: string;
+  /** Real adapters; ignored when `activities` is given. */
+  adapters?: Adapters;
+  /** Replace the activities wholesale (scripted doubles in workflow decision tests). */
+  activities?: object;
+  identity?: string;
+  extra?: Partial<WorkerOptions>;
+}
+
+export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace ?? 'default',
+    taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: opts.activities ?? createActivities(opts.adapters ?? {}),
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    ...opts.extra,
+  });
+}

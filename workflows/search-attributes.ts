@@ -1,0 +1,14 @@
+/**
+ * Custom search attributes: the Web UI and `cutover list` filter on them.
+ * The dev-server launcher registers exactly these keys.
+ */
+import { defineSearchAttributeKey } from '@temporalio/common';
+
+export const PHASE = defineSearchAttributeKey('CutoverPhase', 'KEYWORD');
+export const TARGET = defineSearchAttributeKey('CutoverTarget', 'KEYWORD');
+export const PLAN = defineSearchAttributeKey('CutoverPlan', 'KEYWORD');
+export const APPROVER = defineSearchAttributeKey('CutoverApprover', 'KEYWORD');
+/** How the run ended (DONE, ROLLED_BACK, STOPPED...): a finished run's phase alone does not say. */
+export const OUTCOME = defineSearchAttributeKey('CutoverOutcome', 'KEYWORD');
+
+export const SEARCH_ATTRIBUTES = [PHASE, TARGET, PLAN, APPROVER, OUTCOME];
