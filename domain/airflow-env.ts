@@ -38,7 +38,7 @@ export function renderStage(
   return { label, thresholdBytes: opts.thresholdBytes, env };
 }
 
-const AIRFLOW_VAR = /^AIRFLOW__(.+?)__(.+)$/;
+const AIRFLOW_VAR = /^AIRFLOW__(.+?)__(.+)$/i;
 
 /** Flags every AIRFLOW__ variable whose spelling Airflow's config lookup cannot match. */
 export function lintAirflowEnv(names: Iterable<string>): LintFinding[] {

@@ -3,7 +3,7 @@
  * adapters. Tests use it with scripted activities; worker/main.ts with real ones.
  */
 import { fileURLToPath } from 'node:url';
-import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type Adapters } from '../activities/index.js';
 import { DEFAULT_TASK_QUEUE } from '../domain/cutover.js';
 
@@ -18,6 +18,8 @@ export interface CutoverWorkerOptions {
   /** Replace the activities wholesale (scripted doubles in workflow decision tests). */
   activities?: object;
   identity?: string;
+  /** A pre-built workflow bundle (tests build it once instead of once per worker). */
+  workflowBundle?: WorkflowBundleWithSourceMap;
   extra?: Partial<WorkerOptions>;
 }
 
@@ -26,7 +28,7 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<W
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
-    workflowsPath: WORKFLOWS_PATH,
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: opts.activities ?? createActivities(opts.adapters ?? {}),
     ...(opts.identity ? { identity: opts.identity } : {}),
     ...opts.extra,

@@ -4,12 +4,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  type Worker,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import type { CutoverInput, CutoverResult, CutoverStatus, Phase } from '../../domain/cutover.js';
 import { WORKFLOW_TYPE } from '../../domain/cutover.js';
 import { planDigest } from '../../domain/plan-file.js';
 import type { Plan } from '../../domain/plan.js';
-import { createCutoverWorker } from '../../worker/create-worker.js';
+import { createCutoverWorker, WORKFLOWS_PATH } from '../../worker/create-worker.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { connectClient, startTestServer, type DevServer } from './temporal.js';
 
@@ -43,6 +50,13 @@ export function inputFor(plan: Plan, extra: Partial<CutoverInput> = {}): Cutover
   return { plan, planDigest: planDigest(plan), startedBy: 'alice', ...extra };
 }
 
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** The workflow code, bundled once per test process. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  return bundle;
+}
+
 export interface RunningCutover {
   handle: WorkflowHandle;
   worker: Worker;
@@ -52,9 +66,18 @@ export interface RunningCutover {
 }
 
 /** Starts a worker with `activities` on a fresh task queue and the workflow on it. */
-export async function startCutover(env: CutoverEnv, input: CutoverInput, activities: object): Promise<RunningCutover> {
+export async function startCutover(
+  env: CutoverEnv,
+  input: CutoverInput,
+  activities: object,
+): Promise<RunningCutover> {
   const taskQueue = `test-${randomUUID()}`;
-  const worker = await createCutoverWorker({ connection: env.connection, taskQueue, activities });
+  const worker = await createCutoverWorker({
+    connection: env.connection,
+    taskQueue,
+    activities,
+    workflowBundle: await workflowBundle(),
+  });
   const handle = await env.client.workflow.start(WORKFLOW_TYPE, {
     taskQueue,
     workflowId: `cutover-test-${randomUUID()}`,
@@ -69,10 +92,12 @@ export async function waitForStatus(
   handle: WorkflowHandle,
   pred: (s: CutoverStatus) => boolean,
   timeoutMs = 30_000,
+  signal?: AbortSignal,
 ): Promise<CutoverStatus> {
   const deadline = Date.now() + timeoutMs;
   let last: CutoverStatus | undefined;
   while (Date.now() < deadline) {
+    if (signal?.aborted) throw new Error('stopped waiting: aborted');
     try {
       last = await handle.query(statusQuery);
       if (pred(last)) return last;
@@ -84,5 +109,26 @@ export async function waitForStatus(
   throw new Error(`status condition not reached in ${timeoutMs} ms; last phase ${last?.phase ?? 'unknown'}`);
 }
 
-export const waitForPhase = (handle: WorkflowHandle, phase: Phase, timeoutMs?: number) =>
-  waitForStatus(handle, (s) => s.phase === phase, timeoutMs);
+export const waitForPhase = (
+  handle: WorkflowHandle,
+  phase: Phase,
+  timeoutMs?: number,
+  signal?: AbortSignal,
+) => waitForStatus(handle, (s) => s.phase === phase, timeoutMs, signal);
+
+/** Waits for `phase`, or null if the run ends first (the poller stops either way). */
+export async function phaseOrEnd(
+  run: RunningCutover,
+  phase: Phase,
+  timeoutMs = 30_000,
+): Promise<CutoverStatus | null> {
+  const stop = new AbortController();
+  try {
+    return await Promise.race([
+      waitForPhase(run.handle, phase, timeoutMs, stop.signal),
+      run.result.then(() => null),
+    ]);
+  } finally {
+    stop.abort();
+  }
+}
