@@ -47,7 +47,7 @@ export function parseObjectStoragePath(path: string): {
 }
 
 /** The codecs fsspec knows; anything else makes every XCom push raise, inline ones too. */
-export const FSSPEC_CODECS = ['', 'gzip', 'bz2', 'lzma', 'xz', 'zip', 'snappy', 'lz4', 'zstd'] as const;
+export const FSSPEC_CODECS = ['', 'gzip', 'bz2', 'lzma', 'xz', 'zip'] as const;
 
 const thresholdSchema = z.discriminatedUnion('strategy', [
   z

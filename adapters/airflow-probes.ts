@@ -1,0 +1,344 @@
+/**
+ * AirflowProbePort over an ExecPort: the Python probes in probes/ run in the
+ * component's own Python (a local process or a pod), fed through
+ * `python -c <probes/bootstrap.py>` with one JSON document on stdin, and answer
+ * with one sentinel-prefixed JSON line on stdout (Airflow's own logging goes to
+ * stderr, see bootstrap.py).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Heartbeat, AirflowProbePort, RehearsalOutcome } from '../activities/adapters.js';
+import { PermanentFault } from '../activities/errors.js';
+import { airflowEnvVarName, xcomSettings } from '../domain/airflow-env.js';
+import type { CheckRow, CheckStatus, ComponentConfig } from '../domain/evidence.js';
+import type { Component, Plan } from '../domain/plan.js';
+import { ExecError, tail, type ExecPort, type ExecResult } from './exec/port.js';
+
+export const RESULT_PREFIX = '@@cutover-probe-result@@ ';
+
+export type ProbeName = 'preflight' | 'resolve_config' | 'rehearse';
+
+export interface ExecAirflowProbesOptions {
+  /** The python to run in a component (default ['python'], found on the component's PATH). */
+  python?: (component: Component) => string[];
+  /** Per-probe exec timeouts (defaults: preflight 180 s, resolve_config 120 s, rehearse 600 s). */
+  timeoutsMs?: Partial<Record<ProbeName, number>>;
+  /** Where the probe sources live (default: <repo>/probes). */
+  probesDir?: string;
+  /** Base paths used before this cut-over, for the preflight's prior-references hazard check. */
+  previousPaths?: (plan: Plan) => string[];
+  /** How often a long probe heartbeats while it runs (default 5 s). */
+  heartbeatEveryMs?: number;
+  /**
+   * Where the preflight and rehearsal look connections up. 'server' (default): as the
+   * scheduler and API server do, env vars then the metadata DB (what tasks get through the
+   * API server); the probe sets _AIRFLOW_PROCESS_CONTEXT=server unless the component sets
+   * it. 'inherit': whatever the component's env gives (outside a task, Airflow 3 then
+   * searches env vars and custom backends only, so DB-stored connections look missing).
+   */
+  secretsContext?: 'server' | 'inherit';
+}
+
+const DEFAULT_TIMEOUTS: Record<ProbeName, number> = {
+  preflight: 180_000,
+  resolve_config: 120_000,
+  rehearse: 600_000,
+};
+
+/** Python exception types whose cause a retry cannot remove (config, code, missing things). */
+const PERMANENT_PY_ERRORS = new Set([
+  'ModuleNotFoundError',
+  'ImportError',
+  'SyntaxError',
+  'NameError',
+  'AttributeError',
+  'TypeError',
+  'ValueError',
+  'KeyError',
+  'JSONDecodeError',
+  'NotImplementedError',
+  'AirflowConfigException',
+  'AirflowNotFoundException',
+  'PermissionError',
+  'FileNotFoundError',
+  'NotADirectoryError',
+  'IsADirectoryError',
+]);
+
+/** <repo>/probes, from dist/adapters/airflow-probes.js (or adapters/airflow-probes.ts). */
+function defaultProbesDir(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [path.resolve(here, '..', '..', 'probes'), path.resolve(here, '..', 'probes')];
+  return (
+    candidates.find((c) => existsSync(path.join(c, 'bootstrap.py'))) ??
+    path.resolve(here, '..', '..', 'probes')
+  );
+}
+
+interface PyError {
+  type: string;
+  message: string;
+  traceback?: string;
+}
+
+type Envelope = { ok: true; result: unknown } | { ok: false; error: PyError };
+
+/** The value Airflow would read for [section] key from `env`, also through a misspelled name. */
+function intendedValue(env: Record<string, string>, section: string, key: string): string | undefined {
+  const wanted = airflowEnvVarName(section, key);
+  if (wanted in env) return env[wanted];
+  const near = Object.keys(env).find((k) => k.replace(/\./g, '_').toUpperCase() === wanted);
+  return near === undefined ? undefined : env[near];
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const STATUSES: readonly CheckStatus[] = ['green', 'amber', 'red'];
+
+function parseCheckRows(result: unknown): CheckRow[] {
+  const checks = isRecord(result) ? result['checks'] : undefined;
+  if (!Array.isArray(checks)) throw new Error('the preflight probe returned no "checks" list');
+  return checks.map((row: unknown, i) => {
+    if (
+      !isRecord(row) ||
+      typeof row['name'] !== 'string' ||
+      typeof row['detail'] !== 'string' ||
+      typeof row['durationMs'] !== 'number' ||
+      !STATUSES.includes(row['status'] as CheckStatus)
+    ) {
+      throw new Error(
+        `the preflight probe returned a malformed check row #${i}: ${JSON.stringify(row).slice(0, 300)}`,
+      );
+    }
+    return {
+      name: row['name'],
+      status: row['status'] as CheckStatus,
+      detail: row['detail'],
+      durationMs: row['durationMs'],
+    };
+  });
+}
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+export class ExecAirflowProbes implements AirflowProbePort {
+  private readonly python: (component: Component) => string[];
+  private readonly timeouts: Record<ProbeName, number>;
+  private readonly probesDir: string;
+  private readonly sources = new Map<string, string>();
+
+  constructor(
+    private readonly execPort: ExecPort,
+    private readonly options: ExecAirflowProbesOptions = {},
+  ) {
+    this.python = options.python ?? (() => ['python']);
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeoutsMs };
+    this.probesDir = options.probesDir ?? defaultProbesDir();
+  }
+
+  async preflight({
+    component,
+    plan,
+    runId,
+    env,
+  }: {
+    component: Component;
+    plan: Plan;
+    runId: string;
+    env: Record<string, string>;
+  }): Promise<CheckRow[]> {
+    const rawThreshold = intendedValue(env, 'common.io', 'xcom_objectstorage_threshold');
+    const parsed =
+      rawThreshold !== undefined && /^-?\d+$/.test(rawThreshold.trim()) ? Number(rawThreshold) : null;
+    const threshold = parsed ?? (plan.xcom.threshold.strategy === 'fixed' ? plan.xcom.threshold.bytes : null);
+    const expected = xcomSettings({
+      path: plan.xcom.path,
+      thresholdBytes: threshold ?? 0,
+      compression: plan.xcom.compression,
+    }).filter(([, key]) => threshold !== null || key !== 'xcom_objectstorage_threshold');
+    const result = await this.run('preflight', component, env, {
+      min_version: plan.airflow.minCommonIoProvider,
+      path: plan.xcom.path,
+      run_id: runId,
+      compression: plan.xcom.compression,
+      expected,
+      previous_paths: this.options.previousPaths?.(plan) ?? [],
+      secrets_context: this.options.secretsContext ?? 'server',
+    });
+    return parseCheckRows(result);
+  }
+
+  async resolveConfig({
+    component,
+    extraEnv,
+  }: {
+    component: Component;
+    extraEnv?: Record<string, string>;
+  }): Promise<ComponentConfig> {
+    const r = await this.run('resolve_config', component, extraEnv ?? {}, {});
+    if (!isRecord(r)) throw new Error('the resolve_config probe returned no object');
+    return {
+      component: component.name,
+      pod: str(r['host']) ?? component.name,
+      path: str(r['path']),
+      threshold: typeof r['threshold'] === 'number' ? r['threshold'] : null,
+      compression: str(r['compression']),
+      xcomClass: str(r['xcomClass']),
+      error: str(r['error']),
+    };
+  }
+
+  async rehearse({
+    component,
+    runId,
+    env,
+    heartbeat,
+  }: {
+    component: Component;
+    plan: Plan;
+    runId: string;
+    env: Record<string, string>;
+    heartbeat: Heartbeat;
+  }): Promise<RehearsalOutcome> {
+    const r = await this.run(
+      'rehearse',
+      component,
+      env,
+      { run_id: runId, secrets_context: this.options.secretsContext ?? 'server' },
+      heartbeat,
+    );
+    if (!isRecord(r)) throw new Error('the rehearse probe returned no object');
+    const err = r['error'];
+    if (isRecord(err)) {
+      const type = String(err['type']);
+      const message =
+        `rehearsal in ${component.name} failed at "${String(err['step'])}": ${type}: ${String(err['message'])}` +
+        (r['sentinelCleaned'] === true
+          ? ' (sentinel cleaned up)'
+          : ` (sentinel object ${String(r['objectPath'] || 'unknown')} may remain)`);
+      throw PERMANENT_PY_ERRORS.has(type) ? new PermanentFault(message) : new Error(message);
+    }
+    const bool = (k: string) => r[k] === true;
+    const timings: Record<string, number> = {};
+    if (isRecord(r['timingsMs'])) {
+      for (const [k, v] of Object.entries(r['timingsMs'])) if (typeof v === 'number') timings[k] = v;
+    }
+    return {
+      valueBytes: typeof r['valueBytes'] === 'number' ? r['valueBytes'] : 0,
+      objectPath: str(r['objectPath']) ?? '',
+      offloaded: bool('offloaded'),
+      breakConfirmed: bool('breakConfirmed'),
+      roundTripIntact: bool('roundTripIntact'),
+      healConfirmed: bool('healConfirmed'),
+      sentinelCleaned: bool('sentinelCleaned'),
+      timingsMs: timings,
+    };
+  }
+
+  /** Runs one probe and returns its result; throws a readable Error (PermanentFault when retrying cannot help). */
+  async run(
+    probe: ProbeName,
+    component: Component,
+    extraEnv: Record<string, string>,
+    request: Record<string, unknown>,
+    heartbeat?: Heartbeat,
+  ): Promise<unknown> {
+    const stdin = JSON.stringify({
+      name: `${probe}.py`,
+      probe: this.source(`${probe}.py`),
+      extra_env: extraEnv,
+      request,
+    });
+    const command = [...this.python(component), '-c', this.source('bootstrap.py')];
+    const what = `the ${probe} probe in ${component.name}`;
+
+    let beat: NodeJS.Timeout | undefined;
+    if (heartbeat) {
+      heartbeat({ probe, phase: 'started' });
+      beat = setInterval(() => heartbeat({ probe, phase: 'running' }), this.options.heartbeatEveryMs ?? 5000);
+    }
+    let res: ExecResult;
+    try {
+      res = await this.execPort.exec({ component, command, stdin, timeoutMs: this.timeouts[probe] });
+    } catch (err) {
+      if (err instanceof ExecError) {
+        const message = `${what} did not complete: ${err.message}`;
+        if (err.kind === 'not-found' || err.kind === 'spawn-failed' || err.kind === 'output-too-large')
+          throw new PermanentFault(message);
+        throw new Error(message, { cause: err });
+      }
+      throw err;
+    } finally {
+      if (beat) clearInterval(beat);
+    }
+
+    const envelope = parseEnvelope(res.stdout);
+    const stderrTail = tail(res.stderr.trim(), 1500);
+    if (!envelope) {
+      const message =
+        `${what} exited ${res.exitCode} without a result` +
+        (stderrTail ? `; stderr ends with:\n${stderrTail}` : ' and wrote nothing on stderr') +
+        (res.stdout.trim() ? `\nstdout ends with: ${tail(res.stdout.trim(), 500)}` : '');
+      // Exit 2: the bootstrap rejected the request itself; 127/126: no python there.
+      throw [2, 126, 127].includes(res.exitCode) ? new PermanentFault(message) : new Error(message);
+    }
+    if (!envelope.ok) {
+      const e = envelope.error;
+      const message =
+        `${what} raised ${e.type}: ${e.message}` + (e.traceback ? `\n${tail(e.traceback.trim(), 1500)}` : '');
+      throw PERMANENT_PY_ERRORS.has(e.type) || res.exitCode === 2
+        ? new PermanentFault(message)
+        : new Error(message);
+    }
+    if (res.exitCode !== 0) {
+      throw new Error(
+        `${what} returned a result but exited ${res.exitCode}; stderr ends with:\n${stderrTail}`,
+      );
+    }
+    return envelope.result;
+  }
+
+  private source(file: string): string {
+    let text = this.sources.get(file);
+    if (text === undefined) {
+      const full = path.join(this.probesDir, file);
+      try {
+        text = readFileSync(full, 'utf8');
+      } catch (err) {
+        throw new PermanentFault(`cannot read the probe source ${full}: ${(err as Error).message}`);
+      }
+      this.sources.set(file, text);
+    }
+    return text;
+  }
+}
+
+function parseEnvelope(stdout: string): Envelope | null {
+  const line = stdout
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith(RESULT_PREFIX));
+  if (line === undefined) return null;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(line.slice(RESULT_PREFIX.length));
+  } catch {
+    return null;
+  }
+  if (!isRecord(doc) || typeof doc['ok'] !== 'boolean') return null;
+  if (doc['ok']) return { ok: true, result: doc['result'] };
+  const e = isRecord(doc['error']) ? doc['error'] : {};
+  return {
+    ok: false,
+    error: {
+      type: String(e['type'] ?? 'Error'),
+      message: String(e['message'] ?? ''),
+      ...(typeof e['traceback'] === 'string' ? { traceback: e['traceback'] } : {}),
+    },
+  };
+}
