@@ -1,0 +1,159 @@
+/**
+ * ChangePort for the local target: the Airflow components read their config
+ * from an env file at start, so the change is an edit of that file.
+ *
+ * Apply rewrites only the stage's keys (in place when present, appended when
+ * not) and keeps the previous values of exactly those keys in a journal next to
+ * the file, keyed by workflow and stage, so a retried apply never overwrites
+ * the original and a revert restores the file byte for byte when nothing else
+ * touched it.
+ */
+import { createHash } from 'node:crypto';
+import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createTwoFilesPatch } from 'diff';
+import type { AppliedChange, ChangePort } from '../activities/adapters.js';
+import { PermanentFault } from '../activities/errors.js';
+import type { ChangeStage } from '../domain/evidence.js';
+
+const LINE = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)=(.*)$/;
+
+/** Reads `KEY=VALUE` lines (optionally `export`, optionally double-quoted); the local runner uses the same parser. */
+export function parseEnvFile(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const m = LINE.exec(raw.trim());
+    if (!m || !m[1]) continue;
+    out.set(m[1], unquote(m[2] ?? ''));
+  }
+  return out;
+}
+
+function unquote(v: string): string {
+  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) return JSON.parse(v) as string;
+  return v;
+}
+
+function quote(v: string): string {
+  return /^[A-Za-z0-9_./:@+,=-]*$/.test(v) ? v : JSON.stringify(v);
+}
+
+/** The file with `changes` applied: null deletes the key's line. */
+export function setEnvValues(text: string, changes: Record<string, string | null>): string {
+  const lines = text === '' ? [] : text.replace(/\n$/, '').split('\n');
+  const pending = new Map(Object.entries(changes));
+  const kept: string[] = [];
+  for (const line of lines) {
+    const key = LINE.exec(line.trim())?.[1];
+    if (key === undefined || !pending.has(key)) {
+      kept.push(line);
+      continue;
+    }
+    const value = pending.get(key);
+    pending.delete(key);
+    if (value !== null && value !== undefined) kept.push(`${key}=${quote(value)}`);
+  }
+  for (const [key, value] of pending) if (value !== null) kept.push(`${key}=${quote(value)}`);
+  return kept.length === 0 ? '' : `${kept.join('\n')}\n`;
+}
+
+interface JournalEntry {
+  workflowId: string;
+  stage: string;
+  /** What each key of the stage held before this apply (null = absent). */
+  previous: Record<string, string | null>;
+}
+
+export class EnvFileChange implements ChangePort {
+  readonly mode = 'env-file' as const;
+
+  constructor(private readonly envFile: string) {}
+
+  describeDestination(): string {
+    return `env file ${this.envFile}`;
+  }
+
+  private journalPath(workflowId: string, stage: string): string {
+    const id = createHash('sha256').update(`${workflowId}\n${stage}`).digest('hex').slice(0, 16);
+    return path.join(path.dirname(this.envFile), '.cutover-journal', `${path.basename(this.envFile)}.${id}.json`);
+  }
+
+  private async read(): Promise<string> {
+    try {
+      return await readFile(this.envFile, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new PermanentFault(`${this.envFile} does not exist: the local target's env file must be created first`);
+      }
+      throw err;
+    }
+  }
+
+  private async write(text: string): Promise<void> {
+    const tmp = `${this.envFile}.cutover-tmp`;
+    await writeFile(tmp, text);
+    await rename(tmp, this.envFile);
+  }
+
+  async diff(stage: ChangeStage): Promise<string> {
+    const before = await this.read();
+    const after = setEnvValues(before, stage.env);
+    if (after === before) return '';
+    return createTwoFilesPatch(this.envFile, this.envFile, before, after, 'live', `with ${stage.label}`);
+  }
+
+  async apply({ stage, workflowId }: { stage: ChangeStage; workflowId: string }): Promise<AppliedChange> {
+    const before = await this.read();
+    const journal = this.journalPath(workflowId, stage.label);
+    const current = parseEnvFile(before);
+    // First attempt only: a retry after a crash must not record the new values as "previous".
+    if (!(await exists(journal))) {
+      const previous = Object.fromEntries(Object.keys(stage.env).map((k) => [k, current.get(k) ?? null]));
+      const entry: JournalEntry = { workflowId, stage: stage.label, previous };
+      await mkdir(path.dirname(journal), { recursive: true });
+      await writeFile(journal, JSON.stringify(entry, null, 2));
+    }
+    const after = setEnvValues(before, stage.env);
+    if (after !== before) await this.write(after);
+    return { changed: after !== before, ref: contentRef(after), revertHandle: journal };
+  }
+
+  async revert({
+    stage,
+    revertHandle,
+    workflowId,
+  }: {
+    stage: ChangeStage;
+    revertHandle: string | null;
+    workflowId: string;
+  }): Promise<{ changed: boolean; ref: string; restoredEnv: Record<string, string | null> }> {
+    const before = await this.read();
+    const journal = revertHandle ?? this.journalPath(workflowId, stage.label);
+    if (!(await exists(journal))) {
+      // The apply never got as far as its journal, so it never wrote the file either.
+      const live = parseEnvFile(before);
+      return {
+        changed: false,
+        ref: contentRef(before),
+        restoredEnv: Object.fromEntries(Object.keys(stage.env).map((k) => [k, live.get(k) ?? null])),
+      };
+    }
+    const entry = JSON.parse(await readFile(journal, 'utf8')) as JournalEntry;
+    const after = setEnvValues(before, entry.previous);
+    if (after !== before) await this.write(after);
+    return { changed: after !== before, ref: contentRef(after), restoredEnv: entry.previous };
+  }
+}
+
+function contentRef(text: string): string {
+  return `sha256:${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

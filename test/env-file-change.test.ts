@@ -1,0 +1,96 @@
+/** The local target's change adapter on real files. */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { EnvFileChange, parseEnvFile } from '../adapters/env-file-change.js';
+import { PermanentFault } from '../activities/errors.js';
+import { renderStage } from '../domain/airflow-env.js';
+
+const ORIGINAL = [
+  '# Airflow components of the local target read this file at start.',
+  'AIRFLOW_HOME=/tmp/airflow',
+  'AIRFLOW__CORE__XCOM_BACKEND=airflow.sdk.execution_time.xcom.BaseXCom',
+  'AIRFLOW__CORE__LOAD_EXAMPLES=False',
+  '',
+].join('\n');
+
+const base = { path: 's3://aws_default@bucket/xcom', compression: '' };
+const ramp = renderStage('ramp-start', { ...base, thresholdBytes: 2_000_000 });
+const target = renderStage('target', { ...base, thresholdBytes: 1_600_000 });
+
+async function envFile(text = ORIGINAL): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cutover-envfile-'));
+  const file = path.join(dir, 'airflow.env');
+  await writeFile(file, text);
+  return file;
+}
+
+test('diff shows only the stage keys; apply is idempotent; revert restores byte for byte', async () => {
+  const file = await envFile();
+  const change = new EnvFileChange(file);
+  const diff = await change.diff(target);
+  assert.match(diff, /^-AIRFLOW__CORE__XCOM_BACKEND=airflow\.sdk\.execution_time\.xcom\.BaseXCom$/m);
+  assert.match(diff, /^\+AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD=1600000$/m);
+  assert.doesNotMatch(diff, /^[-+]AIRFLOW__CORE__LOAD_EXAMPLES/m);
+
+  const first = await change.apply({ stage: target, workflowId: 'wf-1' });
+  assert.equal(first.changed, true);
+  const live = parseEnvFile(await readFile(file, 'utf8'));
+  assert.equal(live.get('AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH'), 's3://aws_default@bucket/xcom');
+  assert.equal(live.get('AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION'), '');
+  assert.equal(await change.diff(target), '', 'nothing left to change');
+
+  const again = await change.apply({ stage: target, workflowId: 'wf-1' });
+  assert.equal(again.changed, false);
+  assert.equal(again.ref, first.ref);
+
+  const reverted = await change.revert({ stage: target, revertHandle: first.revertHandle, workflowId: 'wf-1' });
+  assert.equal(reverted.changed, true);
+  assert.equal(await readFile(file, 'utf8'), ORIGINAL);
+  assert.deepEqual(reverted.restoredEnv, {
+    AIRFLOW__CORE__XCOM_BACKEND: 'airflow.sdk.execution_time.xcom.BaseXCom',
+    AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH: null,
+    AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD: null,
+    AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION: null,
+  });
+  const twice = await change.revert({ stage: target, revertHandle: first.revertHandle, workflowId: 'wf-1' });
+  assert.equal(twice.changed, false);
+});
+
+test('ramp: reverting newest first walks back through the stages to the original', async () => {
+  const file = await envFile();
+  const change = new EnvFileChange(file);
+  await change.apply({ stage: ramp, workflowId: 'wf-2' });
+  await change.apply({ stage: target, workflowId: 'wf-2' });
+  const t = await change.revert({ stage: target, revertHandle: null, workflowId: 'wf-2' });
+  assert.equal(t.restoredEnv.AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD, '2000000');
+  await change.revert({ stage: ramp, revertHandle: null, workflowId: 'wf-2' });
+  assert.equal(await readFile(file, 'utf8'), ORIGINAL);
+});
+
+test('a retried apply keeps the original values as "previous"', async () => {
+  const file = await envFile();
+  const change = new EnvFileChange(file);
+  const a = await change.apply({ stage: target, workflowId: 'wf-3' });
+  await change.apply({ stage: target, workflowId: 'wf-3' });
+  await change.revert({ stage: target, revertHandle: a.revertHandle, workflowId: 'wf-3' });
+  assert.equal(await readFile(file, 'utf8'), ORIGINAL);
+});
+
+test('reverting an apply that never ran changes nothing', async () => {
+  const file = await envFile();
+  const r = await new EnvFileChange(file).revert({ stage: target, revertHandle: null, workflowId: 'never' });
+  assert.equal(r.changed, false);
+  assert.equal(await readFile(file, 'utf8'), ORIGINAL);
+});
+
+test('values that need quoting survive a round trip; a missing file is a permanent fault', async () => {
+  const file = await envFile('');
+  const change = new EnvFileChange(file);
+  const odd = { label: 'odd', thresholdBytes: 1, env: { A: 'has space', B: 'quote"inside', C: '' } };
+  await change.apply({ stage: odd, workflowId: 'wf-4' });
+  assert.deepEqual(Object.fromEntries(parseEnvFile(await readFile(file, 'utf8'))), odd.env);
+  await assert.rejects(new EnvFileChange(`${file}.absent`).diff(odd), PermanentFault);
+});
