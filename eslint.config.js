@@ -9,7 +9,16 @@ export default tseslint.config(
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
-      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        // node:test's test()/describe() return promises the runner itself awaits.
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
@@ -35,7 +44,11 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['node:*', 'fs', 'path', 'crypto', 'child_process'], message: 'No I/O in workflows.' },
-            { group: ['../activities/*', '../worker/*', '../client/*'], allowTypeImports: true, message: 'Workflows import activity types only.' },
+            {
+              group: ['../activities/*', '../worker/*', '../client/*'],
+              allowTypeImports: true,
+              message: 'Workflows import activity types only.',
+            },
           ],
         },
       ],

@@ -44,7 +44,12 @@ export interface RehearsalOutcome {
 
 /** Python probes run inside an Airflow component (pod exec, or a local process). */
 export interface AirflowProbePort {
-  preflight(args: { component: Component; plan: Plan; runId: string; env: Record<string, string> }): Promise<CheckRow[]>;
+  preflight(args: {
+    component: Component;
+    plan: Plan;
+    runId: string;
+    env: Record<string, string>;
+  }): Promise<CheckRow[]>;
   resolveConfig(args: { component: Component; extraEnv?: Record<string, string> }): Promise<ComponentConfig>;
   rehearse(args: {
     component: Component;
@@ -108,7 +113,11 @@ export interface AirflowApiPort {
     heartbeat: Heartbeat;
   }): Promise<DagRunResult>;
   runsSince(args: { since: string }): Promise<AffectedRun[]>;
-  clearAndWait(args: { runs: AffectedRun[]; timeoutMs: number; heartbeat: Heartbeat }): Promise<(AffectedRun & { finalState: string })[]>;
+  clearAndWait(args: {
+    runs: AffectedRun[];
+    timeoutMs: number;
+    heartbeat: Heartbeat;
+  }): Promise<(AffectedRun & { finalState: string })[]>;
   readsData(args: { run: AffectedRun }): Promise<{ readsData: boolean; detail: string }>;
 }
 
@@ -126,6 +135,9 @@ export interface Adapters {
   airflowApi?: AdapterSource<AirflowApiPort>;
 }
 
-export function resolveAdapter<T extends object>(source: AdapterSource<T> | undefined, plan: Plan): T | undefined {
+export function resolveAdapter<T extends object>(
+  source: AdapterSource<T> | undefined,
+  plan: Plan,
+): T | undefined {
   return typeof source === 'function' ? (source as (plan: Plan) => T)(plan) : source;
 }

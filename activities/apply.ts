@@ -9,10 +9,22 @@ import { gate, timed } from './timing.js';
 export function applyActivities(adapters: Adapters) {
   return {
     /** Deploys one stage (GitOps merge, ConfigMap patch, env file). Idempotent per workflow. */
-    async applyChange({ plan, stage, workflowId }: { plan: Plan; stage: ChangeStage; workflowId: string }): Promise<ApplyRecord> {
+    async applyChange({
+      plan,
+      stage,
+      workflowId,
+    }: {
+      plan: Plan;
+      stage: ChangeStage;
+      workflowId: string;
+    }): Promise<ApplyRecord> {
       const change = resolveAdapter(adapters.change, plan);
       if (!change) throw adapterMissing('change (gitops / configmap / env-file)', 'apply the change');
-      return timed(async () => ({ stage: stage.label, mode: change.mode, ...(await change.apply({ stage, workflowId })) }));
+      return timed(async () => ({
+        stage: stage.label,
+        mode: change.mode,
+        ...(await change.apply({ stage, workflowId })),
+      }));
     },
 
     /** Restarts the components and waits until every live pod carries the expected env. */
@@ -24,7 +36,8 @@ export function applyActivities(adapters: Adapters) {
       expectEnv: Record<string, string | null>;
     }): Promise<RolloutEvidence> {
       const rollout = resolveAdapter(adapters.rollout, plan);
-      if (!rollout) throw adapterMissing('rollout (Kubernetes / local processes)', 'restart the Airflow components');
+      if (!rollout)
+        throw adapterMissing('rollout (Kubernetes / local processes)', 'restart the Airflow components');
       return timed(async () => {
         const components = await rollout.restartAndWait({
           components: plan.target.components,
@@ -53,7 +66,10 @@ export function applyActivities(adapters: Adapters) {
     }): Promise<RevertRecord> {
       const change = resolveAdapter(adapters.change, plan);
       if (!change) throw adapterMissing('change (gitops / configmap / env-file)', 'revert the change');
-      return timed(async () => ({ stage: stage.label, ...(await change.revert({ stage, revertHandle, workflowId })) }));
+      return timed(async () => ({
+        stage: stage.label,
+        ...(await change.revert({ stage, revertHandle, workflowId })),
+      }));
     },
   };
 }

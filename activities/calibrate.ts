@@ -25,10 +25,14 @@ export function calibrateActivities(adapters: Adapters) {
           );
         }
         if (rampStart !== undefined && rampStart <= proposal.thresholdBytes) {
-          reasons.push(`ramp.startBytes ${rampStart} is not above the proposed threshold ${proposal.thresholdBytes}`);
+          reasons.push(
+            `ramp.startBytes ${rampStart} is not above the proposed threshold ${proposal.thresholdBytes}`,
+          );
         }
         if (rampStart !== undefined && (rampProjected ?? 0) > 0) {
-          reasons.push(`the ramp's first step (${rampStart} B) would already offload ${rampProjected} rows; start above the max (${stats.sizeBytes.max} B)`);
+          reasons.push(
+            `the ramp's first step (${rampStart} B) would already offload ${rampProjected} rows; start above the max (${stats.sizeBytes.max} B)`,
+          );
         }
         return {
           source: metadb.source,
@@ -36,7 +40,9 @@ export function calibrateActivities(adapters: Adapters) {
           proposal,
           projectedOffloadRows: projected,
           maxOffloadRows: plan.xcom.maxOffloadRows,
-          ...(rampStart === undefined ? {} : { ramp: { startBytes: rampStart, projectedOffloadRows: rampProjected ?? 0 } }),
+          ...(rampStart === undefined
+            ? {}
+            : { ramp: { startBytes: rampStart, projectedOffloadRows: rampProjected ?? 0 } }),
           gate: gate(reasons),
         };
       });

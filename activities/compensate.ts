@@ -32,7 +32,8 @@ export function compensateActivities(adapters: Adapters) {
       const a = api(plan, 'confirm the re-run DAG runs read data');
       return timed(async () => {
         const checked: HealEvidence['runs'] = [];
-        for (const run of runs) checked.push({ dagId: run.dagId, runId: run.runId, ...(await a.readsData({ run })) });
+        for (const run of runs)
+          checked.push({ dagId: run.dagId, runId: run.runId, ...(await a.readsData({ run })) });
         return {
           runs: checked,
           gate: gate(checked.filter((r) => !r.readsData).map((r) => `${r.dagId}/${r.runId}: ${r.detail}`)),

@@ -9,7 +9,15 @@ import { gate, timed } from './timing.js';
 export function preflightActivities(adapters: Adapters) {
   return {
     /** §2 of the dossier: read-only checks; any red row stops the run before anything changes. */
-    async preflight({ plan, runId, thresholdBytes }: { plan: Plan; runId: string; thresholdBytes: number }): Promise<PreflightEvidence> {
+    async preflight({
+      plan,
+      runId,
+      thresholdBytes,
+    }: {
+      plan: Plan;
+      runId: string;
+      thresholdBytes: number;
+    }): Promise<PreflightEvidence> {
       const probes = resolveAdapter(adapters.probes, plan);
       if (!probes) throw adapterMissing('Airflow probe', 'run the preflight checks inside Airflow');
       return timed(async () => {

@@ -12,7 +12,15 @@ export function rehearseActivities(adapters: Adapters) {
      * will be deployed: offload, read back under BaseXCom (break), round-trip,
      * re-emit (heal), clean up. Nothing global changes.
      */
-    async rehearse({ plan, runId, stage }: { plan: Plan; runId: string; stage: ChangeStage }): Promise<RehearsalEvidence> {
+    async rehearse({
+      plan,
+      runId,
+      stage,
+    }: {
+      plan: Plan;
+      runId: string;
+      stage: ChangeStage;
+    }): Promise<RehearsalEvidence> {
       const probes = resolveAdapter(adapters.probes, plan);
       if (!probes) throw adapterMissing('Airflow probe', 'run the kill-switch rehearsal inside Airflow');
       const component = plan.target.components[0];
@@ -21,10 +29,13 @@ export function rehearseActivities(adapters: Adapters) {
         const outcome = await probes.rehearse({ component, plan, runId, env: stage.env, heartbeat });
         const reasons: string[] = [];
         if (!outcome.offloaded) reasons.push(`the ${outcome.valueBytes} B sentinel was not offloaded`);
-        if (!outcome.breakConfirmed) reasons.push('BaseXCom did not return the path string: the break was not reproduced');
+        if (!outcome.breakConfirmed)
+          reasons.push('BaseXCom did not return the path string: the break was not reproduced');
         if (!outcome.roundTripIntact) reasons.push('the offloaded object did not round-trip intact');
-        if (!outcome.healConfirmed) reasons.push('re-emitting under BaseXCom did not return the data: heal not confirmed');
-        if (!outcome.sentinelCleaned) reasons.push(`the sentinel object ${outcome.objectPath} was not deleted`);
+        if (!outcome.healConfirmed)
+          reasons.push('re-emitting under BaseXCom did not return the data: heal not confirmed');
+        if (!outcome.sentinelCleaned)
+          reasons.push(`the sentinel object ${outcome.objectPath} was not deleted`);
         return { ...outcome, gate: gate(reasons) };
       });
     },

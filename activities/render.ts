@@ -20,7 +20,13 @@ export function renderStages(plan: Plan, thresholdBytes: number): ChangeStage[] 
 export function renderActivities(adapters: Adapters) {
   return {
     /** §3: the exact env vars, encoded the way Airflow reads them, plus the lint verdict. */
-    async renderChange({ plan, thresholdBytes }: { plan: Plan; thresholdBytes: number }): Promise<RenderedChange> {
+    async renderChange({
+      plan,
+      thresholdBytes,
+    }: {
+      plan: Plan;
+      thresholdBytes: number;
+    }): Promise<RenderedChange> {
       return timed(async () => {
         const stages = renderStages(plan, thresholdBytes);
         const findings = stages.flatMap((s) => lintAirflowEnv(Object.keys(s.env)));
@@ -31,8 +37,12 @@ export function renderActivities(adapters: Adapters) {
     /** The diff an approver reads: the first stage against what is live at the destination. */
     async previewChange({ plan, stage }: { plan: Plan; stage: ChangeStage }): Promise<ChangePreview> {
       const change = resolveAdapter(adapters.change, plan);
-      if (!change) throw adapterMissing('change (gitops / configmap / env-file)', 'show the diff of the change');
-      return timed(async () => ({ destination: change.describeDestination(), diff: await change.diff(stage) }));
+      if (!change)
+        throw adapterMissing('change (gitops / configmap / env-file)', 'show the diff of the change');
+      return timed(async () => ({
+        destination: change.describeDestination(),
+        diff: await change.diff(stage),
+      }));
     },
   };
 }

@@ -12,7 +12,8 @@ export function validationVerdict(run: DagRunResult, plan: Plan): string[] {
   if (run.xcomErrors > 0) reasons.push(`${run.xcomErrors} task(s) failed on XCom / backend / config errors`);
   const offloaded = run.xcoms.filter((x) => x.offloaded).length;
   const max = plan.validation.maxOffloaded;
-  if (max !== undefined && offloaded > max) reasons.push(`${offloaded} XCom values offloaded, the plan expects at most ${max}`);
+  if (max !== undefined && offloaded > max)
+    reasons.push(`${offloaded} XCom values offloaded, the plan expects at most ${max}`);
   return reasons;
 }
 

@@ -11,12 +11,16 @@ export function configMismatches(got: ComponentConfig, stage: ChangeStage, plan:
   if (got.error) return [`${who}: ${got.error}`];
   const problems: string[] = [];
   const wantClass = XCOM_OBJECT_STORAGE_BACKEND.split('.').pop();
-  if (got.xcomClass !== wantClass) problems.push(`${who}: XCom resolves to ${got.xcomClass ?? 'nothing'}, not ${wantClass}`);
-  if (got.path !== plan.xcom.path) problems.push(`${who}: path resolves to ${JSON.stringify(got.path)}, not ${plan.xcom.path}`);
+  if (got.xcomClass !== wantClass)
+    problems.push(`${who}: XCom resolves to ${got.xcomClass ?? 'nothing'}, not ${wantClass}`);
+  if (got.path !== plan.xcom.path)
+    problems.push(`${who}: path resolves to ${JSON.stringify(got.path)}, not ${plan.xcom.path}`);
   if (got.threshold !== stage.thresholdBytes)
     problems.push(`${who}: threshold resolves to ${got.threshold ?? 'nothing'}, not ${stage.thresholdBytes}`);
   if ((got.compression ?? '') !== plan.xcom.compression)
-    problems.push(`${who}: compression resolves to ${JSON.stringify(got.compression)}, not ${JSON.stringify(plan.xcom.compression)}`);
+    problems.push(
+      `${who}: compression resolves to ${JSON.stringify(got.compression)}, not ${JSON.stringify(plan.xcom.compression)}`,
+    );
   return problems;
 }
 
@@ -28,7 +32,8 @@ export function verifyActivities(adapters: Adapters) {
       if (!probes) throw adapterMissing('Airflow probe', 'resolve the config inside each Airflow component');
       return timed(async () => {
         const components: ComponentConfig[] = [];
-        for (const component of plan.target.components) components.push(await probes.resolveConfig({ component }));
+        for (const component of plan.target.components)
+          components.push(await probes.resolveConfig({ component }));
         return { components, gate: gate(components.flatMap((c) => configMismatches(c, stage, plan))) };
       });
     },

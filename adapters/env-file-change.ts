@@ -75,7 +75,11 @@ export class EnvFileChange implements ChangePort {
 
   private journalPath(workflowId: string, stage: string): string {
     const id = createHash('sha256').update(`${workflowId}\n${stage}`).digest('hex').slice(0, 16);
-    return path.join(path.dirname(this.envFile), '.cutover-journal', `${path.basename(this.envFile)}.${id}.json`);
+    return path.join(
+      path.dirname(this.envFile),
+      '.cutover-journal',
+      `${path.basename(this.envFile)}.${id}.json`,
+    );
   }
 
   private async read(): Promise<string> {
@@ -83,7 +87,9 @@ export class EnvFileChange implements ChangePort {
       return await readFile(this.envFile, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new PermanentFault(`${this.envFile} does not exist: the local target's env file must be created first`);
+        throw new PermanentFault(
+          `${this.envFile} does not exist: the local target's env file must be created first`,
+        );
       }
       throw err;
     }

@@ -21,7 +21,9 @@ export interface TemporalSettings {
 export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
   const connectConfig = loadClientConnectConfig({
     ...(env.TEMPORAL_PROFILE ? { profile: env.TEMPORAL_PROFILE } : {}),
-    overrideEnvVars: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
+    overrideEnvVars: Object.fromEntries(
+      Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined),
+    ),
   });
   const address = connectConfig.connectionOptions.address ?? 'localhost:7233';
   connectConfig.connectionOptions.address = address;
@@ -41,7 +43,11 @@ function localUiUrl(address: string): string | null {
   return m && m[2] ? `http://localhost:${Number(m[2]) + 1000}` : null;
 }
 
-export function workflowUiLink(settings: TemporalSettings, workflowId: string, runId?: string): string | null {
+export function workflowUiLink(
+  settings: TemporalSettings,
+  workflowId: string,
+  runId?: string,
+): string | null {
   if (!settings.uiUrl) return null;
   const base = `${settings.uiUrl}/namespaces/${encodeURIComponent(settings.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
   return runId ? `${base}/${runId}/history` : base;

@@ -9,7 +9,8 @@
  */
 import type { ChangeStage, LintFinding } from './evidence.js';
 
-export const XCOM_OBJECT_STORAGE_BACKEND = 'airflow.providers.common.io.xcom.backend.XComObjectStorageBackend';
+export const XCOM_OBJECT_STORAGE_BACKEND =
+  'airflow.providers.common.io.xcom.backend.XComObjectStorageBackend';
 
 export function airflowEnvVarName(section: string, key: string): string {
   return `AIRFLOW__${section.replace(/\./g, '_').toUpperCase()}__${key.toUpperCase()}`;

@@ -79,7 +79,13 @@ export interface ApprovalRequest {
   review: string[];
 }
 
-export const COMPENSATION_STEPS = ['revert', 'waitForRollout', 'findAffectedRuns', 'rerunAffectedRuns', 'confirmHealed'] as const;
+export const COMPENSATION_STEPS = [
+  'revert',
+  'waitForRollout',
+  'findAffectedRuns',
+  'rerunAffectedRuns',
+  'confirmHealed',
+] as const;
 export type CompensationStep = (typeof COMPENSATION_STEPS)[number];
 
 export interface CompensationState {

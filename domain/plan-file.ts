@@ -54,7 +54,9 @@ export async function loadPlan(file: string): Promise<Plan> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new PlanError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+    throw new PlanError(file, [
+      `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    ]);
   }
   return parsePlan(text, file);
 }

@@ -146,10 +146,7 @@ export const planSchema = z
         threshold: thresholdSchema,
         compression: z.enum(FSSPEC_CODECS).default(''),
         /** Start above the largest measured value (zero offload), then lower to the target. */
-        ramp: z
-          .object({ startBytes: z.number().int().positive() })
-          .strict()
-          .optional(),
+        ramp: z.object({ startBytes: z.number().int().positive() }).strict().optional(),
         /** Near-inert gate: the most historical rows allowed to offload at the chosen threshold. */
         maxOffloadRows: z.number().int().nonnegative(),
       })
@@ -175,10 +172,7 @@ export const planSchema = z
       .object({ timeout: durationSchema.default('10m') })
       .strict()
       .default({ timeout: '10m' }),
-    lifecycle: z
-      .object({ days: z.number().int().positive() })
-      .strict()
-      .optional(),
+    lifecycle: z.object({ days: z.number().int().positive() }).strict().optional(),
   })
   .strict()
   .superRefine((plan, ctx) => {
@@ -217,7 +211,11 @@ export const planSchema = z
     const seen = new Set<string>();
     plan.target.components.forEach((c, i) => {
       if (seen.has(c.name))
-        ctx.addIssue({ code: 'custom', path: ['target', 'components', i, 'name'], message: 'duplicate component' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['target', 'components', i, 'name'],
+          message: 'duplicate component',
+        });
       seen.add(c.name);
     });
   });

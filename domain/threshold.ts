@@ -13,7 +13,10 @@ export interface ThresholdProposal {
 
 const QUANTILE_FIELD = { p99: 'p99', 'p99.9': 'p999', max: 'max' } as const;
 
-export function proposeThreshold(sizes: SizeQuantiles, strategy: Plan['xcom']['threshold']): ThresholdProposal {
+export function proposeThreshold(
+  sizes: SizeQuantiles,
+  strategy: Plan['xcom']['threshold'],
+): ThresholdProposal {
   if (strategy.strategy === 'fixed') {
     return {
       thresholdBytes: strategy.bytes,

@@ -12,12 +12,19 @@ import { referencePlanInput, testPlan } from './support/plans.js';
 const DOSSIER_SIZES = { p50: 15, p95: 73_000, p99: 307_000, p999: 1_520_000, max: 1_990_000 };
 
 test('env var names follow Airflow: dots in the section become underscores', () => {
-  assert.equal(airflowEnvVarName('common.io', 'xcom_objectstorage_path'), 'AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH');
+  assert.equal(
+    airflowEnvVarName('common.io', 'xcom_objectstorage_path'),
+    'AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH',
+  );
   assert.equal(airflowEnvVarName('core', 'xcom_backend'), 'AIRFLOW__CORE__XCOM_BACKEND');
 });
 
-test('the rendered flip is the dossier\'s four variables, lint-clean', () => {
-  const stage = renderStage('target', { path: 's3://aws_default@cvntrade-artifacts/xcom', thresholdBytes: 1_600_000, compression: '' });
+test("the rendered flip is the dossier's four variables, lint-clean", () => {
+  const stage = renderStage('target', {
+    path: 's3://aws_default@cvntrade-artifacts/xcom',
+    thresholdBytes: 1_600_000,
+    compression: '',
+  });
   assert.deepEqual(stage.env, {
     AIRFLOW__CORE__XCOM_BACKEND: 'airflow.providers.common.io.xcom.backend.XComObjectStorageBackend',
     AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH: 's3://aws_default@cvntrade-artifacts/xcom',
@@ -27,7 +34,7 @@ test('the rendered flip is the dossier\'s four variables, lint-clean', () => {
   assert.deepEqual(lintAirflowEnv(Object.keys(stage.env)), []);
 });
 
-test('the lint names the dossier\'s footgun and suggests the spelling Airflow reads', () => {
+test("the lint names the dossier's footgun and suggests the spelling Airflow reads", () => {
   const findings = lintAirflowEnv([
     'AIRFLOW__CORE__XCOM_BACKEND',
     'AIRFLOW__COMMON.IO__XCOM_OBJECTSTORAGE_PATH',
@@ -42,13 +49,27 @@ test('the lint names the dossier\'s footgun and suggests the spelling Airflow re
 });
 
 test('threshold just above p99.9 on the dossier distribution is 1,600,000', () => {
-  const p = proposeThreshold(DOSSIER_SIZES, { strategy: 'above-quantile', quantile: 'p99.9', roundTo: 100_000 });
+  const p = proposeThreshold(DOSSIER_SIZES, {
+    strategy: 'above-quantile',
+    quantile: 'p99.9',
+    roundTo: 100_000,
+  });
   assert.equal(p.thresholdBytes, 1_600_000);
   // Strictly above: a quantile that is already round moves up one step.
-  const exact = proposeThreshold({ ...DOSSIER_SIZES, p999: 1_500_000 }, { strategy: 'above-quantile', quantile: 'p99.9', roundTo: 100_000 });
+  const exact = proposeThreshold(
+    { ...DOSSIER_SIZES, p999: 1_500_000 },
+    { strategy: 'above-quantile', quantile: 'p99.9', roundTo: 100_000 },
+  );
   assert.equal(exact.thresholdBytes, 1_600_000);
-  assert.equal(proposeThreshold(DOSSIER_SIZES, { strategy: 'fixed', bytes: 2_000_000 }).thresholdBytes, 2_000_000);
-  assert.equal(proposeThreshold(DOSSIER_SIZES, { strategy: 'above-quantile', quantile: 'max', roundTo: 100_000 }).thresholdBytes, 2_000_000);
+  assert.equal(
+    proposeThreshold(DOSSIER_SIZES, { strategy: 'fixed', bytes: 2_000_000 }).thresholdBytes,
+    2_000_000,
+  );
+  assert.equal(
+    proposeThreshold(DOSSIER_SIZES, { strategy: 'above-quantile', quantile: 'max', roundTo: 100_000 })
+      .thresholdBytes,
+    2_000_000,
+  );
 });
 
 test('the backend offloads size >= threshold; negative never offloads; 0 offloads everything', () => {

@@ -46,7 +46,11 @@ test('diff shows only the stage keys; apply is idempotent; revert restores byte 
   assert.equal(again.changed, false);
   assert.equal(again.ref, first.ref);
 
-  const reverted = await change.revert({ stage: target, revertHandle: first.revertHandle, workflowId: 'wf-1' });
+  const reverted = await change.revert({
+    stage: target,
+    revertHandle: first.revertHandle,
+    workflowId: 'wf-1',
+  });
   assert.equal(reverted.changed, true);
   assert.equal(await readFile(file, 'utf8'), ORIGINAL);
   assert.deepEqual(reverted.restoredEnv, {

@@ -40,43 +40,55 @@ async function refusedUpdate(p: Promise<unknown>): Promise<string> {
   assert.fail('the update was accepted');
 }
 
-test('refused approvals change nothing; a valid one after them goes through', { timeout: 90_000 }, async () => {
-  const journal: JournalEntry[] = [];
-  const run = await startCutover(env, inputFor(plan), scriptedActivities({}, journal));
-  const { handle } = run;
-  await waitForPhase(handle, 'AWAIT_GO');
+test(
+  'refused approvals change nothing; a valid one after them goes through',
+  { timeout: 90_000 },
+  async () => {
+    const journal: JournalEntry[] = [];
+    const run = await startCutover(env, inputFor(plan), scriptedActivities({}, journal));
+    const { handle } = run;
+    await waitForPhase(handle, 'AWAIT_GO');
 
-  const approve = (operator: string, d = digest) =>
-    handle.executeUpdate(approveUpdate, { args: [{ operator, reason: 'looks good', digest: d }] });
+    const approve = (operator: string, d = digest) =>
+      handle.executeUpdate(approveUpdate, { args: [{ operator, reason: 'looks good', digest: d }] });
 
-  assert.match(await refusedUpdate(approve('mallory')), /mallory is not one of the plan's approvers \(dococeven, platform-oncall\)/);
-  assert.match(await refusedUpdate(approve('dococeven', 'sha256:0000000000000000')), /does not match the plan under review/);
-  assert.match(
-    await refusedUpdate(handle.executeUpdate(approveUpdate, { args: [{ operator: 'dococeven', reason: ' ', digest }] })),
-    /a reason is required/,
-  );
+    assert.match(
+      await refusedUpdate(approve('mallory')),
+      /mallory is not one of the plan's approvers \(dococeven, platform-oncall\)/,
+    );
+    assert.match(
+      await refusedUpdate(approve('dococeven', 'sha256:0000000000000000')),
+      /does not match the plan under review/,
+    );
+    assert.match(
+      await refusedUpdate(
+        handle.executeUpdate(approveUpdate, { args: [{ operator: 'dococeven', reason: ' ', digest }] }),
+      ),
+      /a reason is required/,
+    );
 
-  // Signals take the same rules; refusals are recorded, visible in status.
-  await handle.signal(approveSignal, { operator: 'mallory', reason: 'yolo', digest });
-  await handle.signal(approveSignal, { operator: 'platform-oncall', reason: 'ok', digest: 'sha256:stale' });
-  const status = await waitForStatus(handle, (s) => s.refusals.length === 2);
-  assert.equal(status.phase, 'AWAIT_GO', 'still waiting: no refused message moved the gate');
-  assert.deepEqual(
-    status.refusals.map((r) => [r.message, r.operator, r.via]),
-    [
-      ['approve', 'mallory', 'signal'],
-      ['approve', 'platform-oncall', 'signal'],
-    ],
-  );
-  assert.equal(calls(journal, 'applyChange').length, 0);
+    // Signals take the same rules; refusals are recorded, visible in status.
+    await handle.signal(approveSignal, { operator: 'mallory', reason: 'yolo', digest });
+    await handle.signal(approveSignal, { operator: 'platform-oncall', reason: 'ok', digest: 'sha256:stale' });
+    const status = await waitForStatus(handle, (s) => s.refusals.length === 2);
+    assert.equal(status.phase, 'AWAIT_GO', 'still waiting: no refused message moved the gate');
+    assert.deepEqual(
+      status.refusals.map((r) => [r.message, r.operator, r.via]),
+      [
+        ['approve', 'mallory', 'signal'],
+        ['approve', 'platform-oncall', 'signal'],
+      ],
+    );
+    assert.equal(calls(journal, 'applyChange').length, 0);
 
-  // A good approval via signal (as `temporal workflow signal` would send it).
-  await handle.signal(approveSignal, { operator: 'platform-oncall', reason: 'reviewed evidence', digest });
-  const result = await run.result;
-  assert.equal(result.outcome, 'DONE');
-  assert.equal(result.status.evidence.decision?.via, 'signal');
-  assert.equal(result.status.evidence.decision?.operator, 'platform-oncall');
-});
+    // A good approval via signal (as `temporal workflow signal` would send it).
+    await handle.signal(approveSignal, { operator: 'platform-oncall', reason: 'reviewed evidence', digest });
+    const result = await run.result;
+    assert.equal(result.outcome, 'DONE');
+    assert.equal(result.status.evidence.decision?.via, 'signal');
+    assert.equal(result.status.evidence.decision?.operator, 'platform-oncall');
+  },
+);
 
 test('self-approval is refused unless the plan allows it', { timeout: 90_000 }, async () => {
   const selfPlan = testPlan((p) => {
@@ -88,11 +100,15 @@ test('self-approval is refused unless the plan allows it', { timeout: 90_000 }, 
   await waitForPhase(run.handle, 'AWAIT_GO');
   assert.match(
     await refusedUpdate(
-      run.handle.executeUpdate(approveUpdate, { args: [{ operator: 'alice', reason: 'me', digest: input.planDigest }] }),
+      run.handle.executeUpdate(approveUpdate, {
+        args: [{ operator: 'alice', reason: 'me', digest: input.planDigest }],
+      }),
     ),
     /alice started this cut-over and the plan does not allow self-approval/,
   );
-  await run.handle.executeUpdate(approveUpdate, { args: [{ operator: 'bob', reason: 'four eyes', digest: input.planDigest }] });
+  await run.handle.executeUpdate(approveUpdate, {
+    args: [{ operator: 'bob', reason: 'four eyes', digest: input.planDigest }],
+  });
   assert.equal((await run.result).outcome, 'DONE');
 
   const allowed = testPlan((p) => {
@@ -103,7 +119,9 @@ test('self-approval is refused unless the plan allows it', { timeout: 90_000 }, 
   const input2 = inputFor(allowed, { startedBy: 'alice' });
   const run2 = await startCutover(env, input2, scriptedActivities());
   await waitForPhase(run2.handle, 'AWAIT_GO');
-  await run2.handle.executeUpdate(approveUpdate, { args: [{ operator: 'alice', reason: 'solo on-call', digest: input2.planDigest }] });
+  await run2.handle.executeUpdate(approveUpdate, {
+    args: [{ operator: 'alice', reason: 'solo on-call', digest: input2.planDigest }],
+  });
   assert.equal((await run2.result).outcome, 'DONE');
 });
 
@@ -130,7 +148,9 @@ test('double approval: the second one is refused, the run applies once', { timeo
   await run.handle.executeUpdate(approveUpdate, { args: [{ operator: 'dococeven', reason: 'go', digest }] });
   assert.match(
     await refusedUpdate(
-      run.handle.executeUpdate(approveUpdate, { args: [{ operator: 'platform-oncall', reason: 'go too', digest }] }),
+      run.handle.executeUpdate(approveUpdate, {
+        args: [{ operator: 'platform-oncall', reason: 'go too', digest }],
+      }),
     ),
     /the approval gate is closed: already approved by dococeven/,
   );
@@ -155,28 +175,40 @@ test('reject ends REJECTED with nothing changed', { timeout: 90_000 }, async () 
   assert.equal(result.outcome, 'REJECTED');
   assert.equal(result.productionChanged, false);
   assert.match(result.reason, /rejected by platform-oncall: freeze week; nothing changed/);
-  assert.deepEqual(journal.filter((j) => SIDE_EFFECTS.includes(j.name)), []);
-});
-
-test('approval timeout ends TIMED_OUT with nothing changed; a late approval is refused', { timeout: 90_000 }, async () => {
-  const shortPlan = testPlan((p) => {
-    delete p.xcom.ramp;
-    p.approval.timeout = '3s';
-  });
-  const journal: JournalEntry[] = [];
-  const input = inputFor(shortPlan);
-  const run = await startCutover(env, input, scriptedActivities({}, journal));
-  const waiting = await waitForPhase(run.handle, 'AWAIT_GO');
-  assert.equal(waiting.pendingApproval?.timeoutMs, 3000);
-  const result = await run.result;
-  assert.equal(result.outcome, 'TIMED_OUT');
-  assert.equal(result.productionChanged, false);
-  assert.deepEqual(journal.filter((j) => SIDE_EFFECTS.includes(j.name)), []);
-  // The run is closed: Temporal itself refuses the late go.
-  await assert.rejects(
-    run.handle.executeUpdate(approveUpdate, { args: [{ operator: 'dococeven', reason: 'late', digest: input.planDigest }] }),
+  assert.deepEqual(
+    journal.filter((j) => SIDE_EFFECTS.includes(j.name)),
+    [],
   );
 });
+
+test(
+  'approval timeout ends TIMED_OUT with nothing changed; a late approval is refused',
+  { timeout: 90_000 },
+  async () => {
+    const shortPlan = testPlan((p) => {
+      delete p.xcom.ramp;
+      p.approval.timeout = '3s';
+    });
+    const journal: JournalEntry[] = [];
+    const input = inputFor(shortPlan);
+    const run = await startCutover(env, input, scriptedActivities({}, journal));
+    const waiting = await waitForPhase(run.handle, 'AWAIT_GO');
+    assert.equal(waiting.pendingApproval?.timeoutMs, 3000);
+    const result = await run.result;
+    assert.equal(result.outcome, 'TIMED_OUT');
+    assert.equal(result.productionChanged, false);
+    assert.deepEqual(
+      journal.filter((j) => SIDE_EFFECTS.includes(j.name)),
+      [],
+    );
+    // The run is closed: Temporal itself refuses the late go.
+    await assert.rejects(
+      run.handle.executeUpdate(approveUpdate, {
+        args: [{ operator: 'dococeven', reason: 'late', digest: input.planDigest }],
+      }),
+    );
+  },
+);
 
 test('approving before the evidence is complete is refused', { timeout: 90_000 }, async () => {
   let release!: () => void;
@@ -194,7 +226,9 @@ test('approving before the evidence is complete is refused', { timeout: 90_000 }
   );
   await waitForPhase(run.handle, 'REHEARSE');
   assert.match(
-    await refusedUpdate(run.handle.executeUpdate(approveUpdate, { args: [{ operator: 'dococeven', reason: 'early', digest }] })),
+    await refusedUpdate(
+      run.handle.executeUpdate(approveUpdate, { args: [{ operator: 'dococeven', reason: 'early', digest }] }),
+    ),
     /not open \(phase REHEARSE\)/,
   );
   release();

@@ -8,7 +8,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createActivities } from '../activities/index.js';
 import type { CutoverResult } from '../domain/cutover.js';
 import { approveUpdate } from '../workflows/messages.js';
-import { inputFor, phaseOrEnd, startCutover, startCutoverEnv, type CutoverEnv } from './support/cutover-env.js';
+import {
+  inputFor,
+  phaseOrEnd,
+  startCutover,
+  startCutoverEnv,
+  type CutoverEnv,
+} from './support/cutover-env.js';
 import { testPlan } from './support/plans.js';
 import {
   calls,
@@ -48,23 +54,30 @@ async function runWith(script: Script, journal: JournalEntry[], approve = true):
 const sideEffects = (journal: JournalEntry[]) =>
   journal.filter((j) => SIDE_EFFECTS.includes(j.name)).map((j) => j.name);
 
-test('calibration not near-inert: STOPPED before preflight, nothing changed', { timeout: 60_000 }, async () => {
-  const journal: JournalEntry[] = [];
-  const result = await runWith(
-    {
-      calibrate: async (input, attempt) => ({
-        ...(await greenScript.calibrate(input, attempt)),
-        projectedOffloadRows: 277,
-        gate: red('277 historical rows would offload'),
-      }),
-    },
-    journal,
-  );
-  assert.equal(result.outcome, 'STOPPED');
-  assert.equal(result.productionChanged, false);
-  assert.match(result.reason, /CALIBRATE gate red, nothing changed: 277 historical rows/);
-  assert.deepEqual(journal.map((j) => j.name), ['calibrate']);
-});
+test(
+  'calibration not near-inert: STOPPED before preflight, nothing changed',
+  { timeout: 60_000 },
+  async () => {
+    const journal: JournalEntry[] = [];
+    const result = await runWith(
+      {
+        calibrate: async (input, attempt) => ({
+          ...(await greenScript.calibrate(input, attempt)),
+          projectedOffloadRows: 277,
+          gate: red('277 historical rows would offload'),
+        }),
+      },
+      journal,
+    );
+    assert.equal(result.outcome, 'STOPPED');
+    assert.equal(result.productionChanged, false);
+    assert.match(result.reason, /CALIBRATE gate red, nothing changed: 277 historical rows/);
+    assert.deepEqual(
+      journal.map((j) => j.name),
+      ['calibrate'],
+    );
+  },
+);
 
 test('preflight red: STOPPED, no render, no rehearsal, no apply', { timeout: 60_000 }, async () => {
   const journal: JournalEntry[] = [];
@@ -74,7 +87,10 @@ test('preflight red: STOPPED, no render, no rehearsal, no apply', { timeout: 60_
         const green = await greenScript.preflight(input, attempt);
         return {
           ...green,
-          checks: [...green.checks, { name: 'functional write/read/delete', status: 'red', detail: 'NoSuchBucket', durationMs: 3 }],
+          checks: [
+            ...green.checks,
+            { name: 'functional write/read/delete', status: 'red', detail: 'NoSuchBucket', durationMs: 3 },
+          ],
           gate: red('functional write/read/delete: NoSuchBucket'),
         };
       },
@@ -83,7 +99,10 @@ test('preflight red: STOPPED, no render, no rehearsal, no apply', { timeout: 60_
   );
   assert.equal(result.outcome, 'STOPPED');
   assert.match(result.reason, /PREFLIGHT gate red.*NoSuchBucket/);
-  assert.deepEqual(journal.map((j) => j.name), ['calibrate', 'preflight']);
+  assert.deepEqual(
+    journal.map((j) => j.name),
+    ['calibrate', 'preflight'],
+  );
   assert.equal(result.status.evidence.preflight?.checks.at(-1)?.status, 'red');
 });
 
@@ -105,15 +124,19 @@ test('rehearsal fails: STOPPED before the approval gate opens', { timeout: 60_00
   assert.deepEqual(sideEffects(journal), []);
 });
 
-test('an activity that cannot run (adapter missing) stops the run with its reason', { timeout: 60_000 }, async () => {
-  const journal: JournalEntry[] = [];
-  const unbuilt = createActivities({});
-  const result = await runWith({ calibrate: (input) => unbuilt.calibrate(input) }, journal);
-  assert.equal(result.outcome, 'STOPPED');
-  assert.match(result.reason, /no metadata-DB adapter configured/);
-  assert.equal(calls(journal, 'calibrate').length, 1, 'AdapterMissing is not retried');
-  assert.equal(result.status.steps[0]?.status, 'failed');
-});
+test(
+  'an activity that cannot run (adapter missing) stops the run with its reason',
+  { timeout: 60_000 },
+  async () => {
+    const journal: JournalEntry[] = [];
+    const unbuilt = createActivities({});
+    const result = await runWith({ calibrate: (input) => unbuilt.calibrate(input) }, journal);
+    assert.equal(result.outcome, 'STOPPED');
+    assert.match(result.reason, /no metadata-DB adapter configured/);
+    assert.equal(calls(journal, 'calibrate').length, 1, 'AdapterMissing is not retried');
+    assert.equal(result.status.steps[0]?.status, 'failed');
+  },
+);
 
 test('transient faults are retried by the activity policy', { timeout: 60_000 }, async () => {
   const journal: JournalEntry[] = [];
@@ -127,59 +150,85 @@ test('transient faults are retried by the activity policy', { timeout: 60_000 },
     journal,
   );
   assert.equal(result.outcome, 'DONE');
-  assert.deepEqual(calls(journal, 'calibrate').map((c) => c.attempt), [1, 2, 3]);
-});
-
-test('VERIFY fails after apply: revert, wait, re-run affected runs -> ROLLED_BACK; no validation run', { timeout: 60_000 }, async () => {
-  const journal: JournalEntry[] = [];
-  const result = await runWith(
-    {
-      verifyConfig: async (input, attempt) => ({
-        ...(await greenScript.verifyConfig(input, attempt)),
-        gate: red(
-          'scheduler (scheduler-0): AirflowConfigException: section/key [common.io/xcom_objectstorage_path] not found in config; AIRFLOW__COMMON.IO__XCOM_OBJECTSTORAGE_PATH is set but never read',
-        ),
-      }),
-    },
-    journal,
+  assert.deepEqual(
+    calls(journal, 'calibrate').map((c) => c.attempt),
+    [1, 2, 3],
   );
-  assert.equal(result.outcome, 'ROLLED_BACK');
-  assert.equal(result.productionChanged, false);
-  assert.match(result.reason, /VERIFY failed .*AIRFLOW__COMMON\.IO__XCOM_OBJECTSTORAGE_PATH/);
-  assert.deepEqual(sideEffects(journal), ['applyChange', 'revertChange', 'rerunAffectedRuns']);
-  const comp = result.status.evidence.compensation;
-  assert.ok(comp);
-  assert.deepEqual(comp.completed, ['revert', 'waitForRollout', 'findAffectedRuns', 'rerunAffectedRuns', 'confirmHealed']);
-  assert.equal(comp.trigger.phase, 'VERIFY');
-  assert.equal(comp.heal?.runs[0]?.readsData, true);
-  // The revert rollout waits for the old config (the flip's keys absent again).
-  const revertRollout = calls(journal, 'waitForRollout');
-  assert.equal(revertRollout.length, 2);
 });
 
-test('VALIDATE fails: compensation re-runs the runs found since APPLY -> ROLLED_BACK', { timeout: 60_000 }, async () => {
-  const journal: JournalEntry[] = [];
-  let since = '';
-  const result = await runWith(
-    {
-      validateRun: async (input, attempt) => ({
-        ...(await greenScript.validateRun(input, attempt)),
-        state: 'failed',
-        xcomErrors: 1,
-        gate: red('validation run ended failed', '1 task(s) failed on XCom / backend / config errors'),
-      }),
-      findAffectedRuns: async (input, attempt) => {
-        since = input.since;
-        return greenScript.findAffectedRuns(input, attempt);
+test(
+  'VERIFY fails after apply: revert, wait, re-run affected runs -> ROLLED_BACK; no validation run',
+  { timeout: 60_000 },
+  async () => {
+    const journal: JournalEntry[] = [];
+    const result = await runWith(
+      {
+        verifyConfig: async (input, attempt) => ({
+          ...(await greenScript.verifyConfig(input, attempt)),
+          gate: red(
+            'scheduler (scheduler-0): AirflowConfigException: section/key [common.io/xcom_objectstorage_path] not found in config; AIRFLOW__COMMON.IO__XCOM_OBJECTSTORAGE_PATH is set but never read',
+          ),
+        }),
       },
-    },
-    journal,
-  );
-  assert.equal(result.outcome, 'ROLLED_BACK');
-  assert.equal(result.status.evidence.compensation?.trigger.phase, 'VALIDATE');
-  assert.equal(since, result.status.evidence.applies[0]?.startedAt, 'affected runs are searched from the apply');
-  assert.deepEqual(sideEffects(journal), ['applyChange', 'validateRun', 'revertChange', 'rerunAffectedRuns']);
-});
+      journal,
+    );
+    assert.equal(result.outcome, 'ROLLED_BACK');
+    assert.equal(result.productionChanged, false);
+    assert.match(result.reason, /VERIFY failed .*AIRFLOW__COMMON\.IO__XCOM_OBJECTSTORAGE_PATH/);
+    assert.deepEqual(sideEffects(journal), ['applyChange', 'revertChange', 'rerunAffectedRuns']);
+    const comp = result.status.evidence.compensation;
+    assert.ok(comp);
+    assert.deepEqual(comp.completed, [
+      'revert',
+      'waitForRollout',
+      'findAffectedRuns',
+      'rerunAffectedRuns',
+      'confirmHealed',
+    ]);
+    assert.equal(comp.trigger.phase, 'VERIFY');
+    assert.equal(comp.heal?.runs[0]?.readsData, true);
+    // The revert rollout waits for the old config (the flip's keys absent again).
+    const revertRollout = calls(journal, 'waitForRollout');
+    assert.equal(revertRollout.length, 2);
+  },
+);
+
+test(
+  'VALIDATE fails: compensation re-runs the runs found since APPLY -> ROLLED_BACK',
+  { timeout: 60_000 },
+  async () => {
+    const journal: JournalEntry[] = [];
+    let since = '';
+    const result = await runWith(
+      {
+        validateRun: async (input, attempt) => ({
+          ...(await greenScript.validateRun(input, attempt)),
+          state: 'failed',
+          xcomErrors: 1,
+          gate: red('validation run ended failed', '1 task(s) failed on XCom / backend / config errors'),
+        }),
+        findAffectedRuns: async (input, attempt) => {
+          since = input.since;
+          return greenScript.findAffectedRuns(input, attempt);
+        },
+      },
+      journal,
+    );
+    assert.equal(result.outcome, 'ROLLED_BACK');
+    assert.equal(result.status.evidence.compensation?.trigger.phase, 'VALIDATE');
+    assert.equal(
+      since,
+      result.status.evidence.applies[0]?.startedAt,
+      'affected runs are searched from the apply',
+    );
+    assert.deepEqual(sideEffects(journal), [
+      'applyChange',
+      'validateRun',
+      'revertChange',
+      'rerunAffectedRuns',
+    ]);
+  },
+);
 
 test('a stuck rollout fails APPLY and triggers compensation', { timeout: 60_000 }, async () => {
   const journal: JournalEntry[] = [];
@@ -204,22 +253,26 @@ test('a stuck rollout fails APPLY and triggers compensation', { timeout: 60_000 
   assert.equal(calls(journal, 'verifyConfig').length, 0);
 });
 
-test('APPLY itself fails without reporting back: revert still runs, without a handle', { timeout: 60_000 }, async () => {
-  const journal: JournalEntry[] = [];
-  let revertHandle: string | null | undefined;
-  const result = await runWith(
-    {
-      applyChange: async () => {
-        throw ApplicationFailure.nonRetryable('merge rejected: branch protection', 'PermanentFault');
+test(
+  'APPLY itself fails without reporting back: revert still runs, without a handle',
+  { timeout: 60_000 },
+  async () => {
+    const journal: JournalEntry[] = [];
+    let revertHandle: string | null | undefined;
+    const result = await runWith(
+      {
+        applyChange: async () => {
+          throw ApplicationFailure.nonRetryable('merge rejected: branch protection', 'PermanentFault');
+        },
+        revertChange: async (input, attempt) => {
+          revertHandle = input.revertHandle;
+          return { ...(await greenScript.revertChange(input, attempt)), changed: false };
+        },
       },
-      revertChange: async (input, attempt) => {
-        revertHandle = input.revertHandle;
-        return { ...(await greenScript.revertChange(input, attempt)), changed: false };
-      },
-    },
-    journal,
-  );
-  assert.equal(result.outcome, 'ROLLED_BACK');
-  assert.equal(revertHandle, null);
-  assert.match(result.reason, /merge rejected: branch protection/);
-});
+      journal,
+    );
+    assert.equal(result.outcome, 'ROLLED_BACK');
+    assert.equal(revertHandle, null);
+    assert.match(result.reason, /merge rejected: branch protection/);
+  },
+);

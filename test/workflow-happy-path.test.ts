@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { approveUpdate } from '../workflows/messages.js';
-import { inputFor, startCutover, startCutoverEnv, waitForPhase, type CutoverEnv } from './support/cutover-env.js';
+import {
+  inputFor,
+  startCutover,
+  startCutoverEnv,
+  waitForPhase,
+  type CutoverEnv,
+} from './support/cutover-env.js';
 import { testPlan } from './support/plans.js';
 import { calls, scriptedActivities, SIDE_EFFECTS, type JournalEntry } from './support/scripted-activities.js';
 
@@ -24,9 +30,17 @@ test('happy path: evidence, approval, apply, verify, validate -> DONE', { timeou
   assert.ok(waiting.pendingApproval, 'an approval request is pending');
   assert.deepEqual(waiting.pendingApproval.approvers, ['dococeven', 'platform-oncall']);
   assert.equal(waiting.pendingApproval.planDigest, inputFor(plan).planDigest);
-  assert.equal(waiting.pendingApproval.deadline, '2026-06-07T10:00:01.000Z', 'deadline = rehearsal end + 24h');
+  assert.equal(
+    waiting.pendingApproval.deadline,
+    '2026-06-07T10:00:01.000Z',
+    'deadline = rehearsal end + 24h',
+  );
   assert.ok(waiting.pendingApproval.review.some((l) => l.startsWith('calibration: 7175 XCom rows')));
-  assert.ok(waiting.pendingApproval.review.some((l) => l.includes('AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD="1600000"')));
+  assert.ok(
+    waiting.pendingApproval.review.some((l) =>
+      l.includes('AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD="1600000"'),
+    ),
+  );
   assert.equal(calls(journal, 'applyChange').length, 0, 'nothing applied before the go');
 
   const ack = await run.handle.executeUpdate(approveUpdate, {

@@ -3,7 +3,12 @@
  * adapters. Tests use it with scripted activities; worker/main.ts with real ones.
  */
 import { fileURLToPath } from 'node:url';
-import { Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  Worker,
+  type NativeConnection,
+  type WorkerOptions,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import { createActivities, type Adapters } from '../activities/index.js';
 import { DEFAULT_TASK_QUEUE } from '../domain/cutover.js';
 

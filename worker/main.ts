@@ -17,8 +17,11 @@ async function main(): Promise<void> {
     taskQueue: settings.taskQueue,
     adapters,
   });
-  console.log(`cutover worker: ${settings.address} namespace=${settings.namespace} task queue=${settings.taskQueue}`);
-  for (const m of missing) console.log(`  no ${m.adapter} adapter: steps that ${m.needs} will fail with AdapterMissing`);
+  console.log(
+    `cutover worker: ${settings.address} namespace=${settings.namespace} task queue=${settings.taskQueue}`,
+  );
+  for (const m of missing)
+    console.log(`  no ${m.adapter} adapter: steps that ${m.needs} will fail with AdapterMissing`);
   await worker.run();
   await connection.close();
 }

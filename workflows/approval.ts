@@ -31,7 +31,8 @@ export function refusal(kind: DecisionKind, d: Decision, run: CutoverRun): strin
   }
   const isApprover = request.approvers.includes(d.operator);
   if (kind === 'approve') {
-    if (!isApprover) return `${d.operator} is not one of the plan's approvers (${request.approvers.join(', ')})`;
+    if (!isApprover)
+      return `${d.operator} is not one of the plan's approvers (${request.approvers.join(', ')})`;
     if (d.operator === request.startedBy && !request.allowSelfApproval) {
       return `${d.operator} started this cut-over and the plan does not allow self-approval`;
     }

@@ -32,10 +32,12 @@ type OperatorChoice = { action: 'retryCompensation' | 'acknowledge' } & Operator
 export function handleOperatorActions(run: CutoverRun, choices: OperatorChoice[]): void {
   const refusal = (a: OperatorAction): string | null => {
     if (run.phase !== 'NEEDS_OPERATOR') return `the run is not waiting for an operator (phase ${run.phase})`;
-    if (!a || typeof a.operator !== 'string' || a.operator.trim() === '') return 'an operator name is required';
+    if (!a || typeof a.operator !== 'string' || a.operator.trim() === '')
+      return 'an operator name is required';
     if (typeof a.reason !== 'string' || a.reason.trim() === '') return 'a reason is required';
     const allowed = [...run.plan.approval.approvers, run.input.startedBy];
-    if (!allowed.includes(a.operator)) return `${a.operator} is neither an approver nor the operator who started the run`;
+    if (!allowed.includes(a.operator))
+      return `${a.operator} is neither an approver nor the operator who started the run`;
     if (choices.length > 0) return 'an operator action is already being carried out';
     return null;
   };
@@ -45,7 +47,8 @@ export function handleOperatorActions(run: CutoverRun, choices: OperatorChoice[]
   ] as const) {
     setHandler(signal, (a: OperatorAction) => {
       const why = refusal(a);
-      if (why) run.refusals.push({ message: action, operator: String(a?.operator ?? ''), via: 'signal', why });
+      if (why)
+        run.refusals.push({ message: action, operator: String(a?.operator ?? ''), via: 'signal', why });
       else choices.push({ action, ...a });
     });
     setHandler(
@@ -88,7 +91,10 @@ export async function compensate(
     operatorActions: [],
   };
   run.evidence.compensation = state;
-  run.enter('COMPENSATE', `${trigger.phase} failed (${trigger.error}); reverting and re-running affected DAG runs`);
+  run.enter(
+    'COMPENSATE',
+    `${trigger.phase} failed (${trigger.error}); reverting and re-running affected DAG runs`,
+  );
   let attempt = 1;
 
   for (;;) {
@@ -161,15 +167,19 @@ async function runCompensationStep(
       const rollout = await run.step(
         'rollout of the reverted config',
         () => steps.waitForRevertRollout({ plan, expectEnv: restored }),
-        (r) => `${r.components.filter((c) => c.ready).length}/${r.components.length} components on the old config`,
+        (r) =>
+          `${r.components.filter((c) => c.ready).length}/${r.components.length} components on the old config`,
       );
       state.rollout = rollout;
-      if (!rollout.gate.passed) throw new Error(`rollout of the reverted config: ${rollout.gate.reasons.join('; ')}`);
+      if (!rollout.gate.passed)
+        throw new Error(`rollout of the reverted config: ${rollout.gate.reasons.join('; ')}`);
       return;
     }
     case 'findAffectedRuns': {
       const since =
-        applied[0]?.record?.startedAt ?? run.evidence.rehearsal?.finishedAt ?? run.evidence.preflight?.finishedAt;
+        applied[0]?.record?.startedAt ??
+        run.evidence.rehearsal?.finishedAt ??
+        run.evidence.preflight?.finishedAt;
       if (!since) throw new Error('no timestamp from before APPLY to search DAG runs from');
       state.affected = await run.step(
         'find DAG runs under the new backend',
@@ -187,7 +197,9 @@ async function runCompensationStep(
       );
       const failed = state.reruns.runs.filter((r) => r.finalState !== 'success');
       if (failed.length > 0) {
-        throw new Error(`re-run did not succeed: ${failed.map((r) => `${r.dagId}/${r.runId} ${r.finalState}`).join(', ')}`);
+        throw new Error(
+          `re-run did not succeed: ${failed.map((r) => `${r.dagId}/${r.runId} ${r.finalState}`).join(', ')}`,
+        );
       }
       return;
     }

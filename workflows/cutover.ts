@@ -5,7 +5,13 @@
  * pods, validate with a real DAG run; and on failure after the deploy, the
  * kill-switch: revert + re-run.
  */
-import { CancellationScope, TemporalFailure, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  TemporalFailure,
+  isCancellation,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { ApprovalRequest, CutoverInput, CutoverResult, Phase } from '../domain/cutover.js';
 import type { ChangeStage, GateVerdict } from '../domain/evidence.js';
 import { durationMs } from '../domain/duration.js';
@@ -80,7 +86,8 @@ export async function xcomBackendCutover(input: CutoverInput): Promise<CutoverRe
     run.evidence.preview = await run.step(
       'diff against live config',
       () => steps.previewChange({ plan, stage: firstStage }),
-      (p) => (p.diff === '' ? `${p.destination} already holds this change` : `diff ready for ${p.destination}`),
+      (p) =>
+        p.diff === '' ? `${p.destination} already holds this change` : `diff ready for ${p.destination}`,
     );
 
     // §5 Kill-switch rehearsal: a mandatory gate (only a dry run may skip it).
@@ -110,7 +117,10 @@ export async function xcomBackendCutover(input: CutoverInput): Promise<CutoverRe
     }
     const decision = run.evidence.decision;
     if (go === 'rejected') {
-      return run.finish('REJECTED', `rejected by ${decision?.operator}: ${decision?.reason}; nothing changed`);
+      return run.finish(
+        'REJECTED',
+        `rejected by ${decision?.operator}: ${decision?.reason}; nothing changed`,
+      );
     }
   } catch (err) {
     if (isCancellation(err)) return run.finish('CANCELLED', 'cancelled before APPLY; nothing changed');
@@ -126,7 +136,11 @@ export async function xcomBackendCutover(input: CutoverInput): Promise<CutoverRe
       await deployStage(run, steps, applied, stage, i === 0 ? 'APPLY' : 'RAMP', runId);
     }
     const target = run.evidence.calibration?.proposal.thresholdBytes;
-    return run.finish('DONE', `XComObjectStorageBackend live at threshold ${target} B, verified in every component and validated by a DAG run`, true);
+    return run.finish(
+      'DONE',
+      `XComObjectStorageBackend live at threshold ${target} B, verified in every component and validated by a DAG run`,
+      true,
+    );
   } catch (err) {
     if (!(err instanceof TemporalFailure || err instanceof GateFailed)) throw err;
     const trigger = {
@@ -161,17 +175,22 @@ async function deployStage(
   const rollout = await run.step(
     `rollout ${stage.label}`,
     () => steps.waitForRollout({ plan, expectEnv: stage.env }),
-    (r) => `${r.components.filter((c) => c.ready).length}/${r.components.length} components carry the new env`,
+    (r) =>
+      `${r.components.filter((c) => c.ready).length}/${r.components.length} components carry the new env`,
   );
   run.evidence.rollouts.push(rollout);
   if (!rollout.gate.passed) throw new GateFailed(phase, rollout.gate);
 
   // §6.3 The hardened gate: the config must RESOLVE in each component, not merely be present.
-  run.enter(phase === 'APPLY' ? 'VERIFY' : 'RAMP', `resolving the config inside ${plan.target.components.length} component(s)`);
+  run.enter(
+    phase === 'APPLY' ? 'VERIFY' : 'RAMP',
+    `resolving the config inside ${plan.target.components.length} component(s)`,
+  );
   const verify = await run.step(
     `verify ${stage.label}`,
     () => steps.verifyConfig({ plan, stage }),
-    (v) => `${v.components.filter((c) => !c.error).length}/${v.components.length} components resolve the config`,
+    (v) =>
+      `${v.components.filter((c) => !c.error).length}/${v.components.length} components resolve the config`,
   );
   run.evidence.verifications.push(verify);
   if (!verify.gate.passed) throw new GateFailed('VERIFY', verify.gate);
@@ -212,9 +231,16 @@ function approvalRequest(run: CutoverRun): ApprovalRequest {
     );
   }
   for (const s of ev.change?.stages ?? []) {
-    review.push(`change ${s.label}: ${Object.entries(s.env).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`);
+    review.push(
+      `change ${s.label}: ${Object.entries(s.env)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(' ')}`,
+    );
   }
-  if (ev.preview) review.push(`destination: ${ev.preview.destination}${ev.preview.diff ? '' : ' (already holds this change)'}`);
+  if (ev.preview)
+    review.push(
+      `destination: ${ev.preview.destination}${ev.preview.diff ? '' : ' (already holds this change)'}`,
+    );
   const r = ev.rehearsal;
   if (r) {
     review.push(
@@ -228,7 +254,9 @@ function approvalRequest(run: CutoverRun): ApprovalRequest {
     allowSelfApproval: plan.approval.allowSelfApproval,
     timeoutMs,
     openedAfter,
-    deadline: openedAfter ? new Date(Date.parse(openedAfter) + timeoutMs).toISOString() : `${plan.approval.timeout} after the evidence`,
+    deadline: openedAfter
+      ? new Date(Date.parse(openedAfter) + timeoutMs).toISOString()
+      : `${plan.approval.timeout} after the evidence`,
     review,
   };
 }

@@ -34,7 +34,11 @@ export function stepsFor(plan: Plan) {
   const compensating = { retry: retry(8) } satisfies Partial<ActivityOptions>;
   return {
     calibrate: step('calibrate', 'CALIBRATE: measure XCom value sizes in the metadata DB', reads),
-    preflight: step('preflight', 'PREFLIGHT: read-only checks (provider, connection, S3 round trip, config resolution)', reads),
+    preflight: step(
+      'preflight',
+      'PREFLIGHT: read-only checks (provider, connection, S3 round trip, config resolution)',
+      reads,
+    ),
     renderChange: step('renderChange', 'RENDER: the exact env vars and their encoding lint', quick),
     previewChange: step('previewChange', 'RENDER: diff of the change against what is live', quick),
     rehearse: step('rehearse', 'REHEARSE: kill-switch rehearsal (offload, break, heal, clean up)', {
@@ -42,7 +46,10 @@ export function stepsFor(plan: Plan) {
       heartbeatTimeout: HEARTBEAT,
       retry: retry(3),
     }),
-    applyChange: step('applyChange', 'APPLY: deploy the change', { startToCloseTimeout: '10m', retry: retry(5) }),
+    applyChange: step('applyChange', 'APPLY: deploy the change', {
+      startToCloseTimeout: '10m',
+      retry: retry(5),
+    }),
     waitForRollout: step('waitForRollout', 'APPLY: restart components and wait for the rollout', {
       startToCloseTimeout: rolloutMs + 60_000,
       heartbeatTimeout: HEARTBEAT,
@@ -54,12 +61,19 @@ export function stepsFor(plan: Plan) {
       heartbeatTimeout: HEARTBEAT,
       retry: retry(2),
     }),
-    revertChange: step('revertChange', 'COMPENSATE: revert the change', { startToCloseTimeout: '10m', ...compensating }),
-    waitForRevertRollout: step('waitForRollout', 'COMPENSATE: wait until every component runs the old config', {
-      startToCloseTimeout: rolloutMs + 60_000,
-      heartbeatTimeout: HEARTBEAT,
+    revertChange: step('revertChange', 'COMPENSATE: revert the change', {
+      startToCloseTimeout: '10m',
       ...compensating,
     }),
+    waitForRevertRollout: step(
+      'waitForRollout',
+      'COMPENSATE: wait until every component runs the old config',
+      {
+        startToCloseTimeout: rolloutMs + 60_000,
+        heartbeatTimeout: HEARTBEAT,
+        ...compensating,
+      },
+    ),
     findAffectedRuns: step('findAffectedRuns', 'COMPENSATE: find DAG runs that ran under the new backend', {
       startToCloseTimeout: '5m',
       ...compensating,

@@ -24,7 +24,12 @@ export interface JournalEntry {
   detail?: string;
 }
 
-export const SIDE_EFFECTS: ActivityName[] = ['applyChange', 'revertChange', 'validateRun', 'rerunAffectedRuns'];
+export const SIDE_EFFECTS: ActivityName[] = [
+  'applyChange',
+  'revertChange',
+  'validateRun',
+  'rerunAffectedRuns',
+];
 
 const T0 = '2026-06-06T10:00:00.000Z';
 const T1 = '2026-06-06T10:00:01.000Z';
@@ -53,7 +58,12 @@ export const greenScript: Required<Script> = {
     ...timed,
     checks: [
       { name: 'env var encoding lint', status: 'green', detail: 'ok', durationMs: 1 },
-      { name: 'provider apache-airflow-providers-common-io', status: 'green', detail: '1.11.0', durationMs: 5 },
+      {
+        name: 'provider apache-airflow-providers-common-io',
+        status: 'green',
+        detail: '1.11.0',
+        durationMs: 5,
+      },
       { name: 'connection aws_default', status: 'green', detail: 'aws', durationMs: 5 },
       { name: 'functional write/read/delete', status: 'green', detail: 'PASS', durationMs: 40 },
       { name: 'config dry resolution', status: 'green', detail: 'resolves', durationMs: 900 },
@@ -61,7 +71,11 @@ export const greenScript: Required<Script> = {
     gate: GREEN,
   }),
   renderChange: (input) => real.renderChange(input),
-  previewChange: async () => ({ ...timed, destination: 'values-prod.yaml (scripted)', diff: '+AIRFLOW__CORE__XCOM_BACKEND: ...' }),
+  previewChange: async () => ({
+    ...timed,
+    destination: 'values-prod.yaml (scripted)',
+    diff: '+AIRFLOW__CORE__XCOM_BACKEND: ...',
+  }),
   rehearse: async ({ stage }) => ({
     ...timed,
     valueBytes: stage.thresholdBytes + 65_536,
@@ -125,10 +139,18 @@ export const greenScript: Required<Script> = {
     since,
     runs: [{ dagId: plan.validation.dagId, runId: 'scheduled__after-apply', state: 'failed' }],
   }),
-  rerunAffectedRuns: async ({ runs }) => ({ ...timed, runs: runs.map((r) => ({ ...r, finalState: 'success' })) }),
+  rerunAffectedRuns: async ({ runs }) => ({
+    ...timed,
+    runs: runs.map((r) => ({ ...r, finalState: 'success' })),
+  }),
   confirmHealed: async ({ runs }) => ({
     ...timed,
-    runs: runs.map((r) => ({ dagId: r.dagId, runId: r.runId, readsData: true, detail: 'downstream read the dict' })),
+    runs: runs.map((r) => ({
+      dagId: r.dagId,
+      runId: r.runId,
+      readsData: true,
+      detail: 'downstream read the dict',
+    })),
     gate: GREEN,
   }),
 };
@@ -137,11 +159,18 @@ export const greenScript: Required<Script> = {
 export function scriptedActivities(overrides: Script = {}, journal: JournalEntry[] = []): Activities {
   const out: Record<string, (input: never) => Promise<unknown>> = {};
   for (const name of Object.keys(greenScript) as ActivityName[]) {
-    const impl = (overrides[name] ?? greenScript[name]) as (input: unknown, attempt: number) => Promise<unknown>;
+    const impl = (overrides[name] ?? greenScript[name]) as (
+      input: unknown,
+      attempt: number,
+    ) => Promise<unknown>;
     out[name] = async (input: never) => {
       const attempt = Context.current().info.attempt;
       const i = input as { stage?: { label: string }; runId?: string };
-      journal.push({ name, attempt, ...(i.stage ? { detail: i.stage.label } : i.runId ? { detail: i.runId } : {}) });
+      journal.push({
+        name,
+        attempt,
+        ...(i.stage ? { detail: i.stage.label } : i.runId ? { detail: i.runId } : {}),
+      });
       return impl(input, attempt);
     };
   }
