@@ -1,0 +1,134 @@
+/**
+ * The `cutover` command line: start a cut-over, read its evidence, say go or
+ * no-go, watch it, list them, replay one for RCA, print its dossier.
+ *
+ * `main` takes argv and the streams and returns the exit code, so tests call it
+ * in-process; bin/cutover.js (or `node dist/client/cli.js`) runs it for real.
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { registerApprove } from './commands/approve.js';
+import { registerList } from './commands/list.js';
+import { registerOperatorActions } from './commands/operator.js';
+import { registerReplay } from './commands/replay.js';
+import { registerReport } from './commands/report.js';
+import { registerStart } from './commands/start.js';
+import { registerStatus } from './commands/status.js';
+import { registerValidate } from './commands/validate.js';
+import { registerWatch } from './commands/watch.js';
+import { CliContext, type CliIo } from './context.js';
+import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
+
+/** Each command module adds its subcommand(s) to the program. */
+export type RegisterCommand = (program: Command, ctx: CliContext) => void;
+
+export const COMMANDS: RegisterCommand[] = [
+  registerStart,
+  registerApprove,
+  registerOperatorActions,
+  registerStatus,
+  registerWatch,
+  registerList,
+  registerReplay,
+  registerReport,
+  registerValidate,
+];
+
+const ENVIRONMENT_HELP = `Environment:
+  TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE
+                           where Temporal is (default localhost:7233, namespace default)
+  CUTOVER_TASK_QUEUE       task queue of the cut-over worker (default cutover)
+  CUTOVER_UI_URL           Temporal Web UI base URL for links (default: derived for a local dev server)
+  CUTOVER_OPERATOR         who you are, for start (default $USER)
+  CUTOVER_CONNECT_TIMEOUT  how long to wait for Temporal before exit 5 (default 5s)`;
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command('cutover');
+  program
+    .description(
+      'Run an Airflow XCom-backend cut-over as one durable Temporal workflow, from plan to evidence.',
+    )
+    .version(version(), '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => ctx.io.stdout.write(s),
+      writeErr: (s) => ctx.io.stderr.write(s),
+      // main() prints errors itself, as one line.
+      outputError: () => undefined,
+    })
+    .showSuggestionAfterError(true)
+    .addHelpText('after', `\n${EXIT_CODES_HELP}\n\n${ENVIRONMENT_HELP}`);
+  for (const register of COMMANDS) register(program, ctx);
+  return program;
+}
+
+const defaultIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env });
+
+export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  const ctx = new CliContext(io);
+  const program = buildProgram(ctx);
+  let subcommand = '';
+  program.hook('preSubcommand', (_program, sub) => {
+    subcommand = sub.name();
+  });
+  const fail = (code: number, message: string, detail: string[] = []): number => {
+    io.stderr.write(`cutover: ${message}\n`);
+    for (const line of detail) io.stderr.write(`  ${line}\n`);
+    return code;
+  };
+  try {
+    if (argv.length === 0) {
+      io.stderr.write(program.helpInformation());
+      return EXIT.BAD_INPUT;
+    }
+    await program.parseAsync(argv, { from: 'user' });
+    return ctx.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return EXIT.OK; // --help, --version
+      const message = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+      return fail(EXIT.BAD_INPUT, `${message} (see cutover ${subcommand ? `${subcommand} ` : ''}--help)`);
+    }
+    const e = ctx.classify(err);
+    return fail(e.exitCode, e.message, e.detail);
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** Runs the CLI as a process: the exit code becomes the process's. */
+export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
+  // `cutover replay ID | head`: a reader that goes away is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+  const code = await main(argv);
+  process.exitCode = code;
+  // Let stdout drain, but never hang on a handle an SDK left open.
+  setTimeout(() => process.exit(code), 2000).unref();
+}
+
+function invokedDirectly(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) await run();

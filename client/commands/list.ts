@@ -1,0 +1,92 @@
+/** `cutover list`: cut-overs from Temporal visibility, filtered by target and phase. */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { PHASES } from '../../domain/cutover.js';
+import { APPROVER, OUTCOME, PHASE, PLAN, TARGET } from '../../workflows/search-attributes.js';
+import type { CliContext } from '../context.js';
+import { table } from '../format.js';
+import { listQuery } from '../visibility.js';
+
+interface ListOptions {
+  json?: boolean;
+  all?: boolean;
+  target?: string;
+  phase?: string;
+  limit: number;
+}
+
+export interface ListedCutover {
+  workflowId: string;
+  runId: string;
+  status: string;
+  phase: string | null;
+  outcome: string | null;
+  target: string | null;
+  plan: string | null;
+  approver: string | null;
+  startTime: string;
+  closeTime: string | null;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive whole number');
+  return n;
+}
+
+export function registerList(program: Command, ctx: CliContext): void {
+  program
+    .command('list')
+    .description('list cut-overs (running ones unless --all), newest first')
+    .option(
+      '--json',
+      'print an array of {workflowId, runId, status, phase, outcome, target, plan, approver, startTime, closeTime}',
+    )
+    .option('--all', 'include finished runs')
+    .option('--target <key>', 'only this target (the key in the workflow id, e.g. k8s-prod-airflow-airflow)')
+    .addOption(new Option('--phase <phase>', 'only runs in this phase').choices(PHASES))
+    .option('--limit <n>', 'at most this many rows', positiveInt, 50)
+    .action(async (opts: ListOptions) => {
+      const client = await ctx.client();
+      const query = listQuery(opts);
+      const rows: ListedCutover[] = [];
+      for await (const info of client.workflow.list({ query, pageSize: Math.min(opts.limit, 100) })) {
+        const sa = info.typedSearchAttributes;
+        rows.push({
+          workflowId: info.workflowId,
+          runId: info.runId,
+          status: info.status.name,
+          phase: sa.get(PHASE) ?? null,
+          outcome: sa.get(OUTCOME) ?? null,
+          target: sa.get(TARGET) ?? null,
+          plan: sa.get(PLAN) ?? null,
+          approver: sa.get(APPROVER) ?? null,
+          startTime: info.startTime.toISOString(),
+          closeTime: info.closeTime ? info.closeTime.toISOString() : null,
+        });
+        if (rows.length >= opts.limit) break;
+      }
+      if (opts.json) {
+        ctx.json(rows);
+        return;
+      }
+      if (rows.length === 0) {
+        ctx.out(opts.all ? 'no cut-overs found' : 'no cut-overs running (--all includes finished ones)');
+        return;
+      }
+      ctx.out(
+        ...table(
+          ['WORKFLOW ID', 'STATUS', 'PHASE', 'OUTCOME', 'TARGET', 'PLAN', 'APPROVER', 'STARTED'],
+          rows.map((r) => [
+            r.workflowId,
+            r.status,
+            r.phase,
+            r.outcome,
+            r.target,
+            r.plan,
+            r.approver,
+            r.startTime,
+          ]),
+        ),
+      );
+    });
+}

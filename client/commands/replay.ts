@@ -1,0 +1,177 @@
+/**
+ * `cutover replay ID | --file HISTORY.json`: replay a run's history with the
+ * current workflow code (is the code still deterministic for it?) and print
+ * the decision timeline, for RCA.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { DefaultLogger, ReplayError, Runtime, Worker } from '@temporalio/worker';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import type { CutoverInput } from '../../domain/cutover.js';
+import { workflowIdFor } from '../../domain/plan-key.js';
+import { messageOf, type CliContext } from '../context.js';
+import { CliError, EXIT } from '../exit-codes.js';
+import { historyFromJson, historyToJson, type History } from '../history-json.js';
+import { formatTimeline, timeline } from '../timeline.js';
+
+interface ReplayOptions {
+  file?: string;
+  runId?: string;
+  export?: string;
+  json?: boolean;
+}
+
+async function readHistoryFile(file: string): Promise<History> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new CliError(
+      EXIT.BAD_INPUT,
+      `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new CliError(EXIT.BAD_INPUT, `${file} is not JSON: ${messageOf(err)}`);
+  }
+  try {
+    return historyFromJson(json);
+  } catch (err) {
+    throw new CliError(
+      EXIT.BAD_INPUT,
+      `${file} is not a Temporal history (expected the JSON of temporal workflow show --output json): ${messageOf(err)}`,
+    );
+  }
+}
+
+/** Histories do not carry the workflow id; the plan in the start event gives it back. */
+function workflowIdOf(history: History): string | undefined {
+  const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  if (!payload) return undefined;
+  try {
+    const input = defaultPayloadConverter.fromPayload<CutoverInput>(payload);
+    return input?.plan ? workflowIdFor(input.plan) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The replay worker logs through the SDK runtime; keep the terminal to warnings and worse. */
+function quietRuntime(): void {
+  try {
+    Runtime.install({
+      logger: new DefaultLogger('ERROR'),
+      // Core reports the nondeterminism it finds as a WARN; the verdict below says it once, clearly.
+      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+    });
+  } catch {
+    // Already installed (a test, or a second replay in one process): keep it.
+  }
+}
+
+export interface ReplayVerdict {
+  deterministic: boolean;
+  /** The SDK's full message. */
+  error: string | null;
+  /** Core's own sentence ("[TMPRL1100] Nondeterminism error: ...") and the event it points at, when found. */
+  reason: string | null;
+  eventId: number | null;
+}
+
+/** Core's message inside the SDK's wrapper, which repeats it in a Rust debug dump. */
+function coreMessage(full: string): string {
+  const m = /message: "((?:[^"\\]|\\.)*)"/.exec(full);
+  return m?.[1] ? m[1].replace(/\\"/g, '"') : full;
+}
+
+/** The history event a nondeterminism message points at: by id, or the only activity of the named type. */
+export function divergingEvent(history: History, message: string): number | null {
+  const byId = /HistoryEvent\(id: (\d+)/.exec(message);
+  if (byId?.[1]) return Number(byId[1]);
+  const byType = /scheduled event '([^']+)'/.exec(message);
+  if (!byType) return null;
+  const matches = (history.events ?? []).filter(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === byType[1],
+  );
+  return matches.length === 1 && matches[0] ? Number(String(matches[0].eventId)) : null;
+}
+
+export async function replayHistory(history: History, workflowId: string): Promise<ReplayVerdict> {
+  quietRuntime();
+  // Loaded here: it brings the activities' adapters, which no other command needs.
+  const { WORKFLOWS_PATH } = await import('../../worker/create-worker.js');
+  try {
+    await Worker.runReplayHistory(
+      { workflowsPath: WORKFLOWS_PATH, replayName: 'cutover-replay' },
+      history,
+      workflowId,
+    );
+    return { deterministic: true, error: null, reason: null, eventId: null };
+  } catch (err) {
+    if (err instanceof DeterminismViolationError || err instanceof ReplayError) {
+      const error = messageOf(err);
+      const reason = coreMessage(error);
+      return { deterministic: false, error, reason, eventId: divergingEvent(history, reason) };
+    }
+    throw err;
+  }
+}
+
+export function registerReplay(program: Command, ctx: CliContext): void {
+  program
+    .command('replay')
+    .description(
+      'replay a run with the current workflow code (exit 1 if nondeterministic) and print its decision timeline',
+    )
+    .argument('[id]', 'workflow id (the history is downloaded from Temporal)')
+    .option(
+      '--file <history.json>',
+      'replay a history file instead (temporal workflow show --output json, or --export)',
+    )
+    .option('--run-id <runId>', 'a specific run of the workflow id (default: the latest)')
+    .option('--export <file>', 'also write the history JSON to this file')
+    .option('--json', 'print {workflowId, events, deterministic, error, timeline} as JSON')
+    .action(async (id: string | undefined, opts: ReplayOptions) => {
+      if ((id === undefined) === (opts.file === undefined)) {
+        throw new CliError(EXIT.BAD_INPUT, 'give a workflow id or --file HISTORY.json (one of the two)');
+      }
+      let history: History;
+      if (opts.file !== undefined) history = await readHistoryFile(opts.file);
+      else {
+        const client = await ctx.client();
+        history = await client.workflow.getHandle(id as string, opts.runId).fetchHistory();
+      }
+      const events = history.events?.length ?? 0;
+      if (events === 0) throw new CliError(EXIT.BAD_INPUT, 'the history has no events');
+      if (opts.export) {
+        await writeFile(opts.export, `${historyToJson(history)}\n`).catch((err: NodeJS.ErrnoException) => {
+          throw new CliError(EXIT.BAD_INPUT, `cannot write ${opts.export}: ${err.code ?? String(err)}`);
+        });
+      }
+      const workflowId = id ?? workflowIdOf(history) ?? 'replayed-history';
+      const verdict = await replayHistory(history, workflowId);
+      const entries = timeline(history);
+      ctx.exitCode = verdict.deterministic ? EXIT.OK : EXIT.NEGATIVE;
+
+      if (opts.json) {
+        ctx.json({ workflowId, events, ...verdict, timeline: entries });
+        return;
+      }
+      const source = opts.file ?? `${workflowId}${opts.runId ? ` run ${opts.runId}` : ''}`;
+      ctx.out(
+        verdict.deterministic
+          ? `replay of ${source} (${events} events): deterministic with the current workflow code`
+          : `replay of ${source} (${events} events): NONDETERMINISTIC${verdict.eventId ? ` at event #${verdict.eventId}` : ''}: ${verdict.reason}`,
+      );
+      if (opts.export) ctx.out(`history written to ${opts.export}`);
+      ctx.out(
+        '',
+        'decision timeline (updates refused by a validator leave no event in the history):',
+        ...formatTimeline(entries).map((l) => `  ${l}`),
+      );
+    });
+}

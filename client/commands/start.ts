@@ -1,0 +1,155 @@
+/**
+ * `cutover start --plan FILE`: validate the plan, refuse a second cut-over of
+ * the same target, start the workflow, and tell the operator what to run next.
+ */
+import { Option, type Command } from 'commander';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
+import type { CutoverInput, CutoverResult } from '../../domain/cutover.js';
+import { WORKFLOW_TYPE } from '../../domain/cutover.js';
+import { loadPlan, planDigest } from '../../domain/plan-file.js';
+import { targetKey, workflowIdFor } from '../../domain/plan-key.js';
+import type { xcomBackendCutover } from '../../workflows/cutover.js';
+import { PHASE, PLAN, TARGET } from '../../workflows/search-attributes.js';
+import { messageOf, type CliContext } from '../context.js';
+import { CliError, EXIT } from '../exit-codes.js';
+import { command, keyValues } from '../format.js';
+import { runningOnTarget } from '../visibility.js';
+
+interface StartOptions {
+  plan: string;
+  id?: boolean;
+  wait?: boolean;
+  operator?: string;
+  json?: boolean;
+}
+
+/** Outcomes a script may treat as success. */
+export const GOOD_OUTCOMES: readonly string[] = ['DONE', 'PLANNED'];
+
+function alreadyRunning(workflowId: string, target: string, runId?: string): CliError {
+  return new CliError(
+    EXIT.REFUSED,
+    `refused: cut-over ${workflowId}${runId ? ` (run ${runId})` : ''} is already running on target ${target}; ` +
+      `follow it with: ${command('cutover', 'watch', workflowId)}`,
+  );
+}
+
+/** One cut-over per target: refuse while another one runs there. */
+async function refuseIfTargetBusy(client: Client, target: string): Promise<void> {
+  // Visibility is eventually consistent: a run started moments ago may not be listed yet. The
+  // workflow-id conflict policy at start closes that gap for the same plan; this query is what
+  // catches a different plan aimed at the same target.
+  for await (const info of client.workflow.list({ query: runningOnTarget(target), pageSize: 10 })) {
+    throw alreadyRunning(info.workflowId, target, info.runId);
+  }
+}
+
+export function registerStart(program: Command, ctx: CliContext): void {
+  program
+    .command('start')
+    .description('start a cut-over from a plan file (it runs up to AWAIT_GO and waits for an approval)')
+    .requiredOption('--plan <file>', 'plan file (YAML); checked before anything starts')
+    .addOption(
+      new Option('--id', 'print only the workflow id (for ID=$(cutover start --plan p.yaml --id))').conflicts(
+        'json',
+      ),
+    )
+    .option('--wait', 'wait until the run finishes; exit 0 only for DONE or PLANNED')
+    .option('--operator <name>', 'who starts the run (default: $CUTOVER_OPERATOR, then $USER)')
+    .option('--json', 'print {workflowId, runId, planDigest, uiLink} (and outcome, reason with --wait)')
+    .action(async (opts: StartOptions) => {
+      const plan = await loadPlan(opts.plan);
+      const digest = planDigest(plan);
+      const workflowId = workflowIdFor(plan);
+      const target = targetKey(plan);
+      const startedBy = opts.operator?.trim() || ctx.operatorFromEnv;
+      if (!startedBy) {
+        throw new CliError(
+          EXIT.BAD_INPUT,
+          'who is starting this cut-over? pass --operator NAME (or set CUTOVER_OPERATOR)',
+        );
+      }
+      const input: CutoverInput = { plan, planDigest: digest, startedBy };
+      const { taskQueue } = ctx.settings;
+
+      const client = await ctx.client();
+      await refuseIfTargetBusy(client, target);
+      let handle;
+      try {
+        handle = await client.workflow.start<typeof xcomBackendCutover>(WORKFLOW_TYPE, {
+          taskQueue,
+          workflowId,
+          args: [input],
+          // A running cut-over with this id is never replaced or joined; a closed one may be followed by a new run.
+          workflowIdConflictPolicy: 'FAIL',
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          typedSearchAttributes: [
+            { key: TARGET, value: target },
+            { key: PLAN, value: plan.name },
+            { key: PHASE, value: 'CALIBRATE' },
+          ],
+          staticSummary: `XCom backend cut-over ${plan.name} on ${target}`,
+          staticDetails: `Plan **${plan.name}** (digest \`${digest}\`) started by **${startedBy}** from \`${opts.plan}\`.`,
+        });
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) throw alreadyRunning(workflowId, target);
+        throw err;
+      }
+      const runId = handle.firstExecutionRunId;
+      const uiLink = ctx.uiLink(workflowId, runId);
+
+      if (opts.id) ctx.out(workflowId);
+      else if (!opts.json) {
+        ctx.out(
+          `started cut-over ${workflowId}`,
+          ...keyValues([
+            ['run id', runId],
+            ['plan digest', digest],
+            ['target', target],
+            ['started by', startedBy],
+            ['task queue', taskQueue],
+            ['Web UI', uiLink ?? '(set CUTOVER_UI_URL for a link)'],
+          ]),
+          'next:',
+          `  ${command('cutover', 'watch', workflowId)}`,
+          `  ${command('cutover', 'approve', workflowId, '--operator', '<name>', '--reason', '"<why>"', '--digest', digest)}`,
+        );
+      }
+      if (!opts.wait) {
+        if (opts.json) ctx.json({ workflowId, runId, planDigest: digest, uiLink });
+        return;
+      }
+
+      if (!opts.id && !opts.json)
+        ctx.note('waiting for the run to finish (it stops at AWAIT_GO until an approver says go)...');
+      let result: CutoverResult;
+      try {
+        result = (await handle.result()) as CutoverResult;
+      } catch (err) {
+        if (err instanceof WorkflowFailedError) {
+          if (opts.json)
+            ctx.json({
+              workflowId,
+              runId,
+              planDigest: digest,
+              uiLink,
+              outcome: null,
+              reason: messageOf(err),
+            });
+          throw new CliError(EXIT.NEGATIVE, `the run ended without an outcome: ${messageOf(err)}`);
+        }
+        throw err;
+      }
+      if (opts.json)
+        ctx.json({
+          workflowId,
+          runId,
+          planDigest: digest,
+          uiLink,
+          outcome: result.outcome,
+          reason: result.reason,
+        });
+      else if (!opts.id) ctx.out(`outcome: ${result.outcome}: ${result.reason}`);
+      ctx.exitCode = GOOD_OUTCOMES.includes(result.outcome) ? EXIT.OK : EXIT.NEGATIVE;
+    });
+}

@@ -1,0 +1,149 @@
+/**
+ * `cutover watch ID`: live, phase-by-phase progress until the run finishes or
+ * stops to wait for a person (then it says who and prints the command to run).
+ */
+import type { Command } from 'commander';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { CutoverResult, CutoverStatus, StepRecord } from '../../domain/cutover.js';
+import { durationMs } from '../../domain/duration.js';
+import { messageOf, type CliContext } from '../context.js';
+import { CliError, EXIT } from '../exit-codes.js';
+import { clock } from '../format.js';
+import { executionInfo, queryStatus } from '../run-status.js';
+import { GOOD_OUTCOMES } from './start.js';
+import { needsOperatorLines, pendingApprovalLines } from './status.js';
+
+const POLL_MS = 1000;
+
+const MARK: Record<StepRecord['status'], string> = { running: '[..]', ok: '[ok]', failed: '[FAILED]' };
+
+/** Prints only what changed since the last status it saw. */
+export class ProgressPrinter {
+  private phase = '';
+  private details = '';
+  /** The phase whose header was printed last: steps are told under their own phase. */
+  private header = '';
+  private readonly steps: string[] = [];
+
+  constructor(private readonly write: (line: string) => void) {}
+
+  update(s: CutoverStatus): void {
+    const phaseLine = (phase: string, details: string | null) => {
+      this.header = phase;
+      this.write(`${clock()} ${phase.padEnd(14)} ${details ?? ''}`.trimEnd());
+      if (details !== null) {
+        this.phase = phase;
+        this.details = details;
+      }
+    };
+    s.steps.forEach((st, i) => {
+      const key = `${st.status}|${st.summary}`;
+      if (this.steps[i] === key) return;
+      this.steps[i] = key;
+      // A phase passed between two polls still gets its header (its details are gone by now).
+      if (st.phase !== this.header) phaseLine(st.phase, st.phase === s.phase ? s.details : null);
+      this.write(`${clock()}   ${MARK[st.status]} ${st.step}${st.summary ? `: ${st.summary}` : ''}`);
+    });
+    if (s.phase !== this.phase || s.details !== this.details) phaseLine(s.phase, s.details);
+  }
+}
+
+/** The run cannot move on until a person answers. */
+export function waitsForHuman(s: CutoverStatus): boolean {
+  return (
+    (s.phase === 'AWAIT_GO' && s.pendingApproval !== null && s.evidence.decision === null) ||
+    s.phase === 'NEEDS_OPERATOR'
+  );
+}
+
+type Settled = { result: CutoverResult } | { error: unknown };
+
+export function registerWatch(program: Command, ctx: CliContext): void {
+  program
+    .command('watch')
+    .description('follow a cut-over live; returns when it finishes or waits for an approval or an operator')
+    .argument('<id>', 'workflow id')
+    .option('--timeout <duration>', 'give up after this long (e.g. 30m); exit 1')
+    .action(async (id: string, opts: { timeout?: string }) => {
+      let timeoutMs = Infinity;
+      if (opts.timeout !== undefined) {
+        try {
+          timeoutMs = durationMs(/^\d+$/.test(opts.timeout) ? Number(opts.timeout) : opts.timeout);
+        } catch {
+          throw new CliError(
+            EXIT.BAD_INPUT,
+            `--timeout ${opts.timeout} is not a duration like 90s, 15m or 2h`,
+          );
+        }
+      }
+      const deadline = Date.now() + timeoutMs;
+      const client = await ctx.client();
+      const execution = executionInfo(await client.workflow.getHandle(id).describe());
+      const handle = client.workflow.getHandle(id, execution.runId, { followRuns: false });
+      ctx.out(
+        `watching ${id} (run ${execution.runId})`,
+        `  Web UI: ${ctx.uiLink(id, execution.runId) ?? '(set CUTOVER_UI_URL)'}`,
+      );
+
+      const finished: Promise<Settled> = handle.result().then(
+        (result: CutoverResult) => ({ result }),
+        (error: unknown) => ({ error }),
+      );
+      const state: { settled: Settled | null; wake: (() => void) | null } = { settled: null, wake: null };
+      void finished.then((s) => {
+        state.settled = s;
+        state.wake?.();
+      });
+      const pause = (ms: number) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms);
+          state.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+
+      const progress = new ProgressPrinter((line) => ctx.out(line));
+      let last: CutoverStatus | null = null;
+      let workerMissing = false;
+      // A closed run needs no polling: its result is already there.
+      while (execution.status === 'RUNNING' && state.settled === null) {
+        try {
+          last = await queryStatus(client, handle, execution.taskQueue, 5_000);
+          workerMissing = false;
+          progress.update(last);
+          if (waitsForHuman(last)) {
+            const lines =
+              last.phase === 'NEEDS_OPERATOR' ? needsOperatorLines(last) : pendingApprovalLines(last);
+            ctx.out('', `${last.phase}: the run waits for a person.`, ...lines);
+            return;
+          }
+        } catch (err) {
+          const e = ctx.classify(err);
+          // A worker restarting is not a reason to stop watching; anything else is.
+          if (e.exitCode !== EXIT.UNREACHABLE) throw e;
+          if (!workerMissing) ctx.note(`cutover: ${e.message} (still watching)`);
+          workerMissing = true;
+        }
+        if (Date.now() >= deadline) {
+          throw new CliError(
+            EXIT.NEGATIVE,
+            `gave up after ${opts.timeout}: the run is still in ${last?.phase ?? 'an unknown phase'}`,
+          );
+        }
+        if (state.settled === null) await pause(Math.min(POLL_MS, Math.max(0, deadline - Date.now())));
+      }
+
+      const end = await finished;
+      if ('error' in end) {
+        const why =
+          end.error instanceof WorkflowFailedError ? messageOf(end.error) : ctx.classify(end.error).message;
+        ctx.out(`${clock()} the run ended without an outcome: ${why}`);
+        ctx.exitCode = EXIT.NEGATIVE;
+        return;
+      }
+      progress.update(end.result.status);
+      ctx.out(`outcome: ${end.result.outcome}: ${end.result.reason}`);
+      ctx.exitCode = GOOD_OUTCOMES.includes(end.result.outcome) ? EXIT.OK : EXIT.NEGATIVE;
+    });
+}

@@ -1,0 +1,26 @@
+/** Visibility queries (List Filter syntax) over the cut-over's search attributes. */
+import { WORKFLOW_TYPE } from '../domain/cutover.js';
+
+/** A string literal for a List Filter. */
+export function literal(value: string): string {
+  return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+/** Cut-overs of one target that are still running. */
+export function runningOnTarget(target: string): string {
+  return `CutoverTarget = ${literal(target)} AND ExecutionStatus = "Running"`;
+}
+
+export interface ListFilter {
+  all?: boolean;
+  target?: string;
+  phase?: string;
+}
+
+export function listQuery(filter: ListFilter): string {
+  const clauses = [`WorkflowType = ${literal(WORKFLOW_TYPE)}`];
+  if (!filter.all) clauses.push('ExecutionStatus = "Running"');
+  if (filter.target) clauses.push(`CutoverTarget = ${literal(filter.target)}`);
+  if (filter.phase) clauses.push(`CutoverPhase = ${literal(filter.phase)}`);
+  return clauses.join(' AND ');
+}

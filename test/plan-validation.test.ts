@@ -1,0 +1,185 @@
+/**
+ * Plan files: the examples parse, mistakes get field-named messages (from the
+ * library and from `cutover validate` / `cutover start`), and the JSON Schema
+ * shipped in schema/ is the one the code generates.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { stringify } from 'yaml';
+import { main } from '../client/cli.js';
+import { planJsonSchema } from '../client/commands/validate.js';
+import { loadPlan, parsePlan, PlanError, planDigest } from '../domain/plan-file.js';
+import { workflowIdFor } from '../domain/plan-key.js';
+import type { PlanInput } from '../domain/plan.js';
+import { referencePlanInput, REPO_ROOT } from './support/plans.js';
+import { freePort } from './support/temporal.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'cutover-plans-'));
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env,
+  });
+  return { code, stdout, stderr };
+}
+
+/** The reference plan with one mistake, as the problems parsePlan reports. */
+function problemsOf(patch: (raw: PlanInput & Record<string, unknown>) => void): string[] {
+  const raw = referencePlanInput() as PlanInput & Record<string, unknown>;
+  patch(raw);
+  try {
+    parsePlan(stringify(raw), 'mistake.yaml');
+  } catch (err) {
+    assert.ok(err instanceof PlanError, String(err));
+    assert.equal(err.file, 'mistake.yaml');
+    return err.problems;
+  }
+  assert.fail('the plan was accepted');
+}
+
+function writePlan(name: string, patch: (raw: PlanInput & Record<string, unknown>) => void): string {
+  const raw = referencePlanInput() as PlanInput & Record<string, unknown>;
+  patch(raw);
+  const file = path.join(dir, name);
+  writeFileSync(file, stringify(raw));
+  return file;
+}
+
+void test('every example plan parses and validates', async () => {
+  const files = readdirSync(path.join(REPO_ROOT, 'plans')).filter((f) => f.endsWith('.yaml'));
+  assert.ok(files.includes('reference-dossier.yaml') && files.includes('local.yaml'));
+  for (const f of files) {
+    const file = path.join(REPO_ROOT, 'plans', f);
+    const plan = await loadPlan(file);
+    const r = await cli(['validate', file]);
+    assert.equal(r.code, 0, `${f}: ${r.stderr}`);
+    assert.ok(r.stdout.includes(`workflow id:  ${workflowIdFor(plan)}`), r.stdout);
+    assert.ok(r.stdout.includes(`digest:       ${planDigest(plan)}`), r.stdout);
+  }
+  const json = await cli(['validate', path.join(REPO_ROOT, 'plans', 'reference-dossier.yaml'), '--json']);
+  const out = JSON.parse(json.stdout) as {
+    workflowId: string;
+    target: string;
+    plan: { rollout: { timeout: string } };
+  };
+  assert.equal(out.workflowId, 'cutover/k8s-scaleway-prod-cvntrade-airflow/xcom-flip-prod');
+  assert.equal(out.target, 'k8s-scaleway-prod-cvntrade-airflow');
+  assert.equal(out.plan.rollout.timeout, '15m', 'the normalised plan is printed');
+});
+
+void test('formatting and comments do not change the digest; a value does', async () => {
+  const a = await loadPlan(path.join(REPO_ROOT, 'plans', 'reference-dossier.yaml'));
+  const b = parsePlan(stringify(referencePlanInput()));
+  assert.equal(planDigest(a), planDigest(b));
+  const c = parsePlan(stringify({ ...referencePlanInput(), description: 'another words' }));
+  assert.notEqual(planDigest(a), planDigest(c));
+});
+
+void test('an unknown field is named with where it sits', () => {
+  const problems = problemsOf((p) => {
+    (p.xcom as Record<string, unknown>).tresholdBytes = 1_000_000;
+    p.rollback = true;
+  });
+  assert.deepEqual(problems.sort(), [
+    '(plan): unknown field(s) rollback',
+    'xcom: unknown field(s) tresholdBytes',
+  ]);
+});
+
+void test('a wrong type for xcom.threshold.bytes', () => {
+  const problems = problemsOf((p) => {
+    p.xcom.threshold = { strategy: 'fixed', bytes: '1MB' as unknown as number };
+  });
+  assert.equal(problems.length, 1);
+  assert.match(problems[0] ?? '', /^xcom\.threshold\.bytes: .*expected number, received string/);
+});
+
+void test('a dotted name (Airflow section style) where a DNS-style name is required', () => {
+  const problems = problemsOf((p) => {
+    p.name = 'xcom.flip.prod';
+    const last = p.target.components[3];
+    assert.equal(last?.name, 'dag-processor');
+    last.name = 'dag.processor';
+  });
+  assert.deepEqual(problems.sort(), [
+    'name: use lowercase letters, digits and dashes (max 63)',
+    'target.components[3].name: use lowercase letters, digits and dashes (max 63)',
+  ]);
+});
+
+void test('a ramp that does not start above a fixed threshold', () => {
+  const problems = problemsOf((p) => {
+    p.xcom.threshold = { strategy: 'fixed', bytes: 1_600_000 };
+    p.xcom.ramp = { startBytes: 1_600_000 };
+  });
+  assert.deepEqual(problems, [
+    'xcom.ramp.startBytes: must be above the target threshold (1600000) so the ramp starts with zero offload',
+  ]);
+});
+
+void test('a secret value where the NAME of an environment variable belongs', () => {
+  const problems = problemsOf((p) => {
+    p.airflow.metadataDb = { access: 'direct', urlEnv: 'postgres://airflow:hunter2@db:5432/airflow' };
+  });
+  assert.deepEqual(problems, [
+    'airflow.metadataDb.urlEnv: must be the NAME of an environment variable on the worker, not its value',
+  ]);
+});
+
+void test('cutover validate prints every problem, field by field, and exits 2', async () => {
+  const file = writePlan('two-mistakes.yaml', (p) => {
+    p.name = 'Xcom_Flip';
+    p.xcom.threshold = { strategy: 'fixed', bytes: -1 };
+  });
+  const r = await cli(['validate', file]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stdout, '');
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines[0], `cutover: ${file}: invalid plan (2 problems)`);
+  assert.deepEqual(lines.slice(1).sort(), [
+    '  - name: use lowercase letters, digits and dashes (max 63)',
+    '  - xcom.threshold.bytes: Too small: expected number to be >=0',
+  ]);
+
+  const yamlError = path.join(dir, 'broken.yaml');
+  writeFileSync(yamlError, 'name: [unclosed\n');
+  const broken = await cli(['validate', yamlError]);
+  assert.equal(broken.code, 2);
+  assert.match(broken.stderr, /invalid plan \(1 problem\)\n {2}- YAML: /);
+});
+
+void test('cutover start checks the plan before it connects to anything', async () => {
+  const file = writePlan('bad-url-env.yaml', (p) => {
+    p.airflow.metadataDb = { access: 'direct', urlEnv: 'postgres://x' };
+  });
+  // No server listens here: a plan that got past validation would fail with exit 5.
+  const port = await freePort();
+  const r = await cli(['start', '--plan', file], {
+    TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
+    CUTOVER_OPERATOR: 'alice',
+  });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /airflow\.metadataDb\.urlEnv: must be the NAME of an environment variable/);
+});
+
+void test('schema/plan.schema.json is the schema the code generates (npm run schema)', async () => {
+  const committed = readFileSync(path.join(REPO_ROOT, 'schema', 'plan.schema.json'), 'utf8');
+  const r = await cli(['schema']);
+  assert.equal(r.code, 0);
+  assert.equal(committed, r.stdout, 'schema/plan.schema.json is stale: run npm run build && npm run schema');
+  const schema = planJsonSchema() as {
+    properties: Record<string, unknown>;
+    required: string[];
+    additionalProperties: boolean;
+  };
+  assert.deepEqual(Object.keys(schema.properties).slice(0, 3), ['apiVersion', 'kind', 'name']);
+  assert.ok(!schema.required.includes('rollout'), 'fields with defaults are optional to write');
+  assert.equal(schema.additionalProperties, false);
+});

@@ -1,0 +1,207 @@
+/** renderReport(status): the Markdown dossier, from evidence shaped like the reference cut-over. */
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import { renderReport } from '../client/report.js';
+import type { CutoverStatus, Evidence } from '../domain/cutover.js';
+import { planDigest } from '../domain/plan-file.js';
+import { testPlan } from './support/plans.js';
+import { greenScript, red } from './support/scripted-activities.js';
+
+const plan = testPlan((p) => {
+  delete p.xcom.ramp;
+});
+let done: CutoverStatus;
+
+function emptyEvidence(): Evidence {
+  return {
+    calibration: null,
+    preflight: null,
+    change: null,
+    preview: null,
+    rehearsal: null,
+    decision: null,
+    applies: [],
+    rollouts: [],
+    verifications: [],
+    validations: [],
+    compensation: null,
+  };
+}
+
+function baseStatus(evidence: Evidence): CutoverStatus {
+  return {
+    workflowId: 'cutover/k8s-scaleway-prod-cvntrade-airflow/xcom-flip-prod',
+    planName: plan.name,
+    target: 'k8s-scaleway-prod-cvntrade-airflow',
+    planDigest: planDigest(plan),
+    startedBy: 'alice',
+    phase: 'FINISHED',
+    details: 'DONE: XComObjectStorageBackend live',
+    steps: [
+      {
+        phase: 'CALIBRATE',
+        step: 'measure XCom sizes',
+        status: 'ok',
+        summary: '7175 rows | p99.9 1520000 B',
+      },
+      { phase: 'VALIDATE', step: 'validate target', status: 'failed', summary: 'boom' },
+    ],
+    evidence,
+    pendingApproval: null,
+    refusals: [],
+    outcome: 'DONE',
+  };
+}
+
+before(async () => {
+  const ev = emptyEvidence();
+  ev.calibration = await greenScript.calibrate({ plan }, 1);
+  const thresholdBytes = ev.calibration.proposal.thresholdBytes;
+  ev.preflight = await greenScript.preflight({ plan, runId: 'r', thresholdBytes }, 1);
+  ev.change = await greenScript.renderChange({ plan, thresholdBytes }, 1);
+  const stage = ev.change.stages[0];
+  assert.ok(stage);
+  ev.preview = await greenScript.previewChange({ plan, stage }, 1);
+  ev.rehearsal = await greenScript.rehearse({ plan, runId: 'r', stage }, 1);
+  ev.decision = {
+    kind: 'approve',
+    via: 'update',
+    operator: 'dococeven',
+    reason: 'evidence reviewed',
+    digest: planDigest(plan),
+  };
+  ev.applies.push(await greenScript.applyChange({ plan, stage, workflowId: 'w' }, 1));
+  ev.rollouts.push(await greenScript.waitForRollout({ plan, expectEnv: stage.env }, 1));
+  ev.verifications.push(await greenScript.verifyConfig({ plan, stage }, 1));
+  ev.validations.push(await greenScript.validateRun({ plan, runId: 'cutover__abc__target' }, 1));
+  done = baseStatus(ev);
+});
+
+void test('status line and the calibration table carry the measured figures', () => {
+  const md = renderReport(done);
+  assert.match(md, /^# Cut-over xcom-flip-prod: DONE\n/);
+  assert.ok(md.includes('| Workflow | `cutover/k8s-scaleway-prod-cvntrade-airflow/xcom-flip-prod` |'));
+  assert.ok(md.includes(`| Plan digest | \`${planDigest(plan)}\` |`));
+  assert.ok(
+    md.includes(
+      '| XCom rows | p50 | p95 | p99 | p99.9 | max |\n|---:|---:|---:|---:|---:|---:|\n| 7175 | 15 B | 73000 B | 307000 B | 1520000 B | 1990000 B |',
+    ),
+  );
+  assert.ok(md.includes('| 545 | 277 | 11 |'));
+  assert.ok(md.includes('Proposed threshold: **1600000 B** (above-p99.9: scripted).'));
+  assert.ok(md.includes('Historical rows that would offload at this threshold: **7** (the plan allows 10).'));
+  assert.ok(md.includes('| diagnostic__s42 | discriminate_cell | 120 | 1990000 B |'));
+});
+
+void test('preflight, change (env vars and diff) and rehearsal verdict', () => {
+  const md = renderReport(done);
+  assert.ok(md.includes('| functional write/read/delete | green | PASS | 40 ms |'));
+  assert.ok(md.includes('### Stage target (threshold 1600000 B)'));
+  assert.ok(md.includes('| `AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD` | `1600000` |'));
+  assert.ok(md.includes('| `AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION` | (empty) |'));
+  assert.ok(md.includes('Encoding lint: clean.'));
+  assert.ok(md.includes('```diff\n+AIRFLOW__CORE__XCOM_BACKEND: ...\n```'));
+  assert.ok(md.includes('Verdict: **PASSED**'));
+  assert.ok(
+    md.includes('| 1665536 B | `s3://aws_default@bucket/xcom/_rehearsal/x` | yes | yes | yes | yes | yes |'),
+  );
+});
+
+void test('decision, deploy, verification per component, validation run, steps', () => {
+  const md = renderReport(done);
+  assert.ok(md.includes('**Approved** by **dococeven** (via update): evidence reviewed'));
+  assert.ok(md.includes('(matches the plan digest)'));
+  assert.ok(md.includes('| target | gitops | yes | `merge-target` |'));
+  for (const c of ['scheduler', 'api-server', 'triggerer', 'dag-processor']) {
+    assert.ok(
+      md.includes(
+        `| ${c} | ${c}-0 | XComObjectStorageBackend | s3://aws_default@cvntrade-artifacts/xcom | 1600000 B | (none) | – |`,
+      ),
+      c,
+    );
+  }
+  assert.ok(md.includes('| diagnostic__s42 | `cutover__abc__target` | success | 0 | 2 | 0 | 1200 B | 0 |'));
+  assert.ok(md.includes('Tasks: push success, pull success.'));
+  assert.ok(
+    md.includes('| CALIBRATE | measure XCom sizes | ok | 7175 rows \\| p99.9 1520000 B |'),
+    'pipes are escaped',
+  );
+  assert.ok(md.includes('| VALIDATE | validate target | **failed** | boom |'));
+  assert.ok(!md.includes('## 9. Compensation'), 'no compensation section when the kill-switch never ran');
+  assert.ok(!/\n{3,}/.test(md), 'no runs of blank lines');
+});
+
+void test('a run still waiting for the go: sections not reached, the pending request, refusals', () => {
+  const ev = {
+    ...done.evidence,
+    decision: null,
+    applies: [],
+    rollouts: [],
+    verifications: [],
+    validations: [],
+  };
+  const md = renderReport({
+    ...baseStatus(ev),
+    phase: 'AWAIT_GO',
+    outcome: null,
+    pendingApproval: {
+      planDigest: planDigest(plan),
+      approvers: ['dococeven', 'platform-oncall'],
+      startedBy: 'alice',
+      allowSelfApproval: false,
+      timeoutMs: 86_400_000,
+      openedAfter: '2026-06-06T10:00:01.000Z',
+      deadline: '2026-06-07T10:00:01.000Z',
+      review: [],
+    },
+    refusals: [
+      {
+        message: 'approve',
+        operator: 'mallory',
+        via: 'signal',
+        why: 'mallory is not one of the plan approvers',
+      },
+    ],
+  });
+  assert.match(md, /^# Cut-over xcom-flip-prod: in progress \(AWAIT_GO\)/);
+  assert.ok(
+    md.includes('Waiting for a decision from dococeven or platform-oncall until 2026-06-07T10:00:01.000Z'),
+  );
+  assert.ok(md.includes('| approve | mallory | signal | mallory is not one of the plan approvers |'));
+  assert.ok(md.includes('## 6. Deploy\n\n_Not reached._'));
+  assert.ok(md.includes('## 8. Validation run\n\n_Not reached._'));
+});
+
+void test('a rolled-back run shows the compensation: trigger, reverts, re-runs, heal, operator actions', async () => {
+  const ev = { ...done.evidence };
+  const stage = ev.change?.stages[0];
+  assert.ok(stage);
+  const affected = await greenScript.findAffectedRuns({ plan, since: '2026-06-06T10:00:00.000Z' }, 1);
+  const validation = ev.validations[0];
+  assert.ok(validation);
+  ev.validations = [{ ...validation, state: 'failed', xcomErrors: 3, gate: red('3 XCom errors') }];
+  ev.compensation = {
+    trigger: { phase: 'VALIDATE', error: '3 XCom errors' },
+    completed: ['revert', 'waitForRollout', 'findAffectedRuns'],
+    failed: { step: 'rerunAffectedRuns', error: 'scheduler unreachable', attempt: 1 },
+    remaining: ['rerunAffectedRuns', 'confirmHealed'],
+    reverts: [
+      await greenScript.revertChange({ plan, stage, revertHandle: 'merge-target', workflowId: 'w' }, 1),
+    ],
+    rollout: await greenScript.waitForRollout({ plan, expectEnv: {} }, 1),
+    affected,
+    reruns: await greenScript.rerunAffectedRuns({ plan, runs: affected.runs }, 1),
+    heal: await greenScript.confirmHealed({ plan, runs: affected.runs }, 1),
+    operatorActions: [{ action: 'retryCompensation', operator: 'dococeven', reason: 'scheduler back' }],
+  };
+  const md = renderReport({ ...baseStatus(ev), outcome: 'ROLLED_BACK' });
+  assert.match(md, /^# Cut-over xcom-flip-prod: ROLLED_BACK/);
+  assert.ok(md.includes('Gate: **RED**: 3 XCom errors.'));
+  assert.ok(md.includes('## 9. Compensation (kill-switch)'));
+  assert.ok(md.includes('Triggered by VALIDATE: 3 XCom errors'));
+  assert.ok(md.includes('**Failed step**: rerunAffectedRuns (attempt 1): scheduler unreachable'));
+  assert.ok(md.includes('Remaining: rerunAffectedRuns, confirmHealed.'));
+  assert.ok(md.includes('| target | `revert-target` | yes | AIRFLOW__CORE__XCOM_BACKEND=(absent)'));
+  assert.ok(md.includes('| diagnostic__s42 | `scheduled__after-apply` | failed | success |'));
+  assert.ok(md.includes('| retryCompensation | dococeven | scheduler back |'));
+});
