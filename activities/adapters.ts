@@ -72,13 +72,14 @@ export interface ChangePort {
   describeDestination(): string;
   diff(stage: ChangeStage): Promise<string>;
   /** Idempotent: applying a stage that is already live changes nothing and says so. */
-  apply(args: { stage: ChangeStage; workflowId: string }): Promise<AppliedChange>;
+  apply(args: { stage: ChangeStage; changeId: string }): Promise<AppliedChange>;
   /** Idempotent: reverting something already reverted changes nothing. */
   revert(args: {
     stage: ChangeStage;
-    /** Null when the apply never reported back; the adapter finds its change by workflow id. */
+    /** Null when the apply never reported back; the adapter finds its change by changeId. */
     revertHandle: string | null;
-    workflowId: string;
+    /** Identifies one run's change: `<workflow id>@<run id>`. */
+    changeId: string;
   }): Promise<{ changed: boolean; ref: string; restoredEnv: Record<string, string | null> }>;
 }
 

@@ -12,18 +12,18 @@ export function applyActivities(adapters: Adapters) {
     async applyChange({
       plan,
       stage,
-      workflowId,
+      changeId,
     }: {
       plan: Plan;
       stage: ChangeStage;
-      workflowId: string;
+      changeId: string;
     }): Promise<ApplyRecord> {
       const change = resolveAdapter(adapters.change, plan);
       if (!change) throw adapterMissing('change (gitops / configmap / env-file)', 'apply the change');
       return timed(async () => ({
         stage: stage.label,
         mode: change.mode,
-        ...(await change.apply({ stage, workflowId })),
+        ...(await change.apply({ stage, changeId })),
       }));
     },
 
@@ -57,18 +57,18 @@ export function applyActivities(adapters: Adapters) {
       plan,
       stage,
       revertHandle,
-      workflowId,
+      changeId,
     }: {
       plan: Plan;
       stage: ChangeStage;
       revertHandle: string | null;
-      workflowId: string;
+      changeId: string;
     }): Promise<RevertRecord> {
       const change = resolveAdapter(adapters.change, plan);
       if (!change) throw adapterMissing('change (gitops / configmap / env-file)', 'revert the change');
       return timed(async () => ({
         stage: stage.label,
-        ...(await change.revert({ stage, revertHandle, workflowId })),
+        ...(await change.revert({ stage, revertHandle, changeId })),
       }));
     },
   };

@@ -58,7 +58,7 @@ export function setEnvValues(text: string, changes: Record<string, string | null
 }
 
 interface JournalEntry {
-  workflowId: string;
+  changeId: string;
   stage: string;
   /** What each key of the stage held before this apply (null = absent). */
   previous: Record<string, string | null>;
@@ -73,8 +73,8 @@ export class EnvFileChange implements ChangePort {
     return `env file ${this.envFile}`;
   }
 
-  private journalPath(workflowId: string, stage: string): string {
-    const id = createHash('sha256').update(`${workflowId}\n${stage}`).digest('hex').slice(0, 16);
+  private journalPath(changeId: string, stage: string): string {
+    const id = createHash('sha256').update(`${changeId}\n${stage}`).digest('hex').slice(0, 16);
     return path.join(
       path.dirname(this.envFile),
       '.cutover-journal',
@@ -108,14 +108,14 @@ export class EnvFileChange implements ChangePort {
     return createTwoFilesPatch(this.envFile, this.envFile, before, after, 'live', `with ${stage.label}`);
   }
 
-  async apply({ stage, workflowId }: { stage: ChangeStage; workflowId: string }): Promise<AppliedChange> {
+  async apply({ stage, changeId }: { stage: ChangeStage; changeId: string }): Promise<AppliedChange> {
     const before = await this.read();
-    const journal = this.journalPath(workflowId, stage.label);
+    const journal = this.journalPath(changeId, stage.label);
     const current = parseEnvFile(before);
     // First attempt only: a retry after a crash must not record the new values as "previous".
     if (!(await exists(journal))) {
       const previous = Object.fromEntries(Object.keys(stage.env).map((k) => [k, current.get(k) ?? null]));
-      const entry: JournalEntry = { workflowId, stage: stage.label, previous };
+      const entry: JournalEntry = { changeId, stage: stage.label, previous };
       await mkdir(path.dirname(journal), { recursive: true });
       await writeFile(journal, JSON.stringify(entry, null, 2));
     }
@@ -127,14 +127,14 @@ export class EnvFileChange implements ChangePort {
   async revert({
     stage,
     revertHandle,
-    workflowId,
+    changeId,
   }: {
     stage: ChangeStage;
     revertHandle: string | null;
-    workflowId: string;
+    changeId: string;
   }): Promise<{ changed: boolean; ref: string; restoredEnv: Record<string, string | null> }> {
     const before = await this.read();
-    const journal = revertHandle ?? this.journalPath(workflowId, stage.label);
+    const journal = revertHandle ?? this.journalPath(changeId, stage.label);
     if (!(await exists(journal))) {
       // The apply never got as far as its journal, so it never wrote the file either.
       const live = parseEnvFile(before);

@@ -35,21 +35,21 @@ test('diff shows only the stage keys; apply is idempotent; revert restores byte 
   assert.match(diff, /^\+AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD=1600000$/m);
   assert.doesNotMatch(diff, /^[-+]AIRFLOW__CORE__LOAD_EXAMPLES/m);
 
-  const first = await change.apply({ stage: target, workflowId: 'wf-1' });
+  const first = await change.apply({ stage: target, changeId: 'wf-1' });
   assert.equal(first.changed, true);
   const live = parseEnvFile(await readFile(file, 'utf8'));
   assert.equal(live.get('AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH'), 's3://aws_default@bucket/xcom');
   assert.equal(live.get('AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION'), '');
   assert.equal(await change.diff(target), '', 'nothing left to change');
 
-  const again = await change.apply({ stage: target, workflowId: 'wf-1' });
+  const again = await change.apply({ stage: target, changeId: 'wf-1' });
   assert.equal(again.changed, false);
   assert.equal(again.ref, first.ref);
 
   const reverted = await change.revert({
     stage: target,
     revertHandle: first.revertHandle,
-    workflowId: 'wf-1',
+    changeId: 'wf-1',
   });
   assert.equal(reverted.changed, true);
   assert.equal(await readFile(file, 'utf8'), ORIGINAL);
@@ -59,33 +59,33 @@ test('diff shows only the stage keys; apply is idempotent; revert restores byte 
     AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD: null,
     AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION: null,
   });
-  const twice = await change.revert({ stage: target, revertHandle: first.revertHandle, workflowId: 'wf-1' });
+  const twice = await change.revert({ stage: target, revertHandle: first.revertHandle, changeId: 'wf-1' });
   assert.equal(twice.changed, false);
 });
 
 test('ramp: reverting newest first walks back through the stages to the original', async () => {
   const file = await envFile();
   const change = new EnvFileChange(file);
-  await change.apply({ stage: ramp, workflowId: 'wf-2' });
-  await change.apply({ stage: target, workflowId: 'wf-2' });
-  const t = await change.revert({ stage: target, revertHandle: null, workflowId: 'wf-2' });
+  await change.apply({ stage: ramp, changeId: 'wf-2' });
+  await change.apply({ stage: target, changeId: 'wf-2' });
+  const t = await change.revert({ stage: target, revertHandle: null, changeId: 'wf-2' });
   assert.equal(t.restoredEnv.AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD, '2000000');
-  await change.revert({ stage: ramp, revertHandle: null, workflowId: 'wf-2' });
+  await change.revert({ stage: ramp, revertHandle: null, changeId: 'wf-2' });
   assert.equal(await readFile(file, 'utf8'), ORIGINAL);
 });
 
 test('a retried apply keeps the original values as "previous"', async () => {
   const file = await envFile();
   const change = new EnvFileChange(file);
-  const a = await change.apply({ stage: target, workflowId: 'wf-3' });
-  await change.apply({ stage: target, workflowId: 'wf-3' });
-  await change.revert({ stage: target, revertHandle: a.revertHandle, workflowId: 'wf-3' });
+  const a = await change.apply({ stage: target, changeId: 'wf-3' });
+  await change.apply({ stage: target, changeId: 'wf-3' });
+  await change.revert({ stage: target, revertHandle: a.revertHandle, changeId: 'wf-3' });
   assert.equal(await readFile(file, 'utf8'), ORIGINAL);
 });
 
 test('reverting an apply that never ran changes nothing', async () => {
   const file = await envFile();
-  const r = await new EnvFileChange(file).revert({ stage: target, revertHandle: null, workflowId: 'never' });
+  const r = await new EnvFileChange(file).revert({ stage: target, revertHandle: null, changeId: 'never' });
   assert.equal(r.changed, false);
   assert.equal(await readFile(file, 'utf8'), ORIGINAL);
 });
@@ -94,7 +94,7 @@ test('values that need quoting survive a round trip; a missing file is a permane
   const file = await envFile('');
   const change = new EnvFileChange(file);
   const odd = { label: 'odd', thresholdBytes: 1, env: { A: 'has space', B: 'quote"inside', C: '' } };
-  await change.apply({ stage: odd, workflowId: 'wf-4' });
+  await change.apply({ stage: odd, changeId: 'wf-4' });
   assert.deepEqual(Object.fromEntries(parseEnvFile(await readFile(file, 'utf8'))), odd.env);
   await assert.rejects(new EnvFileChange(`${file}.absent`).diff(odd), PermanentFault);
 });

@@ -70,7 +70,7 @@ before(async () => {
     reason: 'evidence reviewed',
     digest: planDigest(plan),
   };
-  ev.applies.push(await greenScript.applyChange({ plan, stage, workflowId: 'w' }, 1));
+  ev.applies.push(await greenScript.applyChange({ plan, stage, changeId: 'w@r' }, 1));
   ev.rollouts.push(await greenScript.waitForRollout({ plan, expectEnv: stage.env }, 1));
   ev.verifications.push(await greenScript.verifyConfig({ plan, stage }, 1));
   ev.validations.push(await greenScript.validateRun({ plan, runId: 'cutover__abc__target' }, 1));
@@ -186,7 +186,7 @@ void test('a rolled-back run shows the compensation: trigger, reverts, re-runs, 
     failed: { step: 'rerunAffectedRuns', error: 'scheduler unreachable', attempt: 1 },
     remaining: ['rerunAffectedRuns', 'confirmHealed'],
     reverts: [
-      await greenScript.revertChange({ plan, stage, revertHandle: 'merge-target', workflowId: 'w' }, 1),
+      await greenScript.revertChange({ plan, stage, revertHandle: 'merge-target', changeId: 'w@r' }, 1),
     ],
     rollout: await greenScript.waitForRollout({ plan, expectEnv: {} }, 1),
     affected,

@@ -146,7 +146,6 @@ async function runCompensationStep(
   state: CompensationState,
 ): Promise<void> {
   const plan = run.plan;
-  const workflowId = run.status().workflowId;
   switch (current) {
     case 'revert': {
       // Newest first, like a saga; stages already reverted on an earlier attempt are skipped.
@@ -154,7 +153,13 @@ async function runCompensationStep(
         if (state.reverts.some((r) => r.stage === stage.label)) continue;
         const revert = await run.step(
           `revert ${stage.label}`,
-          () => steps.revertChange({ plan, stage, revertHandle: record?.revertHandle ?? null, workflowId }),
+          () =>
+            steps.revertChange({
+              plan,
+              stage,
+              revertHandle: record?.revertHandle ?? null,
+              changeId: run.changeId,
+            }),
           (r) => (r.changed ? `reverted (${r.ref})` : 'nothing to revert'),
         );
         state.reverts.push(revert);

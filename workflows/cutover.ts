@@ -7,6 +7,7 @@
  */
 import {
   CancellationScope,
+  CancelledFailure,
   TemporalFailure,
   isCancellation,
   setHandler,
@@ -135,6 +136,8 @@ export async function xcomBackendCutover(input: CutoverInput): Promise<CutoverRe
     for (const [i, stage] of (run.evidence.change?.stages ?? []).entries()) {
       await deployStage(run, steps, applied, stage, i === 0 ? 'APPLY' : 'RAMP', runId);
     }
+    // A cancel that raced the last step still means "put it back": the operator asked for it.
+    if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancel requested');
     const target = run.evidence.calibration?.proposal.thresholdBytes;
     return run.finish(
       'DONE',
@@ -162,13 +165,12 @@ async function deployStage(
   runId: string,
 ): Promise<void> {
   const plan = run.plan;
-  const workflowId = workflowInfo().workflowId;
   run.enter(phase, `deploying ${stage.label} (threshold ${stage.thresholdBytes} B) via ${plan.change.mode}`);
   const pending: AppliedStage = { stage, record: null };
   applied.push(pending);
   pending.record = await run.step(
     `apply ${stage.label}`,
-    () => steps.applyChange({ plan, stage, workflowId }),
+    () => steps.applyChange({ plan, stage, changeId: run.changeId }),
     (a) => (a.changed ? `deployed ${a.ref}` : `already live (${a.ref})`),
   );
   run.evidence.applies.push(pending.record);
@@ -205,9 +207,12 @@ async function deployStage(
   if (!validation.gate.passed) throw new GateFailed('VALIDATE', validation.gate);
 }
 
-/** Airflow run ids allow letters, digits and _.~:+-; one per workflow run and stage, so retries never duplicate it. */
+/**
+ * One Airflow run id per workflow run and stage, so an activity retry finds its own DAG run instead of
+ * triggering another. The whole run id: its leading characters are a coarse timestamp, not unique.
+ */
 function validationRunId(runId: string, stage: ChangeStage): string {
-  return `cutover__${runId.slice(0, 8)}__${stage.label}`;
+  return `cutover__${runId}__${stage.label}`;
 }
 
 function approvalRequest(run: CutoverRun): ApprovalRequest {

@@ -39,9 +39,15 @@ export class CutoverRun {
   readonly refusals: Refusal[] = [];
   outcome: Outcome | null = null;
   readonly target: string;
+  /**
+   * Names this run's change to the change adapters (journal keys, commit trailers): the workflow id alone
+   * repeats when a plan is run again after an earlier run closed.
+   */
+  readonly changeId: string;
 
   constructor(readonly input: CutoverInput) {
     this.target = targetKey(input.plan);
+    this.changeId = `${workflowInfo().workflowId}@${workflowInfo().runId}`;
     upsertSearchAttributes([
       { key: TARGET, value: this.target },
       { key: PLAN, value: input.plan.name },

@@ -10,7 +10,7 @@ import { durationMs } from '../domain/duration.js';
 import { NON_RETRYABLE_TYPES } from '../domain/failure-types.js';
 import type { Plan } from '../domain/plan.js';
 
-/** Long steps heartbeat; a worker that dies mid-step is noticed within this window. */
+/** A worker that dies mid-step is noticed within this window, whatever the step's own timeout. */
 const HEARTBEAT = '20s';
 
 const retry = (maximumAttempts: number): ActivityOptions['retry'] => ({
@@ -28,10 +28,19 @@ function step<K extends keyof CutoverActivities>(name: K, summary: string, optio
 export function stepsFor(plan: Plan) {
   const rolloutMs = durationMs(plan.rollout.timeout);
   const validationMs = durationMs(plan.validation.timeout);
-  const quick = { startToCloseTimeout: '2m', retry: retry(5) } satisfies ActivityOptions;
-  const reads = { startToCloseTimeout: '10m', retry: retry(5) } satisfies ActivityOptions;
+  // Every activity heartbeats while it runs (activities/timing.ts): a dead worker is noticed in 20 s.
+  const quick = {
+    startToCloseTimeout: '2m',
+    heartbeatTimeout: HEARTBEAT,
+    retry: retry(5),
+  } satisfies ActivityOptions;
+  const reads = {
+    startToCloseTimeout: '10m',
+    heartbeatTimeout: HEARTBEAT,
+    retry: retry(5),
+  } satisfies ActivityOptions;
   // Compensation must not give up easily: after these attempts the run waits for an operator.
-  const compensating = { retry: retry(8) } satisfies Partial<ActivityOptions>;
+  const compensating = { heartbeatTimeout: HEARTBEAT, retry: retry(8) } satisfies Partial<ActivityOptions>;
   return {
     calibrate: step('calibrate', 'CALIBRATE: measure XCom value sizes in the metadata DB', reads),
     preflight: step(
@@ -70,7 +79,6 @@ export function stepsFor(plan: Plan) {
       'COMPENSATE: wait until every component runs the old config',
       {
         startToCloseTimeout: rolloutMs + 60_000,
-        heartbeatTimeout: HEARTBEAT,
         ...compensating,
       },
     ),
@@ -80,7 +88,6 @@ export function stepsFor(plan: Plan) {
     }),
     rerunAffectedRuns: step('rerunAffectedRuns', 'COMPENSATE: clear and re-run the affected DAG runs', {
       startToCloseTimeout: validationMs + 60_000,
-      heartbeatTimeout: HEARTBEAT,
       ...compensating,
     }),
     confirmHealed: step('confirmHealed', 'COMPENSATE: confirm the re-runs read data again', {

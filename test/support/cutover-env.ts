@@ -99,7 +99,10 @@ export async function waitForStatus(
   while (Date.now() < deadline) {
     if (signal?.aborted) throw new Error('stopped waiting: aborted');
     try {
-      last = await handle.query(statusQuery);
+      // Abortable: a query to a run whose worker has stopped would otherwise hang past the test.
+      last = signal
+        ? await handle.client.withAbortSignal(signal, () => handle.query(statusQuery))
+        : await handle.query(statusQuery);
       if (pred(last)) return last;
     } catch {
       // The first workflow task may not have run yet.
