@@ -17,12 +17,49 @@ import { ExecError, tail, type ExecPort, type ExecResult } from './exec/port.js'
 
 export const RESULT_PREFIX = '@@cutover-probe-result@@ ';
 
-export type ProbeName = 'preflight' | 'resolve_config' | 'rehearse';
+export type ProbeName = 'preflight' | 'resolve_config' | 'rehearse' | 'calibrate';
+
+/** One SQL statement for the calibrate probe: positional parameters $1..$n. */
+export interface SqlStatement {
+  sql: string;
+  params?: unknown[];
+}
+
+/** What probes/calibrate.py answers: one list of rows per statement, or the database's refusal. */
+export type CalibrateProbeResult =
+  | {
+      ok: true;
+      dialect: string;
+      driver: string;
+      host: string;
+      results: Record<string, unknown>[][];
+      durationMs: number;
+    }
+  | {
+      ok: false;
+      dialect: string;
+      driver: string;
+      host: string;
+      /** The DBAPI error: type, first line of its message (password scrubbed), SQLSTATE when the DB sent one. */
+      error: { type: string; message: string; sqlstate: string | null; connectionInvalidated: boolean };
+    };
+
+/**
+ * Read-only SQL through Airflow's own database engine inside a component
+ * (probes/calibrate.py): for metadata DBs only the pods can reach.
+ */
+export interface MetadataDbProbe {
+  calibrate(args: {
+    component: Component;
+    statements: SqlStatement[];
+    heartbeat?: Heartbeat;
+  }): Promise<CalibrateProbeResult>;
+}
 
 export interface ExecAirflowProbesOptions {
   /** The python to run in a component (default ['python'], found on the component's PATH). */
   python?: (component: Component) => string[];
-  /** Per-probe exec timeouts (defaults: preflight 180 s, resolve_config 120 s, rehearse 600 s). */
+  /** Per-probe exec timeouts (defaults: preflight 180 s, resolve_config 120 s, rehearse 600 s, calibrate 540 s). */
   timeoutsMs?: Partial<Record<ProbeName, number>>;
   /** Where the probe sources live (default: <repo>/probes). */
   probesDir?: string;
@@ -44,6 +81,8 @@ const DEFAULT_TIMEOUTS: Record<ProbeName, number> = {
   preflight: 180_000,
   resolve_config: 120_000,
   rehearse: 600_000,
+  // Inside the calibrate activity's 10 min start-to-close, with room for one retry's worth of warning.
+  calibrate: 540_000,
 };
 
 /** Python exception types whose cause a retry cannot remove (config, code, missing things). */
@@ -126,7 +165,7 @@ function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
 
-export class ExecAirflowProbes implements AirflowProbePort {
+export class ExecAirflowProbes implements AirflowProbePort, MetadataDbProbe {
   private readonly python: (component: Component) => string[];
   private readonly timeouts: Record<ProbeName, number>;
   private readonly probesDir: string;
@@ -237,6 +276,64 @@ export class ExecAirflowProbes implements AirflowProbePort {
       healConfirmed: bool('healConfirmed'),
       sentinelCleaned: bool('sentinelCleaned'),
       timingsMs: timings,
+    };
+  }
+
+  /**
+   * Runs read-only SQL through the component's own Airflow engine (probes/calibrate.py).
+   * A database that refuses or cannot be reached is an answer (`ok: false` with the
+   * SQLSTATE), so the caller decides what is permanent; a probe that cannot run throws.
+   */
+  async calibrate({
+    component,
+    statements,
+    heartbeat,
+  }: {
+    component: Component;
+    statements: SqlStatement[];
+    heartbeat?: Heartbeat;
+  }): Promise<CalibrateProbeResult> {
+    const r = await this.run(
+      'calibrate',
+      component,
+      {},
+      { statements: statements.map((st) => ({ sql: st.sql, params: st.params ?? [] })) },
+      heartbeat,
+    );
+    if (!isRecord(r)) throw new Error('the calibrate probe returned no object');
+    const head = {
+      dialect: str(r['dialect']) ?? '?',
+      driver: str(r['driver']) ?? '?',
+      host: str(r['host']) ?? '',
+    };
+    const err = r['error'];
+    if (isRecord(err)) {
+      return {
+        ok: false,
+        ...head,
+        error: {
+          type: String(err['type'] ?? 'Error'),
+          message: String(err['message'] ?? ''),
+          sqlstate: str(err['sqlstate']),
+          connectionInvalidated: err['connectionInvalidated'] === true,
+        },
+      };
+    }
+    const results = r['results'];
+    if (
+      !Array.isArray(results) ||
+      results.length !== statements.length ||
+      !results.every((rows) => Array.isArray(rows) && rows.every(isRecord))
+    ) {
+      throw new Error(
+        `the calibrate probe in ${component.name} returned ${Array.isArray(results) ? results.length : 'no'} result set(s) for ${statements.length} statement(s)`,
+      );
+    }
+    return {
+      ok: true,
+      ...head,
+      results: results as Record<string, unknown>[][],
+      durationMs: typeof r['durationMs'] === 'number' ? r['durationMs'] : 0,
     };
   }
 

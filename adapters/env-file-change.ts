@@ -105,7 +105,11 @@ export class EnvFileChange implements ChangePort {
     const before = await this.read();
     const after = setEnvValues(before, stage.env);
     if (after === before) return '';
-    return createTwoFilesPatch(this.envFile, this.envFile, before, after, 'live', `with ${stage.label}`);
+    // No context lines: the neighbours are other variables of the file (credentials, DB URLs), and this
+    // diff is evidence that lands in workflow history. Only the stage's own keys may appear.
+    return createTwoFilesPatch(this.envFile, this.envFile, before, after, 'live', `with ${stage.label}`, {
+      context: 0,
+    });
   }
 
   async apply({ stage, changeId }: { stage: ChangeStage; changeId: string }): Promise<AppliedChange> {

@@ -1,5 +1,5 @@
 /**
- * The `cutover` command line: start a cut-over, read its evidence, say go or
+ * The `cutover` command line: dry-run a plan or start a cut-over, read its evidence, say go or
  * no-go, watch it, list them, replay one for RCA, print its dossier.
  *
  * `main` takes argv and the streams and returns the exit code, so tests call it
@@ -11,6 +11,7 @@ import { Command, CommanderError } from 'commander';
 import { registerApprove } from './commands/approve.js';
 import { registerList } from './commands/list.js';
 import { registerOperatorActions } from './commands/operator.js';
+import { registerPlan } from './commands/plan.js';
 import { registerReplay } from './commands/replay.js';
 import { registerReport } from './commands/report.js';
 import { registerStart } from './commands/start.js';
@@ -25,6 +26,7 @@ export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
 export const COMMANDS: RegisterCommand[] = [
   registerStart,
+  registerPlan,
   registerApprove,
   registerOperatorActions,
   registerStatus,

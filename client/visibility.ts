@@ -6,9 +6,16 @@ export function literal(value: string): string {
   return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
-/** Cut-overs of one target that are still running. */
+/**
+ * Workflow ids of dry runs (`cutover plan`): `cutover-plan/<target>/<plan>/<random>`. They
+ * upsert the same CutoverTarget as real cut-overs (`cutover/<target>/<plan>`) but change
+ * nothing, so they never count as "a cut-over running on the target".
+ */
+export const DRY_RUN_ID_PREFIX = 'cutover-plan/';
+
+/** Cut-overs of one target that are still running (dry runs excluded). */
 export function runningOnTarget(target: string): string {
-  return `CutoverTarget = ${literal(target)} AND ExecutionStatus = "Running"`;
+  return `CutoverTarget = ${literal(target)} AND ExecutionStatus = "Running" AND WorkflowId NOT STARTS_WITH ${literal(DRY_RUN_ID_PREFIX)}`;
 }
 
 export interface ListFilter {

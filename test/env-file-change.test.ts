@@ -98,3 +98,12 @@ test('values that need quoting survive a round trip; a missing file is a permane
   assert.deepEqual(Object.fromEntries(parseEnvFile(await readFile(file, 'utf8'))), odd.env);
   await assert.rejects(new EnvFileChange(`${file}.absent`).diff(odd), PermanentFault);
 });
+
+test('the diff (evidence, kept in history) never shows the values of other variables', async () => {
+  const file = await envFile(
+    `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=postgresql://airflow:s3cret@db/airflow\n${ORIGINAL}AWS_SECRET_ACCESS_KEY=abc123\n`,
+  );
+  const diff = await new EnvFileChange(file).diff(target);
+  assert.doesNotMatch(diff, /s3cret|abc123|LOAD_EXAMPLES|AIRFLOW_HOME/);
+  assert.match(diff, /^\+AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH=/m);
+});

@@ -1,22 +1,238 @@
 /**
- * Which real adapters this worker can build. Each one arrives with the issue
- * that builds it; until then the worker says plainly which steps cannot run.
+ * The real adapters this worker can build, as factories per plan: one worker
+ * serves many targets, and which database, env file or cluster to talk to is in
+ * the plan. Secrets stay here: a plan only names the env var holding a DB URL,
+ * and a local target's credentials live in its env file.
+ *
+ * What exists today:
+ * - metadb: `direct` -> PostgresMetadataDb from the plan's urlEnv (one pool per
+ *   env var name); `in-pod` -> InPodMetadataDb through the component's exec
+ *   (local targets).
+ * - probes: local targets -> ExecAirflowProbes over LocalExecPort, each
+ *   component running with the target's env file (+ PATH, HOME).
+ * - change: env-file mode -> EnvFileChange on the target's env file (its diff shows
+ *   only the stage's own lines: evidence never holds a secret).
+ *
+ * What does not (each arrives with its own issue): Kubernetes pod exec (probes
+ * and in-pod calibration on kubernetes targets), gitops and configmap changes,
+ * rollout, Airflow's REST API. Those steps fail with a non-retryable
+ * AdapterMissing that names the adapter, and `missing` says so up front.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Adapters } from '../activities/index.js';
+import type { MetadataDbPort } from '../activities/adapters.js';
+import { adapterMissing, PermanentFault } from '../activities/errors.js';
+import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
+import { EnvFileChange, parseEnvFile } from '../adapters/env-file-change.js';
+import { LocalExecPort } from '../adapters/exec/local.js';
+import { InPodMetadataDb } from '../adapters/in-pod-metadata-db.js';
+import { metadataDbFromEnv, type PostgresMetadataDb } from '../adapters/metadata-db.js';
+import type { Component, Plan } from '../domain/plan.js';
+
+export type TargetKind = Plan['target']['kind'];
+type LocalTarget = Extract<Plan['target'], { kind: 'local' }>;
 
 export interface MissingAdapter {
   adapter: string;
   needs: string;
+  /** The target kinds for which this worker lacks the adapter. */
+  targets: TargetKind[];
 }
 
-export function adaptersFromEnv(_env: NodeJS.ProcessEnv): { adapters: Adapters; missing: MissingAdapter[] } {
-  const adapters: Adapters = {};
-  const missing: MissingAdapter[] = [
-    { adapter: 'metadata-DB', needs: 'measure XCom sizes (CALIBRATE)' },
-    { adapter: 'Airflow probe', needs: 'run checks inside Airflow (PREFLIGHT, REHEARSE, VERIFY)' },
-    { adapter: 'change', needs: 'diff, apply and revert the change (RENDER, APPLY, COMPENSATE)' },
-    { adapter: 'rollout', needs: 'restart components and wait (APPLY, COMPENSATE)' },
-    { adapter: 'Airflow REST API', needs: 'run and re-run DAGs (VALIDATE, COMPENSATE)' },
-  ];
-  return { adapters, missing };
+export interface AdaptersFromEnvOptions {
+  /** Relative env files (plan.target.envFile) resolve against this; default process.cwd(). */
+  cwd?: string;
+}
+
+export interface WorkerAdapters {
+  adapters: Adapters;
+  /** What this worker cannot do, per target kind. */
+  missing: MissingAdapter[];
+  /** What it can do, one line each (for the worker's banner). */
+  available: string[];
+  /** Ends the metadata DB pools. */
+  close(): Promise<void>;
+}
+
+/** What a worker built by adaptersFromEnv lacks (the same for every worker until the adapters exist). */
+export const MISSING: readonly MissingAdapter[] = [
+  {
+    adapter: 'Airflow probe (Kubernetes pod exec)',
+    needs: 'run checks inside Airflow pods (PREFLIGHT, REHEARSE, VERIFY)',
+    targets: ['kubernetes'],
+  },
+  {
+    adapter: 'in-pod metadata-DB (Kubernetes pod exec)',
+    needs: 'measure XComs through a pod (CALIBRATE with metadataDb access: in-pod)',
+    targets: ['kubernetes'],
+  },
+  {
+    adapter: 'change (gitops / configmap)',
+    needs: 'diff, apply and revert the change (RENDER, APPLY, COMPENSATE)',
+    targets: ['kubernetes'],
+  },
+  {
+    adapter: 'rollout',
+    needs: 'restart components and wait (APPLY, COMPENSATE)',
+    targets: ['local', 'kubernetes'],
+  },
+  {
+    adapter: 'Airflow REST API',
+    needs: 'run and re-run DAGs (VALIDATE, COMPENSATE)',
+    targets: ['local', 'kubernetes'],
+  },
+];
+
+/** <repo>: the nearest folder above this module holding package.json (from worker/ or dist/worker/). */
+function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    const up = path.dirname(dir);
+    if (up === dir) return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+    dir = up;
+  }
+}
+
+/** $CUTOVER_VENV, else <repo>/.venv. */
+export function venvDir(env: NodeJS.ProcessEnv): string {
+  return env.CUTOVER_VENV && env.CUTOVER_VENV.trim() !== ''
+    ? env.CUTOVER_VENV
+    : path.join(repoRoot(), '.venv');
+}
+
+/** The variables of a local target's env file; a file that cannot be read is a PermanentFault naming it. */
+export function readEnvFileVars(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PermanentFault(
+      `cannot read the local target's env file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+  return Object.fromEntries(parseEnvFile(text));
+}
+
+/**
+ * The complete env of a local component's processes: the env file's variables, then
+ * PATH with the venv's bin first, and HOME (the file's, else the worker's).
+ */
+export function localComponentEnv(
+  fileVars: Record<string, string>,
+  workerEnv: NodeJS.ProcessEnv,
+): Record<string, string> {
+  const bin = path.join(venvDir(workerEnv), 'bin');
+  const rest = (fileVars.PATH ?? workerEnv.PATH ?? '/usr/local/bin:/usr/bin:/bin')
+    .split(':')
+    .filter((p) => p !== '' && p !== bin);
+  return {
+    ...fileVars,
+    PATH: [bin, ...rest].join(':'),
+    HOME: fileVars.HOME ?? workerEnv.HOME ?? os.homedir(),
+  };
+}
+
+/** The python a local component runs: CUTOVER_PYTHON from the env file, else the venv's. */
+export function localPython(fileVars: Record<string, string>, workerEnv: NodeJS.ProcessEnv): string {
+  const fromFile = fileVars.CUTOVER_PYTHON?.trim();
+  return fromFile ? fromFile : path.join(venvDir(workerEnv), 'bin', 'python');
+}
+
+export function adaptersFromEnv(
+  env: NodeJS.ProcessEnv,
+  options: AdaptersFromEnvOptions = {},
+): WorkerAdapters {
+  const cwd = options.cwd ?? process.cwd();
+  const envFileOf = (target: LocalTarget) => path.resolve(cwd, target.envFile);
+
+  const pools = new Map<string, PostgresMetadataDb>();
+  const probesByFile = new Map<string, ExecAirflowProbes>();
+  const inPodByKey = new Map<string, InPodMetadataDb>();
+
+  /** One pool per env var name; an unset variable is a PermanentFault naming it (never cached). */
+  const direct = (urlEnv: string): PostgresMetadataDb => {
+    let db = pools.get(urlEnv);
+    if (!db) {
+      db = metadataDbFromEnv(urlEnv, env);
+      pools.set(urlEnv, db);
+    }
+    return db;
+  };
+
+  const localProbes = (target: LocalTarget): ExecAirflowProbes => {
+    const file = envFileOf(target);
+    let probes = probesByFile.get(file);
+    if (!probes) {
+      // The file is read at every exec: after APPLY the components run with what it says then.
+      const exec = new LocalExecPort({
+        envFor: () => localComponentEnv(readEnvFileVars(file), env),
+        cwdFor: () => readEnvFileVars(file).AIRFLOW_HOME ?? path.dirname(file),
+      });
+      probes = new ExecAirflowProbes(exec, {
+        python: () => [localPython(readEnvFileVars(file), env)],
+      });
+      probesByFile.set(file, probes);
+    }
+    return probes;
+  };
+
+  const probesFor = (plan: Plan): ExecAirflowProbes => {
+    const target = plan.target;
+    if (target.kind === 'local') return localProbes(target);
+    throw adapterMissing(
+      'Airflow probe for kubernetes targets (pod exec)',
+      `run checks inside the pods of ${target.namespace}/${target.release}`,
+    );
+  };
+
+  const metadb = (plan: Plan): MetadataDbPort => {
+    const access = plan.airflow.metadataDb;
+    if (access.access === 'direct') return direct(access.urlEnv);
+    const target = plan.target;
+    if (target.kind !== 'local') {
+      throw adapterMissing(
+        'in-pod metadata-DB for kubernetes targets (pod exec)',
+        `measure XCom sizes through component ${access.component}; use metadataDb access: direct with a urlEnv meanwhile`,
+      );
+    }
+    const component: Component = target.components.find((c) => c.name === access.component) ?? {
+      name: access.component,
+    };
+    const key = `${envFileOf(target)}\u0000${component.name}`;
+    let db = inPodByKey.get(key);
+    if (!db) {
+      db = new InPodMetadataDb(localProbes(target), component);
+      inPodByKey.set(key, db);
+    }
+    return db;
+  };
+
+  const change = (plan: Plan): EnvFileChange => {
+    const target = plan.target;
+    if (plan.change.mode === 'env-file' && target.kind === 'local')
+      return new EnvFileChange(envFileOf(target));
+    throw adapterMissing(
+      `change (${plan.change.mode})`,
+      `show, apply or revert a ${plan.change.mode} change`,
+    );
+  };
+
+  return {
+    adapters: { metadb, probes: probesFor, change },
+    missing: [...MISSING],
+    available: [
+      'metadata-DB direct (the plan names the env var holding the URL) on any target; in-pod on local targets',
+      'Airflow probes on local targets (components run with the target env file, python from the venv)',
+      'change env-file on local targets',
+    ],
+    async close() {
+      const all = [...pools.values()];
+      pools.clear();
+      await Promise.all(all.map((db) => db.close()));
+    },
+  };
 }

@@ -10,7 +10,7 @@ import { createCutoverWorker } from './create-worker.js';
 async function main(): Promise<void> {
   const settings = temporalSettings();
   const connection = await connectWorker(settings);
-  const { adapters, missing } = adaptersFromEnv(process.env);
+  const { adapters, missing, available, close } = adaptersFromEnv(process.env);
   const worker = await createCutoverWorker({
     connection,
     namespace: settings.namespace,
@@ -20,10 +20,17 @@ async function main(): Promise<void> {
   console.log(
     `cutover worker: ${settings.address} namespace=${settings.namespace} task queue=${settings.taskQueue}`,
   );
+  for (const a of available) console.log(`  can: ${a}`);
   for (const m of missing)
-    console.log(`  no ${m.adapter} adapter: steps that ${m.needs} will fail with AdapterMissing`);
-  await worker.run();
-  await connection.close();
+    console.log(
+      `  no ${m.adapter} adapter (${m.targets.join(' and ')} targets): steps that ${m.needs} will fail with AdapterMissing`,
+    );
+  try {
+    await worker.run();
+  } finally {
+    await close();
+    await connection.close();
+  }
 }
 
 main().catch((err: unknown) => {

@@ -34,7 +34,7 @@ function alreadyRunning(workflowId: string, target: string, runId?: string): Cli
   );
 }
 
-/** One cut-over per target: refuse while another one runs there. */
+/** One cut-over per target: refuse while another one runs there (a dry run, `cutover plan`, does not count). */
 async function refuseIfTargetBusy(client: Client, target: string): Promise<void> {
   // Visibility is eventually consistent: a run started moments ago may not be listed yet. The
   // workflow-id conflict policy at start closes that gap for the same plan; this query is what

@@ -1,0 +1,385 @@
+/**
+ * MetadataDbPort over a direct PostgreSQL connection to Airflow's metadata DB.
+ *
+ * Read-only, and no XCom value ever leaves the database: every figure is
+ * computed by PostgreSQL and only counts and sizes come back.
+ *
+ * What is measured. The common.io backend decides per value with
+ * `len(json.dumps(value, cls=XComEncoder).encode('utf-8')) >= threshold`. What
+ * the DB holds is:
+ *
+ * - Airflow 3: `xcom.value` is JSONB on PostgreSQL (`JSON().with_variant(JSONB)`
+ *   in airflow/models/xcom.py; checked after `airflow db migrate` with 3.3.2).
+ *   The task SDK's BaseXCom.serialize_value returns `airflow.sdk.serde.serialize(value)`
+ *   (a JSON-able object, not a string); the execution API stores it as JSONB. We
+ *   measure `octet_length(value::text)`: jsonb's text form uses the same
+ *   separators as Python's json.dumps defaults (', ' and ': '), so for plain
+ *   JSON data (dicts, lists, strings, ints, bools, None) the byte count is the
+ *   same as the backend's. Where they differ:
+ *     - key order: jsonb sorts keys (by length, then bytes) and keeps only the
+ *       last of duplicate keys; order does not change the size, dropped
+ *       duplicates do (json.dumps of a dict never has any);
+ *     - non-ASCII: json.dumps escapes it (`é` -> `\u00e9`, 6 bytes) while jsonb
+ *       stores UTF-8 (2 bytes): text with many non-ASCII characters measures
+ *       SMALLER here than the backend will see it;
+ *     - numbers: jsonb keeps numeric text but expands exponents (`1e-07` ->
+ *       `0.0000001`, `1.5e+300` -> 301 digits): such floats measure larger;
+ *     - values serde wraps: a tuple nested in a dict or list is stored as
+ *       {"__classname__": "builtins.tuple", ...} but json.dumps with XComEncoder
+ *       writes a plain list, so those measure larger here.
+ *   None of these matter for the dossier's JSON decision dicts; they bound the
+ *   error for exotic values, and the threshold is rounded up anyway.
+ * - Airflow 2: `xcom.value` is bytea holding exactly
+ *   `json.dumps(value, cls=XComEncoder).encode('utf-8')` (or a pickle when
+ *   enable_xcom_pickling is on), so `octet_length(value)` IS the backend's size.
+ *
+ * The column type is read from information_schema once per adapter; the table
+ * is found through the connection's search_path (to_regclass), so a non-public
+ * `[database] sql_alchemy_schema` works when the URL sets it. Rows whose value is
+ * SQL NULL hold nothing and are left out of every figure (Airflow writes a
+ * Python None as JSON null, which is counted: 4 bytes).
+ *
+ * Units: the dossier's table says 48KB / 100KB / 1MB and writes the 1,600,000
+ * threshold as "1.6 MB" and 1,520,000-ish as "1.52 MB", so its units are
+ * DECIMAL (1 KB = 1000 B, 1 MB = 1,000,000 B). "Above" is strict (>).
+ */
+import pg from 'pg';
+import type { SizeQuantiles } from '../domain/evidence.js';
+import type { MetadataDbPort, XComSizeStats } from '../activities/adapters.js';
+import { PermanentFault } from '../activities/errors.js';
+
+/** Decimal units, as the dossier's table uses them. */
+export const KB = 1000;
+export const MB = 1000 * KB;
+export const LARGE_BYTES = 48 * KB;
+
+export interface MetadataDbOptions {
+  /** Server-side limit for one statement (0 = none, the default). */
+  statementTimeoutMs?: number;
+  /** How long to wait for a connection before calling the DB unreachable. */
+  connectTimeoutMs?: number;
+}
+
+export type SizeExpr = 'octet_length(value::text)' | 'octet_length(value)';
+
+export interface XComTable {
+  qualified: string;
+  sizeExpr: SizeExpr;
+  columnType: string;
+}
+
+/** pg wants postgres(ql)://; Airflow's config holds SQLAlchemy URLs like postgresql+psycopg2://. */
+export function toLibpqUrl(url: string): string {
+  const m = /^([a-z][a-z0-9]*)(\+[a-z0-9_]+)?:\/\//i.exec(url.trim());
+  if (!m || !m[1])
+    throw new PermanentFault('the metadata DB URL is not a URL (expected postgresql://user@host:port/db)');
+  const scheme = m[1].toLowerCase();
+  if (scheme !== 'postgresql' && scheme !== 'postgres') {
+    throw new PermanentFault(
+      `the metadata DB URL uses scheme "${scheme}"; only PostgreSQL is supported for direct access (use access: in-pod for other databases)`,
+    );
+  }
+  return `postgresql://${url.trim().slice(m[0].length)}`;
+}
+
+/** Removes anything credential-like from a message: the URL's password, user:password@ pairs, password=... */
+export function scrubCredentials(message: string, url?: string): string {
+  let out = message;
+  if (url) {
+    const m = /^[^:]+:\/\/[^:/@]*:([^@]*)@/.exec(url.trim());
+    const pw = m?.[1];
+    if (pw) {
+      let decoded = pw;
+      try {
+        decoded = decodeURIComponent(pw);
+      } catch {
+        // keep the raw form only
+      }
+      for (const secret of new Set([pw, decoded])) out = out.split(secret).join('***');
+    }
+  }
+  return out
+    .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@\s]*@/gi, '$1:***@')
+    .replace(/(password\s*[=:]\s*)\S+/gi, '$1***');
+}
+
+/** host:port/db for messages, never the user or password. */
+function describeTarget(url: string): string {
+  try {
+    const u = new URL(url);
+    const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || '(default db)';
+    return `${u.hostname || 'localhost'}:${u.port || '5432'}/${db}`;
+  } catch {
+    return 'the metadata DB';
+  }
+}
+
+/** SQLSTATEs retrying cannot fix. */
+export const PERMANENT_SQLSTATES: Record<string, string> = {
+  '28P01': 'authentication failed',
+  '28000': 'connection not authorised',
+  '3D000': 'database does not exist',
+  '42501': 'permission denied',
+  '42P01': 'table missing',
+};
+
+function errorCode(err: unknown): string | undefined {
+  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
+  return undefined;
+}
+
+/**
+ * The SQL, exported so that every way of reaching the metadata DB (this direct
+ * connection, or Airflow's own engine inside a component: adapters/in-pod-metadata-db.ts
+ * and probes/calibrate.py) runs the same statements. Parameters are positional
+ * ($1, ...); results are one row per statement, read by the functions below.
+ */
+
+/** Finds the xcom table through the connection's search_path, and its value column's type. */
+export const XCOM_TABLE_SQL = `SELECT current_database() AS db, n.nspname AS schema, c.data_type
+       FROM (SELECT to_regclass('xcom') AS rel) r
+       LEFT JOIN pg_class cl ON cl.oid = r.rel
+       LEFT JOIN pg_namespace n ON n.oid = cl.relnamespace
+       LEFT JOIN information_schema.columns c
+         ON c.table_schema = n.nspname AND c.table_name = 'xcom' AND c.column_name = 'value'`;
+
+export interface XComTableRow {
+  db: string;
+  schema: string | null;
+  data_type: string | null;
+}
+
+/** The table and size expression for XCOM_TABLE_SQL's row; PermanentFault when it is not Airflow's xcom table. */
+export function xcomTableFrom(row: XComTableRow | undefined, fallbackDb: string): XComTable {
+  const db = row?.db ?? fallbackDb;
+  if (!row?.schema) throw new PermanentFault(`no xcom table in ${db}: is this Airflow's metadata DB?`);
+  const qualified = `${pg.escapeIdentifier(row.schema)}.xcom`;
+  const type = row.data_type;
+  if (type === 'jsonb' || type === 'json')
+    return { qualified, sizeExpr: 'octet_length(value::text)', columnType: type };
+  if (type === 'bytea') return { qualified, sizeExpr: 'octet_length(value)', columnType: type };
+  if (type === null) throw new PermanentFault(`the xcom table in ${db} has no readable value column`);
+  throw new PermanentFault(
+    `the xcom table in ${db} stores value as ${type}; expected jsonb/json (Airflow 3) or bytea (Airflow 2)`,
+  );
+}
+
+/**
+ * Quantiles, band counts and top producers in one round trip. Each value is
+ * detoasted and measured exactly once: OFFSET 0 stops the planner from inlining
+ * the size expression into every use, and the CTE is materialised so the
+ * quantiles and the producer ranking share one scan. Producer columns are kept
+ * only for large rows.
+ */
+export function measureXComSizesSql(t: XComTable): string {
+  return `
+      WITH s AS MATERIALIZED (
+        SELECT b,
+               CASE WHEN b > ${LARGE_BYTES} THEN dag_id END AS dag_id,
+               CASE WHEN b > ${LARGE_BYTES} THEN task_id END AS task_id
+        FROM (SELECT ${t.sizeExpr} AS b, dag_id, task_id FROM ${t.qualified} WHERE value IS NOT NULL OFFSET 0) m
+      ),
+      agg AS (
+        SELECT count(*)::int8 AS n,
+               percentile_disc(ARRAY[0.5, 0.95, 0.99, 0.999]::float8[]) WITHIN GROUP (ORDER BY b) AS q,
+               coalesce(max(b), 0)::int8 AS mx,
+               count(*) FILTER (WHERE b > ${48 * KB})::int8 AS above_48kb,
+               count(*) FILTER (WHERE b > ${100 * KB})::int8 AS above_100kb,
+               count(*) FILTER (WHERE b > ${1 * MB})::int8 AS above_1mb
+        FROM s
+      ),
+      top AS (
+        SELECT dag_id, task_id, count(*)::int8 AS n, max(b)::int8 AS mx
+        FROM s
+        WHERE dag_id IS NOT NULL
+        GROUP BY dag_id, task_id
+        ORDER BY n DESC, mx DESC, dag_id, task_id
+        LIMIT 5
+      )
+      SELECT agg.n, agg.q, agg.mx, agg.above_48kb, agg.above_100kb, agg.above_1mb,
+             coalesce((SELECT json_agg(json_build_object('dagId', dag_id, 'taskId', task_id, 'rows', n, 'maxBytes', mx)
+                                       ORDER BY n DESC, mx DESC, dag_id, task_id)
+                       FROM top), '[]'::json) AS top
+      FROM agg`;
+}
+
+/** measureXComSizesSql's row (int8 arrives as a string from node-postgres, as a number from Python). */
+export interface XComSizesRow {
+  n: string | number;
+  q: (number | string)[] | null;
+  mx: string | number;
+  above_48kb: string | number;
+  above_100kb: string | number;
+  above_1mb: string | number;
+  top: { dagId: string; taskId: string; rows: number | string; maxBytes: number | string }[];
+}
+
+export function xcomSizeStatsFrom(row: XComSizesRow): XComSizeStats {
+  const q = row.q ?? [0, 0, 0, 0];
+  const sizeBytes: SizeQuantiles = {
+    p50: Number(q[0] ?? 0),
+    p95: Number(q[1] ?? 0),
+    p99: Number(q[2] ?? 0),
+    p999: Number(q[3] ?? 0),
+    max: Number(row.mx),
+  };
+  return {
+    rowCount: Number(row.n),
+    sizeBytes,
+    rowsAbove: {
+      '48KB': Number(row.above_48kb),
+      '100KB': Number(row.above_100kb),
+      '1MB': Number(row.above_1mb),
+    },
+    topProducers: row.top.map((p) => ({
+      dagId: p.dagId,
+      taskId: p.taskId,
+      rows: Number(p.rows),
+      maxBytes: Number(p.maxBytes),
+    })),
+  };
+}
+
+/** Thresholds must be whole byte counts (they go into an int8[] parameter). */
+export function checkThresholds(thresholds: number[]): void {
+  for (const th of thresholds) {
+    if (!Number.isSafeInteger(th))
+      throw new PermanentFault(`threshold ${th} is not an integer number of bytes`);
+  }
+}
+
+/**
+ * Rows at or above each threshold ($1: int8[]), in the order given. One scan:
+ * sizes at or above the smallest threshold are kept, then counted per
+ * threshold. A negative threshold means "never offload" (the backend's rule),
+ * so it counts 0.
+ */
+export function countRowsAtOrAboveSql(t: XComTable): string {
+  return `
+      WITH th AS (
+        SELECT v, i FROM unnest($1::int8[]) WITH ORDINALITY AS u(v, i)
+      ),
+      s AS MATERIALIZED (
+        SELECT b
+        FROM (SELECT ${t.sizeExpr} AS b FROM ${t.qualified} WHERE value IS NOT NULL OFFSET 0) m
+        WHERE b >= (SELECT coalesce(min(v), 0) FROM th WHERE v >= 0)
+      )
+      SELECT th.i, (SELECT count(*) FROM s WHERE th.v >= 0 AND s.b >= th.v)::int8 AS n
+      FROM th
+      ORDER BY th.i`;
+}
+
+export class PostgresMetadataDb implements MetadataDbPort {
+  readonly source = 'metadata-db' as const;
+  private readonly pool: pg.Pool;
+  private readonly url: string;
+  private readonly target: string;
+  private table: Promise<XComTable> | undefined;
+  private closed = false;
+
+  constructor(url: string, options: MetadataDbOptions = {}) {
+    this.url = url;
+    const connectionString = toLibpqUrl(url);
+    this.target = describeTarget(connectionString);
+    this.pool = new pg.Pool({
+      connectionString,
+      max: 2,
+      idleTimeoutMillis: 10_000,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      application_name: 'cutover-calibrate',
+      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    });
+    // An idle client that loses its server must not crash the worker.
+    this.pool.on('error', () => undefined);
+  }
+
+  async measureXComSizes(): Promise<XComSizeStats> {
+    const t = await this.xcomTable();
+    const res = await this.query<XComSizesRow>(measureXComSizesSql(t), []);
+    const row = res.rows[0];
+    if (!row) throw new Error(`the size query on ${this.target} returned no row`);
+    return xcomSizeStatsFrom(row);
+  }
+
+  async countRowsAtOrAbove(thresholds: number[]): Promise<number[]> {
+    if (thresholds.length === 0) return [];
+    checkThresholds(thresholds);
+    const t = await this.xcomTable();
+    const res = await this.query<{ i: string; n: string }>(countRowsAtOrAboveSql(t), [thresholds]);
+    return res.rows.map((r) => Number(r.n));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  /** Finds the xcom table and its value column's type (once). */
+  private xcomTable(): Promise<XComTable> {
+    this.table ??= this.detect().catch((err: unknown) => {
+      this.table = undefined; // a transient failure must not stick
+      throw err;
+    });
+    return this.table;
+  }
+
+  private async detect(): Promise<XComTable> {
+    const res = await this.query<XComTableRow>(XCOM_TABLE_SQL, []);
+    return xcomTableFrom(res.rows[0], this.target);
+  }
+
+  /** The value column's type as found (for reports and tests). */
+  async valueColumnType(): Promise<string> {
+    return (await this.xcomTable()).columnType;
+  }
+
+  private async query<R extends pg.QueryResultRow>(
+    sql: string,
+    params: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    if (this.closed) throw new Error('the metadata DB adapter is closed');
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (err) {
+      throw this.translate(err);
+    }
+  }
+
+  /** A readable error without credentials: PermanentFault when retrying cannot help. */
+  private translate(err: unknown): Error {
+    if (err instanceof PermanentFault) return err;
+    const raw = err instanceof Error ? err.message : String(err);
+    const code = errorCode(err);
+    const detail = scrubCredentials(raw || code || 'unknown error', this.url);
+    const permanent = code ? PERMANENT_SQLSTATES[code] : undefined;
+    if (permanent) {
+      return new PermanentFault(`metadata DB ${this.target}: ${permanent}: ${detail}`);
+    }
+    const network = code && /^E[A-Z]+$/.test(code);
+    const what = network || /timeout|terminated|connect/i.test(raw) ? 'unreachable' : 'query failed';
+    const fault = new Error(
+      `metadata DB ${this.target} ${what}: ${detail}${code && !detail.includes(code) ? ` (${code})` : ''}`,
+    );
+    fault.name = 'MetadataDbError';
+    return fault;
+  }
+}
+
+/**
+ * Builds the adapter from the env var the plan names (plan.airflow.metadataDb.urlEnv).
+ * Runs on the worker: the URL, a secret, never enters workflow input or history.
+ */
+export function metadataDbFromEnv(
+  urlEnv: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options?: MetadataDbOptions,
+): PostgresMetadataDb {
+  const url = env[urlEnv];
+  if (!url || url.trim() === '') {
+    throw new PermanentFault(
+      `environment variable ${urlEnv} is not set on the worker; it must hold the metadata DB URL (postgresql://user:password@host:5432/airflow)`,
+    );
+  }
+  return new PostgresMetadataDb(url, options);
+}
