@@ -8,6 +8,7 @@ import type {
   AffectedRun,
   ComponentConfig,
   SizeQuantiles,
+  NonJsonXComs,
   ChangeStage,
   CheckRow,
 } from '../domain/evidence.js';
@@ -21,6 +22,11 @@ export interface XComSizeStats {
   sizeBytes: SizeQuantiles;
   rowsAbove: { '48KB': number; '100KB': number; '1MB': number };
   topProducers: { dagId: string; taskId: string; rows: number; maxBytes: number }[];
+  /**
+   * Only where the value column can hold values that are not JSON (Airflow 2's bytea): those
+   * rows, which no other figure here (nor countRowsAtOrAbove) includes.
+   */
+  nonJson?: NonJsonXComs;
 }
 
 /** Airflow's metadata database, read-only: sizes are measured inside the DB, no value leaves it. */

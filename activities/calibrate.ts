@@ -19,6 +19,20 @@ export function calibrateActivities(adapters: Adapters) {
           rampStart === undefined ? [proposal.thresholdBytes] : [proposal.thresholdBytes, rampStart],
         );
         const reasons: string[] = [];
+        const nonJson = stats.nonJson;
+        if (nonJson && nonJson.rows > 0) {
+          const shown = nonJson.producers.reduce((sum, p) => sum + p.rows, 0);
+          const who =
+            nonJson.producers.map((p) => `${p.dagId}.${p.taskId} (${p.rows})`).join(', ') +
+            (shown < nonJson.rows ? ` and others (${nonJson.rows - shown})` : '');
+          reasons.push(
+            `${nonJson.rows} xcom rows hold values that are not JSON (${nonJson.pickled} of them pickled: ` +
+              `[core] enable_xcom_pickling is or was on), written by ${who}: ` +
+              'the object-storage backend JSON-encodes every value and never pickles, so their sizes cannot be measured as it will count them ' +
+              '(they are left out of the figures above) and a task whose values only pickling can carry fails at its first push after the flip; ' +
+              'make those tasks push JSON-serialisable values, turn pickling off, and calibrate again once their rows are gone (airflow db clean)',
+          );
+        }
         if (projected > plan.xcom.maxOffloadRows) {
           reasons.push(
             `${projected} historical rows would offload at ${proposal.thresholdBytes} B, above the plan's maxOffloadRows ${plan.xcom.maxOffloadRows}: not near-inert`,

@@ -105,6 +105,25 @@ const PERMANENT_PY_ERRORS = new Set([
   'IsADirectoryError',
 ]);
 
+/**
+ * Object-store error codes (as the probes report them from botocore) that a retry cannot remove:
+ * credentials the store does not know or cannot verify, a refusal by policy, a missing bucket.
+ * ExpiredToken is left out on purpose: a new attempt starts a new process that fetches fresh
+ * credentials. Connection failures carry no code (EndpointConnectionError) and stay retryable.
+ */
+const PERMANENT_STORE_CODES = new Set([
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'InvalidToken',
+  'InvalidClientTokenId',
+  'UnrecognizedClientException',
+  'AccessDenied',
+  'AllAccessDisabled',
+  'AccountProblem',
+  'NoSuchBucket',
+  'InvalidBucketName',
+]);
+
 /** <repo>/probes, from dist/adapters/airflow-probes.js (or adapters/airflow-probes.ts). */
 function defaultProbesDir(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -255,12 +274,17 @@ export class ExecAirflowProbes implements AirflowProbePort, MetadataDbProbe {
     const err = r['error'];
     if (isRecord(err)) {
       const type = String(err['type']);
+      const code = str(err['code']);
       const message =
         `rehearsal in ${component.name} failed at "${String(err['step'])}": ${type}: ${String(err['message'])}` +
         (r['sentinelCleaned'] === true
           ? ' (sentinel cleaned up)'
-          : ` (sentinel object ${String(r['objectPath'] || 'unknown')} may remain)`);
-      throw PERMANENT_PY_ERRORS.has(type) ? new PermanentFault(message) : new Error(message);
+          : r['sentinelWritten'] === false
+            ? ' (nothing was written: it failed before the sentinel)'
+            : ` (sentinel object ${String(r['objectPath'] || 'unknown')} may remain)`);
+      throw PERMANENT_PY_ERRORS.has(type) || (code !== null && PERMANENT_STORE_CODES.has(code))
+        ? new PermanentFault(message)
+        : new Error(message);
     }
     const bool = (k: string) => r[k] === true;
     const timings: Record<string, number> = {};

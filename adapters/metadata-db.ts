@@ -30,8 +30,22 @@
  *   None of these matter for the dossier's JSON decision dicts; they bound the
  *   error for exotic values, and the threshold is rounded up anyway.
  * - Airflow 2: `xcom.value` is bytea holding exactly
- *   `json.dumps(value, cls=XComEncoder).encode('utf-8')` (or a pickle when
- *   enable_xcom_pickling is on), so `octet_length(value)` IS the backend's size.
+ *   `json.dumps(value, cls=XComEncoder).encode('utf-8')`, so `octet_length(value)`
+ *   IS the backend's size; or, with `[core] enable_xcom_pickling`, `pickle.dumps(value)`.
+ *   The backend never pickles (it JSON-encodes every value, inline ones too), so a
+ *   pickle's size says nothing about what it will count, and a value only pickling
+ *   could carry makes its task fail at the first push after the flip. Such rows are
+ *   NOT measured: each value is classified by its first byte (PostgreSQL before 16
+ *   has no non-raising JSON test; the byte is read from a slice, without detoasting
+ *   the whole value), non-JSON rows are left out of every figure and projection,
+ *   and reported in `nonJson` (how many, how many are pickles, which tasks wrote
+ *   them) for the calibration gate to refuse. A JSON text as json.dumps writes it
+ *   starts with `{ [ " -`, a digit, `t f n`, or `N I` (NaN, Infinity); a pickle of
+ *   protocol 2+ (Python 3 pickles with protocol 4 or 5 by default) starts with the
+ *   PROTO opcode 0x80; anything else (an empty value, another encoding) counts as
+ *   not JSON too. A value that starts like JSON but is not (no Airflow writes one)
+ *   would still be measured. The json/jsonb columns of Airflow 3 only ever hold
+ *   JSON: their SQL has no such classification and their figures no `nonJson`.
  *
  * The column type is read from information_schema once per adapter; the table
  * is found through the connection's search_path (to_regclass), so a non-public
@@ -44,7 +58,7 @@
  * DECIMAL (1 KB = 1000 B, 1 MB = 1,000,000 B). "Above" is strict (>).
  */
 import pg from 'pg';
-import type { SizeQuantiles } from '../domain/evidence.js';
+import type { NonJsonXComs, SizeQuantiles } from '../domain/evidence.js';
 import type { MetadataDbPort, XComSizeStats } from '../activities/adapters.js';
 import { PermanentFault } from '../activities/errors.js';
 
@@ -164,21 +178,28 @@ export function xcomTableFrom(row: XComTableRow | undefined, fallbackDb: string)
   );
 }
 
+/** Whether the value column can hold something that is not JSON (Airflow 2's bytea). */
+function mayHoldNonJson(t: XComTable): boolean {
+  return t.sizeExpr === 'octet_length(value)';
+}
+
 /**
- * Quantiles, band counts and top producers in one round trip. Each value is
- * detoasted and measured exactly once: OFFSET 0 stops the planner from inlining
- * the size expression into every use, and the CTE is materialised so the
- * quantiles and the producer ranking share one scan. Producer columns are kept
- * only for large rows.
+ * First bytes (hex) of a JSON text as Python's json.dumps writes it:
+ * { [ " - 0-9 t(rue) f(alse) n(ull) N(aN) I(nfinity).
  */
-export function measureXComSizesSql(t: XComTable): string {
-  return `
-      WITH s AS MATERIALIZED (
-        SELECT b,
-               CASE WHEN b > ${LARGE_BYTES} THEN dag_id END AS dag_id,
-               CASE WHEN b > ${LARGE_BYTES} THEN task_id END AS task_id
-        FROM (SELECT ${t.sizeExpr} AS b, dag_id, task_id FROM ${t.qualified} WHERE value IS NOT NULL OFFSET 0) m
-      ),
+const JSON_FIRST_BYTES = ['7b', '5b', '22', '2d', '30', '31', '32', '33', '34', '35', '36', '37', '38', '39']
+  .concat(['74', '66', '6e', '4e', '49'])
+  .map((h) => `'${h}'`)
+  .join(', ');
+
+/** A bytea value's first byte as two hex digits ('' when empty), read from a slice (no full detoast). */
+const FIRST_BYTE_HEX = `encode(substring(value FROM 1 FOR 1), 'hex')`;
+
+/** The kind of a bytea value from its first byte (column h): 'j' JSON, 'p' pickle (protocol 2+), 'x' other. */
+const KIND_FROM_H = `CASE WHEN h IN (${JSON_FIRST_BYTES}) THEN 'j' WHEN h = '80' THEN 'p' ELSE 'x' END`;
+
+/** The aggregate and the top producers of large values, over CTE `s` (b, dag_id, task_id). */
+const SIZES_AGG_CTES = `
       agg AS (
         SELECT count(*)::int8 AS n,
                percentile_disc(ARRAY[0.5, 0.95, 0.99, 0.999]::float8[]) WITHIN GROUP (ORDER BY b) AS q,
@@ -195,12 +216,66 @@ export function measureXComSizesSql(t: XComTable): string {
         GROUP BY dag_id, task_id
         ORDER BY n DESC, mx DESC, dag_id, task_id
         LIMIT 5
-      )
-      SELECT agg.n, agg.q, agg.mx, agg.above_48kb, agg.above_100kb, agg.above_1mb,
+      )`;
+
+const SIZES_COLUMNS = `agg.n, agg.q, agg.mx, agg.above_48kb, agg.above_100kb, agg.above_1mb,
              coalesce((SELECT json_agg(json_build_object('dagId', dag_id, 'taskId', task_id, 'rows', n, 'maxBytes', mx)
                                        ORDER BY n DESC, mx DESC, dag_id, task_id)
-                       FROM top), '[]'::json) AS top
+                       FROM top), '[]'::json) AS top`;
+
+/**
+ * Quantiles, band counts and top producers in one round trip. Each value is
+ * detoasted and measured exactly once: OFFSET 0 stops the planner from inlining
+ * the size expression into every use, and the CTE is materialised so the
+ * quantiles and the producer ranking share one scan. Producer columns are kept
+ * only for large rows.
+ *
+ * On bytea (Airflow 2) the same scan classifies each value by its first byte:
+ * only JSON values are measured, the others come back as nonjson_n,
+ * nonjson_pickled and nonjson_top (the tasks that wrote them).
+ */
+export function measureXComSizesSql(t: XComTable): string {
+  if (mayHoldNonJson(t)) return measureByteaXComSizesSql(t);
+  return `
+      WITH s AS MATERIALIZED (
+        SELECT b,
+               CASE WHEN b > ${LARGE_BYTES} THEN dag_id END AS dag_id,
+               CASE WHEN b > ${LARGE_BYTES} THEN task_id END AS task_id
+        FROM (SELECT ${t.sizeExpr} AS b, dag_id, task_id FROM ${t.qualified} WHERE value IS NOT NULL OFFSET 0) m
+      ),${SIZES_AGG_CTES}
+      SELECT ${SIZES_COLUMNS}
       FROM agg`;
+}
+
+/** measureXComSizesSql on bytea: JSON rows measured as on jsonb, the others counted by kind and producer. */
+function measureByteaXComSizesSql(t: XComTable): string {
+  return `
+      WITH m AS MATERIALIZED (
+        SELECT b, k,
+               CASE WHEN k <> 'j' OR b > ${LARGE_BYTES} THEN dag_id END AS dag_id,
+               CASE WHEN k <> 'j' OR b > ${LARGE_BYTES} THEN task_id END AS task_id
+        FROM (SELECT b, ${KIND_FROM_H} AS k, dag_id, task_id
+              FROM (SELECT ${t.sizeExpr} AS b, ${FIRST_BYTE_HEX} AS h, dag_id, task_id
+                    FROM ${t.qualified} WHERE value IS NOT NULL OFFSET 0) r) c
+      ),
+      s AS (SELECT b, dag_id, task_id FROM m WHERE k = 'j'),${SIZES_AGG_CTES},
+      nj AS (
+        SELECT count(*)::int8 AS n, count(*) FILTER (WHERE k = 'p')::int8 AS pickled FROM m WHERE k <> 'j'
+      ),
+      njtop AS (
+        SELECT dag_id, task_id, count(*)::int8 AS n
+        FROM m
+        WHERE k <> 'j'
+        GROUP BY dag_id, task_id
+        ORDER BY n DESC, dag_id, task_id
+        LIMIT 5
+      )
+      SELECT ${SIZES_COLUMNS},
+             nj.n AS nonjson_n, nj.pickled AS nonjson_pickled,
+             coalesce((SELECT json_agg(json_build_object('dagId', dag_id, 'taskId', task_id, 'rows', n)
+                                       ORDER BY n DESC, dag_id, task_id)
+                       FROM njtop), '[]'::json) AS nonjson_top
+      FROM agg, nj`;
 }
 
 /** measureXComSizesSql's row (int8 arrives as a string from node-postgres, as a number from Python). */
@@ -212,10 +287,28 @@ export interface XComSizesRow {
   above_100kb: string | number;
   above_1mb: string | number;
   top: { dagId: string; taskId: string; rows: number | string; maxBytes: number | string }[];
+  /** bytea only: rows whose value is not JSON, how many of them are pickles, which tasks wrote them. */
+  nonjson_n?: string | number;
+  nonjson_pickled?: string | number;
+  nonjson_top?: { dagId: string; taskId: string; rows: number | string }[];
+}
+
+function nonJsonFrom(row: XComSizesRow): NonJsonXComs | undefined {
+  if (row.nonjson_n === undefined || row.nonjson_n === null) return undefined;
+  return {
+    rows: Number(row.nonjson_n),
+    pickled: Number(row.nonjson_pickled ?? 0),
+    producers: (row.nonjson_top ?? []).map((p) => ({
+      dagId: p.dagId,
+      taskId: p.taskId,
+      rows: Number(p.rows),
+    })),
+  };
 }
 
 export function xcomSizeStatsFrom(row: XComSizesRow): XComSizeStats {
   const q = row.q ?? [0, 0, 0, 0];
+  const nonJson = nonJsonFrom(row);
   const sizeBytes: SizeQuantiles = {
     p50: Number(q[0] ?? 0),
     p95: Number(q[1] ?? 0),
@@ -237,6 +330,7 @@ export function xcomSizeStatsFrom(row: XComSizesRow): XComSizeStats {
       rows: Number(p.rows),
       maxBytes: Number(p.maxBytes),
     })),
+    ...(nonJson === undefined ? {} : { nonJson }),
   };
 }
 
@@ -252,16 +346,17 @@ export function checkThresholds(thresholds: number[]): void {
  * Rows at or above each threshold ($1: int8[]), in the order given. One scan:
  * sizes at or above the smallest threshold are kept, then counted per
  * threshold. A negative threshold means "never offload" (the backend's rule),
- * so it counts 0.
+ * so it counts 0. On bytea only JSON values count, as in measureXComSizesSql.
  */
 export function countRowsAtOrAboveSql(t: XComTable): string {
+  const onlyJson = mayHoldNonJson(t) ? ` AND ${FIRST_BYTE_HEX} IN (${JSON_FIRST_BYTES})` : '';
   return `
       WITH th AS (
         SELECT v, i FROM unnest($1::int8[]) WITH ORDINALITY AS u(v, i)
       ),
       s AS MATERIALIZED (
         SELECT b
-        FROM (SELECT ${t.sizeExpr} AS b FROM ${t.qualified} WHERE value IS NOT NULL OFFSET 0) m
+        FROM (SELECT ${t.sizeExpr} AS b FROM ${t.qualified} WHERE value IS NOT NULL${onlyJson} OFFSET 0) m
         WHERE b >= (SELECT coalesce(min(v), 0) FROM th WHERE v >= 0)
       )
       SELECT th.i, (SELECT count(*) FROM s WHERE th.v >= 0 AND s.b >= th.v)::int8 AS n

@@ -116,6 +116,22 @@ export interface Evidence {
   compensation: CompensationState | null;
 }
 
+export function emptyEvidence(): Evidence {
+  return {
+    calibration: null,
+    preflight: null,
+    change: null,
+    preview: null,
+    rehearsal: null,
+    decision: null,
+    applies: [],
+    rollouts: [],
+    verifications: [],
+    validations: [],
+    compensation: null,
+  };
+}
+
 export interface StepRecord {
   phase: Phase;
   step: string;

@@ -35,12 +35,28 @@ export interface SizeQuantiles {
   max: number;
 }
 
+/**
+ * XCom rows whose stored value is not JSON, so calibration cannot measure them as the
+ * object-storage backend would (it JSON-encodes every value): only Airflow 2's bytea column
+ * can hold them, e.g. pickles written with [core] enable_xcom_pickling. They are in none of
+ * the other figures (row count, quantiles, bands, producers, projections).
+ */
+export interface NonJsonXComs {
+  rows: number;
+  /** Of those, pickles (protocol 2+). */
+  pickled: number;
+  /** The tasks that wrote most of them (at most 5). */
+  producers: { dagId: string; taskId: string; rows: number }[];
+}
+
 export interface CalibrationEvidence extends Timed {
   source: 'metadata-db' | 'in-pod';
   rowCount: number;
   sizeBytes: SizeQuantiles;
   rowsAbove: { '48KB': number; '100KB': number; '1MB': number };
   topProducers: { dagId: string; taskId: string; rows: number; maxBytes: number }[];
+  /** Present when the value column can hold non-JSON values (Airflow 2's bytea); rows > 0 fails the gate. */
+  nonJson?: NonJsonXComs;
   proposal: { thresholdBytes: number; strategy: string; rationale: string };
   /** Historical rows at or above the threshold (the backend offloads size >= threshold). */
   projectedOffloadRows: number;

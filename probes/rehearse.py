@@ -21,7 +21,9 @@ rehearsal inside an Airflow component, with the env exactly as it would be deplo
    confirm they are gone.
 
 No database row is touched and nothing global changes. Returns the RehearsalOutcome
-fields (camelCase) plus ``error`` ({step, type, message} or null) and ``host``.
+fields (camelCase) plus ``sentinelWritten`` (whether the backend was asked to write at all),
+``error`` ({step, type, message, code, httpStatus} or null; code/httpStatus are the object
+store's answer when there was one, e.g. InvalidAccessKeyId / 403) and ``host``.
 """
 
 import json
@@ -35,6 +37,76 @@ SECTION = "common.io"
 
 def _safe_segment(value):
     return re.sub(r"[^A-Za-z0-9._-]", "_", str(value)) or "run"
+
+
+# Object-store error codes that mean "these credentials are not accepted" / "accepted, not allowed".
+_BAD_CREDENTIAL_CODES = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+}
+_DENIED_CODES = {"AccessDenied", "AllAccessDisabled", "AccountProblem"}
+
+
+def _service_error(exc):
+    """(error code, HTTP status) of the store's answer behind ``exc``, or (None, None).
+
+    s3fs raises PermissionError / FileNotFoundError / OSError *from* botocore's ClientError, whose
+    ``response`` carries the code (InvalidAccessKeyId, AccessDenied, ...) and the HTTP status.
+    """
+    seen = set()
+    cur = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        response = getattr(cur, "response", None)
+        if isinstance(response, dict):
+            code = (response.get("Error") or {}).get("Code") or None
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or None
+            if code or status:
+                return code, status
+        cur = cur.__cause__ or cur.__context__
+    return None, None
+
+
+def _error(step, exc, conn_id):
+    """The ``error`` record: the exception, plus what the store answered and what that means."""
+    code, status = _service_error(exc)
+    message = str(exc)
+    if code or status:
+        said = ", ".join(x for x in (f"error {code}" if code else "", f"HTTP {status}" if status else "") if x)
+        message += f" (store answered {said})"
+    whose = f"connection {conn_id}" if conn_id else "the default credential chain"
+    if code in _BAD_CREDENTIAL_CODES:
+        message += f"; the object store does not accept the credentials {whose} supplies (wrong, unknown or expired keys)"
+    elif code in _DENIED_CODES:
+        message += f"; the credentials {whose} supplies are accepted but not allowed to do this (IAM / bucket policy)"
+    return {
+        "step": step,
+        "type": type(exc).__name__,
+        "message": message,
+        "code": code,
+        "httpStatus": status if isinstance(status, int) else None,
+    }
+
+
+def _require_bucket(fs, bucket):
+    """Refuse unless the bucket exists and these credentials reach it.
+
+    The backend mkdirs the parent, and s3fs CREATES a missing bucket: a missing one is refused.
+    s3fs's exists() answers False for ANY failure (wrong credentials, endpoint down), so a False
+    is asked again with one bounded listing, whose error says why (PermissionError from
+    InvalidAccessKeyId, EndpointConnectionError, ...) and is raised as it is.
+    """
+    if fs.exists(bucket):
+        return
+    try:
+        fs.call_s3("list_objects_v2", Bucket=bucket, MaxKeys=1)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"bucket {bucket} does not exist (the backend would try to create it)") from None
+    # Listable although HEAD failed (a policy without s3:ListBucket on HEAD, say): it exists.
 
 
 def _resolve_xcom_class():
@@ -107,6 +179,7 @@ def main(request, prior_env):
         "roundTripIntact": False,
         "healConfirmed": False,
         "sentinelCleaned": False,
+        "sentinelWritten": False,
         "timingsMs": timings,
         "error": None,
         "host": socket.gethostname(),
@@ -121,6 +194,7 @@ def main(request, prior_env):
         clock[0] = now
 
     folder = None
+    conn_id = None
     try:
         from airflow.configuration import conf
 
@@ -138,13 +212,11 @@ def main(request, prior_env):
 
         step = "check bucket"
         base = _object_storage_path(path)
+        conn_id = base.conn_id
         base_str = str(base)
         folder = base / "_rehearsal" / run_id
         if base.protocol in ("s3", "s3a", "s3n"):
-            bucket = str(base.path).strip("/").split("/")[0]
-            # The backend mkdirs the parent, and s3fs CREATES a missing bucket: refuse instead.
-            if not base.fs.exists(bucket):
-                raise FileNotFoundError(f"bucket {bucket} does not exist (the backend would try to create it)")
+            _require_bucket(base.fs, str(base.path).strip("/").split("/")[0])
         lap("checkBucket")
 
         step = "build sentinel value"
@@ -155,6 +227,7 @@ def main(request, prior_env):
         lap("buildValue")
 
         step = "serialize with the resolved backend"
+        out["sentinelWritten"] = True  # from here on an object may exist, even if the call fails
         stored = xcom.serialize_value(
             value, key="return_value", task_id="sentinel", dag_id="_rehearsal", run_id=run_id, map_index=-1
         )
@@ -196,7 +269,7 @@ def main(request, prior_env):
         out["healConfirmed"] = healed == value
         lap("reEmit")
     except Exception as exc:  # noqa: BLE001 - reported with the step; cleanup still runs
-        out["error"] = {"step": step, "type": type(exc).__name__, "message": str(exc)}
+        out["error"] = _error(step, exc, conn_id)
     finally:
         clock[0] = time.monotonic()
         out["sentinelCleaned"], cleanup_error = _cleanup(out["objectPath"], folder)

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { renderReport } from '../client/report.js';
-import type { CutoverStatus, Evidence } from '../domain/cutover.js';
+import { emptyEvidence, type CutoverStatus, type Evidence } from '../domain/cutover.js';
 import { planDigest } from '../domain/plan-file.js';
 import { testPlan } from './support/plans.js';
 import { greenScript, red } from './support/scripted-activities.js';
@@ -11,22 +11,6 @@ const plan = testPlan((p) => {
   delete p.xcom.ramp;
 });
 let done: CutoverStatus;
-
-function emptyEvidence(): Evidence {
-  return {
-    calibration: null,
-    preflight: null,
-    change: null,
-    preview: null,
-    rehearsal: null,
-    decision: null,
-    applies: [],
-    rollouts: [],
-    verifications: [],
-    validations: [],
-    compensation: null,
-  };
-}
 
 function baseStatus(evidence: Evidence): CutoverStatus {
   return {

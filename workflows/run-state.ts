@@ -4,6 +4,7 @@
  * never disagree.
  */
 import { setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { emptyEvidence } from '../domain/cutover.js';
 import type {
   ApprovalRequest,
   CutoverInput,
@@ -22,19 +23,7 @@ export class CutoverRun {
   phase: Phase = 'CALIBRATE';
   details = 'starting';
   readonly steps: StepRecord[] = [];
-  readonly evidence: Evidence = {
-    calibration: null,
-    preflight: null,
-    change: null,
-    preview: null,
-    rehearsal: null,
-    decision: null,
-    applies: [],
-    rollouts: [],
-    verifications: [],
-    validations: [],
-    compensation: null,
-  };
+  readonly evidence: Evidence = emptyEvidence();
   pendingApproval: ApprovalRequest | null = null;
   readonly refusals: Refusal[] = [];
   outcome: Outcome | null = null;
