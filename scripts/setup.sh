@@ -3,8 +3,8 @@
 #
 # - `npm ci` runs only when node_modules is missing or package-lock.json changed since the last
 #   successful install (stamp: node_modules/.cutover-lock-sha).
-# - The venv is (re)installed only when python/requirements.txt changed since the last successful
-#   `pip install -r` (stamp: .venv/.cutover-req-sha).
+# - The venv is (re)installed only when python/requirements.txt or python/constraints.txt changed
+#   since the last successful `pip install -r ... -c ...` (stamp: .venv/.cutover-req-sha).
 # - `npm run build` (tsc) always runs.
 #
 # Quiet on success: one line per step with its timing. The tools' own output goes to
@@ -20,6 +20,7 @@ mkdir -p "$LOG_DIR"
 LOCK_STAMP=node_modules/.cutover-lock-sha
 VENV=.venv
 REQ=python/requirements.txt
+CONSTRAINTS=python/constraints.txt
 REQ_STAMP="$VENV/.cutover-req-sha"
 
 # npm warns on every call about the machine's "nodedir" user config: harmless noise.
@@ -122,7 +123,7 @@ fi
 
 # ---- Python venv ------------------------------------------------------------------------------
 [[ -f $REQ ]] || die "$REQ is missing in $ROOT"
-req_sha=$(sha_of "$REQ")
+req_sha="$(sha_of "$REQ") $(sha_of "$CONSTRAINTS")"
 t0=$EPOCHREALTIME
 if [[ -x $VENV/bin/python && -f $REQ_STAMP && "$(cat "$REQ_STAMP")" == "$req_sha" ]]; then
   say "python venv up to date, pip skipped [$(elapsed "$t0")]"
@@ -133,7 +134,7 @@ else
       echo "creating $VENV"
       python3 -m venv --clear "$VENV"
     fi
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -r "$REQ"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -r "$REQ" -c "$CONSTRAINTS"
     printf '%s\n' "$req_sha" >"$REQ_STAMP"
   }
   run_step "python venv: pip install -r $REQ" "$LOG_DIR/setup-pip.log" venv_install
