@@ -1,142 +1,130 @@
 /**
- * A real S3 API server for tests: moto's server mode from the project's venv
- * (`python -m moto.server`), on a free port, with one bucket created through the
- * real AWS SDK. Stop it when done.
+ * A real S3 API server for tests (moto from the project's venv): shipped in local/moto.ts, re-exported
+ * here with the names the tests use. startMoto adds one test-only option, `enforceAuth`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { execFile } from 'node:child_process';
+import { S3Client } from '@aws-sdk/client-s3';
+import {
+  MOTO_CREDENTIALS,
+  MOTO_REGION,
+  startMoto as startLocalMoto,
+  type MotoOptions,
+  type MotoServer as LocalMotoServer,
+} from '../../local/moto.js';
+import { venvPath, venvPython } from '../../local/venv.js';
 
-/** The repository root: the nearest folder above this file holding package.json and tsconfig.json. */
-export function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'tsconfig.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir)
-      throw new Error(`cannot find the repository root above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
+export { freeTcpPort, s3ClientFor } from '../../local/moto.js';
+export { MOTO_CREDENTIALS as TEST_CREDENTIALS, MOTO_REGION as TEST_REGION } from '../../local/moto.js';
+export { repoRoot, venvDir, venvPython } from '../../local/venv.js';
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
 }
 
-/** $CUTOVER_VENV, else <repo>/.venv. */
-export function venvDir(): string {
-  return process.env.CUTOVER_VENV ?? path.join(repoRoot(), '.venv');
+export interface MotoServer extends LocalMotoServer {
+  /** Credentials this moto accepts (moto's 'testing' pair, or an IAM user's keys when it enforces auth). */
+  credentials: S3Credentials;
+  /** Whether moto checks signatures and IAM permissions on every request. */
+  enforcesAuth: boolean;
 }
 
-export function venvPython(): string {
-  const py = path.join(venvDir(), 'bin', 'python');
-  if (!existsSync(py)) {
-    throw new Error(`no python at ${py}: run scripts/setup.sh, or point CUTOVER_VENV at the project's venv`);
-  }
-  return py;
+export interface TestMotoOptions extends MotoOptions {
+  /**
+   * Make moto authenticate every request (default false: moto accepts any credentials). The bucket
+   * and one IAM user with an s3:* policy are created first; `credentials` and `s3` then use that
+   * user's keys, and any key moto's IAM does not know gets 403 InvalidAccessKeyId.
+   *
+   * moto 5.2's switch is settings.INITIAL_NO_AUTH_ACTION_COUNT (the first n requests are not
+   * authenticated, later ones are). local/moto.ts starts moto with a fixed environment, so the
+   * switch is thrown at run time through moto's own POST /moto-api/reset-auth (body "0"), which
+   * sets that same setting and resets the request counter (moto_api/_internal/responses.py).
+   */
+  enforceAuth?: boolean;
 }
 
-/** A TCP port nothing listens on right now. */
-export function freeTcpPort(): Promise<number> {
+/**
+ * Creates an IAM user with an s3:* inline policy and one access key, through boto3 from the venv
+ * (the project has no IAM client for Node). Runs while moto still accepts any credentials.
+ */
+function createIamUser(endpoint: string): Promise<S3Credentials> {
+  const script = `
+import json, sys, boto3
+endpoint, region, key_id, secret = sys.argv[1:5]
+iam = boto3.client("iam", endpoint_url=endpoint, region_name=region,
+                   aws_access_key_id=key_id, aws_secret_access_key=secret)
+iam.create_user(UserName="cutover-test")
+iam.put_user_policy(UserName="cutover-test", PolicyName="s3-all", PolicyDocument=json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+key = iam.create_access_key(UserName="cutover-test")["AccessKey"]
+print(json.dumps({"accessKeyId": key["AccessKeyId"], "secretAccessKey": key["SecretAccessKey"]}))
+`;
   return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    execFile(
+      venvPython(),
+      ['-c', script, endpoint, MOTO_REGION, MOTO_CREDENTIALS.accessKeyId, MOTO_CREDENTIALS.secretAccessKey],
+      { env: { PATH: venvPath(), HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8' }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        if (err) {
+          reject(new Error(`creating an IAM user in moto failed: ${err.message}\n${stderr.slice(-2000)}`));
+          return;
+        }
+        try {
+          resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as S3Credentials);
+        } catch {
+          reject(new Error(`creating an IAM user in moto printed no keys: ${stdout.slice(-500)}`));
+        }
+      },
+    );
+  });
+}
+
+async function requireAuth(endpoint: string): Promise<void> {
+  const res = await fetch(`${endpoint}/moto-api/reset-auth`, {
+    method: 'POST',
+    body: '0',
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`moto refused to enforce auth: HTTP ${res.status} ${text.slice(0, 300)}`);
+}
+
+export async function startMoto(opts: TestMotoOptions = {}): Promise<MotoServer> {
+  const { enforceAuth = false, ...localOpts } = opts;
+  const moto = await startLocalMoto(localOpts);
+  if (!enforceAuth) {
+    return Object.assign(moto, {
+      credentials: { ...MOTO_CREDENTIALS },
+      enforcesAuth: false,
     });
-  });
-}
-
-export const TEST_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' } as const;
-export const TEST_REGION = 'us-east-1';
-
-export interface MotoServer {
-  endpoint: string;
-  bucket: string;
-  s3: S3Client;
-  /** Destroys the client and stops moto (SIGTERM, then SIGKILL after 5 s). */
-  stop(): Promise<void>;
-}
-
-/** An S3 client for a test endpoint: path-style, us-east-1, moto's 'testing' credentials. */
-export function s3ClientFor(endpoint: string): S3Client {
-  return new S3Client({
-    endpoint,
-    forcePathStyle: true,
-    region: TEST_REGION,
-    credentials: { ...TEST_CREDENTIALS },
-  });
-}
-
-async function waitForHttp(
-  url: string,
-  child: ChildProcess,
-  output: () => string,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError = '';
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`moto exited (${child.exitCode ?? child.signalCode}) before answering:\n${output()}`);
-    }
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      await res.arrayBuffer();
-      if (res.status < 500) return;
-      lastError = `HTTP ${res.status}`;
-    } catch (err) {
-      lastError = (err as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 150));
   }
-  throw new Error(`moto did not answer at ${url} within ${timeoutMs} ms (${lastError}):\n${output()}`);
-}
-
-export async function startMoto(opts: { bucket?: string; timeoutMs?: number } = {}): Promise<MotoServer> {
-  const port = await freeTcpPort();
-  const endpoint = `http://127.0.0.1:${port}`;
-  const bucket = opts.bucket ?? 'cutover-xcom';
-  const child = spawn(venvPython(), ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
-    env: {
-      PATH: `${path.join(venvDir(), 'bin')}:/usr/local/bin:/usr/bin:/bin`,
-      HOME: process.env.HOME ?? '/tmp',
-      LANG: 'C.UTF-8',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  const keep = (chunk: Buffer) => {
-    log = (log + chunk.toString('utf8')).slice(-8000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
-
+  let s3: S3Client | undefined;
   try {
-    await waitForHttp(`${endpoint}/`, child, () => log, opts.timeoutMs ?? 60_000);
-    const s3 = s3ClientFor(endpoint);
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const credentials = await createIamUser(moto.endpoint);
+    await requireAuth(moto.endpoint);
+    s3 = new S3Client({
+      endpoint: moto.endpoint,
+      forcePathStyle: true,
+      region: MOTO_REGION,
+      credentials: { ...credentials },
+    });
+    const authed = s3;
     return {
-      endpoint,
-      bucket,
-      s3,
+      endpoint: moto.endpoint,
+      bucket: moto.bucket,
+      pid: moto.pid,
+      logFile: moto.logFile,
+      s3: authed,
+      credentials,
+      enforcesAuth: true,
       async stop() {
-        s3.destroy();
-        await stop();
+        authed.destroy();
+        await moto.stop();
       },
     };
   } catch (err) {
-    await stop();
+    s3?.destroy();
+    await moto.stop();
     throw err;
   }
 }
