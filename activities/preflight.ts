@@ -6,6 +6,39 @@ import { adapterMissing } from './errors.js';
 import { renderStages } from './render.js';
 import { gate, timed } from './timing.js';
 
+/**
+ * Can this worker carry the run past the go? A cut-over whose worker cannot roll out, validate or
+ * revert would change production and then be unable to finish or undo it, so for a real run that is
+ * a red row here, before anything changes; a dry run only needs the evidence steps (amber).
+ */
+export function workerCanDeploy(adapters: Adapters, plan: Plan, dryRun: boolean): CheckRow {
+  const started = Date.now();
+  const lacking: string[] = [];
+  const needed: [keyof Adapters, string][] = [
+    ['change', `apply and revert the change (${plan.change.mode})`],
+    ['rollout', 'restart the components and wait for the rollout'],
+    ['probes', 'verify the config inside the components'],
+    ['airflowApi', 'run the validation DAG and re-run affected runs'],
+  ];
+  for (const [key, what] of needed) {
+    try {
+      if (!resolveAdapter(adapters[key], plan)) lacking.push(what);
+    } catch {
+      // Factories throw AdapterMissing for a target kind they cannot serve.
+      lacking.push(what);
+    }
+  }
+  return {
+    name: 'worker can deploy, verify, validate and revert',
+    status: lacking.length === 0 ? 'green' : dryRun ? 'amber' : 'red',
+    detail:
+      lacking.length === 0
+        ? `adapters for ${plan.target.kind} target with ${plan.change.mode} changes are all present`
+        : `this worker cannot ${lacking.join('; ')}${dryRun ? ' (not needed for a dry run)' : ': it must not start a change it could not finish or undo'}`,
+    durationMs: Date.now() - started,
+  };
+}
+
 export function preflightActivities(adapters: Adapters) {
   return {
     /** §2 of the dossier: read-only checks; any red row stops the run before anything changes. */
@@ -13,10 +46,12 @@ export function preflightActivities(adapters: Adapters) {
       plan,
       runId,
       thresholdBytes,
+      dryRun = false,
     }: {
       plan: Plan;
       runId: string;
       thresholdBytes: number;
+      dryRun?: boolean;
     }): Promise<PreflightEvidence> {
       const probes = resolveAdapter(adapters.probes, plan);
       if (!probes) throw adapterMissing('Airflow probe', 'run the preflight checks inside Airflow');
@@ -36,7 +71,11 @@ export function preflightActivities(adapters: Adapters) {
         };
         const component = plan.target.components[0];
         if (!component) throw new Error('plan has no components');
-        const rows = [lint, ...(await probes.preflight({ component, plan, runId, env: stage.env }))];
+        const rows = [
+          lint,
+          ...(await probes.preflight({ component, plan, runId, env: stage.env })),
+          workerCanDeploy(adapters, plan, dryRun),
+        ];
         return {
           checks: rows,
           gate: gate(rows.filter((r) => r.status === 'red').map((r) => `${r.name}: ${r.detail}`)),

@@ -59,7 +59,8 @@ export async function queryStatus(
   try {
     return await client.withDeadline(Date.now() + timeoutMs, () => handle.query(statusQuery));
   } catch (err) {
-    if (grpcCode(err) === 4) {
+    // DEADLINE_EXCEEDED, or CANCELLED when the deadline fires while grpc-js is still sending the call.
+    if (grpcCode(err) === 4 || grpcCode(err) === 1) {
       throw new CliError(
         EXIT.UNREACHABLE,
         `no worker answered the status query within ${timeoutMs / 1000}s: is a worker polling task queue ${taskQueue}? (npm run worker)`,

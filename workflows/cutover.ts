@@ -62,7 +62,7 @@ export async function xcomBackendCutover(input: CutoverInput): Promise<CutoverRe
     run.enter('PREFLIGHT', `read-only checks against ${plan.xcom.path}`);
     const preflight = await run.step(
       'read-only checks',
-      () => steps.preflight({ plan, runId, thresholdBytes }),
+      () => steps.preflight({ plan, runId, thresholdBytes, dryRun: input.dryRun ?? false }),
       (p) => `${p.checks.filter((c) => c.status !== 'red').length}/${p.checks.length} checks green or amber`,
     );
     run.evidence.preflight = preflight;
