@@ -17,6 +17,9 @@ import { ExecError, tail, type ExecPort, type ExecResult } from './exec/port.js'
 
 export const RESULT_PREFIX = '@@cutover-probe-result@@ ';
 
+/** Modules shared by the probes, sent with each one (the bootstrap registers them before it runs). */
+const PROBE_LIBS = ['store_errors'] as const;
+
 export type ProbeName = 'preflight' | 'resolve_config' | 'rehearse' | 'calibrate';
 
 /** One SQL statement for the calibrate probe: positional parameters $1..$n. */
@@ -372,6 +375,7 @@ export class ExecAirflowProbes implements AirflowProbePort, MetadataDbProbe {
     const stdin = JSON.stringify({
       name: `${probe}.py`,
       probe: this.source(`${probe}.py`),
+      libs: Object.fromEntries(PROBE_LIBS.map((lib) => [lib, this.source(`${lib}.py`)])),
       extra_env: extraEnv,
       request,
     });

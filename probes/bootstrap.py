@@ -25,6 +25,7 @@ Result envelope: {"ok": true, "result": {...}} or {"ok": false, "error":
 import json
 import os
 import sys
+import types
 import traceback
 
 RESULT_PREFIX = "@@cutover-probe-result@@ "
@@ -72,6 +73,12 @@ def _run():
         if not isinstance(extra_env, dict):
             raise ValueError("extra_env must be an object of strings")
         request = doc.get("request") or {}
+        libs = doc.get("libs") or {}
+        if not isinstance(libs, dict):
+            raise ValueError("libs must be an object of module name -> source")
+        if source is not None and not doc.get("probe"):
+            # Run from a checkout: the probe's own folder holds the shared modules.
+            sys.path.insert(0, os.path.dirname(os.path.abspath(name)))
     except Exception as exc:  # noqa: BLE001 - reported, never raised
         _emit({"ok": False, "error": _error(exc, tb=False)}, 2)
         return
@@ -83,6 +90,10 @@ def _run():
 
     namespace = {"__name__": "__cutover_probe__", "__file__": name, "__builtins__": __builtins__}
     try:
+        for lib_name, lib_source in libs.items():
+            module = types.ModuleType(str(lib_name))
+            exec(compile(lib_source, f"{lib_name}.py", "exec"), module.__dict__)
+            sys.modules[str(lib_name)] = module
         exec(compile(source, name, "exec"), namespace)
         result = namespace["main"](request, prior_env)
     except BaseException as exc:  # noqa: BLE001 - the caller gets type, message and traceback

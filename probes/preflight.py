@@ -21,6 +21,8 @@ import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
+from store_errors import BAD_CREDENTIAL_CODES, DENIED_CODES, service_error
+
 PROVIDER = "apache-airflow-providers-common-io"
 _AIRFLOW_VAR = re.compile(r"^AIRFLOW__(.+?)__(.+)$", re.IGNORECASE)
 _SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|SESSION", re.IGNORECASE)
@@ -44,41 +46,9 @@ def _scrub(text):
     return text
 
 
-# Object-store error codes that mean "these credentials are not accepted" / "accepted, not allowed".
-_BAD_CREDENTIAL_CODES = {
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "InvalidToken",
-    "ExpiredToken",
-    "InvalidClientTokenId",
-    "UnrecognizedClientException",
-}
-_DENIED_CODES = {"AccessDenied", "AllAccessDisabled", "AccountProblem"}
-
-
-def _service_error(exc):
-    """(error code, HTTP status) of the store's answer behind ``exc``, or (None, None).
-
-    s3fs raises PermissionError / FileNotFoundError / OSError *from* botocore's ClientError, whose
-    ``response`` carries the code (InvalidAccessKeyId, AccessDenied, ...) and the HTTP status.
-    """
-    seen = set()
-    cur = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        response = getattr(cur, "response", None)
-        if isinstance(response, dict):
-            code = (response.get("Error") or {}).get("Code") or None
-            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or None
-            if code or status:
-                return code, status
-        cur = cur.__cause__ or cur.__context__
-    return None, None
-
-
 def _exc(exc):
     text = f"{type(exc).__name__}: {exc}"
-    code, status = _service_error(exc)
+    code, status = service_error(exc)
     if code or status:
         said = ", ".join(x for x in (f"error {code}" if code else "", f"HTTP {status}" if status else "") if x)
         text += f" (store answered {said})"
@@ -87,11 +57,11 @@ def _exc(exc):
 
 def _credential_hint(exc, conn_id):
     """A sentence naming the credential problem when the store refused the credentials, else ''."""
-    code, _ = _service_error(exc)
+    code, _ = service_error(exc)
     whose = f"connection {conn_id}" if conn_id else "the default credential chain"
-    if code in _BAD_CREDENTIAL_CODES:
+    if code in BAD_CREDENTIAL_CODES:
         return f"; the object store does not accept the credentials {whose} supplies (wrong, unknown or expired keys)"
-    if code in _DENIED_CODES:
+    if code in DENIED_CODES:
         return f"; the credentials {whose} supplies are accepted but not allowed to do this (IAM / bucket policy)"
     return ""
 

@@ -32,6 +32,8 @@ import re
 import socket
 import time
 
+from store_errors import BAD_CREDENTIAL_CODES, DENIED_CODES, service_error
+
 SECTION = "common.io"
 
 
@@ -39,49 +41,17 @@ def _safe_segment(value):
     return re.sub(r"[^A-Za-z0-9._-]", "_", str(value)) or "run"
 
 
-# Object-store error codes that mean "these credentials are not accepted" / "accepted, not allowed".
-_BAD_CREDENTIAL_CODES = {
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "InvalidToken",
-    "ExpiredToken",
-    "InvalidClientTokenId",
-    "UnrecognizedClientException",
-}
-_DENIED_CODES = {"AccessDenied", "AllAccessDisabled", "AccountProblem"}
-
-
-def _service_error(exc):
-    """(error code, HTTP status) of the store's answer behind ``exc``, or (None, None).
-
-    s3fs raises PermissionError / FileNotFoundError / OSError *from* botocore's ClientError, whose
-    ``response`` carries the code (InvalidAccessKeyId, AccessDenied, ...) and the HTTP status.
-    """
-    seen = set()
-    cur = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        response = getattr(cur, "response", None)
-        if isinstance(response, dict):
-            code = (response.get("Error") or {}).get("Code") or None
-            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or None
-            if code or status:
-                return code, status
-        cur = cur.__cause__ or cur.__context__
-    return None, None
-
-
 def _error(step, exc, conn_id):
     """The ``error`` record: the exception, plus what the store answered and what that means."""
-    code, status = _service_error(exc)
+    code, status = service_error(exc)
     message = str(exc)
     if code or status:
         said = ", ".join(x for x in (f"error {code}" if code else "", f"HTTP {status}" if status else "") if x)
         message += f" (store answered {said})"
     whose = f"connection {conn_id}" if conn_id else "the default credential chain"
-    if code in _BAD_CREDENTIAL_CODES:
+    if code in BAD_CREDENTIAL_CODES:
         message += f"; the object store does not accept the credentials {whose} supplies (wrong, unknown or expired keys)"
-    elif code in _DENIED_CODES:
+    elif code in DENIED_CODES:
         message += f"; the credentials {whose} supplies are accepted but not allowed to do this (IAM / bucket policy)"
     return {
         "step": step,
