@@ -15,6 +15,8 @@ import { HeadBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { parse, stringify } from 'yaml';
+import { createActivities } from '../activities/index.js';
+import { renderStages } from '../activities/render.js';
 import { main } from '../client/cli.js';
 import { dryRunWorkflowId } from '../client/commands/plan.js';
 import type { CutoverInput, CutoverResult } from '../domain/cutover.js';
@@ -510,4 +512,45 @@ void describe('cutover plan (dry run) on real components', () => {
     assert.match(run.stderr, /xcom\.maxOffloadRows/);
     assert.equal(run.stdout, '');
   });
+
+  // Last in the file: it changes the env file (and restores it); the tests above assert it untouched.
+  void test(
+    'VERIFY on the local target: the applied flip resolves in every component; the dossier spelling is named',
+    SLOW,
+    async () => {
+      const plan = planSchema.parse(parse(readFileSync(writePlan('verify'), 'utf8')));
+      const activities = createActivities(wa.adapters);
+      const [stage] = renderStages(plan, 1_600_000);
+      assert.ok(stage);
+      const changeId = 'verify-test@1';
+      try {
+        const applied = await activities.applyChange({ plan, stage, changeId });
+        assert.equal(applied.changed, true);
+        const good = await activities.verifyConfig({ plan, stage });
+        assert.deepEqual(good.gate, { passed: true, reasons: [] });
+        assert.equal(good.components.length, plan.target.components.length);
+        for (const c of good.components) {
+          assert.equal(c.xcomClass, 'XComObjectStorageBackend', c.component);
+          assert.equal(c.threshold, 1_600_000, c.component);
+          assert.equal(c.path, plan.xcom.path, c.component);
+        }
+
+        await activities.revertChange({ plan, stage, revertHandle: applied.revertHandle, changeId });
+        assert.equal(readFileSync(envFile, 'utf8'), envFileText, 'the revert restored the env file');
+
+        // The first attempt of the reference cut-over: the section spelled with a dot.
+        const dotted = Object.entries(stage.env).map(
+          ([k, v]) => `${k.replace('AIRFLOW__COMMON_IO__', 'AIRFLOW__COMMON.IO__')}=${v}`,
+        );
+        writeFileSync(envFile, `${envFileText}${dotted.join('\n')}\n`);
+        const bad = await activities.verifyConfig({ plan, stage });
+        assert.equal(bad.gate.passed, false);
+        assert.match(bad.gate.reasons.join('\n'), /AIRFLOW__COMMON\.IO__XCOM_OBJECTSTORAGE_PATH/);
+        assert.equal(bad.gate.reasons.length, plan.target.components.length, 'every component is named');
+      } finally {
+        writeFileSync(envFile, envFileText);
+        rmSync(path.join(dir, '.cutover-journal'), { recursive: true, force: true });
+      }
+    },
+  );
 });
