@@ -181,7 +181,14 @@ export function renderPlanEvidence(result: CutoverResult, file = '<file>'): stri
   }
   out.push('');
 
-  if (result.outcome === 'PLANNED') {
+  // The preflight row that says whether this worker could carry a real run past the go.
+  const cannotDeploy = result.status.evidence.preflight?.checks.find(
+    (c) => c.name === 'worker can deploy, verify, validate and revert' && c.status !== 'green',
+  );
+  if (result.outcome === 'PLANNED' && cannotDeploy) {
+    out.push('PLANNED: the evidence is complete and nothing was changed.');
+    out.push(`A real cut-over would stop at PREFLIGHT on this worker: ${cannotDeploy.detail}.`);
+  } else if (result.outcome === 'PLANNED') {
     out.push(`PLANNED: the evidence is complete and nothing was changed. To run it for real:`);
     out.push(`  ${command('cutover', 'start', '--plan', file)}`);
   } else {
