@@ -15,6 +15,7 @@ import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
 import { InPodMetadataDb } from '../adapters/in-pod-metadata-db.js';
 import { PostgresMetadataDb } from '../adapters/metadata-db.js';
 import { planSchema, type Plan, type PlanInput } from '../domain/plan.js';
+import { GitOpsChange } from '../adapters/gitops-change.js';
 import { adaptersFromEnv, MISSING } from '../worker/adapters-from-env.js';
 import { testPlan } from './support/plans.js';
 import { venvDir } from './support/moto.js';
@@ -100,7 +101,7 @@ void describe('adaptersFromEnv', () => {
     assert.ok(available.some((a) => /metadata-DB direct/.test(a)));
   });
 
-  void test('a kubernetes target: probes, in-pod calibration and gitops change fail with AdapterMissing naming them', () => {
+  void test('a kubernetes target: probes and in-pod calibration fail with AdapterMissing naming them; gitops is built', () => {
     const { adapters } = adaptersFromEnv({});
     const plan = testPlan(); // the reference dossier: kubernetes, in-pod, gitops
     assert.throws(
@@ -111,7 +112,11 @@ void describe('adaptersFromEnv', () => {
       () => resolveAdapter(adapters.metadb, plan),
       isAdapterMissing(/in-pod metadata-DB for kubernetes.*component scheduler/),
     );
-    assert.throws(() => resolveAdapter(adapters.change, plan), isAdapterMissing(/change \(gitops\)/));
+    assert.ok(resolveAdapter(adapters.change, plan) instanceof GitOpsChange);
+    const direct = testPlan((raw) => {
+      raw.change = { mode: 'configmap', configMap: 'airflow-env' };
+    });
+    assert.throws(() => resolveAdapter(adapters.change, direct), isAdapterMissing(/change \(configmap\)/));
     assert.equal(adapters.rollout, undefined);
     assert.equal(adapters.airflowApi, undefined);
   });

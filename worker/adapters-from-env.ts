@@ -23,10 +23,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Adapters } from '../activities/index.js';
-import type { MetadataDbPort } from '../activities/adapters.js';
+import type { ChangePort, MetadataDbPort } from '../activities/adapters.js';
 import { adapterMissing, PermanentFault } from '../activities/errors.js';
 import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
 import { EnvFileChange, parseEnvFile } from '../adapters/env-file-change.js';
+import { GitOpsChange } from '../adapters/gitops-change.js';
 import { LocalExecPort } from '../adapters/exec/local.js';
 import { InPodMetadataDb } from '../adapters/in-pod-metadata-db.js';
 import { metadataDbFromEnv, type PostgresMetadataDb } from '../adapters/metadata-db.js';
@@ -70,8 +71,8 @@ export const MISSING: readonly MissingAdapter[] = [
     targets: ['kubernetes'],
   },
   {
-    adapter: 'change (gitops / configmap)',
-    needs: 'diff, apply and revert the change (RENDER, APPLY, COMPENSATE)',
+    adapter: 'change (configmap)',
+    needs: 'diff, apply and revert a direct ConfigMap change (RENDER, APPLY, COMPENSATE)',
     targets: ['kubernetes'],
   },
   {
@@ -211,10 +212,13 @@ export function adaptersFromEnv(
     return db;
   };
 
-  const change = (plan: Plan): EnvFileChange => {
+  const gitopsWorkDir = path.resolve(env.CUTOVER_GITOPS_DIR ?? path.join('.cutover', 'gitops'));
+  const change = (plan: Plan): ChangePort => {
     const target = plan.target;
     if (plan.change.mode === 'env-file' && target.kind === 'local')
       return new EnvFileChange(envFileOf(target));
+    // One managed clone per repo under the work dir; credentials are read from the env var the plan names.
+    if (plan.change.mode === 'gitops') return new GitOpsChange(plan.change, gitopsWorkDir, { env });
     throw adapterMissing(
       `change (${plan.change.mode})`,
       `show, apply or revert a ${plan.change.mode} change`,
@@ -228,6 +232,7 @@ export function adaptersFromEnv(
       'metadata-DB direct (the plan names the env var holding the URL) on any target; in-pod on local targets',
       'Airflow probes on local targets (components run with the target env file, python from the venv)',
       'change env-file on local targets',
+      `change gitops (clones under ${gitopsWorkDir}; CUTOVER_GITOPS_DIR sets it)`,
     ],
     async close() {
       const all = [...pools.values()];
