@@ -94,24 +94,32 @@ void describe('adaptersFromEnv', () => {
     const { missing, available } = adaptersFromEnv({});
     assert.deepEqual(missing, [...MISSING]);
     const kinds = (re: RegExp) => missing.filter((m) => re.test(m.adapter)).flatMap((m) => m.targets);
-    assert.deepEqual(kinds(/^Airflow probe/), ['kubernetes']);
+    assert.deepEqual(kinds(/^Airflow probe/), []);
     assert.deepEqual(kinds(/^change/), ['kubernetes']);
     assert.deepEqual(kinds(/^rollout/), ['local', 'kubernetes']);
     assert.deepEqual(kinds(/REST API/), ['local', 'kubernetes']);
     assert.ok(available.some((a) => /metadata-DB direct/.test(a)));
+    assert.ok(available.some((a) => /kubernetes targets \(pod exec/.test(a)));
   });
 
-  void test('a kubernetes target: probes and in-pod calibration fail with AdapterMissing naming them; gitops is built', () => {
-    const { adapters } = adaptersFromEnv({});
+  void test('a kubernetes target: probes and in-pod calibration exec into pods, gitops is built, configmap is missing', () => {
+    const kubeconfig = path.join(cwd, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{ name: c, cluster: { server: "http://127.0.0.1:1" } }]',
+        'users: [{ name: u, user: { token: t } }]',
+        'contexts: [{ name: scaleway-prod, context: { cluster: c, user: u } }]',
+        'current-context: scaleway-prod',
+        '',
+      ].join('\n'),
+    );
+    const { adapters } = adaptersFromEnv({ CUTOVER_KUBECONFIG: kubeconfig });
     const plan = testPlan(); // the reference dossier: kubernetes, in-pod, gitops
-    assert.throws(
-      () => resolveAdapter(adapters.probes, plan),
-      isAdapterMissing(/Airflow probe for kubernetes/),
-    );
-    assert.throws(
-      () => resolveAdapter(adapters.metadb, plan),
-      isAdapterMissing(/in-pod metadata-DB for kubernetes.*component scheduler/),
-    );
+    assert.ok(resolveAdapter(adapters.probes, plan) instanceof ExecAirflowProbes);
+    assert.equal(resolveAdapter(adapters.metadb, plan)?.source, 'in-pod');
     assert.ok(resolveAdapter(adapters.change, plan) instanceof GitOpsChange);
     const direct = testPlan((raw) => {
       raw.change = { mode: 'configmap', configMap: 'airflow-env' };
@@ -119,8 +127,15 @@ void describe('adaptersFromEnv', () => {
     assert.throws(() => resolveAdapter(adapters.change, direct), isAdapterMissing(/change \(configmap\)/));
     assert.equal(adapters.rollout, undefined);
     assert.equal(adapters.airflowApi, undefined);
+    // A context the kubeconfig lacks is permanent, and says which.
+    const elsewhere = testPlan((raw) => {
+      if (raw.target.kind === 'kubernetes') raw.target.context = 'nowhere';
+    });
+    assert.throws(
+      () => resolveAdapter(adapters.probes, elsewhere),
+      (err: unknown) => err instanceof PermanentFault && /context nowhere/.test(err.message),
+    );
   });
-
   void test('direct access: one pool per env var name; an unset variable is a PermanentFault naming it', async () => {
     const env: NodeJS.ProcessEnv = {};
     const wa = adaptersFromEnv(env);

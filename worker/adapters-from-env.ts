@@ -29,12 +29,14 @@ import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
 import { EnvFileChange, parseEnvFile } from '../adapters/env-file-change.js';
 import { GitOpsChange } from '../adapters/gitops-change.js';
 import { LocalExecPort } from '../adapters/exec/local.js';
+import { KubeExecPort } from '../adapters/kube/exec.js';
 import { InPodMetadataDb } from '../adapters/in-pod-metadata-db.js';
 import { metadataDbFromEnv, type PostgresMetadataDb } from '../adapters/metadata-db.js';
 import type { Component, Plan } from '../domain/plan.js';
 
 export type TargetKind = Plan['target']['kind'];
 type LocalTarget = Extract<Plan['target'], { kind: 'local' }>;
+type KubernetesTarget = Extract<Plan['target'], { kind: 'kubernetes' }>;
 
 export interface MissingAdapter {
   adapter: string;
@@ -60,16 +62,6 @@ export interface WorkerAdapters {
 
 /** What a worker built by adaptersFromEnv lacks (the same for every worker until the adapters exist). */
 export const MISSING: readonly MissingAdapter[] = [
-  {
-    adapter: 'Airflow probe (Kubernetes pod exec)',
-    needs: 'run checks inside Airflow pods (PREFLIGHT, REHEARSE, VERIFY)',
-    targets: ['kubernetes'],
-  },
-  {
-    adapter: 'in-pod metadata-DB (Kubernetes pod exec)',
-    needs: 'measure XComs through a pod (CALIBRATE with metadataDb access: in-pod)',
-    targets: ['kubernetes'],
-  },
   {
     adapter: 'change (configmap)',
     needs: 'diff, apply and revert a direct ConfigMap change (RENDER, APPLY, COMPENSATE)',
@@ -181,32 +173,52 @@ export function adaptersFromEnv(
     return probes;
   };
 
-  const probesFor = (plan: Plan): ExecAirflowProbes => {
-    const target = plan.target;
-    if (target.kind === 'local') return localProbes(target);
-    throw adapterMissing(
-      'Airflow probe for kubernetes targets (pod exec)',
-      `run checks inside the pods of ${target.namespace}/${target.release}`,
-    );
+  const kubeProbesByKey = new Map<string, ExecAirflowProbes>();
+  /** Probes exec'd into the target's pods (kubeconfig: CUTOVER_KUBECONFIG, KUBECONFIG, ~/.kube, in-cluster). */
+  const kubeProbes = (target: KubernetesTarget): ExecAirflowProbes => {
+    const key = `${target.context ?? ''}\u0000${target.namespace}\u0000${target.release}`;
+    let probes = kubeProbesByKey.get(key);
+    if (!probes) {
+      const kubeconfigPath = env.CUTOVER_KUBECONFIG ?? env.KUBECONFIG;
+      let exec: KubeExecPort;
+      try {
+        exec = new KubeExecPort({
+          ...(kubeconfigPath ? { kubeconfigPath } : {}),
+          ...(target.context ? { context: target.context } : {}),
+          namespace: target.namespace,
+          release: target.release,
+        });
+      } catch (err) {
+        // A kubeconfig that cannot be read, or lacks the plan's context, does not heal by retrying.
+        throw new PermanentFault(
+          `cannot use the kubeconfig${kubeconfigPath ? ` ${kubeconfigPath}` : ''}${target.context ? ` (context ${target.context})` : ''}: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+      // The official image has python on PATH; the pod's own env is what the components run with.
+      probes = new ExecAirflowProbes(exec, { python: () => [env.CUTOVER_POD_PYTHON ?? 'python'] });
+      kubeProbesByKey.set(key, probes);
+    }
+    return probes;
   };
+
+  const probesFor = (plan: Plan): ExecAirflowProbes =>
+    plan.target.kind === 'local' ? localProbes(plan.target) : kubeProbes(plan.target);
 
   const metadb = (plan: Plan): MetadataDbPort => {
     const access = plan.airflow.metadataDb;
     if (access.access === 'direct') return direct(access.urlEnv);
     const target = plan.target;
-    if (target.kind !== 'local') {
-      throw adapterMissing(
-        'in-pod metadata-DB for kubernetes targets (pod exec)',
-        `measure XCom sizes through component ${access.component}; use metadataDb access: direct with a urlEnv meanwhile`,
-      );
-    }
     const component: Component = target.components.find((c) => c.name === access.component) ?? {
       name: access.component,
     };
-    const key = `${envFileOf(target)}\u0000${component.name}`;
+    const where =
+      target.kind === 'local'
+        ? envFileOf(target)
+        : `${target.context ?? ''}/${target.namespace}/${target.release}`;
+    const key = `${where}\u0000${component.name}`;
     let db = inPodByKey.get(key);
     if (!db) {
-      db = new InPodMetadataDb(localProbes(target), component);
+      db = new InPodMetadataDb(probesFor(plan), component);
       inPodByKey.set(key, db);
     }
     return db;
@@ -229,8 +241,9 @@ export function adaptersFromEnv(
     adapters: { metadb, probes: probesFor, change },
     missing: [...MISSING],
     available: [
-      'metadata-DB direct (the plan names the env var holding the URL) on any target; in-pod on local targets',
+      'metadata-DB direct (the plan names the env var holding the URL) or in-pod, on any target',
       'Airflow probes on local targets (components run with the target env file, python from the venv)',
+      'Airflow probes and in-pod calibration on kubernetes targets (pod exec; kubeconfig from CUTOVER_KUBECONFIG, KUBECONFIG or the default)',
       'change env-file on local targets',
       `change gitops (clones under ${gitopsWorkDir}; CUTOVER_GITOPS_DIR sets it)`,
     ],
