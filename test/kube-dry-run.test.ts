@@ -15,7 +15,6 @@ import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Worker } from '@temporalio/worker';
-import pg from 'pg';
 import { stringify } from 'yaml';
 import { main } from '../client/cli.js';
 import type { CutoverResult } from '../domain/cutover.js';
@@ -27,7 +26,7 @@ import { startCutoverEnv, workflowBundle, type CutoverEnv } from './support/cuto
 import { startKubeApiServer, type KubeApiServer } from './support/kube-api-server.js';
 import { startMoto, venvDir, type MotoServer } from './support/moto.js';
 import { referencePlanInput } from './support/plans.js';
-import { insertXComRows, referenceRows } from './support/xcom-fixture.js';
+import { seedReferenceHistory } from './support/xcom-fixture.js';
 
 const SLOW = { timeout: 240_000 };
 const BUCKET = 'cutover-kube-xcom';
@@ -67,13 +66,7 @@ before(async () => {
     createAirflowTestDatabase('cutover_kube'),
     startMoto({ bucket: BUCKET }),
   ]);
-  const admin = new pg.Client({ connectionString: db.url });
-  await admin.connect();
-  try {
-    await insertXComRows(admin, referenceRows());
-  } finally {
-    await admin.end();
-  }
+  await seedReferenceHistory(db.url);
 
   dir = mkdtempSync(path.join(tmpdir(), 'cutover-kube-'));
   const home = path.join(dir, 'airflow-home');

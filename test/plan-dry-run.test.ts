@@ -13,7 +13,6 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HeadBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Worker } from '@temporalio/worker';
-import pg from 'pg';
 import { parse, stringify } from 'yaml';
 import { createActivities } from '../activities/index.js';
 import { renderStages } from '../activities/render.js';
@@ -28,11 +27,11 @@ import { createCutoverWorker } from '../worker/create-worker.js';
 import { adaptersFromEnv, type WorkerAdapters } from '../worker/adapters-from-env.js';
 import { PLAN, TARGET } from '../workflows/search-attributes.js';
 import { createAirflowTestDatabase, type AirflowTestDatabase } from './support/airflow-db.js';
-import { airflowBaseEnv } from './support/airflow.js';
+import { localTargetEnvFile } from '../local/airflow-env.js';
 import { startCutoverEnv, workflowBundle, type CutoverEnv } from './support/cutover-env.js';
 import { startMoto, type MotoServer } from './support/moto.js';
 import { REPO_ROOT } from './support/plans.js';
-import { DOSSIER, insertXComRows, referenceRows } from './support/xcom-fixture.js';
+import { DOSSIER, referenceRows, seedReferenceHistory } from './support/xcom-fixture.js';
 
 const SLOW = { timeout: 240_000 };
 const URL_ENV = 'CUTOVER_TEST_PLAN_METADB_URL';
@@ -163,33 +162,18 @@ before(async () => {
     createAirflowTestDatabase('cutover_plan'),
     startMoto({ bucket: BUCKET }),
   ]);
-  const admin = new pg.Client({ connectionString: db.url });
-  await admin.connect();
-  try {
-    await insertXComRows(admin, referenceRows());
-  } finally {
-    await admin.end();
-  }
+  await seedReferenceHistory(db.url);
 
   dir = mkdtempSync(path.join(tmpdir(), 'cutover-plan-'));
   const home = path.join(dir, 'airflow-home');
   mkdirSync(home);
-  const base = airflowBaseEnv({ airflowHome: home, s3Endpoint: moto.endpoint });
   envFile = path.join(dir, 'airflow.env');
-  envFileText = [
-    '# The local Airflow of this test: components read this file at start.',
-    `AIRFLOW_HOME=${home}`,
-    `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=${db.sqlalchemyUrl}`,
-    // The venv has no asyncpg; Airflow 3 would derive a postgresql+asyncpg URL and fail at import.
-    'AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC=',
-    'AIRFLOW__CORE__LOAD_EXAMPLES=False',
-    `AIRFLOW_CONN_AWS_DEFAULT=${base.AIRFLOW_CONN_AWS_DEFAULT}`,
-    `AWS_ACCESS_KEY_ID=${base.AWS_ACCESS_KEY_ID}`,
-    `AWS_SECRET_ACCESS_KEY=${base.AWS_SECRET_ACCESS_KEY}`,
-    `AWS_DEFAULT_REGION=${base.AWS_DEFAULT_REGION}`,
-    'LANG=C.UTF-8',
-    '',
-  ].join('\n');
+  envFileText = localTargetEnvFile({
+    airflowHome: home,
+    sqlalchemyUrl: db.sqlalchemyUrl,
+    s3Endpoint: moto.endpoint,
+    title: 'The local Airflow of this test: components read this file at start.',
+  });
   writeFileSync(envFile, envFileText);
 
   wa = adaptersFromEnv({ ...process.env, [URL_ENV]: db.url });
