@@ -34,7 +34,7 @@ export function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/** A command line to copy, with placeholders left unquoted (`<name>`). */
+/** A command line to copy; words like `<name>` (to be filled in by the reader) stay unquoted. */
 export function command(...words: string[]): string {
   return words.map((w) => (/^<[^>]+>$/.test(w) || /^"<[^>]+>"$/.test(w) ? w : shellQuote(w))).join(' ');
 }

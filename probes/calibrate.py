@@ -29,7 +29,7 @@ import socket
 import time
 import uuid
 
-_PLACEHOLDER = re.compile(r"\$(\d+)")
+_PARAM_MARKER = re.compile(r"\$(\d+)")
 
 
 def _engine():
@@ -45,7 +45,7 @@ def _engine():
 
 
 def _bind(sql, params, paramstyle):
-    """The statement with $n placeholders in the driver's paramstyle, and its argument list."""
+    """The statement with its $n parameter markers in the driver's paramstyle, and its argument list."""
     if paramstyle not in ("pyformat", "format"):
         raise NotImplementedError(f"the database driver uses paramstyle {paramstyle!r}; expected pyformat or format")
     order = []
@@ -57,10 +57,10 @@ def _bind(sql, params, paramstyle):
         order.append(params[index - 1])
         return "%s"
 
-    if not _PLACEHOLDER.search(sql):
+    if not _PARAM_MARKER.search(sql):
         return sql, None  # executed with no_parameters: the driver leaves % alone
-    # With parameters a literal % means "placeholder" to these drivers: double it first.
-    bound = _PLACEHOLDER.sub(repl, sql.replace("%", "%%"))
+    # With parameters a literal % starts a parameter marker for these drivers: double it first.
+    bound = _PARAM_MARKER.sub(repl, sql.replace("%", "%%"))
     return bound, tuple(order)
 
 
