@@ -35,17 +35,6 @@ export const objectStoragePathSchema = z
   )
   .refine((p) => !p.endsWith('/'), 'must not end with a slash (the backend joins paths itself)');
 
-export function parseObjectStoragePath(path: string): {
-  scheme: string;
-  connId: string | null;
-  bucket: string;
-  prefix: string;
-} {
-  const m = /^([a-z0-9]+):\/\/(?:([^@/]+)@)?([^/]+)(?:\/(.*))?$/.exec(path);
-  if (!m || !m[1] || !m[3]) throw new Error(`not an object storage path: ${path}`);
-  return { scheme: m[1], connId: m[2] ?? null, bucket: m[3], prefix: m[4] ?? '' };
-}
-
 /** The codecs fsspec knows; anything else makes every XCom push raise, inline ones too. */
 export const FSSPEC_CODECS = ['', 'gzip', 'bz2', 'lzma', 'xz', 'zip'] as const;
 
