@@ -15,6 +15,8 @@ import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
 import { InPodMetadataDb } from '../adapters/in-pod-metadata-db.js';
 import { PostgresMetadataDb } from '../adapters/metadata-db.js';
 import { planSchema, type Plan, type PlanInput } from '../domain/plan.js';
+import { ConfigMapChange } from '../adapters/kube/configmap-change.js';
+import { KubeRollout } from '../adapters/kube/rollout.js';
 import { GitOpsChange } from '../adapters/gitops-change.js';
 import { adaptersFromEnv, MISSING } from '../worker/adapters-from-env.js';
 import { testPlan } from './support/plans.js';
@@ -95,14 +97,15 @@ void describe('adaptersFromEnv', () => {
     assert.deepEqual(missing, [...MISSING]);
     const kinds = (re: RegExp) => missing.filter((m) => re.test(m.adapter)).flatMap((m) => m.targets);
     assert.deepEqual(kinds(/^Airflow probe/), []);
-    assert.deepEqual(kinds(/^change/), ['kubernetes']);
-    assert.deepEqual(kinds(/^rollout/), ['local', 'kubernetes']);
+    assert.deepEqual(kinds(/^change/), []);
+    assert.deepEqual(kinds(/^rollout/), ['local']);
     assert.deepEqual(kinds(/REST API/), ['local', 'kubernetes']);
     assert.ok(available.some((a) => /metadata-DB direct/.test(a)));
     assert.ok(available.some((a) => /kubernetes targets \(pod exec/.test(a)));
+    assert.ok(available.some((a) => /change configmap and rollout/.test(a)));
   });
 
-  void test('a kubernetes target: probes and in-pod calibration exec into pods, gitops is built, configmap is missing', () => {
+  void test('a kubernetes target: probes and in-pod calibration exec into pods, gitops, configmap and rollout are built', () => {
     const kubeconfig = path.join(cwd, 'kubeconfig');
     writeFileSync(
       kubeconfig,
@@ -124,8 +127,21 @@ void describe('adaptersFromEnv', () => {
     const direct = testPlan((raw) => {
       raw.change = { mode: 'configmap', configMap: 'airflow-env' };
     });
-    assert.throws(() => resolveAdapter(adapters.change, direct), isAdapterMissing(/change \(configmap\)/));
-    assert.equal(adapters.rollout, undefined);
+    assert.ok(resolveAdapter(adapters.change, direct) instanceof ConfigMapChange);
+    assert.equal(
+      resolveAdapter(adapters.change, direct)?.describeDestination(),
+      'ConfigMap cvntrade/airflow-env',
+    );
+    assert.ok(resolveAdapter(adapters.rollout, plan) instanceof KubeRollout);
+    assert.equal(
+      resolveAdapter(adapters.rollout, plan),
+      resolveAdapter(adapters.rollout, direct),
+      'one per target',
+    );
+    assert.throws(
+      () => resolveAdapter(adapters.rollout, localPlan()),
+      isAdapterMissing(/rollout \(local processes\)/),
+    );
     assert.equal(adapters.airflowApi, undefined);
     // A context the kubeconfig lacks is permanent, and says which.
     const elsewhere = testPlan((raw) => {

@@ -23,13 +23,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Adapters } from '../activities/index.js';
-import type { ChangePort, MetadataDbPort } from '../activities/adapters.js';
+import * as k8s from '@kubernetes/client-node';
+import type { ChangePort, MetadataDbPort, RolloutPort } from '../activities/adapters.js';
 import { adapterMissing, PermanentFault } from '../activities/errors.js';
 import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
 import { EnvFileChange, parseEnvFile } from '../adapters/env-file-change.js';
 import { GitOpsChange } from '../adapters/gitops-change.js';
 import { LocalExecPort } from '../adapters/exec/local.js';
-import { KubeExecPort } from '../adapters/kube/exec.js';
+import { ConfigMapChange } from '../adapters/kube/configmap-change.js';
+import { KubeExecPort, loadKubeConfig } from '../adapters/kube/exec.js';
+import { KubeRollout } from '../adapters/kube/rollout.js';
 import { InPodMetadataDb } from '../adapters/in-pod-metadata-db.js';
 import { metadataDbFromEnv, type PostgresMetadataDb } from '../adapters/metadata-db.js';
 import type { Component, Plan } from '../domain/plan.js';
@@ -63,14 +66,9 @@ export interface WorkerAdapters {
 /** What a worker built by adaptersFromEnv lacks (the same for every worker until the adapters exist). */
 export const MISSING: readonly MissingAdapter[] = [
   {
-    adapter: 'change (configmap)',
-    needs: 'diff, apply and revert a direct ConfigMap change (RENDER, APPLY, COMPENSATE)',
-    targets: ['kubernetes'],
-  },
-  {
     adapter: 'rollout',
     needs: 'restart components and wait (APPLY, COMPENSATE)',
-    targets: ['local', 'kubernetes'],
+    targets: ['local'],
   },
   {
     adapter: 'Airflow REST API',
@@ -173,20 +171,26 @@ export function adaptersFromEnv(
     return probes;
   };
 
-  const kubeProbesByKey = new Map<string, ExecAirflowProbes>();
-  /** Probes exec'd into the target's pods (kubeconfig: CUTOVER_KUBECONFIG, KUBECONFIG, ~/.kube, in-cluster). */
-  const kubeProbes = (target: KubernetesTarget): ExecAirflowProbes => {
+  interface KubeTarget {
+    kc: k8s.KubeConfig;
+    exec: KubeExecPort;
+    probes: ExecAirflowProbes;
+    rollout: KubeRollout;
+  }
+  const kubeByKey = new Map<string, KubeTarget>();
+  // The official image has python on PATH; the pod's own env is what the components run with.
+  const podPython = [env.CUTOVER_POD_PYTHON ?? 'python'];
+  /** One kubeconfig, exec port, probes and rollout per cluster context, namespace and release. */
+  const kube = (target: KubernetesTarget): KubeTarget => {
     const key = `${target.context ?? ''}\u0000${target.namespace}\u0000${target.release}`;
-    let probes = kubeProbesByKey.get(key);
-    if (!probes) {
+    let k = kubeByKey.get(key);
+    if (!k) {
       const kubeconfigPath = env.CUTOVER_KUBECONFIG ?? env.KUBECONFIG;
-      let exec: KubeExecPort;
+      let kc: k8s.KubeConfig;
       try {
-        exec = new KubeExecPort({
+        kc = loadKubeConfig({
           ...(kubeconfigPath ? { kubeconfigPath } : {}),
           ...(target.context ? { context: target.context } : {}),
-          namespace: target.namespace,
-          release: target.release,
         });
       } catch (err) {
         // A kubeconfig that cannot be read, or lacks the plan's context, does not heal by retrying.
@@ -194,12 +198,24 @@ export function adaptersFromEnv(
           `cannot use the kubeconfig${kubeconfigPath ? ` ${kubeconfigPath}` : ''}${target.context ? ` (context ${target.context})` : ''}: ${err instanceof Error ? err.message : String(err)}`,
         );
       }
-      // The official image has python on PATH; the pod's own env is what the components run with.
-      probes = new ExecAirflowProbes(exec, { python: () => [env.CUTOVER_POD_PYTHON ?? 'python'] });
-      kubeProbesByKey.set(key, probes);
+      const exec = new KubeExecPort({ kubeConfig: kc, namespace: target.namespace, release: target.release });
+      k = {
+        kc,
+        exec,
+        probes: new ExecAirflowProbes(exec, { python: () => podPython }),
+        rollout: new KubeRollout({
+          kubeConfig: kc,
+          namespace: target.namespace,
+          release: target.release,
+          exec,
+          python: podPython,
+        }),
+      };
+      kubeByKey.set(key, k);
     }
-    return probes;
+    return k;
   };
+  const kubeProbes = (target: KubernetesTarget): ExecAirflowProbes => kube(target).probes;
 
   const probesFor = (plan: Plan): ExecAirflowProbes =>
     plan.target.kind === 'local' ? localProbes(plan.target) : kubeProbes(plan.target);
@@ -231,14 +247,25 @@ export function adaptersFromEnv(
       return new EnvFileChange(envFileOf(target));
     // One managed clone per repo under the work dir; credentials are read from the env var the plan names.
     if (plan.change.mode === 'gitops') return new GitOpsChange(plan.change, gitopsWorkDir, { env });
+    if (plan.change.mode === 'configmap' && target.kind === 'kubernetes')
+      return new ConfigMapChange({
+        core: kube(target).kc.makeApiClient(k8s.CoreV1Api),
+        namespace: target.namespace,
+        configMap: plan.change.configMap,
+      });
     throw adapterMissing(
       `change (${plan.change.mode})`,
       `show, apply or revert a ${plan.change.mode} change`,
     );
   };
 
+  const rollout = (plan: Plan): RolloutPort => {
+    if (plan.target.kind === 'kubernetes') return kube(plan.target).rollout;
+    throw adapterMissing('rollout (local processes)', 'restart the local Airflow components');
+  };
+
   return {
-    adapters: { metadb, probes: probesFor, change },
+    adapters: { metadb, probes: probesFor, change, rollout },
     missing: [...MISSING],
     available: [
       'metadata-DB direct (the plan names the env var holding the URL) or in-pod, on any target',
@@ -246,6 +273,7 @@ export function adaptersFromEnv(
       'Airflow probes and in-pod calibration on kubernetes targets (pod exec; kubeconfig from CUTOVER_KUBECONFIG, KUBECONFIG or the default)',
       'change env-file on local targets',
       `change gitops (clones under ${gitopsWorkDir}; CUTOVER_GITOPS_DIR sets it)`,
+      'change configmap and rollout (restart + wait, env read in the live pods) on kubernetes targets',
     ],
     async close() {
       const all = [...pools.values()];

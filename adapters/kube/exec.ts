@@ -34,7 +34,19 @@ export function loadKubeConfig(opts: { kubeconfigPath?: string; context?: string
   const kc = new k8s.KubeConfig();
   if (opts.kubeconfigPath) kc.loadFromFile(opts.kubeconfigPath);
   else kc.loadFromDefault();
-  if (opts.context) kc.setCurrentContext(opts.context);
+  if (opts.context) {
+    if (!kc.getContextObject(opts.context))
+      throw new Error(
+        `context ${opts.context} is not in the kubeconfig (contexts: ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(', ') || 'none'
+        })`,
+      );
+    kc.setCurrentContext(opts.context);
+  }
+  if (!kc.getCurrentCluster()) throw new Error('the kubeconfig has no current cluster');
   return kc;
 }
 
