@@ -39,6 +39,17 @@ export function renderStage(
   return { label, thresholdBytes: opts.thresholdBytes, env };
 }
 
+/**
+ * The stage as the reference incident deployed it: `[common.io]` keys spelled with the dotted
+ * section (AIRFLOW__COMMON.IO__...), present in the env and never read. Fault injection only.
+ */
+export function withDottedSectionSpelling(stage: ChangeStage): ChangeStage {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(stage.env))
+    env[k.replace(/^AIRFLOW__COMMON_IO__/, 'AIRFLOW__COMMON.IO__')] = v;
+  return { ...stage, env };
+}
+
 const AIRFLOW_VAR = /^AIRFLOW__(.+?)__(.+)$/i;
 
 /** Flags every AIRFLOW__ variable whose spelling Airflow's config lookup cannot match. */

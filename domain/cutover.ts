@@ -64,7 +64,16 @@ export interface CutoverInput {
   dryRun?: boolean;
   /** Skip REHEARSE; only allowed with dryRun (the rehearsal is a mandatory gate otherwise). */
   skipRehearsal?: boolean;
+  /**
+   * Fault injection for drills and tests: `env-encoding` deploys the first stage with the
+   * reference incident's `AIRFLOW__COMMON.IO__` spelling (the lint is bypassed for the deploy
+   * only), so VERIFY fails and the kill-switch runs for real.
+   */
+  inject?: FaultInjection;
 }
+
+export const FAULT_INJECTIONS = ['env-encoding'] as const;
+export type FaultInjection = (typeof FAULT_INJECTIONS)[number];
 
 export interface ApprovalRequest {
   planDigest: string;

@@ -15,6 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { ApprovalRequest, CutoverInput, CutoverResult, Phase } from '../domain/cutover.js';
 import type { ChangeStage, GateVerdict } from '../domain/evidence.js';
+import { withDottedSectionSpelling } from '../domain/airflow-env.js';
 import { durationMs } from '../domain/duration.js';
 import { awaitGo, handleDecisions } from './approval.js';
 import { compensate, handleOperatorActions, type AppliedStage } from './compensation.js';
@@ -166,17 +167,24 @@ async function deployStage(
 ): Promise<void> {
   const plan = run.plan;
   run.enter(phase, `deploying ${stage.label} (threshold ${stage.thresholdBytes} B) via ${plan.change.mode}`);
-  const pending: AppliedStage = { stage, record: null };
+  // A drill: the stage goes out misspelled as in the reference incident; VERIFY still holds it to the plan.
+  const deployed =
+    phase === 'APPLY' && run.input.inject === 'env-encoding' ? withDottedSectionSpelling(stage) : stage;
+  if (deployed !== stage)
+    run.say(
+      `FAULT INJECTION env-encoding: deploying ${Object.keys(deployed.env).join(', ')} (lint bypassed)`,
+    );
+  const pending: AppliedStage = { stage: deployed, record: null };
   applied.push(pending);
   pending.record = await run.step(
     `apply ${stage.label}`,
-    () => steps.applyChange({ plan, stage, changeId: run.changeId }),
+    () => steps.applyChange({ plan, stage: deployed, changeId: run.changeId }),
     (a) => (a.changed ? `deployed ${a.ref}` : `already live (${a.ref})`),
   );
   run.evidence.applies.push(pending.record);
   const rollout = await run.step(
     `rollout ${stage.label}`,
-    () => steps.waitForRollout({ plan, expectEnv: stage.env }),
+    () => steps.waitForRollout({ plan, expectEnv: deployed.env }),
     (r) =>
       `${r.components.filter((c) => c.ready).length}/${r.components.length} components carry the new env`,
   );
@@ -245,6 +253,10 @@ function approvalRequest(run: CutoverRun): ApprovalRequest {
   if (ev.preview)
     review.push(
       `destination: ${ev.preview.destination}${ev.preview.diff ? '' : ' (already holds this change)'}`,
+    );
+  if (run.input.inject)
+    review.push(
+      `FAULT INJECTION ${run.input.inject}: APPLY deploys the AIRFLOW__COMMON.IO__ spelling on purpose, so VERIFY fails and the kill-switch runs`,
     );
   const r = ev.rehearsal;
   if (r) {

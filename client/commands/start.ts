@@ -5,7 +5,7 @@
 import { Option, type Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import type { CutoverInput, CutoverResult } from '../../domain/cutover.js';
-import { WORKFLOW_TYPE } from '../../domain/cutover.js';
+import { FAULT_INJECTIONS, WORKFLOW_TYPE, type FaultInjection } from '../../domain/cutover.js';
 import { loadPlan, planDigest } from '../../domain/plan-file.js';
 import { targetKey, workflowIdFor } from '../../domain/plan-key.js';
 import type { xcomBackendCutover } from '../../workflows/cutover.js';
@@ -21,6 +21,7 @@ interface StartOptions {
   wait?: boolean;
   operator?: string;
   json?: boolean;
+  break?: FaultInjection;
 }
 
 /** Outcomes a script may treat as success. */
@@ -57,6 +58,12 @@ export function registerStart(program: Command, ctx: CliContext): void {
     .option('--wait', 'wait until the run finishes; exit 0 only for DONE or PLANNED')
     .option('--operator <name>', 'who starts the run (default: $CUTOVER_OPERATOR, then $USER)')
     .option('--json', 'print {workflowId, runId, planDigest, uiLink} (and outcome, reason with --wait)')
+    .addOption(
+      new Option(
+        '--break <fault>',
+        'drill: inject a fault after the go (env-encoding: deploy the AIRFLOW__COMMON.IO__ spelling, so VERIFY fails and the change is reverted)',
+      ).choices([...FAULT_INJECTIONS]),
+    )
     .action(async (opts: StartOptions) => {
       const plan = await loadPlan(opts.plan);
       const digest = planDigest(plan);
@@ -69,7 +76,12 @@ export function registerStart(program: Command, ctx: CliContext): void {
           'who is starting this cut-over? pass --operator NAME (or set CUTOVER_OPERATOR)',
         );
       }
-      const input: CutoverInput = { plan, planDigest: digest, startedBy };
+      const input: CutoverInput = {
+        plan,
+        planDigest: digest,
+        startedBy,
+        ...(opts.break ? { inject: opts.break } : {}),
+      };
       const { taskQueue } = ctx.settings;
 
       const client = await ctx.client();
