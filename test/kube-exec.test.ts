@@ -376,6 +376,8 @@ void describe('KubeExecPort over the Kubernetes API test server', () => {
 
     void test('the ConfigMap with the 4 XCom vars resolves XComObjectStorageBackend', SLOW, async () => {
       server.setConfigMap({ namespace: NS, name: `${RELEASE}-airflow-env`, data: correct });
+      // A pod's env is fixed when it is created: only a new pod sees the ConfigMap's data.
+      server.recreatePod(NS, `${RELEASE}-scheduler-0`);
       const got = await probes().resolveConfig({ component: scheduler });
       assert.equal(got.error, null);
       assert.equal(got.xcomClass, 'XComObjectStorageBackend');
@@ -393,6 +395,7 @@ void describe('KubeExecPort over the Kubernetes API test server', () => {
       );
       assert.ok(airflowEnvVarName('common.io', 'xcom_objectstorage_path') in correct);
       server.setConfigMap({ namespace: NS, name: `${RELEASE}-airflow-env`, data: dotted });
+      server.recreatePod(NS, `${RELEASE}-scheduler-0`);
       const got = await probes().resolveConfig({ component: scheduler });
       assert.ok(got.error, 'error is set');
       assert.ok(got.error.includes('AIRFLOW__COMMON.IO__XCOM_OBJECTSTORAGE_PATH'), got.error);

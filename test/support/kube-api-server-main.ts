@@ -1,9 +1,13 @@
 /**
- * `npm run kube-test-server -- [--port N] [--kubeconfig FILE] [--namespace NS] [--release R]`:
- * the Kubernetes API test server (kube-api-server.ts) with one Airflow scheduler pod (the
- * official Helm chart's labels) whose container runs the project's venv Python, with
- * AIRFLOW_HOME a temp dir and its env from the ConfigMap `<release>-airflow-env` (empty at
- * start) through envFrom. Runs until SIGINT or SIGTERM.
+ * `npm run kube-test-server -- [--port N] [--kubeconfig FILE] [--namespace NS] [--release R] [--tls]`:
+ * the Kubernetes API test server (kube-api-server.ts) with the Airflow scheduler as a
+ * Deployment `<release>-scheduler` (the official Helm chart's labels tier=airflow,
+ * component=scheduler, release=<release>) of one pod, whose container runs the project's venv
+ * Python with AIRFLOW_HOME a temp dir and its env from the ConfigMap `<release>-airflow-env`
+ * (empty at start) through envFrom. As in a real cluster, the pod's env is fixed when it is
+ * created: after patching the ConfigMap, `kubectl rollout restart` makes a pod that sees it.
+ * `--tls` serves https with a self-signed certificate (needs the openssl CLI) and requires the
+ * kubeconfig's bearer token. Runs until SIGINT or SIGTERM.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,6 +22,7 @@ async function main(): Promise<void> {
       namespace: { type: 'string', default: 'airflow' },
       release: { type: 'string', default: 'airflow' },
       's3-endpoint': { type: 'string', default: 'http://127.0.0.1:9' },
+      tls: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -28,31 +33,45 @@ async function main(): Promise<void> {
   const release = values.release;
   const home = tempAirflowHome();
   const env = airflowBaseEnv({ airflowHome: home.dir, s3Endpoint: values['s3-endpoint'] });
+  const labels = { tier: 'airflow', component: 'scheduler', release };
+  const deployment = `${release}-scheduler`;
   const server = await startKubeApiServer({
     port,
+    tls: values.tls,
     kubeconfigPath: values.kubeconfig === undefined ? undefined : path.resolve(values.kubeconfig),
-    pods: [
+    configMaps: [{ namespace, name: `${release}-airflow-env`, data: {} }],
+    deployments: [
       {
         namespace,
-        name: `${release}-scheduler-0`,
-        labels: { tier: 'airflow', component: 'scheduler', release },
-        containers: [
-          {
-            name: 'scheduler',
-            env: Object.entries(env).map(([name, value]) => ({ name, value })),
-            envFrom: [{ configMapRef: { name: `${release}-airflow-env` } }],
+        name: deployment,
+        labels,
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            containers: [
+              {
+                name: 'scheduler',
+                env: Object.entries(env).map(([name, value]) => ({ name, value })),
+                envFrom: [{ configMapRef: { name: `${release}-airflow-env` } }],
+              },
+            ],
           },
-        ],
+        },
       },
     ],
-    configMaps: [{ namespace, name: `${release}-airflow-env`, data: {} }],
   });
+  const kubectl = `kubectl --kubeconfig ${server.kubeconfigPath} -n ${namespace}`;
+  const [pod] = server.listPods(namespace, labels);
   process.stdout.write(
-    `Kubernetes API test server at ${server.url}\n` +
+    `Kubernetes API test server at ${server.url}${values.tls ? ' (TLS, bearer token required)' : ''}\n` +
       `kubeconfig: ${server.kubeconfigPath} (context ${server.context})\n` +
-      `pod ${namespace}/${release}-scheduler-0 (tier=airflow,component=scheduler,release=${release}), ` +
-      `container scheduler, AIRFLOW_HOME ${home.dir}\n` +
-      `try: kubectl --kubeconfig ${server.kubeconfigPath} -n ${namespace} exec ${release}-scheduler-0 -- python -c 'import airflow; print(airflow.__version__)'\n`,
+      `deployment ${namespace}/${deployment} (tier=airflow,component=scheduler,release=${release}), ` +
+      `pod ${pod?.name ?? '?'}, container scheduler, AIRFLOW_HOME ${home.dir}\n` +
+      `try: ${kubectl} exec deploy/${deployment} -- python -c 'import airflow; print(airflow.__version__)'\n` +
+      `     ${kubectl} patch configmap ${release}-airflow-env --type merge -p '{"data":{"AIRFLOW__CORE__PARALLELISM":"8"}}'\n` +
+      `     ${kubectl} rollout restart deployment/${deployment} && ${kubectl} rollout status deployment/${deployment}\n`,
   );
   let stopping = false;
   const stop = (signal: string) => {
