@@ -5,9 +5,7 @@
  * progress deadline), and kubectl as a second, independent client, over http and over TLS.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import https from 'node:https';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { ExecError } from '../adapters/exec/port.js';
@@ -18,31 +16,14 @@ import {
   type KubeApiServer,
   type TestWorkload,
 } from './support/kube-api-server.js';
-import { venvDir } from './support/moto.js';
+import { kubectl as kubectlIn } from './support/kubectl.js';
 
 const NS = 'airflow';
 const RELEASE = 'af';
 const ENV_CM = `${RELEASE}-airflow-env`;
-const kubectlBin = path.join(venvDir(), 'bin', 'kubectl');
 
-/** kubectl, asynchronously (the server runs in this process: a sync spawn would starve it). */
-function kubectl(
-  server: KubeApiServer,
-  args: string[],
-  kubeconfig = server.kubeconfigPath,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      kubectlBin,
-      ['--kubeconfig', kubeconfig, '-n', NS, ...args],
-      { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const kubectl = (server: KubeApiServer, args: string[], kubeconfig = server.kubeconfigPath) =>
+  kubectlIn(kubeconfig, NS, args);
 
 /** The HTTP status and Status body of a failed client-node call. */
 async function apiFailure(p: Promise<unknown>): Promise<{ code: number; status: JsonObject }> {

@@ -5,7 +5,6 @@
  * that never does), a stuck rollout, a StatefulSet, and kubectl reading what the adapters left.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
@@ -18,6 +17,7 @@ import { withDottedSectionSpelling, renderStage } from '../domain/airflow-env.js
 import type { Component } from '../domain/plan.js';
 import { airflowBaseEnv, tempAirflowHome } from './support/airflow.js';
 import { startKubeApiServer, type KubeApiServer } from './support/kube-api-server.js';
+import { kubectl as kubectlIn } from './support/kubectl.js';
 import { venvDir } from './support/moto.js';
 import { testPlan } from './support/plans.js';
 
@@ -39,23 +39,9 @@ const plan = testPlan((raw) => {
 const scheduler: Component = { name: 'scheduler', workload: { kind: 'Deployment', name: 'af-scheduler' } };
 const triggerer: Component = { name: 'triggerer' }; // the chart's default: StatefulSet af-triggerer
 const helm = (component: string) => ({ tier: 'airflow', component, release: RELEASE });
-const kubectlBin = path.join(venvDir(), 'bin', 'kubectl');
 const noBeat = () => undefined;
 
-function kubectl(
-  server: KubeApiServer,
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      kubectlBin,
-      ['--kubeconfig', server.kubeconfigPath, '-n', NS, ...args],
-      { encoding: 'utf8' },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
-}
+const kubectl = (server: KubeApiServer, args: string[]) => kubectlIn(server.kubeconfigPath, NS, args);
 
 void describe('ConfigMap change + rollout on the Kubernetes API test server', () => {
   let server: KubeApiServer;

@@ -9,9 +9,8 @@
  * side are tested against a running Airflow on the local target).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -33,6 +32,7 @@ import {
   type CutoverEnv,
 } from './support/cutover-env.js';
 import { startGitOpsSync, type GitOpsSync } from './support/gitops-sync.js';
+import { git, seedValuesRepo } from './support/gitops-repo.js';
 import { startKubeApiServer, type KubeApiServer } from './support/kube-api-server.js';
 import { startMoto, venvDir, type MotoServer } from './support/moto.js';
 import { referencePlanInput } from './support/plans.js';
@@ -82,13 +82,6 @@ function scriptedAirflowApi(calls: string[]): AirflowApiPort {
     readsData: () => Promise.resolve({ readsData: true, detail: 'scripted' }),
   };
 }
-
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null' },
-  }).trim();
 
 void describe('cut-over on a Kubernetes target, end to end', () => {
   let env: CutoverEnv;
@@ -146,15 +139,9 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
       podReadyDelayMs: 150,
     });
 
-    origin = path.join(dir, 'infra.git');
-    git(dir, 'init', '-q', '--bare', '-b', 'main', origin);
-    const seed = path.join(dir, 'seed');
-    git(dir, 'clone', '-q', origin, seed);
-    mkdirSync(path.join(seed, 'helm'));
-    writeFileSync(path.join(seed, 'helm', 'values-prod.yaml'), VALUES);
-    git(seed, 'add', '.');
-    git(seed, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'values');
-    git(seed, 'push', '-q', 'origin', 'HEAD:main');
+    // The GitOps repo: a bare "origin" holding the Helm values.
+
+    origin = seedValuesRepo(dir, 'helm/values-prod.yaml', VALUES);
 
     wa = adaptersFromEnv({
       ...process.env,

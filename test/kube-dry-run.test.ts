@@ -7,7 +7,6 @@
  * Airflow. Nothing may be committed to the repo and nothing left in the bucket.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,6 +22,7 @@ import { createCutoverWorker } from '../worker/create-worker.js';
 import { createAirflowTestDatabase, type AirflowTestDatabase } from './support/airflow-db.js';
 import { airflowBaseEnv } from './support/airflow.js';
 import { startCutoverEnv, workflowBundle, type CutoverEnv } from './support/cutover-env.js';
+import { git, seedValuesRepo } from './support/gitops-repo.js';
 import { startKubeApiServer, type KubeApiServer } from './support/kube-api-server.js';
 import { startMoto, venvDir, type MotoServer } from './support/moto.js';
 import { referencePlanInput } from './support/plans.js';
@@ -52,13 +52,6 @@ let wa: WorkerAdapters;
 let worker: Worker;
 let workerDone: Promise<void>;
 const taskQueue = `kube-plan-${randomUUID()}`;
-
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null' },
-  }).trim();
 
 before(async () => {
   [env, db, moto] = await Promise.all([
@@ -110,15 +103,8 @@ before(async () => {
   });
 
   // The GitOps repo: a bare "origin" holding the Helm values.
-  origin = path.join(dir, 'infra.git');
-  git(dir, 'init', '-q', '--bare', '-b', 'main', origin);
-  const seed = path.join(dir, 'seed');
-  git(dir, 'clone', '-q', origin, seed);
-  mkdirSync(path.join(seed, 'helm'));
-  writeFileSync(path.join(seed, 'helm', 'values-prod.yaml'), VALUES);
-  git(seed, 'add', '.');
-  git(seed, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'values');
-  git(seed, 'push', '-q', 'origin', 'HEAD:main');
+
+  origin = seedValuesRepo(dir, 'helm/values-prod.yaml', VALUES);
 
   wa = adaptersFromEnv({
     ...process.env,
