@@ -27,6 +27,32 @@ export function freeTcpPort(): Promise<number> {
   });
 }
 
+/** Linux's default ephemeral range is 32768-60999: a service port below it is never lent out. */
+const SERVICE_PORTS = { low: 20_000, high: 32_000 };
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free port for a server that is stopped and started again on the same port (the local Airflow
+ * components). Ports from freeTcpPort are ephemeral ones: while the server is down, any outgoing
+ * connection on this busy machine may be given it as its source port, and the restart then fails
+ * with "address already in use". This picks from below the ephemeral range instead.
+ */
+export async function freeServicePort(): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = SERVICE_PORTS.low + Math.floor(Math.random() * (SERVICE_PORTS.high - SERVICE_PORTS.low));
+    if (await canListen(port)) return port;
+  }
+  return freeTcpPort();
+}
+
 export interface MotoServer {
   endpoint: string;
   bucket: string;
