@@ -79,6 +79,11 @@ const localTarget = z
     name: name,
     /** Env file the local Airflow components read at start. */
     envFile: z.string().min(1),
+    /**
+     * Control URL of the cutover supervisor that runs the components (`npm run airflow-local`);
+     * default: the URL it records in supervisor.json next to the env file.
+     */
+    supervisor: z.string().url().optional(),
     components: z.array(componentSchema).min(1),
   })
   .strict();
@@ -127,6 +132,19 @@ export const planSchema = z
           .regex(/^\d+\.\d+(\.\d+)?$/)
           .default('1.4.0'),
         metadataDb: metadataDbSchema,
+        /**
+         * The REST API the validation run and the re-runs go through: Airflow 3's /api/v2 (token from
+         * /auth/token) or Airflow 2's /api/v1 (basic auth), chosen by `version`. Credentials are the
+         * NAMES of env vars on the worker.
+         */
+        api: z
+          .object({
+            url: z.string().url(),
+            usernameEnv: envVarName,
+            passwordEnv: envVarName,
+          })
+          .strict()
+          .optional(),
       })
       .strict(),
     xcom: z

@@ -11,12 +11,14 @@ import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { resolveAdapter } from '../activities/adapters.js';
 import { PermanentFault } from '../activities/errors.js';
+import { AirflowRestApi } from '../adapters/airflow-api.js';
 import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
 import { InPodMetadataDb } from '../adapters/in-pod-metadata-db.js';
 import { PostgresMetadataDb } from '../adapters/metadata-db.js';
 import { planSchema, type Plan, type PlanInput } from '../domain/plan.js';
 import { ConfigMapChange } from '../adapters/kube/configmap-change.js';
 import { KubeRollout } from '../adapters/kube/rollout.js';
+import { LocalRollout } from '../adapters/local-rollout.js';
 import { GitOpsChange } from '../adapters/gitops-change.js';
 import { adaptersFromEnv, MISSING } from '../worker/adapters-from-env.js';
 import { testPlan } from './support/plans.js';
@@ -98,8 +100,9 @@ void describe('adaptersFromEnv', () => {
     const kinds = (re: RegExp) => missing.filter((m) => re.test(m.adapter)).flatMap((m) => m.targets);
     assert.deepEqual(kinds(/^Airflow probe/), []);
     assert.deepEqual(kinds(/^change/), []);
-    assert.deepEqual(kinds(/^rollout/), ['local']);
-    assert.deepEqual(kinds(/REST API/), ['local', 'kubernetes']);
+    assert.deepEqual(kinds(/^rollout/), []);
+    assert.deepEqual(missing, [], 'this worker can build every adapter');
+    assert.deepEqual(kinds(/REST API/), []);
     assert.ok(available.some((a) => /metadata-DB direct/.test(a)));
     assert.ok(available.some((a) => /kubernetes targets \(pod exec/.test(a)));
     assert.ok(available.some((a) => /change configmap and rollout/.test(a)));
@@ -138,11 +141,28 @@ void describe('adaptersFromEnv', () => {
       resolveAdapter(adapters.rollout, direct),
       'one per target',
     );
+    assert.ok(resolveAdapter(adapters.rollout, localPlan()) instanceof LocalRollout);
+    // No airflow.api in the plan: the REST API step says what the plan lacks.
+    assert.throws(() => resolveAdapter(adapters.airflowApi, plan), isAdapterMissing(/names no airflow\.api/));
+    const withApi = testPlan((raw) => {
+      raw.airflow.api = {
+        url: 'http://127.0.0.1:1',
+        usernameEnv: 'CUTOVER_T_AF_USER',
+        passwordEnv: 'CUTOVER_T_AF_PASSWORD',
+      };
+    });
     assert.throws(
-      () => resolveAdapter(adapters.rollout, localPlan()),
-      isAdapterMissing(/rollout \(local processes\)/),
+      () => resolveAdapter(adapters.airflowApi, withApi),
+      (err: unknown) =>
+        err instanceof PermanentFault &&
+        /CUTOVER_T_AF_USER and CUTOVER_T_AF_PASSWORD are not set on the worker/.test(err.message),
     );
-    assert.equal(adapters.airflowApi, undefined);
+    const withCreds = adaptersFromEnv({
+      CUTOVER_KUBECONFIG: kubeconfig,
+      CUTOVER_T_AF_USER: 'admin',
+      CUTOVER_T_AF_PASSWORD: 'secret-pw',
+    });
+    assert.ok(resolveAdapter(withCreds.adapters.airflowApi, withApi) instanceof AirflowRestApi);
     // A context the kubeconfig lacks is permanent, and says which.
     const elsewhere = testPlan((raw) => {
       if (raw.target.kind === 'kubernetes') raw.target.context = 'nowhere';

@@ -4,19 +4,22 @@
  * the plan. Secrets stay here: a plan only names the env var holding a DB URL,
  * and a local target's credentials live in its env file.
  *
- * What exists today:
+ * What it builds:
  * - metadb: `direct` -> PostgresMetadataDb from the plan's urlEnv (one pool per
- *   env var name); `in-pod` -> InPodMetadataDb through the component's exec
- *   (local targets).
+ *   env var name); `in-pod` -> InPodMetadataDb through the component's exec.
  * - probes: local targets -> ExecAirflowProbes over LocalExecPort, each
- *   component running with the target's env file (+ PATH, HOME).
- * - change: env-file mode -> EnvFileChange on the target's env file (its diff shows
- *   only the stage's own lines: evidence never holds a secret).
+ *   component running with the target's env file (+ PATH, HOME); kubernetes
+ *   targets -> ExecAirflowProbes over KubeExecPort (pod exec).
+ * - change: env-file (local), gitops (a managed clone per repo), configmap
+ *   (kubernetes). Their diffs show only the stage's own keys: evidence never
+ *   holds a neighbouring secret.
+ * - rollout: kubernetes -> KubeRollout (restart, rollout status, env read in
+ *   the live pods); local -> LocalRollout through the target's supervisor.
+ * - airflowApi: the plan's airflow.api with credentials from the env vars it
+ *   names.
  *
- * What does not (each arrives with its own issue): Kubernetes pod exec (probes
- * and in-pod calibration on kubernetes targets), gitops and configmap changes,
- * rollout, Airflow's REST API. Those steps fail with a non-retryable
- * AdapterMissing that names the adapter, and `missing` says so up front.
+ * What a step needs and this worker cannot build fails with a non-retryable
+ * AdapterMissing that names it; `missing` says so up front.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -24,9 +27,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Adapters } from '../activities/index.js';
 import * as k8s from '@kubernetes/client-node';
-import type { ChangePort, MetadataDbPort, RolloutPort } from '../activities/adapters.js';
+import type { AirflowApiPort, ChangePort, MetadataDbPort, RolloutPort } from '../activities/adapters.js';
 import { adapterMissing, PermanentFault } from '../activities/errors.js';
+import { AirflowRestApi } from '../adapters/airflow-api.js';
 import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
+import { LocalRollout, supervisorStateFile } from '../adapters/local-rollout.js';
 import { EnvFileChange, parseEnvFile } from '../adapters/env-file-change.js';
 import { GitOpsChange } from '../adapters/gitops-change.js';
 import { LocalExecPort } from '../adapters/exec/local.js';
@@ -64,18 +69,8 @@ export interface WorkerAdapters {
 }
 
 /** What a worker built by adaptersFromEnv lacks (the same for every worker until the adapters exist). */
-export const MISSING: readonly MissingAdapter[] = [
-  {
-    adapter: 'rollout',
-    needs: 'restart components and wait (APPLY, COMPENSATE)',
-    targets: ['local'],
-  },
-  {
-    adapter: 'Airflow REST API',
-    needs: 'run and re-run DAGs (VALIDATE, COMPENSATE)',
-    targets: ['local', 'kubernetes'],
-  },
-];
+/** What every worker built by adaptersFromEnv lacks: nothing since the local rollout exists; kept for the banner and preflight. */
+export const MISSING: readonly MissingAdapter[] = [];
 
 /** <repo>: the nearest folder above this module holding package.json (from worker/ or dist/worker/). */
 function repoRoot(): string {
@@ -259,13 +254,67 @@ export function adaptersFromEnv(
     );
   };
 
+  const apis = new Map<string, AirflowRestApi>();
+  /**
+   * The plan's airflow.api with credentials from the env vars it names; S3 (for counting offloaded
+   * objects) through the AWS SDK's own chain: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, the region
+   * and credential variables, profiles, instance roles.
+   */
+  const airflowApi = (plan: Plan): AirflowApiPort => {
+    const api = plan.airflow.api;
+    if (!api)
+      throw adapterMissing(
+        'Airflow REST API',
+        'run the validation DAG or re-run DAG runs: the plan names no airflow.api (url, usernameEnv, passwordEnv)',
+      );
+    const username = env[api.usernameEnv];
+    const password = env[api.passwordEnv];
+    const unset = [api.usernameEnv, api.passwordEnv].filter((n) => !env[n]);
+    if (!username || !password)
+      throw new PermanentFault(
+        `${unset.join(' and ')} ${unset.length > 1 ? 'are' : 'is'} not set on the worker`,
+      );
+    const key = `${api.url}\u0000${username}\u0000${plan.xcom.path}`;
+    let a = apis.get(key);
+    if (!a) {
+      const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+      a = new AirflowRestApi({
+        baseUrl: api.url,
+        apiVersion: plan.airflow.version.startsWith('2.') ? 'v1' : 'v2',
+        username,
+        password,
+        xcomPath: plan.xcom.path,
+        s3: {
+          ...(endpoint ? { endpoint } : {}),
+          region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+          // From the env this worker was given (which need not be process.env); else the SDK's chain.
+          ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+            ? {
+                credentials: {
+                  accessKeyId: env.AWS_ACCESS_KEY_ID,
+                  secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+                  ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+                },
+              }
+            : {}),
+        },
+      });
+      apis.set(key, a);
+    }
+    return a;
+  };
+
   const rollout = (plan: Plan): RolloutPort => {
     if (plan.target.kind === 'kubernetes') return kube(plan.target).rollout;
-    throw adapterMissing('rollout (local processes)', 'restart the local Airflow components');
+    const target = plan.target;
+    return new LocalRollout({
+      ...(target.supervisor ? { supervisorUrl: target.supervisor } : {}),
+      stateFile: supervisorStateFile(envFileOf(target)),
+    });
   };
 
   return {
-    adapters: { metadb, probes: probesFor, change, rollout },
+    adapters: { metadb, probes: probesFor, change, rollout, airflowApi },
     missing: [...MISSING],
     available: [
       'metadata-DB direct (the plan names the env var holding the URL) or in-pod, on any target',
@@ -274,10 +323,14 @@ export function adaptersFromEnv(
       'change env-file on local targets',
       `change gitops (clones under ${gitopsWorkDir}; CUTOVER_GITOPS_DIR sets it)`,
       'change configmap and rollout (restart + wait, env read in the live pods) on kubernetes targets',
+      'rollout on local targets through the supervisor that runs the components (npm run airflow-local)',
+      "Airflow REST API from the plan's airflow.api (credentials from the env vars it names; S3 via AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and the AWS SDK's credential chain)",
     ],
     async close() {
       const all = [...pools.values()];
       pools.clear();
+      for (const a of apis.values()) a.close();
+      apis.clear();
       await Promise.all(all.map((db) => db.close()));
     },
   };

@@ -1,0 +1,185 @@
+/**
+ * RolloutPort for a `local` target: the components run under the cutover supervisor
+ * (local/supervisor.ts), which restarts them with the env file as it is now, the local analogue of
+ * a rollout. Per call:
+ * 1. read the wanted variables from each running component's process (the supervisor reads
+ *    /proc/<pid>/environ): if all carry them already (a retried step), nothing restarts;
+ * 2. else ask the supervisor to restart the plan's components and wait until they are healthy;
+ * 3. read the variables again: a component is ready only when its live process carries them.
+ */
+import { readFileSync } from 'node:fs';
+import type { Heartbeat, RolloutPort } from '../activities/adapters.js';
+import { PermanentFault } from '../activities/errors.js';
+import type { Component } from '../domain/plan.js';
+
+type Env = Record<string, string | null>;
+
+/** Where the supervisor of a local target records its URLs: next to the env file. */
+export const supervisorStateFile = (envFile: string) => `${envFile}.supervisor.json`;
+
+export interface LocalRolloutOptions {
+  /** The plan's target.supervisor, if it names one. */
+  supervisorUrl?: string;
+  /** Where the supervisor records its URL (`<envFile>.supervisor.json`), read when no URL is given. */
+  stateFile: string;
+  fetch?: typeof fetch;
+}
+
+interface LiveEnv {
+  component: string;
+  pid: number;
+  startedAt: string;
+  env: Record<string, string | null>;
+}
+
+function mismatches(live: Env, want: Env): string[] {
+  return Object.entries(want).flatMap(([k, v]) => {
+    const is = live[k] ?? null;
+    if (is === v) return [];
+    return [
+      v === null
+        ? `${k} is still set`
+        : is === null
+          ? `${k} is not set`
+          : `${k} is ${JSON.stringify(is)}, not ${JSON.stringify(v)}`,
+    ];
+  });
+}
+
+export class LocalRollout implements RolloutPort {
+  private readonly fetchFn: typeof fetch;
+
+  constructor(private readonly options: LocalRolloutOptions) {
+    this.fetchFn = options.fetch ?? globalThis.fetch;
+  }
+
+  private url(): string {
+    if (this.options.supervisorUrl) return this.options.supervisorUrl.replace(/\/+$/, '');
+    let text: string;
+    try {
+      text = readFileSync(this.options.stateFile, 'utf8');
+    } catch {
+      // The supervisor may be (re)starting: worth another attempt, with the fix in the message.
+      throw new Error(
+        `no supervisor state at ${this.options.stateFile}: is the local target's supervisor running (npm run airflow-local)?`,
+      );
+    }
+    const url = (JSON.parse(text) as { controlUrl?: unknown }).controlUrl;
+    if (typeof url !== 'string') throw new PermanentFault(`${this.options.stateFile} names no controlUrl`);
+    return url.replace(/\/+$/, '');
+  }
+
+  private async call<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    timeoutMs = 30_000,
+  ): Promise<T> {
+    const base = this.url();
+    let res: Response;
+    try {
+      res = await this.fetchFn(`${base}${path}`, {
+        method,
+        ...(body === undefined
+          ? {}
+          : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      throw new Error(
+        `cannot reach the supervisor at ${base}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      const why = (() => {
+        try {
+          return String((JSON.parse(text) as { error?: unknown }).error ?? text);
+        } catch {
+          return text;
+        }
+      })();
+      if (res.status === 400 || res.status === 404)
+        throw new PermanentFault(`supervisor ${method} ${path}: ${why}`);
+      throw new Error(`supervisor ${method} ${path} answered ${res.status}: ${why}`);
+    }
+    return JSON.parse(text) as T;
+  }
+
+  /** Polls /health until the supervisor runs every component and restarts nothing, or the deadline. */
+  private async untilIdle(deadline: number, heartbeat: Heartbeat): Promise<void> {
+    for (;;) {
+      try {
+        const res = await this.fetchFn(`${this.url()}/health`, { signal: AbortSignal.timeout(10_000) });
+        await res.arrayBuffer();
+        if (res.ok) return;
+      } catch {
+        // unreachable for now: the checks below say so if it stays that way
+      }
+      if (Date.now() >= deadline) return;
+      heartbeat({ waiting: 'supervisor busy' });
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  private live(component: Component, keys: string[]): Promise<LiveEnv> {
+    const q = new URLSearchParams({ component: component.name, keys: keys.join(',') });
+    return this.call<LiveEnv>('GET', `/env?${q.toString()}`);
+  }
+
+  async restartAndWait(args: {
+    components: Component[];
+    expectEnv: Env;
+    timeoutMs: number;
+    heartbeat: Heartbeat;
+  }): Promise<{ name: string; ready: boolean; detail: string }[]> {
+    const keys = Object.keys(args.expectEnv);
+    const deadline = Date.now() + args.timeoutMs;
+    // A restart already under way (asked by an attempt of this step whose worker died) finishes first.
+    await this.untilIdle(deadline, args.heartbeat);
+    const check = async () =>
+      Promise.all(
+        args.components.map(async (c) => {
+          try {
+            const live = await this.live(c, keys);
+            return { c, live, problems: mismatches(live.env, args.expectEnv) };
+          } catch (err) {
+            if (err instanceof PermanentFault) throw err;
+            const why = err instanceof Error ? err.message : String(err);
+            return { c, live: null, problems: [why] };
+          }
+        }),
+      );
+    const before = await check();
+    if (before.every((x) => x.problems.length === 0))
+      return before.map(({ c, live }) => ({
+        name: c.name,
+        ready: true,
+        detail: `pid ${live?.pid} (started ${live?.startedAt}) carries the env (no restart needed)`,
+      }));
+    args.heartbeat({ restarting: args.components.map((c) => c.name) });
+    let restartError: string | null = null;
+    try {
+      await this.call('POST', '/restart', { components: args.components.map((c) => c.name) }, Math.max(1_000, deadline - Date.now()));
+    } catch (err) {
+      if (err instanceof PermanentFault) throw err;
+      // A restart that failed or ran out of time is the verdict for the gate, not a reason to restart again.
+      restartError = err instanceof Error ? err.message : String(err);
+    }
+    const after = await check();
+    return after.map(({ c, live, problems }) => ({
+      name: c.name,
+      ready: problems.length === 0 && restartError === null,
+      detail:
+        problems.length === 0 && restartError === null
+          ? `restarted: pid ${live?.pid} (started ${live?.startedAt}) carries the env`
+          : [
+              restartError,
+              problems.length ? `${live ? `pid ${live.pid}` : c.name}: ${problems.join('; ')}` : null,
+            ]
+              .filter(Boolean)
+              .join('; '),
+    }));
+  }
+}
