@@ -164,6 +164,33 @@ export interface CutoverStatus {
   pendingApproval: ApprovalRequest | null;
   refusals: Refusal[];
   outcome: Outcome | null;
+  /** Webhook messages of this run; absent for runs started before notifications existed. */
+  notifications?: NotificationRecord[];
+}
+
+/** State changes announced on the worker's webhook, one message each (activities/notify.ts). */
+export type NotificationEvent =
+  | 'approval-requested'
+  | 'approved'
+  | 'verification-failed'
+  | 'needs-operator'
+  | 'rejected'
+  | 'rolled-back'
+  | 'done'
+  | 'planned'
+  | 'stopped'
+  | 'timed-out'
+  | 'cancelled'
+  | 'operator-took-over';
+
+export interface NotificationRecord {
+  seq: number;
+  event: NotificationEvent;
+  /** `<workflowId>/<runId>/<event>/<seq>`: the same on every retry, so a receiver can drop repeats. */
+  key: string;
+  /** skipped: the worker has no webhook configured. failed: every attempt failed; the run went on. */
+  status: 'pending' | 'delivered' | 'skipped' | 'failed';
+  error?: string;
 }
 
 export interface CutoverResult {

@@ -120,6 +120,7 @@ export async function compensate(
           `Production is ${state.completed.includes('revert') ? 'reverted but not healed' : 'STILL CHANGED'}. ` +
           'Send retryCompensation to try again from this step, or acknowledge to take over by hand.',
       );
+      run.notifications?.needsOperator(state);
       await condition(() => choices.length > 0);
       const choice = choices.shift();
       if (!choice) continue;

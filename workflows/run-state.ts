@@ -17,6 +17,7 @@ import type {
 } from '../domain/cutover.js';
 import type { RecordedDecision, Refusal, Timed } from '../domain/evidence.js';
 import { targetKey } from '../domain/plan-key.js';
+import type { Notifications } from './notifications.js';
 import { APPROVER, OUTCOME, PHASE, PLAN, TARGET } from './search-attributes.js';
 
 export class CutoverRun {
@@ -33,6 +34,8 @@ export class CutoverRun {
    * repeats when a plan is run again after an earlier run closed.
    */
   readonly changeId: string;
+  /** Null for runs recorded before notifications existed (workflows/cutover.ts, patch notifications-v1). */
+  notifications: Notifications | null = null;
 
   constructor(readonly input: CutoverInput) {
     this.target = targetKey(input.plan);
@@ -98,6 +101,7 @@ export class CutoverRun {
       pendingApproval: this.pendingApproval,
       refusals: this.refusals,
       outcome: this.outcome,
+      ...(this.notifications ? { notifications: this.notifications.records } : {}),
     };
   }
 
@@ -106,7 +110,9 @@ export class CutoverRun {
     this.pendingApproval = null;
     this.enter('FINISHED', `${outcome}: ${reason}`);
     upsertSearchAttributes([{ key: OUTCOME, value: outcome }]);
-    return { outcome, reason, productionChanged, status: this.status() };
+    const result = { outcome, reason, productionChanged, status: this.status() };
+    this.notifications?.finished(result);
+    return result;
   }
 }
 

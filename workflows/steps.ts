@@ -98,3 +98,18 @@ export function stepsFor(plan: Plan) {
 }
 
 export type Steps = ReturnType<typeof stepsFor>;
+
+/**
+ * Webhook messages are best effort: a few quick attempts (about 8 s of backoff in all), then the workflow
+ * records the failure and goes on. No heartbeat: one POST with its own 10 s timeout per attempt.
+ */
+export const notifyStep = step('notify', 'NOTIFY: webhook message for a state change', {
+  startToCloseTimeout: '30s',
+  retry: {
+    initialInterval: '500ms',
+    backoffCoefficient: 2,
+    maximumInterval: '5s',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: [...NON_RETRYABLE_TYPES, 'WebhookRejected'],
+  },
+});

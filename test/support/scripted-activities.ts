@@ -153,6 +153,8 @@ export const greenScript: Required<Script> = {
     })),
     gate: GREEN,
   }),
+  // Like a worker without CUTOVER_WEBHOOK_URL; test/notifications.test.ts wires in the real activity.
+  notify: async () => 'skipped',
 };
 
 /** Activities that follow `overrides` where given and the green script elsewhere, journaling every call. */
@@ -166,11 +168,13 @@ export function scriptedActivities(overrides: Script = {}, journal: JournalEntry
     out[name] = async (input: never) => {
       const attempt = Context.current().info.attempt;
       const i = input as { stage?: { label: string }; runId?: string };
-      journal.push({
-        name,
-        attempt,
-        ...(i.stage ? { detail: i.stage.label } : i.runId ? { detail: i.runId } : {}),
-      });
+      // The journal lists runbook steps; notifications are not decisions and have their own tests.
+      if (name !== 'notify')
+        journal.push({
+          name,
+          attempt,
+          ...(i.stage ? { detail: i.stage.label } : i.runId ? { detail: i.runId } : {}),
+        });
       return impl(input, attempt);
     };
   }
