@@ -2,7 +2,7 @@ import { lintAirflowEnv } from '../domain/airflow-env.js';
 import type { CheckRow, PreflightEvidence } from '../domain/evidence.js';
 import type { Plan } from '../domain/plan.js';
 import { resolveAdapter, type Adapters } from './adapters.js';
-import { adapterMissing } from './errors.js';
+import { adapterMissing, PermanentFault } from './errors.js';
 import { renderStages } from './render.js';
 import { gate, timed } from './timing.js';
 
@@ -23,9 +23,10 @@ export function workerCanDeploy(adapters: Adapters, plan: Plan, dryRun: boolean)
   for (const [key, what] of needed) {
     try {
       if (!resolveAdapter(adapters[key], plan)) lacking.push(what);
-    } catch {
-      // Factories throw AdapterMissing for a target kind they cannot serve.
-      lacking.push(what);
+    } catch (err) {
+      // Factories throw AdapterMissing for what they cannot build, and say why when the plan names
+      // something the worker lacks (an unset credentials variable, an unreadable kubeconfig).
+      lacking.push(err instanceof PermanentFault ? `${what} (${err.message})` : what);
     }
   }
   return {

@@ -161,7 +161,12 @@ export class LocalRollout implements RolloutPort {
     args.heartbeat({ restarting: args.components.map((c) => c.name) });
     let restartError: string | null = null;
     try {
-      await this.call('POST', '/restart', { components: args.components.map((c) => c.name) }, Math.max(1_000, deadline - Date.now()));
+      await this.call(
+        'POST',
+        '/restart',
+        { components: args.components.map((c) => c.name) },
+        Math.max(1_000, deadline - Date.now()),
+      );
     } catch (err) {
       if (err instanceof PermanentFault) throw err;
       // A restart that failed or ran out of time is the verdict for the gate, not a reason to restart again.

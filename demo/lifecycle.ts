@@ -13,15 +13,19 @@ export class Interrupted extends Error {
   }
 }
 
-/** Disposal order: lower first. The dry run is cancelled while the worker still serves it, etc. */
+/**
+ * Disposal order: lower first. The run is ended while the worker still serves it; Airflow stops
+ * before its database is dropped and before moto, which its tasks may still call; etc.
+ */
 export const ORDER = {
-  DRY_RUN: 0,
+  RUN: 0,
   PROBES: 1,
   WORKER: 2,
   CLIENT: 3,
-  MOTO: 4,
-  DATABASE: 5,
-  SERVER: 6,
+  AIRFLOW: 4,
+  MOTO: 5,
+  DATABASE: 6,
+  SERVER: 7,
 } as const;
 
 interface Disposer {

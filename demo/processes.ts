@@ -40,6 +40,24 @@ export function childProcesses(parent: number = process.pid): ChildProcessInfo[]
   return out;
 }
 
+/**
+ * Every live process below `root`, parents before children. The Airflow components run below the
+ * supervisor in process groups of their own: a supervisor killed outright would orphan them, so
+ * the last line of defence must see them before it kills their parent.
+ */
+export function descendantProcesses(root: number = process.pid): ChildProcessInfo[] {
+  const out: ChildProcessInfo[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift() as number;
+    for (const c of childProcesses(pid)) {
+      out.push(c);
+      queue.push(c.pid);
+    }
+  }
+  return out;
+}
+
 /** SIGKILLs the given children (group leaders with their group). Returns those it signalled. */
 export function killChildren(children: ChildProcessInfo[]): ChildProcessInfo[] {
   const killed: ChildProcessInfo[] = [];

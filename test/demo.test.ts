@@ -1,9 +1,12 @@
 /**
  * `npm run demo` as a newcomer runs it, minus setup: `node dist/demo/main.js` as a child process, on
- * its own ports, database and state directory (so it can run beside a user's demo). It must print
- * the dry run's evidence with the dossier's figures and end PLANNED, and leave nothing behind: every
- * process it started (seen by walking /proc under it while it runs) is gone after it exits, and so
- * is its database. A second run is interrupted with SIGINT mid-way and must clean up the same way.
+ * its own ports, database and state directory (so it can run beside a user's demo). The whole
+ * cut-over with --yes must end DONE with the dossier's figures and a validation run that offloaded
+ * the large value; the drill (--break env-encoding) must end ROLLED_BACK with VERIFY naming the
+ * misspelled variable and the env file restored; --dry-run must end PLANNED. Every run leaves
+ * nothing behind: every process it started (seen by walking /proc under it while it runs, the
+ * Airflow components under the supervisor included) is gone after it exits, and so is its
+ * database. Another run is interrupted with SIGINT mid-way and must clean up the same way.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -20,6 +23,9 @@ import { venvDir } from './support/moto.js';
 
 const DEMO = path.join(REPO_ROOT, 'dist', 'demo', 'main.js');
 const SLOW = { timeout: 240_000 };
+// Airflow starts in ~30 s and restarts its four components in ~30-40 s on two cores, once at APPLY
+// and again at COMPENSATE; another long test may share the machine.
+const VERY_SLOW = { timeout: 1_200_000 };
 
 interface ProcInfo {
   ppid: number;
@@ -149,20 +155,58 @@ async function survivors(seen: Map<string, Seen>): Promise<Seen[]> {
 const dirs: string[] = [];
 const databases: string[] = [];
 
-async function demoArgs(): Promise<{ args: string[]; dir: string; db: string; uiPort: number }> {
+interface DemoArgs {
+  args: string[];
+  dir: string;
+  db: string;
+  uiPort: number;
+  airflowPort: number;
+}
+
+async function demoArgs(): Promise<DemoArgs> {
   const dir = mkdtempSync(path.join(tmpdir(), 'cutover-demo-test-'));
   dirs.push(dir);
   const db = `cutover_demo_test_${randomBytes(4).toString('hex')}`;
   databases.push(db);
-  const port = await freePort();
-  let uiPort = await freePort();
-  while (uiPort === port) uiPort = await freePort();
-  const args = ['--dir', dir, '--db', db, '--temporal-port', String(port), '--ui-port', String(uiPort)];
-  return { args, dir, db, uiPort };
+  const ports = new Set<number>();
+  while (ports.size < 3) ports.add(await freePort());
+  const [port, uiPort, airflowPort] = [...ports] as [number, number, number];
+  const args = [
+    '--dir',
+    dir,
+    '--db',
+    db,
+    '--temporal-port',
+    String(port),
+    '--ui-port',
+    String(uiPort),
+    '--airflow-port',
+    String(airflowPort),
+  ];
+  return { args, dir, db, uiPort, airflowPort };
 }
 
 function describeRun(run: DemoRun): string {
   return `exit ${run.code ?? run.signal} after ${run.ms} ms\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
+}
+
+/** The wall-time lines of the run's table, for the test log. */
+function reportTimings(run: DemoRun, t: { diagnostic(message: string): void }): void {
+  t.diagnostic(`demo took ${run.ms} ms`);
+  for (const line of run.stdout.split('\n').filter((l) => /^ {2}\S.* \d+\.\d s/.test(l))) t.diagnostic(line);
+}
+
+async function assertNothingLeft(run: DemoRun, db: string): Promise<void> {
+  assert.deepEqual(await survivors(run.seen), [], 'no process the demo started is alive');
+  assert.equal(await databaseExists(db, pgServerUrl()), false, 'the demo database was dropped');
+}
+
+function assertCalibration(out: string): void {
+  assert.match(out, /7,175 +15 B +73,000 B +307,000 B +1,520,000 B +1,990,000 B/);
+  assert.match(out, /threshold proposed: 1,600,000 B \(above-p99\.9/);
+  assert.match(out, /historical rows that would offload: 7 \(plan allows 10\)/);
+  assert.match(out, /^ {2}2\. PREFLIGHT green$/m);
+  assert.match(out, /^ {2}4\. REHEARSAL green$/m);
 }
 
 after(async () => {
@@ -175,103 +219,188 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
     const run = await runDemo(['--help']);
     assert.equal(run.code, 0, describeRun(run));
     for (const word of [
+      '--yes',
+      '--break env-encoding',
+      '--dry-run',
       '--keep',
       '--keep-db',
       '--db',
       '--temporal-port',
       '--ui-port',
+      '--airflow-port',
       '--dir',
       'CUTOVER_PG_URL',
     ])
       assert.ok(run.stdout.includes(word), `--help mentions ${word}`);
+    assert.match(run.stdout, /cutover start --plan plans\/local\.yaml/);
     assert.match(run.stdout, /cutover plan plans\/local\.yaml/);
   });
 
   void test('a bad option exits 2 and starts nothing', async () => {
-    const run = await runDemo(['--db', 'Not-A-Name']);
-    assert.equal(run.code, 2, describeRun(run));
-    assert.match(run.stderr, /--db Not-A-Name/);
-    assert.equal(run.seen.size, 0);
+    for (const args of [
+      ['--db', 'Not-A-Name'],
+      ['--break', 'nonsense'],
+      ['--dry-run', '--yes'],
+    ]) {
+      const run = await runDemo(args);
+      assert.equal(run.code, 2, describeRun(run));
+      assert.match(run.stderr, new RegExp(args.map((a) => a.replace(/[-]/g, '\\-')).join('|')));
+      assert.equal(run.seen.size, 0);
+    }
   });
 
   void test(
-    'the dry run on real components: PLANNED with the dossier figures, then nothing left behind',
-    SLOW,
+    '--yes: the whole cut-over on real components ends DONE, dossier written, nothing left behind',
+    VERY_SLOW,
     async (t) => {
-      const { args, dir, db, uiPort } = await demoArgs();
-      const run = await runDemo(args);
-      t.diagnostic(`demo took ${run.ms} ms`);
-      for (const line of run.stdout.split('\n').filter((l) => /^ {2}\S.* \d+\.\d s/.test(l)))
-        t.diagnostic(line);
+      const { args, dir, db, uiPort, airflowPort } = await demoArgs();
+      const run = await runDemo(['--yes', ...args]);
+      reportTimings(run, t);
       assert.equal(run.code, 0, describeRun(run));
 
       const out = run.stdout;
-      assert.match(out, /^Dry run of plan xcom-flip-local on local-demo: PLANNED$/m);
-      assert.match(out, /7,175 +15 B +73,000 B +307,000 B +1,520,000 B +1,990,000 B/);
-      assert.match(out, /threshold proposed: 1,600,000 B \(above-p99\.9/);
-      assert.match(out, /historical rows that would offload: 7 \(plan allows 10\)/);
-      assert.match(out, /^2\. PREFLIGHT green$/m);
-      assert.match(out, /^4\. REHEARSAL green$/m);
-      assert.match(out, /^PLANNED: the evidence is complete and nothing was changed/m);
-      assert.match(out, /env file: +\S+airflow\.env \(unchanged by the dry run, byte for byte\)/);
+      assertCalibration(out);
+      assert.match(out, /^AWAIT_GO: the run waits for a go from demo or platform-oncall/m);
+      assert.match(
+        out,
+        // With the test's own ports the command names the server (TEMPORAL_ADDRESS=...).
+        /^ {4}(?:[A-Z_]+=\S+ )*npx cutover approve cutover\/local-demo\/xcom-flip-local --operator demo --reason "evidence reviewed"$/m,
+      );
+      assert.match(out, /approved as demo/);
+      assert.match(out, /^Cut-over cutover\/local-demo\/xcom-flip-local: DONE$/m);
+      assert.match(
+        out,
+        /validation run: xcom_backend_validation\/\S+ success; 1 offloaded value\(s\), .*; [1-9]\d* object\(s\) in bucket cutover-demo; 0 XCom error\(s\); gate green/,
+      );
       assert.match(
         out,
         new RegExp(
-          `Temporal Web UI: http://127\\.0\\.0\\.1:${uiPort}/namespaces/default/workflows/cutover-plan%2Flocal-demo%2Fxcom-flip-local%2F[0-9a-f]{6}/[0-9a-f-]+/history`,
+          `Temporal Web UI: http://127\\.0\\.0\\.1:${uiPort}/namespaces/default/workflows/cutover%2Flocal-demo%2Fxcom-flip-local/[0-9a-f-]+/history`,
         ),
       );
-      for (const phase of ['CALIBRATE', 'PREFLIGHT', 'RENDER', 'REHEARSE'])
-        assert.match(out, new RegExp(`^ {4}${phase} +\\d+\\.\\d s$`, 'm'), `wall time of ${phase}`);
-      assert.match(out, /^ {2}airflow db migrate +\d+\.\d s$/m);
-      assert.match(out, /^ {2}shutdown +\d+\.\d s +\(worker stopped, moto stopped, database \w+ dropped/m);
+      for (const phase of [
+        'CALIBRATE',
+        'PREFLIGHT',
+        'RENDER',
+        'REHEARSE',
+        'AWAIT_GO',
+        'APPLY',
+        'VERIFY',
+        'VALIDATE',
+      ])
+        assert.match(out, new RegExp(`^ {4}${phase} +\\d+\\.\\d s`, 'm'), `wall time of ${phase}`);
+      assert.match(out, /^ {2}Airflow start \(4 components\) +\d+\.\d s$/m);
+      assert.match(
+        out,
+        /^ {2}shutdown +\d+\.\d s +\(worker stopped, Airflow stopped, moto stopped, database \w+ dropped/m,
+      );
 
-      // Another state dir than the default: the plan is plans/local.yaml pointed at its env file.
+      const dossier = readFileSync(path.join(dir, 'dossier.md'), 'utf8');
+      assert.match(dossier, /^# Cut-over xcom-flip-local: DONE/m);
+      assert.match(out, new RegExp(`dossier: +${dir.replace(/[.]/g, '\\.')}/dossier\\.md`));
+
+      // Another state dir and REST API port: the plan is plans/local.yaml pointed at both.
       const plan = parse(readFileSync(path.join(dir, 'plan.yaml'), 'utf8')) as {
         target: { envFile: string };
         xcom: { path: string };
+        airflow: { api: { url: string } };
       };
       assert.equal(plan.target.envFile, path.join(dir, 'airflow.env'));
+      assert.equal(plan.airflow.api.url, `http://127.0.0.1:${airflowPort}`);
       assert.equal(plan.xcom.path, 's3://aws_default@cutover-demo/xcom');
-      assert.ok(existsSync(path.join(dir, 'temporal.db')), 'the dev server kept its state in the dir');
       assert.ok(existsSync(path.join(dir, 'logs', 'worker.log')));
 
       const commands = [...run.seen.values()].map((p) => p.command);
-      assert.ok(
-        commands.some((c) => /temporal server start-dev/.test(c)),
-        `the dev server was seen: ${commands.join('\n')}`,
-      );
-      assert.ok(
-        commands.some((c) => /moto\.server/.test(c)),
-        'moto was seen',
-      );
-      assert.ok(
-        commands.some((c) => /airflow db migrate/.test(c)),
-        'the migration was seen',
-      );
-      assert.deepEqual(await survivors(run.seen), [], 'no process the demo started is alive');
-      assert.equal(await databaseExists(db, pgServerUrl()), false, 'the demo database was dropped');
+      for (const [what, re] of [
+        ['the dev server', /temporal server start-dev/],
+        ['moto', /moto\.server/],
+        ['the migration', /airflow db migrate/],
+        ['the supervisor', /supervisor-main\.js/],
+        ['the scheduler', /airflow scheduler/],
+        ['the dag-processor', /airflow dag-processor/],
+        ['the triggerer', /airflow triggerer/],
+      ] as const)
+        assert.ok(
+          commands.some((c) => re.test(c)),
+          `${what} was seen: ${commands.join('\n')}`,
+        );
+      assert.doesNotMatch(out + run.stderr, /PASSWORD=/, 'the REST API password is never printed');
+      await assertNothingLeft(run, db);
     },
   );
 
   void test(
-    'SIGINT during the dry run: exit 130, everything stopped, the database dropped',
-    SLOW,
+    '--yes --break env-encoding: VERIFY names the variable, the workflow heals itself: ROLLED_BACK, exit 0',
+    VERY_SLOW,
+    async (t) => {
+      const { args, dir, db } = await demoArgs();
+      const run = await runDemo(['--yes', '--break', 'env-encoding', ...args]);
+      reportTimings(run, t);
+      assert.equal(run.code, 0, describeRun(run));
+
+      const out = run.stdout;
+      assert.match(out, /FAULT INJECTION env-encoding/);
+      assert.match(
+        out,
+        /^Cut-over cutover\/local-demo\/xcom-flip-local: ROLLED_BACK \(drill: --break env-encoding\)$/m,
+      );
+      assert.match(out, /^ {2}failed: VERIFY \(the config as each running component resolves it\)$/m);
+      assert.match(
+        out,
+        /^ {6}AIRFLOW__COMMON\.IO__XCOM_OBJECTSTORAGE_PATH is set but Airflow never reads it/m,
+      );
+      assert.match(out, /revert target: env file restored/);
+      assert.match(out, /restart: 4\/4 components back on the old config/);
+      assert.match(out, /healed: yes/);
+      assert.match(out, /time from detection to healed: \d+\.\d s/);
+      assert.match(out, /^ {4}COMPENSATE +\d+\.\d s/m);
+      assert.match(out, /production changed: no/);
+      assert.match(out, /env file: +\S+airflow\.env \(byte for byte what the demo wrote\)/);
+      const envFile = readFileSync(path.join(dir, 'airflow.env'), 'utf8');
+      assert.doesNotMatch(envFile, /XCOM/, 'no XCom setting is left in the env file');
+      assert.match(readFileSync(path.join(dir, 'dossier.md'), 'utf8'), /ROLLED_BACK/);
+      await assertNothingLeft(run, db);
+    },
+  );
+
+  void test('--dry-run: PLANNED with the dossier figures, the env file untouched', SLOW, async (t) => {
+    const { args, db } = await demoArgs();
+    const run = await runDemo(['--dry-run', ...args]);
+    reportTimings(run, t);
+    assert.equal(run.code, 0, describeRun(run));
+    const out = run.stdout;
+    assert.match(out, /^Dry run of plan xcom-flip-local on local-demo: PLANNED$/m);
+    assert.match(out, /7,175 +15 B +73,000 B +307,000 B +1,520,000 B +1,990,000 B/);
+    assert.match(out, /threshold proposed: 1,600,000 B \(above-p99\.9/);
+    assert.match(out, /env file: +\S+airflow\.env \(unchanged by the dry run, byte for byte\)/);
+    for (const phase of ['CALIBRATE', 'PREFLIGHT', 'RENDER', 'REHEARSE'])
+      assert.match(out, new RegExp(`^ {4}${phase} +\\d+\\.\\d s$`, 'm'), `wall time of ${phase}`);
+    assert.ok(
+      ![...run.seen.values()].some((p) => /supervisor-main/.test(p.command)),
+      'a dry run starts no Airflow components',
+    );
+    await assertNothingLeft(run, db);
+  });
+
+  void test(
+    'SIGINT during the cut-over: exit 130, the run terminated, Airflow and everything else stopped, the database dropped',
+    VERY_SLOW,
     async () => {
       const { args, db } = await demoArgs();
-      const run = await runDemo(args, /^\d\d:\d\d:\d\d CALIBRATE/m);
+      const run = await runDemo(['--yes', ...args], /^\d\d:\d\d:\d\d CALIBRATE/m);
       assert.equal(run.code, 130, describeRun(run));
       assert.match(run.stderr, /SIGINT: stopping everything the demo started/);
-      assert.match(
-        run.stderr,
-        /terminated the dry run cutover-plan\/local-demo\/xcom-flip-local\/[0-9a-f]{6}/,
-      );
+      assert.match(run.stderr, /terminated the cut-over cutover\/local-demo\/xcom-flip-local/);
       assert.match(
         run.stdout,
-        /^ {2}shutdown +\d+\.\d s +\(worker stopped, moto stopped, database \w+ dropped/m,
+        /^ {2}shutdown +\d+\.\d s +\(worker stopped, Airflow stopped, moto stopped, database \w+ dropped/m,
       );
-      assert.doesNotMatch(run.stdout, /^PLANNED/m);
-      assert.deepEqual(await survivors(run.seen), [], 'no process the demo started is alive');
-      assert.equal(await databaseExists(db, pgServerUrl()), false, 'the demo database was dropped');
+      assert.doesNotMatch(run.stdout, /^Cut-over /m);
+      assert.ok(
+        [...run.seen.values()].some((p) => /airflow scheduler/.test(p.command)),
+        'Airflow was running when the demo was interrupted',
+      );
+      await assertNothingLeft(run, db);
     },
   );
 });

@@ -13,7 +13,8 @@
  * 6. the worker SIGKILLed during APPLY and during VALIDATE: the run finishes, one DAG run, one edit
  *
  * Scenarios run in an order that leaves Airflow on BaseXCom for the next one, resetting it where a
- * run ends with the flip live.
+ * run ends with the flip live. The happy path runs first among the flips: the runs of the others
+ * add 2 MB XComs to the history that calibration measures, which moves the proposed threshold.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -289,6 +290,30 @@ void describe('cut-over on the local target, end to end', () => {
     await onBaseXCom();
   });
 
+  test('1. happy path: DONE, the large value offloaded and read back as data', SLOW, async () => {
+    const plan = planFor();
+    const handle = await start(inputFor(plan));
+    await waitForPhase(handle, 'AWAIT_GO', 180_000);
+    await approve(handle, inputFor(plan).planDigest);
+    const r = await result(handle);
+    assert.equal(r.outcome, 'DONE', r.reason);
+    const ev = r.status.evidence;
+    assert.equal(ev.calibration?.proposal.thresholdBytes, 1_600_000);
+    assert.equal(ev.rollouts[0]?.gate.passed, true);
+    assert.ok(ev.verifications[0]?.gate.passed);
+    const v = ev.validations[0];
+    assert.equal(v?.state, 'success', JSON.stringify(v));
+    assert.equal(v?.xcomErrors, 0);
+    assert.equal(v?.offloadedCount, 1, 'the 2 MB value went to object storage');
+    assert.ok((v?.objectCount ?? 0) >= 1);
+    assert.ok(v?.gate.passed);
+    for (const c of COMPONENTS) {
+      const live = await liveEnv(c);
+      assert.equal(live.env.AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD, '1600000', c);
+    }
+    await resetToBaseXCom();
+  });
+
   test(
     '2. the footgun injected: VERIFY names the variable, revert, the run started after APPLY is re-run: ROLLED_BACK',
     SLOW,
@@ -383,30 +408,6 @@ void describe('cut-over on the local target, end to end', () => {
       await onBaseXCom();
     },
   );
-
-  test('1. happy path: DONE, the large value offloaded and read back as data', SLOW, async () => {
-    const plan = planFor();
-    const handle = await start(inputFor(plan));
-    await waitForPhase(handle, 'AWAIT_GO', 180_000);
-    await approve(handle, inputFor(plan).planDigest);
-    const r = await result(handle);
-    assert.equal(r.outcome, 'DONE', r.reason);
-    const ev = r.status.evidence;
-    assert.equal(ev.calibration?.proposal.thresholdBytes, 1_600_000);
-    assert.equal(ev.rollouts[0]?.gate.passed, true);
-    assert.ok(ev.verifications[0]?.gate.passed);
-    const v = ev.validations[0];
-    assert.equal(v?.state, 'success', JSON.stringify(v));
-    assert.equal(v?.xcomErrors, 0);
-    assert.equal(v?.offloadedCount, 1, 'the 2 MB value went to object storage');
-    assert.ok((v?.objectCount ?? 0) >= 1);
-    assert.ok(v?.gate.passed);
-    for (const c of COMPONENTS) {
-      const live = await liveEnv(c);
-      assert.equal(live.env.AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD, '1600000', c);
-    }
-    await resetToBaseXCom();
-  });
 
   test(
     '6. the worker SIGKILLed during APPLY and during VALIDATE: DONE, one DAG run, one edit',

@@ -221,8 +221,8 @@ void describe('cutover plan (dry run) on real components', () => {
       const pf = result.status.evidence.preflight;
       assert.ok(pf);
       assert.equal(pf.checks.length, 8, pf.checks.map((c) => c.name).join(', '));
-      // Every check of Airflow and S3 is green; only the worker's missing local rollout and REST API
-      // adapters show, amber, since a dry run does not need them.
+      // Every check of Airflow and S3 is green; only the REST API, whose credentials this test's worker
+      // lacks, shows, amber, since a dry run does not need it.
       assert.deepEqual(
         pf.checks.filter((c) => c.status !== 'green').map((c) => `${c.status} ${c.name}`),
         ['amber worker can deploy, verify, validate and revert'],
@@ -398,7 +398,7 @@ void describe('cutover plan (dry run) on real components', () => {
       assert.equal(out.outcome, 'STOPPED');
       assert.match(
         out.reason,
-        /PREFLIGHT gate red, nothing changed: .*worker can deploy, verify, validate and revert: this worker cannot .*restart the components/,
+        /PREFLIGHT gate red, nothing changed: .*worker can deploy, verify, validate and revert: this worker cannot run the validation DAG and re-run affected runs \(CUTOVER_AIRFLOW_USER and CUTOVER_AIRFLOW_PASSWORD are not set on the worker\)/,
       );
       assertEnvFileUntouched();
     },

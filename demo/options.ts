@@ -1,0 +1,161 @@
+/** The demo's command line: options, their checks, and the help text. */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { FAULT_INJECTIONS, type FaultInjection } from '../domain/cutover.js';
+import { isValidDatabaseName } from '../local/postgres.js';
+import { repoRoot } from '../local/venv.js';
+
+export const ROOT = repoRoot();
+export const DEFAULT_DIR = path.join(ROOT, '.cutover', 'demo');
+export const LOCAL_PLAN = path.join(ROOT, 'plans', 'local.yaml');
+export const DEFAULT_DB = 'cutover_demo';
+export const DEFAULT_PORT = 7233;
+/** The REST API port plans/local.yaml names. */
+export const DEFAULT_AIRFLOW_PORT = 8080;
+/** The approver the demo answers as (plans/local.yaml lists it). */
+export const DEMO_APPROVER = 'demo';
+
+export const USAGE = `usage: npm run demo [-- OPTIONS]      (or: node dist/demo/main.js [OPTIONS])
+
+The main job on the embedded local default: the reference XCom-backend cut-over, for real
+(\`cutover start\` of plans/local.yaml: CALIBRATE -> PREFLIGHT -> RENDER -> REHEARSE -> AWAIT_GO ->
+APPLY -> VERIFY -> VALIDATE, or COMPENSATE), on real components started on this machine, with
+nothing to install by hand but Node, Python and PostgreSQL (\`npm run demo\` runs scripts/setup.sh
+first: npm packages, the Python venv, the build). It takes a few minutes: Airflow starts once and
+restarts its four components at APPLY (and again at COMPENSATE).
+
+What it does, in order:
+  1. starts the Temporal dev server with its Web UI (127.0.0.1:7233, UI on 8233; when a default
+     port is taken it uses free ports and says so), its state in <dir>/temporal.db;
+  2. meanwhile: creates a fresh PostgreSQL database cutover_demo (dropping a leftover one first),
+     migrates it with Airflow (\`airflow db migrate\` from the venv) and seeds an XCom history shaped
+     like the reference dossier's (7,175 rows: p50 15 B ... max 1.99 MB); and starts moto's S3
+     server on a free port with the plan's bucket (cutover-demo);
+  3. writes the local target's env file <dir>/airflow.env (AIRFLOW_HOME, the metadata DB, the
+     aws_default connection to moto, test credentials): plans/local.yaml points at it;
+  4. starts Airflow 3 (api-server, scheduler, dag-processor, triggerer) from the venv under the
+     cutover supervisor, with that env file and the repo's dags/ (the validation DAG
+     xcom_backend_validation); the REST API on 127.0.0.1:8080 (a free port when 8080 is taken:
+     the plan is then copied to <dir>/plan.yaml with the real URL); the admin password is random
+     per run and never printed;
+  5. runs a cut-over worker in this process (adapters from its environment: the metadata DB URL in
+     CUTOVER_METADB_URL, the REST API user and password in CUTOVER_AIRFLOW_USER/_PASSWORD, moto's
+     endpoint and test credentials in AWS_*) on the default task queue "cutover";
+  6. \`cutover start --plan plans/local.yaml\` as $CUTOVER_OPERATOR / $USER (never "demo"), printing the
+     evidence as it comes: the calibration table and the threshold it proposes, the preflight rows,
+     the change and its diff, the rehearsal verdict;
+  7. at AWAIT_GO prints the approval request (review lines, digest, deadline) and the command to
+     approve from another terminal; then --yes approves as "demo"; on a terminal it asks
+     "approve? [y/N]" (y approves as "demo", anything else rejects); otherwise it waits for an
+     approval from another terminal until the plan's approval timeout;
+  8. follows APPLY (edit of the env file + restart of the components), VERIFY (the config as each
+     running component resolves it), VALIDATE (a real DAG run that offloads a 2 MB value to S3),
+     or COMPENSATE (revert, restart, re-run the affected DAG runs), and prints the outcome, the wall
+     time of every phase, the validation run, the Web UI link, and writes the decision dossier
+     (\`cutover report <id> --out <dir>/dossier.md\`);
+  9. stops the worker, Airflow, moto and the dev server and drops the database.
+
+Options:
+  --yes                 approve at AWAIT_GO without asking (as operator "demo")
+  --break env-encoding  the drill: deploy the flip with the reference incident's AIRFLOW__COMMON.IO__
+                        spelling (\`cutover start --break env-encoding\`): VERIFY fails naming the
+                        variable, the workflow reverts the env file, restarts the components, re-runs
+                        the affected DAG runs and ends ROLLED_BACK (the expected outcome: exit 0)
+  --dry-run             only the dry run (\`cutover plan plans/local.yaml\`: CALIBRATE -> PREFLIGHT ->
+                        RENDER -> REHEARSE), without Airflow components; never reaches APPLY
+  --keep                keep everything running after the run (browse the Web UI; run
+                        \`npx cutover status|report|replay <id>\`) until Ctrl-C, then clean up
+  --keep-db             do not drop the database at the end
+  --db NAME             database name (default ${DEFAULT_DB}); replaced if it exists
+  --temporal-port N     the dev server's gRPC port (default ${DEFAULT_PORT}; a free one if the default is taken)
+  --ui-port N           its Web UI port (default: gRPC port + 1000)
+  --airflow-port N      the Airflow REST API port (default ${DEFAULT_AIRFLOW_PORT}; a free one if the default is taken)
+  --dir DIR             state and logs (default .cutover/demo): temporal.db, airflow.env, airflow-home/,
+                        logs/, dossier.md; one demo at a time per DIR; with another DIR than the
+                        default (or another REST API port than 8080) the plan is written there as
+                        plan.yaml (plans/local.yaml pointed at its env file and REST API)
+  -h, --help            this text
+
+Environment:
+  CUTOVER_PG_URL        the PostgreSQL server, as an admin URL on its maintenance database
+                        (default postgresql://postgres@127.0.0.1:5432/postgres, trust auth)
+  CUTOVER_VENV          the Python venv with Airflow, moto and temporal (default .venv)
+  TEMPORAL_CLI_PATH     a temporal CLI to use instead of the one on PATH / in the venv
+  CUTOVER_OPERATOR      who starts the run (default $USER; "newcomer" if that is "demo", since nobody
+                        approves their own cut-over)
+
+Exit code: 0 when the run ends DONE (PLANNED with --dry-run; ROLLED_BACK with --break, the drill's
+expected outcome), 1 otherwise or when the stack could not be started, 2 for a bad option, 130 / 143
+when interrupted by SIGINT / SIGTERM. Ctrl-C at any time stops everything that was started (the run
+in flight is terminated: its Airflow, env file and database go with the demo) and drops the
+database; a second Ctrl-C kills what is left at once (a database left that way is dropped by the
+next run).`;
+
+export interface Options {
+  yes: boolean;
+  inject: FaultInjection | null;
+  dryRun: boolean;
+  keep: boolean;
+  keepDb: boolean;
+  db: string;
+  port: number | null;
+  uiPort: number | null;
+  airflowPort: number | null;
+  dir: string;
+}
+
+export class UsageError extends Error {}
+
+function parsePort(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new UsageError(`${flag} must be a port number, got "${value}"`);
+  return n;
+}
+
+export function parseOptions(argv: string[]): Options | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        yes: { type: 'boolean', short: 'y', default: false },
+        break: { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        keep: { type: 'boolean', default: false },
+        'keep-db': { type: 'boolean', default: false },
+        db: { type: 'string', default: DEFAULT_DB },
+        'temporal-port': { type: 'string' },
+        'ui-port': { type: 'string' },
+        'airflow-port': { type: 'string' },
+        dir: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return 'help';
+  if (!isValidDatabaseName(values.db))
+    throw new UsageError(`--db ${values.db}: use lower-case letters, digits and _ (at most 63)`);
+  const inject = values.break;
+  if (inject !== undefined && !(FAULT_INJECTIONS as readonly string[]).includes(inject))
+    throw new UsageError(`--break ${inject}: choose from ${FAULT_INJECTIONS.join(', ')}`);
+  if (values['dry-run'] && (inject !== undefined || values.yes))
+    throw new UsageError('--dry-run never reaches AWAIT_GO or APPLY: it takes neither --yes nor --break');
+  const port = (flag: string, v: string | undefined) => (v === undefined ? null : parsePort(v, flag));
+  return {
+    yes: values.yes,
+    inject: (inject as FaultInjection | undefined) ?? null,
+    dryRun: values['dry-run'],
+    keep: values.keep,
+    keepDb: values['keep-db'],
+    db: values.db,
+    port: port('--temporal-port', values['temporal-port']),
+    uiPort: port('--ui-port', values['ui-port']),
+    airflowPort: port('--airflow-port', values['airflow-port']),
+    dir: values.dir === undefined ? DEFAULT_DIR : path.resolve(values.dir),
+  };
+}
