@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { Heartbeat, RolloutPort } from '../activities/adapters.js';
 import { PermanentFault } from '../activities/errors.js';
 import type { Component } from '../domain/plan.js';
+import { envMismatches as mismatches } from '../domain/env-mismatch.js';
 
 type Env = Record<string, string | null>;
 
@@ -30,20 +31,6 @@ interface LiveEnv {
   pid: number;
   startedAt: string;
   env: Record<string, string | null>;
-}
-
-function mismatches(live: Env, want: Env): string[] {
-  return Object.entries(want).flatMap(([k, v]) => {
-    const is = live[k] ?? null;
-    if (is === v) return [];
-    return [
-      v === null
-        ? `${k} is still set`
-        : is === null
-          ? `${k} is not set`
-          : `${k} is ${JSON.stringify(is)}, not ${JSON.stringify(v)}`,
-    ];
-  });
 }
 
 export class LocalRollout implements RolloutPort {

@@ -24,6 +24,7 @@ import { PermanentFault } from '../../activities/errors.js';
 import type { Component } from '../../domain/plan.js';
 import { componentSelector, type KubeExecPort } from './exec.js';
 import { kubeErrorText, kubeStatusCode } from './errors.js';
+import { envMismatches as mismatches } from '../../domain/env-mismatch.js';
 
 export const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
 
@@ -65,22 +66,6 @@ interface RolloutState {
   done: boolean;
   failed: boolean;
   detail: string;
-}
-
-function mismatches(live: Record<string, string | null | undefined>, want: Env): string[] {
-  const out: string[] = [];
-  for (const [k, v] of Object.entries(want)) {
-    const is = live[k] ?? null;
-    if (is === v) continue;
-    out.push(
-      v === null
-        ? `${k} is still set`
-        : is === null
-          ? `${k} is not set`
-          : `${k} is ${JSON.stringify(is)}, not ${JSON.stringify(v)}`,
-    );
-  }
-  return out;
 }
 
 function isPodReady(pod: k8s.V1Pod): boolean {
