@@ -36,6 +36,70 @@ function span(t: { startedAt?: string; finishedAt?: string }): string {
 
 const NOT_REACHED = '_Not reached._';
 
+const seconds = (from?: string, to?: string): number | null =>
+  from && to ? Math.round((Date.parse(to) - Date.parse(from)) / 100) / 10 : null;
+
+/**
+ * Root-cause analysis for a run that failed after APPLY: what failed, when, what the kill-switch
+ * did, and the time from detection (the failing step's end) to healed (the last compensation
+ * step's end). Worker timestamps only: the same figures the evidence holds.
+ */
+export function rcaFigures(status: CutoverStatus): {
+  failingStep: string | null;
+  detectedAt: string | null;
+  healedAt: string | null;
+  timeToHealSeconds: number | null;
+} | null {
+  const comp = status.evidence.compensation;
+  if (!comp) return null;
+  const steps = status.steps;
+  const first = steps.findIndex((s) => s.phase === 'COMPENSATE' || s.phase === 'NEEDS_OPERATOR');
+  const before = first > 0 ? steps.slice(0, first) : steps;
+  const failing = [...before].reverse().find((s) => s.status === 'failed') ?? before[before.length - 1];
+  const detectedAt = failing?.finishedAt ?? null;
+  const compensating = first >= 0 ? steps.slice(first).filter((s) => s.finishedAt) : [];
+  const healed = status.outcome === 'ROLLED_BACK' ? compensating[compensating.length - 1] : undefined;
+  const healedAt = healed?.finishedAt ?? null;
+  return {
+    failingStep: failing ? `${failing.phase} / ${failing.step}` : null,
+    detectedAt,
+    healedAt,
+    timeToHealSeconds: seconds(detectedAt ?? undefined, healedAt ?? undefined),
+  };
+}
+
+function rca(status: CutoverStatus, p: (...lines: string[]) => void): void {
+  const comp = status.evidence.compensation;
+  const figures = rcaFigures(status);
+  if (!comp || !figures) return;
+  p('## RCA', '');
+  p(
+    ...mdTable(
+      ['Field', 'Value'],
+      [
+        ['Failing phase', comp.trigger.phase],
+        ['Failing step', figures.failingStep],
+        ['Error', comp.trigger.error],
+        ['Detected', figures.detectedAt],
+        [
+          'Compensation',
+          `${comp.completed.join(' → ') || 'nothing completed'}${comp.remaining.length ? `; left: ${comp.remaining.join(', ')}` : ''}`,
+        ],
+        ['Healed', figures.healedAt ?? `not healed (${status.outcome ?? status.phase})`],
+        ['Time to heal', figures.timeToHealSeconds === null ? '–' : `${figures.timeToHealSeconds} s`],
+      ],
+    ),
+    '',
+    '### Timeline',
+    '',
+    ...mdTable(
+      ['Started', 'Finished', 'Phase', 'Step', 'Status', 'Summary'],
+      status.steps.map((s) => [s.startedAt, s.finishedAt, s.phase, s.step, s.status, s.summary]),
+    ),
+    '',
+  );
+}
+
 export function renderReport(status: CutoverStatus): string {
   const ev = status.evidence;
   const out: string[] = [];
@@ -384,6 +448,8 @@ export function renderReport(status: CutoverStatus): string {
       );
     }
   }
+
+  rca(status, p);
 
   p('## Steps', '');
   p(

@@ -1,7 +1,7 @@
 /** renderReport(status): the Markdown dossier, from evidence shaped like the reference cut-over. */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { renderReport } from '../client/report.js';
+import { rcaFigures, renderReport } from '../client/report.js';
 import { emptyEvidence, type CutoverStatus, type Evidence } from '../domain/cutover.js';
 import { planDigest } from '../domain/plan-file.js';
 import { testPlan } from './support/plans.js';
@@ -188,4 +188,82 @@ void test('a rolled-back run shows the compensation: trigger, reverts, re-runs, 
   assert.ok(md.includes('| target | `revert-target` | yes | AIRFLOW__CORE__XCOM_BACKEND=(absent)'));
   assert.ok(md.includes('| diagnostic__s42 | `scheduled__after-apply` | failed | success |'));
   assert.ok(md.includes('| retryCompensation | dococeven | scheduler back |'));
+});
+
+void test('a rolled-back run has an RCA: failing step, error, compensation, timeline and time to heal', () => {
+  const ev = { ...done.evidence };
+  ev.compensation = {
+    trigger: {
+      phase: 'VERIFY',
+      error: 'scheduler: AIRFLOW__COMMON.IO__XCOM_OBJECTSTORAGE_PATH is set but Airflow never reads it',
+    },
+    completed: ['revert', 'waitForRollout', 'findAffectedRuns', 'rerunAffectedRuns', 'confirmHealed'],
+    failed: null,
+    remaining: [],
+    reverts: [],
+    rollout: null,
+    affected: null,
+    reruns: null,
+    heal: null,
+    operatorActions: [],
+  };
+  const at = (s: number) => new Date(Date.UTC(2026, 5, 6, 10, 0, s)).toISOString();
+  const status: CutoverStatus = {
+    ...baseStatus(ev),
+    outcome: 'ROLLED_BACK',
+    steps: [
+      {
+        phase: 'APPLY',
+        step: 'apply target',
+        status: 'ok',
+        summary: 'deployed',
+        startedAt: at(0),
+        finishedAt: at(1),
+      },
+      {
+        phase: 'VERIFY',
+        step: 'verify target',
+        status: 'ok',
+        summary: '0/1 resolve',
+        startedAt: at(20),
+        finishedAt: at(25),
+      },
+      {
+        phase: 'COMPENSATE',
+        step: 'revert target',
+        status: 'ok',
+        summary: 'reverted',
+        startedAt: at(25),
+        finishedAt: at(26),
+      },
+      {
+        phase: 'COMPENSATE',
+        step: 'confirm re-runs read data',
+        status: 'ok',
+        summary: '1/1',
+        startedAt: at(60),
+        finishedAt: at(72),
+      },
+    ],
+  };
+  const md = renderReport(status);
+  assert.ok(md.includes('## RCA'));
+  assert.ok(md.includes('| Failing phase | VERIFY |'));
+  assert.ok(md.includes('| Failing step | VERIFY / verify target |'));
+  assert.ok(md.includes('is set but Airflow never reads it'));
+  assert.ok(
+    md.includes(
+      '| Compensation | revert → waitForRollout → findAffectedRuns → rerunAffectedRuns → confirmHealed |',
+    ),
+  );
+  assert.ok(md.includes('| Time to heal | 47 s |'), md);
+  assert.ok(md.includes('### Timeline'));
+  assert.deepEqual(rcaFigures(status), {
+    failingStep: 'VERIFY / verify target',
+    detectedAt: at(25),
+    healedAt: at(72),
+    timeToHealSeconds: 47,
+  });
+  assert.equal(rcaFigures(done), null, 'no RCA when the kill-switch never ran');
+  assert.ok(!renderReport(done).includes('## RCA'));
 });

@@ -1,9 +1,9 @@
 /** `cutover report ID`: the run's evidence as a Markdown dossier. */
 import { writeFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
-import { renderReport } from '../report.js';
+import { rcaFigures, renderReport } from '../report.js';
 import { loadRun } from '../run-status.js';
 
 export function registerReport(program: Command, ctx: CliContext): void {
@@ -13,8 +13,13 @@ export function registerReport(program: Command, ctx: CliContext): void {
       'the evidence of a cut-over as Markdown (calibration, preflight, change, rehearsal, decision, deploy...)',
     )
     .argument('<id>', 'workflow id')
-    .option('--out <file>', 'write the Markdown to this file instead of stdout')
-    .action(async (id: string, opts: { out?: string }) => {
+    .option('--out <file>', 'write the dossier to this file instead of stdout')
+    .addOption(
+      new Option('--format <format>', 'markdown (the dossier) or json (status, evidence and RCA figures)')
+        .choices(['markdown', 'json'])
+        .default('markdown'),
+    )
+    .action(async (id: string, opts: { out?: string; format: 'markdown' | 'json' }) => {
       const client = await ctx.client();
       const view = await loadRun(client, id);
       if (!view.status) {
@@ -23,7 +28,10 @@ export function registerReport(program: Command, ctx: CliContext): void {
           `no evidence available for ${id}: ${view.problem ?? view.execution.status}`,
         );
       }
-      const markdown = renderReport(view.status);
+      const markdown =
+        opts.format === 'json'
+          ? `${JSON.stringify({ ...view.status, rca: rcaFigures(view.status) }, null, 2)}\n`
+          : renderReport(view.status);
       if (!opts.out) {
         ctx.io.stdout.write(markdown);
         return;
