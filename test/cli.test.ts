@@ -333,6 +333,24 @@ void test(
     assert.equal(verdict.workflowId, ID, 'the workflow id comes back from the plan in the history');
     assert.ok(verdict.timeline.length > 10);
 
+    // An incident bundle, replayed by another process from a directory holding nothing else.
+    const bundle = mkdtempSync(path.join(os.tmpdir(), 'cutover-bundle-'));
+    const b = await cli(['replay', ID, '--bundle', bundle]);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stdout, /bundle written: .*history\.json, .*plan\.yaml, .*README\.md/);
+    assert.match(
+      readFileSync(path.join(bundle, 'README.md'), 'utf8'),
+      /npx cutover replay --file history\.json/,
+    );
+    assert.match(readFileSync(path.join(bundle, 'plan.yaml'), 'utf8'), /name: xcom-flip-prod/);
+    const elsewhere = spawnSync(
+      process.execPath,
+      [path.join(REPO_ROOT, 'dist', 'client', 'cli.js'), 'replay', '--file', 'history.json', '--json'],
+      { cwd: bundle, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } },
+    );
+    assert.equal(elsewhere.status, 0, elsewhere.stderr);
+    assert.equal((JSON.parse(elsewhere.stdout) as { deterministic: boolean }).deterministic, true);
+
     const history = JSON.parse(readFileSync(exported, 'utf8')) as {
       events: {
         eventId: string;

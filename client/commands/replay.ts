@@ -3,8 +3,10 @@
  * current workflow code (is the code still deterministic for it?) and print
  * the decision timeline, for RCA.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Command } from 'commander';
+import { stringify } from 'yaml';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { DefaultLogger, ReplayError, Runtime, Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
@@ -19,7 +21,57 @@ interface ReplayOptions {
   file?: string;
   runId?: string;
   export?: string;
+  bundle?: string;
   json?: boolean;
+}
+
+/** The plan the run was started with, from its start event (the bundle's plan.yaml). */
+function inputOf(history: History): CutoverInput | undefined {
+  const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  if (!payload) return undefined;
+  try {
+    return defaultPayloadConverter.fromPayload<CutoverInput>(payload);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An incident bundle: the history, the plan it ran, and how to replay it, in one folder that can be
+ * attached to a ticket and replayed on any machine with this repository (`cutover replay --file`).
+ * Nothing secret is in it: plans name env vars, never values, and history holds no secret.
+ */
+async function writeBundle(dir: string, history: History, workflowId: string): Promise<string[]> {
+  const input = inputOf(history);
+  const files: [string, string][] = [
+    ['history.json', `${historyToJson(history)}\n`],
+    ...(input?.plan ? ([['plan.yaml', stringify(input.plan)]] as [string, string][]) : []),
+    [
+      'README.md',
+      [
+        `# Replay bundle: ${workflowId}`,
+        '',
+        `Exported with \`cutover replay --bundle\` (${history.events?.length ?? 0} events${input?.planDigest ? `, plan digest ${input.planDigest}` : ''}).`,
+        '',
+        'Replay it with the workflow code of a checkout of the cutover repository:',
+        '',
+        '    npx cutover replay --file history.json',
+        '',
+        '`plan.yaml` is the plan the run was started with (names of env vars only, never their values).',
+        '',
+      ].join('\n'),
+    ],
+  ];
+  try {
+    await mkdir(dir, { recursive: true });
+    for (const [name, text] of files) await writeFile(path.join(dir, name), text);
+  } catch (err) {
+    throw new CliError(
+      EXIT.BAD_INPUT,
+      `cannot write the bundle in ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+  return files.map(([name]) => path.join(dir, name));
 }
 
 async function readHistoryFile(file: string): Promise<History> {
@@ -50,14 +102,8 @@ async function readHistoryFile(file: string): Promise<History> {
 
 /** Histories do not carry the workflow id; the plan in the start event gives it back. */
 function workflowIdOf(history: History): string | undefined {
-  const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-  if (!payload) return undefined;
-  try {
-    const input = defaultPayloadConverter.fromPayload<CutoverInput>(payload);
-    return input?.plan ? workflowIdFor(input.plan) : undefined;
-  } catch {
-    return undefined;
-  }
+  const input = inputOf(history);
+  return input?.plan ? workflowIdFor(input.plan) : undefined;
 }
 
 /** The replay worker logs through the SDK runtime; keep the terminal to warnings and worse. */
@@ -134,6 +180,10 @@ export function registerReplay(program: Command, ctx: CliContext): void {
     )
     .option('--run-id <runId>', 'a specific run of the workflow id (default: the latest)')
     .option('--export <file>', 'also write the history JSON to this file')
+    .option(
+      '--bundle <dir>',
+      'also write an incident bundle there: history.json, plan.yaml and a README on how to replay it',
+    )
     .option('--json', 'print {workflowId, events, deterministic, error, timeline} as JSON')
     .action(async (id: string | undefined, opts: ReplayOptions) => {
       if ((id === undefined) === (opts.file === undefined)) {
@@ -153,6 +203,7 @@ export function registerReplay(program: Command, ctx: CliContext): void {
         });
       }
       const workflowId = id ?? workflowIdOf(history) ?? 'replayed-history';
+      const bundled = opts.bundle ? await writeBundle(opts.bundle, history, workflowId) : [];
       const verdict = await replayHistory(history, workflowId);
       const entries = timeline(history);
       ctx.exitCode = verdict.deterministic ? EXIT.OK : EXIT.NEGATIVE;
@@ -168,6 +219,7 @@ export function registerReplay(program: Command, ctx: CliContext): void {
           : `replay of ${source} (${events} events): NONDETERMINISTIC${verdict.eventId ? ` at event #${verdict.eventId}` : ''}: ${verdict.reason}`,
       );
       if (opts.export) ctx.out(`history written to ${opts.export}`);
+      if (bundled.length > 0) ctx.out(`bundle written: ${bundled.join(', ')}`);
       ctx.out(
         '',
         'decision timeline (updates refused by a validator leave no event in the history):',
