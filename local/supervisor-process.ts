@@ -1,7 +1,8 @@
 /**
  * The local target's supervisor as a child process (npm run airflow-local), for the demo and the
  * end-to-end tests: it must outlive a worker that is killed, as Airflow on a cluster outlives the
- * cut-over worker. Resolves once the components are healthy and the state file is written.
+ * cut-over worker, but not the process that started it (--exit-with-parent). Resolves once the
+ * components are healthy and the state file is written.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -12,10 +13,16 @@ import type { AirflowComponentName } from './airflow-components.js';
 import type { SupervisorState } from './supervisor.js';
 
 const ENTRY = fileURLToPath(new URL('./supervisor-main.js', import.meta.url));
+/** The variable the password travels in to the supervisor: never on a command line. */
+const PASSWORD_ENV = 'CUTOVER_AIRFLOW_PASSWORD';
 
 export interface SupervisorProcess extends SupervisorState {
   stateFile: string;
+  supervisorPid: number;
   logFile: string;
+  logDir: string;
+  /** Settles when the supervisor has exited (for any reason). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM (the supervisor stops the components), SIGKILL after graceMs. Idempotent. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -23,19 +30,33 @@ export interface SupervisorProcess extends SupervisorState {
 export interface SpawnSupervisorOptions {
   envFile: string;
   dagsFolder: string;
-  components: AirflowComponentName[];
+  components: readonly AirflowComponentName[];
   /** The REST API admin password (passed in the env, never on the command line). */
   password: string;
   username?: string;
-  /** Where the supervisor's own output goes; component logs go next to it. */
+  /** The REST API port (default: a free one). */
+  apiPort?: number;
+  /** Where the supervisor's own output goes. */
   logFile: string;
+  /** The components' logs (default: airflow-logs/ next to logFile). */
+  logDir?: string;
+  /** Aborting while the components start stops them and rejects with SupervisorStartAborted. */
+  signal?: AbortSignal;
   startTimeoutMs?: number;
+}
+
+export class SupervisorStartAborted extends Error {
+  constructor() {
+    super('the supervisor start was aborted');
+    this.name = 'SupervisorStartAborted';
+  }
 }
 
 export async function spawnSupervisor(opts: SpawnSupervisorOptions): Promise<SupervisorProcess> {
   const stateFile = supervisorStateFile(opts.envFile);
   // A state file left by a supervisor that was killed would look like this one being ready.
   rmSync(stateFile, { force: true });
+  const logDir = opts.logDir ?? path.join(path.dirname(opts.logFile), 'airflow-logs');
   const out = openSync(opts.logFile, 'a');
   const child = spawn(
     process.execPath,
@@ -47,43 +68,56 @@ export async function spawnSupervisor(opts: SpawnSupervisorOptions): Promise<Sup
       opts.dagsFolder,
       '--components',
       opts.components.join(','),
+      ...(opts.apiPort === undefined ? [] : ['--api-port', String(opts.apiPort)]),
       '--username',
       opts.username ?? 'admin',
       '--password-env',
-      'CUTOVER_AIRFLOW_PASSWORD',
+      PASSWORD_ENV,
       '--log-dir',
-      path.join(path.dirname(opts.logFile), 'airflow-logs'),
+      logDir,
       '--exit-with-parent',
     ],
-    {
-      env: { ...process.env, CUTOVER_AIRFLOW_PASSWORD: opts.password },
-      stdio: ['ignore', out, out],
-    },
+    { env: { ...process.env, [PASSWORD_ENV]: opts.password }, stdio: ['ignore', out, out] },
   );
   closeSync(out);
-  let exited = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
-  const tail = () => readFileSync(opts.logFile, 'utf8').trimEnd().split('\n').slice(-30).join('\n');
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 300_000);
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('the supervisor did not start (no pid)');
+  let done = false;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      done = true;
+      resolve({ code, signal });
+    }),
+  );
+  const stop = async (graceMs = 90_000): Promise<void> => {
+    if (done) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+  const tail = () => {
+    try {
+      return readFileSync(opts.logFile, 'utf8').trimEnd().split('\n').slice(-30).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  };
+  const timeoutMs = opts.startTimeoutMs ?? 300_000;
+  const deadline = Date.now() + timeoutMs;
   while (!existsSync(stateFile)) {
-    if (exited) throw new Error(`the supervisor exited before it was ready:\n${tail()}`);
+    // Before its components are up, SIGTERM makes the supervisor exit and kill what it started.
+    if (opts.signal?.aborted) {
+      await stop();
+      throw new SupervisorStartAborted();
+    }
+    if (done) throw new Error(`the Airflow supervisor exited before it was ready:\n${tail()}`);
     if (Date.now() > deadline) {
-      child.kill('SIGTERM');
-      throw new Error(`the supervisor was not ready in time:\n${tail()}`);
+      await stop();
+      throw new Error(`Airflow was not ready within ${timeoutMs / 1000} s:\n${tail()}`);
     }
     await new Promise((r) => setTimeout(r, 250));
   }
   const state = JSON.parse(readFileSync(stateFile, 'utf8')) as SupervisorState;
-  return {
-    ...state,
-    stateFile,
-    logFile: opts.logFile,
-    async stop(graceMs = 60_000) {
-      if (exited) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await exit;
-      clearTimeout(timer);
-    },
-  };
+  return { ...state, stateFile, supervisorPid: pid, logFile: opts.logFile, logDir, exited, stop };
 }

@@ -57,6 +57,8 @@ export function stepsFor(plan: Plan) {
     }),
     applyChange: step('applyChange', 'APPLY: deploy the change', {
       startToCloseTimeout: '10m',
+      // A GitOps push or a patch is quick, but a worker that dies in it must be noticed in 20 s, not 10 min.
+      heartbeatTimeout: HEARTBEAT,
       retry: retry(5),
     }),
     waitForRollout: step('waitForRollout', 'APPLY: restart components and wait for the rollout', {
