@@ -180,7 +180,7 @@ interface RequestOptions {
   body?: unknown;
   /** Statuses returned to the caller instead of thrown (e.g. 404 for "does not exist yet"). */
   accept?: number[];
-  /** The path for messages, with placeholders instead of ids (defaults to the real path). */
+  /** The path as messages name it, with {dag_id}-style names where the ids go (default: the real path). */
   label?: string;
 }
 
