@@ -1,33 +1,47 @@
 /**
- * createActivities(adapters): every runbook step as a Temporal activity, built
- * over injected adapters (the dependency-injection pattern of Temporal's
- * samples). The worker passes real adapters; a step whose adapter the worker
- * lacks fails with a non-retryable AdapterMissing naming it. `notifications`
- * (webhook URL, metrics registry) come from the worker's environment too.
+ * createActivities(adapters): the engine's activities plus every runbook's, for
+ * one worker that serves all runbooks on one task queue. Built over injected
+ * adapters (the dependency-injection pattern of Temporal's samples); a step
+ * whose adapter the worker lacks fails with a non-retryable AdapterMissing
+ * naming it. Two runbooks registering one activity name would make one of them
+ * run the other's code, so that is refused when the worker is built.
  */
 import type { Adapters } from './adapters.js';
-import { applyActivities } from './apply.js';
-import { calibrateActivities } from './calibrate.js';
-import { compensateActivities } from './compensate.js';
-import { notifyActivities, type NotifyOptions } from './notify.js';
-import { preflightActivities } from './preflight.js';
-import { rehearseActivities } from './rehearse.js';
-import { renderActivities } from './render.js';
-import { validateActivities } from './validate.js';
-import { verifyActivities } from './verify.js';
+import { notifyActivities, type NotifyOptions } from './engine/notify.js';
+import { xcomActivities } from './xcom/index.js';
+
+/** Each runbook's activity factory, by plan kind. */
+export const RUNBOOK_ACTIVITIES = {
+  XComBackendCutover: xcomActivities,
+} satisfies Record<string, (adapters: Adapters) => object>;
+
+/** Merges activity sets, refusing a name that two of them register. */
+export function mergeActivities<T extends object[]>(...sets: T): UnionToIntersection<T[number]> {
+  const merged: Record<string, unknown> = {};
+  const owner = new Map<string, number>();
+  sets.forEach((set, i) => {
+    for (const [name, fn] of Object.entries(set)) {
+      const first = owner.get(name);
+      if (first !== undefined)
+        throw new Error(
+          `activity name collision: "${name}" is registered by activity sets ${first} and ${i}`,
+        );
+      owner.set(name, i);
+      merged[name] = fn;
+    }
+  });
+  return merged as UnionToIntersection<T[number]>;
+}
+
+type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void
+  ? I
+  : never;
 
 export function createActivities(adapters: Adapters, notifications: NotifyOptions = {}) {
-  return {
-    ...calibrateActivities(adapters),
-    ...preflightActivities(adapters),
-    ...renderActivities(adapters),
-    ...rehearseActivities(adapters),
-    ...applyActivities(adapters),
-    ...verifyActivities(adapters),
-    ...validateActivities(adapters),
-    ...compensateActivities(adapters),
-    ...notifyActivities(notifications),
-  };
+  return mergeActivities(
+    notifyActivities(notifications),
+    ...Object.values(RUNBOOK_ACTIVITIES).map((factory) => factory(adapters)),
+  ) as ReturnType<typeof notifyActivities> & ReturnType<typeof xcomActivities>;
 }
 
 export type CutoverActivities = ReturnType<typeof createActivities>;

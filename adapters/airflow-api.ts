@@ -24,7 +24,7 @@
  */
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { AirflowApiPort, DagRunResult, Heartbeat } from '../activities/adapters.js';
-import { PermanentFault } from '../activities/errors.js';
+import { PermanentFault } from '../activities/engine/errors.js';
 import type { AffectedRun } from '../domain/evidence.js';
 
 export interface AirflowRestApiOptions {

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Heartbeat, AirflowProbePort, RehearsalOutcome } from '../activities/adapters.js';
-import { PermanentFault } from '../activities/errors.js';
+import { PermanentFault } from '../activities/engine/errors.js';
 import { airflowEnvVarName, xcomSettings } from '../domain/airflow-env.js';
 import type { CheckRow, CheckStatus, ComponentConfig } from '../domain/evidence.js';
 import type { Component, Plan } from '../domain/plan.js';
@@ -216,17 +216,18 @@ export class ExecAirflowProbes implements AirflowProbePort, MetadataDbProbe {
     const rawThreshold = intendedValue(env, 'common.io', 'xcom_objectstorage_threshold');
     const parsed =
       rawThreshold !== undefined && /^-?\d+$/.test(rawThreshold.trim()) ? Number(rawThreshold) : null;
-    const threshold = parsed ?? (plan.xcom.threshold.strategy === 'fixed' ? plan.xcom.threshold.bytes : null);
+    const threshold =
+      parsed ?? (plan.spec.xcom.threshold.strategy === 'fixed' ? plan.spec.xcom.threshold.bytes : null);
     const expected = xcomSettings({
-      path: plan.xcom.path,
+      path: plan.spec.xcom.path,
       thresholdBytes: threshold ?? 0,
-      compression: plan.xcom.compression,
+      compression: plan.spec.xcom.compression,
     }).filter(([, key]) => threshold !== null || key !== 'xcom_objectstorage_threshold');
     const result = await this.run('preflight', component, env, {
       min_version: plan.airflow.minCommonIoProvider,
-      path: plan.xcom.path,
+      path: plan.spec.xcom.path,
       run_id: runId,
-      compression: plan.xcom.compression,
+      compression: plan.spec.xcom.compression,
       expected,
       previous_paths: this.options.previousPaths?.(plan) ?? [],
       secrets_context: this.options.secretsContext ?? 'server',

@@ -13,7 +13,7 @@ import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import type { AppliedChange, ChangePort } from '../activities/adapters.js';
-import { PermanentFault } from '../activities/errors.js';
+import { PermanentFault } from '../activities/engine/errors.js';
 import type { ChangeStage } from '../domain/evidence.js';
 
 const LINE = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)=(.*)$/;

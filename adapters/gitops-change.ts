@@ -25,7 +25,7 @@ import { createTwoFilesPatch } from 'diff';
 import { isMap, isScalar, isSeq, parseDocument, Scalar, YAMLMap } from 'yaml';
 import type { Document, Pair, YAMLSeq } from 'yaml';
 import type { AppliedChange, ChangePort } from '../activities/adapters.js';
-import { PermanentFault } from '../activities/errors.js';
+import { PermanentFault } from '../activities/engine/errors.js';
 import type { ChangeStage } from '../domain/evidence.js';
 import type { Plan } from '../domain/plan.js';
 

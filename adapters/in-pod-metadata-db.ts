@@ -11,7 +11,7 @@
  * time, to find the xcom table and its value column's type (cached afterwards).
  */
 import type { Heartbeat, MetadataDbPort, XComSizeStats } from '../activities/adapters.js';
-import { PermanentFault } from '../activities/errors.js';
+import { PermanentFault } from '../activities/engine/errors.js';
 import type { Component } from '../domain/plan.js';
 import type { MetadataDbProbe, SqlStatement } from './airflow-probes.js';
 import {

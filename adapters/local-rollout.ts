@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Heartbeat, RolloutPort } from '../activities/adapters.js';
-import { PermanentFault } from '../activities/errors.js';
+import { PermanentFault } from '../activities/engine/errors.js';
 import type { Component } from '../domain/plan.js';
 import { envMismatches as mismatches } from '../domain/env-mismatch.js';
 

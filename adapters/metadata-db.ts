@@ -60,7 +60,7 @@
 import pg from 'pg';
 import type { NonJsonXComs, SizeQuantiles } from '../domain/evidence.js';
 import type { MetadataDbPort, XComSizeStats } from '../activities/adapters.js';
-import { PermanentFault } from '../activities/errors.js';
+import { PermanentFault } from '../activities/engine/errors.js';
 
 /** Decimal units, as the dossier's table uses them. */
 export const KB = 1000;

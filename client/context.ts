@@ -13,7 +13,7 @@ import {
 import { NamespaceNotFoundError } from '@temporalio/common';
 import { durationMs } from '../domain/duration.js';
 import { PlanError } from '../domain/plan-file.js';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { SEARCH_ATTRIBUTES } from '../workflows/engine/search-attributes.js';
 import { temporalSettings, workflowUiLink, type TemporalSettings } from './connection.js';
 import { CliError, EXIT } from './exit-codes.js';
 

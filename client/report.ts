@@ -50,7 +50,7 @@ export function rcaFigures(status: CutoverStatus): {
   healedAt: string | null;
   timeToHealSeconds: number | null;
 } | null {
-  const comp = status.evidence.compensation;
+  const comp = status.compensation;
   if (!comp) return null;
   const steps = status.steps;
   const first = steps.findIndex((s) => s.phase === 'COMPENSATE' || s.phase === 'NEEDS_OPERATOR');
@@ -69,7 +69,7 @@ export function rcaFigures(status: CutoverStatus): {
 }
 
 function rca(status: CutoverStatus, p: (...lines: string[]) => void): void {
-  const comp = status.evidence.compensation;
+  const comp = status.compensation;
   const figures = rcaFigures(status);
   if (!comp || !figures) return;
   p('## RCA', '');
@@ -270,7 +270,7 @@ export function renderReport(status: CutoverStatus): string {
   }
 
   p('## 5. Operator decision', '');
-  const d = ev.decision;
+  const d = status.decision;
   if (d) {
     const matches =
       d.digest === status.planDigest
@@ -387,7 +387,7 @@ export function renderReport(status: CutoverStatus): string {
     );
   }
 
-  const comp = ev.compensation;
+  const comp = status.compensation;
   if (comp) {
     p('## 9. Compensation (kill-switch)', '');
     p(
@@ -398,11 +398,11 @@ export function renderReport(status: CutoverStatus): string {
     if (comp.failed)
       p('', `**Failed step**: ${comp.failed.step} (attempt ${comp.failed.attempt}): ${comp.failed.error}`);
     p('');
-    if (comp.reverts.length > 0) {
+    if (ev.reverts.length > 0) {
       p(
         ...mdTable(
           ['Reverted stage', 'Ref', 'Changed', 'Restored'],
-          comp.reverts.map((x) => [
+          ev.reverts.map((x) => [
             x.stage,
             code(x.ref),
             x.changed ? 'yes' : 'no',
@@ -414,27 +414,27 @@ export function renderReport(status: CutoverStatus): string {
         '',
       );
     }
-    if (comp.rollout) p(`Rollout of the reverted config: ${gate(comp.rollout.gate)}`, '');
-    if (comp.affected) {
-      p(`DAG runs under the new backend since ${comp.affected.since}: ${comp.affected.runs.length}.`, '');
+    if (ev.revertRollout) p(`Rollout of the reverted config: ${gate(ev.revertRollout.gate)}`, '');
+    if (ev.affected) {
+      p(`DAG runs under the new backend since ${ev.affected.since}: ${ev.affected.runs.length}.`, '');
     }
-    if (comp.reruns && comp.reruns.runs.length > 0) {
+    if (ev.reruns && ev.reruns.runs.length > 0) {
       p(
         ...mdTable(
           ['DAG', 'Run', 'State before', 'State after re-run'],
-          comp.reruns.runs.map((x) => [x.dagId, code(x.runId), x.state, x.finalState]),
+          ev.reruns.runs.map((x) => [x.dagId, code(x.runId), x.state, x.finalState]),
         ),
         '',
       );
     }
-    if (comp.heal) {
+    if (ev.heal) {
       p(
         ...mdTable(
           ['DAG', 'Run', 'Reads data', 'Detail'],
-          comp.heal.runs.map((x) => [x.dagId, code(x.runId), yes(x.readsData), x.detail]),
+          ev.heal.runs.map((x) => [x.dagId, code(x.runId), yes(x.readsData), x.detail]),
         ),
         '',
-        gate(comp.heal.gate),
+        gate(ev.heal.gate),
         '',
       );
     }

@@ -2,10 +2,11 @@
  * Reading one cut-over: where it stands (the status query while it runs, the
  * result once it completed) plus what Temporal itself says about the execution.
  */
+import { normalizeStatus } from './status-shape.js';
 import type { Client, WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
 import type { CutoverResult, CutoverStatus } from '../domain/cutover.js';
-import { statusQuery } from '../workflows/messages.js';
-import { OUTCOME, PHASE } from '../workflows/search-attributes.js';
+import { statusQuery } from '../workflows/engine/messages.js';
+import { OUTCOME, PHASE } from '../workflows/engine/search-attributes.js';
 import { grpcCode, messageOf } from './context.js';
 import { CliError, EXIT } from './exit-codes.js';
 
@@ -57,7 +58,8 @@ export async function queryStatus(
   timeoutMs = QUERY_TIMEOUT_MS,
 ): Promise<CutoverStatus> {
   try {
-    return await client.withDeadline(Date.now() + timeoutMs, () => handle.query(statusQuery));
+    const raw = await client.withDeadline(Date.now() + timeoutMs, () => handle.query(statusQuery));
+    return normalizeStatus(raw) as CutoverStatus;
   } catch (err) {
     // DEADLINE_EXCEEDED, or CANCELLED when the deadline fires while grpc-js is still sending the call.
     if (grpcCode(err) === 4 || grpcCode(err) === 1) {
@@ -84,7 +86,8 @@ export async function loadRun(client: Client, workflowId: string): Promise<RunVi
   }
   if (execution.status === 'COMPLETED') {
     // The result carries the final status and needs no worker.
-    const result = (await handle.result()) as CutoverResult;
+    const raw = (await handle.result()) as CutoverResult;
+    const result = { ...raw, status: normalizeStatus(raw.status) };
     return { execution, status: result.status, result, problem: null };
   }
   // Closed without a result (terminated, failed, timed out): a worker can still replay it for the query.

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline/promises';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { ApprovalRequest } from '../domain/cutover.js';
 import type { Decision } from '../domain/evidence.js';
-import { approveUpdate, rejectUpdate } from '../workflows/messages.js';
+import { approveUpdate, rejectUpdate } from '../workflows/engine/messages.js';
 import { DEMO_APPROVER } from './options.js';
 import { errorText, say, warn } from './output.js';
 

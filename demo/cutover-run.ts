@@ -200,10 +200,7 @@ export async function runCutover(ctx: DemoContext): Promise<CutoverRunOutcome> {
       : result.reason;
   say(`  reason: ${reason}`);
   say(`  production changed: ${result.productionChanged ? 'yes (the flip is live)' : 'no'}`);
-  if (s.evidence.decision)
-    say(
-      `  decision: ${s.evidence.decision.kind} by ${s.evidence.decision.operator} ("${s.evidence.decision.reason}")`,
-    );
+  if (s.decision) say(`  decision: ${s.decision.kind} by ${s.decision.operator} ("${s.decision.reason}")`);
   for (const line of validationLines(s, `bucket ${ctx.plan.bucket}`)) say(line);
   if (story.lines.length > 0) {
     say('');

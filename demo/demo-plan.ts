@@ -25,7 +25,7 @@ function bucketOf(objectPath: string): string {
 /** The bucket plans/local.yaml names: moto creates it before the plan copy can be written. */
 export function localPlanBucket(): string {
   const raw = parse(readFileSync(LOCAL_PLAN, 'utf8')) as PlanInput;
-  return bucketOf(raw.xcom.path);
+  return bucketOf(raw.spec.xcom.path);
 }
 
 /**
@@ -35,7 +35,7 @@ export function localPlanBucket(): string {
 export function demoPlan(dir: string, envFile: string, apiUrl: string | null): DemoPlan {
   const raw = parse(readFileSync(LOCAL_PLAN, 'utf8')) as PlanInput;
   if (raw.target.kind !== 'local') throw new Error(`${shown(LOCAL_PLAN)} is not a local target`);
-  const bucket = bucketOf(raw.xcom.path);
+  const bucket = bucketOf(raw.spec.xcom.path);
   const edits: string[] = [];
   if (path.resolve(ROOT, raw.target.envFile) !== envFile) {
     raw.target.envFile = envFile;

@@ -98,7 +98,7 @@ function lastFinished(steps: StepRecord[]): StepRecord | undefined {
  * finished) to healed (the compensation's last step finished).
  */
 export function compensationLines(status: CutoverStatus): { lines: string[]; healMs: number | null } {
-  const comp = status.evidence.compensation;
+  const comp = status.compensation;
   if (!comp) return { lines: [], healMs: null };
   const lines: string[] = ['What happened'];
   // The gate's reason lists every component's findings in one sentence: grouped, one per line.
@@ -114,7 +114,7 @@ export function compensationLines(status: CutoverStatus): { lines: string[]; hea
     }
   } else lines.push(`  failed: ${comp.trigger.phase}: ${comp.trigger.error}`);
   lines.push('  compensation (the kill-switch, run by the workflow itself):');
-  for (const r of comp.reverts) {
+  for (const r of status.evidence.reverts) {
     const restored = Object.entries(r.restoredEnv)
       .map(([k, v]) => `${k}${v === null ? ' absent' : `=${v}`}`)
       .join(', ');
@@ -122,21 +122,21 @@ export function compensationLines(status: CutoverStatus): { lines: string[]; hea
       `    revert ${r.stage}: ${r.changed ? 'env file restored' : 'nothing to revert'} (${restored})`,
     );
   }
-  if (comp.rollout)
+  if (status.evidence.revertRollout)
     lines.push(
-      `    restart: ${comp.rollout.components.filter((c) => c.ready).length}/${comp.rollout.components.length} components back on the old config (${comp.rollout.components.map((c) => c.name).join(', ')})`,
+      `    restart: ${status.evidence.revertRollout.components.filter((c) => c.ready).length}/${status.evidence.revertRollout.components.length} components back on the old config (${status.evidence.revertRollout.components.map((c) => c.name).join(', ')})`,
     );
-  if (comp.affected)
+  if (status.evidence.affected)
     lines.push(
-      `    affected DAG runs since ${comp.affected.since}: ${comp.affected.runs.length === 0 ? 'none' : comp.affected.runs.map((r) => `${r.dagId}/${r.runId} (${r.state})`).join(', ')}`,
+      `    affected DAG runs since ${status.evidence.affected.since}: ${status.evidence.affected.runs.length === 0 ? 'none' : status.evidence.affected.runs.map((r) => `${r.dagId}/${r.runId} (${r.state})`).join(', ')}`,
     );
-  if (comp.reruns)
+  if (status.evidence.reruns)
     lines.push(
-      `    re-runs: ${comp.reruns.runs.length === 0 ? 'none needed' : comp.reruns.runs.map((r) => `${r.dagId}/${r.runId} ${r.finalState}`).join(', ')}`,
+      `    re-runs: ${status.evidence.reruns.runs.length === 0 ? 'none needed' : status.evidence.reruns.runs.map((r) => `${r.dagId}/${r.runId} ${r.finalState}`).join(', ')}`,
     );
-  if (comp.heal)
+  if (status.evidence.heal)
     lines.push(
-      `    healed: ${comp.heal.gate.passed ? 'yes' : 'NO'}${comp.heal.runs.length > 0 ? ` (${comp.heal.runs.map((r) => `${r.runId}: ${r.readsData ? 'reads data' : r.detail}`).join('; ')})` : ''}`,
+      `    healed: ${status.evidence.heal.gate.passed ? 'yes' : 'NO'}${status.evidence.heal.runs.length > 0 ? ` (${status.evidence.heal.runs.map((r) => `${r.runId}: ${r.readsData ? 'reads data' : r.detail}`).join('; ')})` : ''}`,
     );
   if (comp.remaining.length > 0) lines.push(`    NOT done: ${comp.remaining.join(', ')}`);
 

@@ -4,26 +4,17 @@
  * decision dossier prints. No record may hold a secret.
  */
 
-/** When a step ran, measured on the worker (workflow code never reads the clock). */
-export interface Timed {
-  startedAt: string;
-  finishedAt: string;
-}
+import type { CheckRow, GateVerdict, Timed } from './engine/evidence.js';
 
-export interface GateVerdict {
-  passed: boolean;
-  /** Why it failed, one sentence each; empty when passed. */
-  reasons: string[];
-}
-
-export type CheckStatus = 'green' | 'amber' | 'red';
-
-export interface CheckRow {
-  name: string;
-  status: CheckStatus;
-  detail: string;
-  durationMs: number;
-}
+export type {
+  CheckRow,
+  CheckStatus,
+  Decision,
+  GateVerdict,
+  RecordedDecision,
+  Refusal,
+  Timed,
+} from './engine/evidence.js';
 
 // --- CALIBRATE ---------------------------------------------------------------
 
@@ -113,27 +104,6 @@ export interface RehearsalEvidence extends Timed {
   sentinelCleaned: boolean;
   timingsMs: Record<string, number>;
   gate: GateVerdict;
-}
-
-// --- AWAIT_GO ----------------------------------------------------------------
-
-export interface Decision {
-  operator: string;
-  reason: string;
-  /** The plan digest the operator reviewed. */
-  digest: string;
-}
-
-export interface RecordedDecision extends Decision {
-  kind: 'approve' | 'reject';
-  via: 'signal' | 'update';
-}
-
-export interface Refusal {
-  message: 'approve' | 'reject' | 'retryCompensation' | 'acknowledge';
-  operator: string;
-  via: 'signal' | 'update';
-  why: string;
 }
 
 // --- APPLY -------------------------------------------------------------------

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { planSchema, type Plan } from './plan.js';
+import { KINDS, runbookOf, type AnyPlan } from './runbooks.js';
 
 export class PlanError extends Error {
   constructor(
@@ -35,7 +35,13 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   });
 }
 
-export function parsePlan(text: string, file = '<plan>'): Plan {
+/** A parsed plan and what the operator should know about the file (an older layout, say). */
+export interface LoadedPlan {
+  plan: AnyPlan;
+  notices: string[];
+}
+
+export function parsePlanWithNotices(text: string, file = '<plan>'): LoadedPlan {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new PlanError(
@@ -44,12 +50,28 @@ export function parsePlan(text: string, file = '<plan>'): Plan {
     );
   }
   const raw: unknown = doc.toJS();
-  const result = planSchema.safeParse(raw);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new PlanError(file, ['(plan): a plan is a YAML mapping with apiVersion, kind, name, ...']);
+  }
+  const record = raw as Record<string, unknown>;
+  const runbook = runbookOf(record['kind']);
+  if (!runbook) {
+    const kind = record['kind'] === undefined ? 'missing' : JSON.stringify(record['kind']);
+    throw new PlanError(file, [
+      `kind: ${kind}; use one of the runbooks this cutover knows: ${KINDS.join(', ')}`,
+    ]);
+  }
+  const migrated = runbook.migrate?.(record) ?? null;
+  const result = runbook.planSchema.safeParse(migrated?.raw ?? record);
   if (!result.success) throw new PlanError(file, describeIssues(result.error.issues));
-  return result.data;
+  return { plan: result.data as AnyPlan, notices: migrated ? [migrated.notice] : [] };
 }
 
-export async function loadPlan(file: string): Promise<Plan> {
+export function parsePlan(text: string, file = '<plan>'): AnyPlan {
+  return parsePlanWithNotices(text, file).plan;
+}
+
+export async function loadPlanWithNotices(file: string): Promise<LoadedPlan> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -58,7 +80,11 @@ export async function loadPlan(file: string): Promise<Plan> {
       `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
     ]);
   }
-  return parsePlan(text, file);
+  return parsePlanWithNotices(text, file);
+}
+
+export async function loadPlan(file: string): Promise<AnyPlan> {
+  return (await loadPlanWithNotices(file)).plan;
 }
 
 /** JSON with keys sorted at every level, so equal plans give equal text. */
@@ -77,6 +103,6 @@ export function canonicalJson(value: unknown): string {
  * The digest an approver quotes: it names the exact normalised plan they
  * reviewed, so formatting or comment edits do not change it but any value does.
  */
-export function planDigest(plan: Plan): string {
+export function planDigest(plan: AnyPlan): string {
   return `sha256:${createHash('sha256').update(canonicalJson(plan)).digest('hex').slice(0, 16)}`;
 }

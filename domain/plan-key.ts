@@ -1,5 +1,7 @@
 /** Identity of a cut-over: pure functions, safe for workflow code (no zod, no I/O). */
-import type { Plan } from './plan.js';
+import type { PlanEnvelope } from './engine/plan.js';
+
+type Plan = Pick<PlanEnvelope, 'name' | 'target'>;
 
 /** A stable key for the system a plan changes: two cut-overs of one key must never overlap. */
 export function targetKey(plan: Plan): string {

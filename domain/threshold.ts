@@ -15,7 +15,7 @@ const QUANTILE_FIELD = { p99: 'p99', 'p99.9': 'p999', max: 'max' } as const;
 
 export function proposeThreshold(
   sizes: SizeQuantiles,
-  strategy: Plan['xcom']['threshold'],
+  strategy: Plan['spec']['xcom']['threshold'],
 ): ThresholdProposal {
   if (strategy.strategy === 'fixed') {
     return {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { resolveAdapter } from '../activities/adapters.js';
-import { PermanentFault } from '../activities/errors.js';
+import { PermanentFault } from '../activities/engine/errors.js';
 import { AirflowRestApi } from '../adapters/airflow-api.js';
 import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
 import { InPodMetadataDb } from '../adapters/in-pod-metadata-db.js';
@@ -36,13 +36,15 @@ function localPlan(patch: (raw: PlanInput) => void = () => {}): Plan {
       components: [{ name: 'scheduler' }, { name: 'api-server' }],
     },
     airflow: { version: '3.3', metadataDb: { access: 'direct', urlEnv: 'CUTOVER_T_METADB_URL' } },
-    xcom: {
-      path: 's3://aws_default@bucket/xcom',
-      threshold: { strategy: 'fixed', bytes: 1_600_000 },
-      maxOffloadRows: 10,
-    },
     change: { mode: 'env-file' },
-    validation: { dagId: 'x' },
+    spec: {
+      xcom: {
+        path: 's3://aws_default@bucket/xcom',
+        threshold: { strategy: 'fixed', bytes: 1_600_000 },
+        maxOffloadRows: 10,
+      },
+      validation: { dagId: 'x' },
+    },
     approval: { approvers: ['alice'] },
   } as PlanInput;
   patch(raw);

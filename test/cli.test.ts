@@ -14,7 +14,7 @@ import type { Worker } from '@temporalio/worker';
 import { main } from '../client/cli.js';
 import type { CutoverStatus } from '../domain/cutover.js';
 import { createCutoverWorker } from '../worker/create-worker.js';
-import { statusQuery } from '../workflows/messages.js';
+import { statusQuery } from '../workflows/engine/messages.js';
 import { startCutoverEnv, type CutoverEnv } from './support/cutover-env.js';
 import { REPO_ROOT } from './support/plans.js';
 import { scriptedActivities } from './support/scripted-activities.js';
@@ -261,7 +261,7 @@ void test('status --json and list --all show the finished run', async () => {
   assert.equal(s.phase, 'FINISHED');
   assert.equal(s.execution.status, 'COMPLETED');
   assert.equal(s.result.productionChanged, true);
-  assert.equal(s.evidence.decision?.operator, 'dococeven');
+  assert.equal(s.decision?.operator, 'dococeven');
 
   // The CLI reads a completed run from its result; the query works too, replayed by the worker.
   const queried = await env.client.workflow.getHandle(ID).query(statusQuery);

@@ -18,7 +18,7 @@ import { test } from 'node:test';
 import { parse, parseDocument } from 'yaml';
 import { parseEnvFile } from '../adapters/env-file-change.js';
 import { loadPlan } from '../domain/plan-file.js';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { SEARCH_ATTRIBUTES } from '../workflows/engine/search-attributes.js';
 import { REPO_ROOT } from './support/plans.js';
 
 interface Service {
@@ -289,8 +289,8 @@ test('MinIO: one set of credentials everywhere, and minio-init creates the bucke
   const created = [...script.matchAll(/mc mb (?:--ignore-existing )?\S+?\/([a-z0-9.-]+)\s*$/gm)].map(
     (m) => m[1],
   );
-  const bucket = /^s3:\/\/(?:[^@/]+@)?([^/]+)/.exec(plan.xcom.path)?.[1];
-  assert.ok(bucket, `a bucket in ${plan.xcom.path}`);
+  const bucket = /^s3:\/\/(?:[^@/]+@)?([^/]+)/.exec(plan.spec.xcom.path)?.[1];
+  assert.ok(bucket, `a bucket in ${plan.spec.xcom.path}`);
   assert.deepEqual(created, [bucket], `minio-init creates ${bucket}`);
   assert.match(script, /http:\/\/minio:9000/);
 });
@@ -334,7 +334,7 @@ test('the env file airflow-init writes: the Airflow settings, no XCom setting, n
     assert.equal(vars.AIRFLOW__CORE__LOAD_EXAMPLES, 'False');
     assert.equal(vars.AIRFLOW__CORE__EXECUTOR, 'LocalExecutor');
     assert.equal(vars.AIRFLOW__CORE__DAGS_FOLDER, flag(service('airflow').command, '--dags'));
-    const connId = /^s3:\/\/([^@/]+)@/.exec(plan.xcom.path)?.[1] ?? '';
+    const connId = /^s3:\/\/([^@/]+)@/.exec(plan.spec.xcom.path)?.[1] ?? '';
     const conn = JSON.parse(vars[`AIRFLOW_CONN_${connId.toUpperCase()}`] ?? '{}') as {
       conn_type?: string;
       login?: string;
@@ -377,9 +377,9 @@ test('the env file airflow-init writes: the Airflow settings, no XCom setting, n
 test('the validation DAG of the plan is in dags/, which the image ships at /app/dags', () => {
   const dags = readdirSync(path.join(REPO_ROOT, 'dags')).filter((f) => f.endsWith('.py'));
   const defined = dags.some((f) =>
-    readFileSync(path.join(REPO_ROOT, 'dags', f), 'utf8').includes(`dag_id="${plan.validation.dagId}"`),
+    readFileSync(path.join(REPO_ROOT, 'dags', f), 'utf8').includes(`dag_id="${plan.spec.validation.dagId}"`),
   );
-  assert.ok(defined, `a file in dags/ defines ${plan.validation.dagId}`);
+  assert.ok(defined, `a file in dags/ defines ${plan.spec.validation.dagId}`);
   const ignored = readFileSync(path.join(REPO_ROOT, '.dockerignore'), 'utf8')
     .split('\n')
     .map((l) => l.trim())

@@ -302,12 +302,12 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
       // Another state dir and REST API port: the plan is plans/local.yaml pointed at both.
       const plan = parse(readFileSync(path.join(dir, 'plan.yaml'), 'utf8')) as {
         target: { envFile: string };
-        xcom: { path: string };
+        spec: { xcom: { path: string } };
         airflow: { api: { url: string } };
       };
       assert.equal(plan.target.envFile, path.join(dir, 'airflow.env'));
       assert.equal(plan.airflow.api.url, `http://127.0.0.1:${airflowPort}`);
-      assert.equal(plan.xcom.path, 's3://aws_default@cutover-demo/xcom');
+      assert.equal(plan.spec.xcom.path, 's3://aws_default@cutover-demo/xcom');
       assert.ok(existsSync(path.join(dir, 'logs', 'worker.log')));
 
       const commands = [...run.seen.values()].map((p) => p.command);

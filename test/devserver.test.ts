@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, findTemporalBinary, startDevServer } from '../client/devserver.js';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { SEARCH_ATTRIBUTES } from '../workflows/engine/search-attributes.js';
 import { connectClient, freePort, startTestServer } from './support/temporal.js';
 
 const TIMEOUT = { timeout: 120_000 };

@@ -92,7 +92,7 @@ test('the digest ignores formatting and comments but not values', () => {
   assert.equal(planDigest(a), planDigest(b));
   assert.match(planDigest(a), /^sha256:[0-9a-f]{16}$/);
   const c = testPlan((p) => {
-    p.xcom.maxOffloadRows = 11;
+    p.spec.xcom.maxOffloadRows = 11;
   });
   assert.notEqual(planDigest(a), planDigest(c));
 });

@@ -23,7 +23,7 @@ import { decodeTimeoutType } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { WORKFLOW_TYPE, type CutoverResult } from '../domain/cutover.js';
 import { WORKFLOWS_PATH } from '../worker/create-worker.js';
-import { approveUpdate } from '../workflows/messages.js';
+import { approveUpdate } from '../workflows/engine/messages.js';
 import { inputFor, waitForPhase } from './support/cutover-env.js';
 import { testPlan } from './support/plans.js';
 import type { ActivityName } from './support/scripted-activities.js';
@@ -145,7 +145,7 @@ const callsOf = (dir: string, name: ActivityName) => callsIn(dir).filter((c) => 
 // ---- helpers ---------------------------------------------------------------------------------
 
 const plan = testPlan((p) => {
-  delete p.xcom.ramp;
+  delete p.spec.xcom.ramp;
 });
 const EVIDENCE_STEPS: ActivityName[] = [
   'calibrate',

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { EnvFileChange, parseEnvFile } from '../adapters/env-file-change.js';
-import { PermanentFault } from '../activities/errors.js';
+import { PermanentFault } from '../activities/engine/errors.js';
 import { renderStage } from '../domain/airflow-env.js';
 
 const ORIGINAL = [

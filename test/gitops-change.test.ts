@@ -8,7 +8,7 @@ import { after, test } from 'node:test';
 import { parse } from 'yaml';
 import { GitOpsChange, readValues, setValues } from '../adapters/gitops-change.js';
 import type { GitOpsSettings } from '../adapters/gitops-change.js';
-import { PermanentFault } from '../activities/errors.js';
+import { PermanentFault } from '../activities/engine/errors.js';
 import { renderStage } from '../domain/airflow-env.js';
 
 const VALUES_FILE = 'infra/helm/airflow/values-prod.yaml';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { PermanentFault } from '../activities/errors.js';
+import { PermanentFault } from '../activities/engine/errors.js';
 import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
 import { LocalExecPort } from '../adapters/exec/local.js';
 import { InPodMetadataDb } from '../adapters/in-pod-metadata-db.js';

@@ -12,7 +12,7 @@ import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
 import { ConfigMapChange, JOURNAL_PREFIX } from '../adapters/kube/configmap-change.js';
 import { KubeExecPort } from '../adapters/kube/exec.js';
 import { KubeRollout, RESTARTED_AT } from '../adapters/kube/rollout.js';
-import { configMismatches } from '../activities/verify.js';
+import { configMismatches } from '../activities/xcom/verify.js';
 import { withDottedSectionSpelling, renderStage } from '../domain/airflow-env.js';
 import type { Component } from '../domain/plan.js';
 import { airflowBaseEnv, tempAirflowHome } from './support/airflow.js';
@@ -32,9 +32,9 @@ const ORIGINAL = {
 };
 const stage = renderStage('target', { path: XCOM_PATH, thresholdBytes: 100_000, compression: '' });
 const plan = testPlan((raw) => {
-  raw.xcom.path = XCOM_PATH;
-  raw.xcom.threshold = { strategy: 'fixed', bytes: 100_000 };
-  delete raw.xcom.ramp;
+  raw.spec.xcom.path = XCOM_PATH;
+  raw.spec.xcom.threshold = { strategy: 'fixed', bytes: 100_000 };
+  delete raw.spec.xcom.ramp;
 });
 const scheduler: Component = { name: 'scheduler', workload: { kind: 'Deployment', name: 'af-scheduler' } };
 const triggerer: Component = { name: 'triggerer' }; // the chart's default: StatefulSet af-triggerer

@@ -21,7 +21,7 @@ import type { CutoverInput, CutoverResult } from '../domain/cutover.js';
 import type { Plan, PlanInput } from '../domain/plan.js';
 import { planSchema } from '../domain/plan.js';
 import { adaptersFromEnv, type WorkerAdapters } from '../worker/adapters-from-env.js';
-import { approveUpdate } from '../workflows/messages.js';
+import { approveUpdate } from '../workflows/engine/messages.js';
 import { createAirflowTestDatabase, type AirflowTestDatabase } from './support/airflow-db.js';
 import { airflowBaseEnv } from './support/airflow.js';
 import {
@@ -173,8 +173,8 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
         workload: { kind: 'Deployment', name: 'airflow-scheduler' },
       },
     ];
-    raw.xcom.path = `s3://aws_default@${BUCKET}/xcom`;
-    delete raw.xcom.ramp;
+    raw.spec.xcom.path = `s3://aws_default@${BUCKET}/xcom`;
+    delete raw.spec.xcom.ramp;
     raw.change = change;
     raw.rollout = { timeout: '60s' };
     return planSchema.parse(raw);
@@ -231,7 +231,7 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
       assert.equal(v?.gate.passed, true, JSON.stringify(v));
       assert.equal(v?.components[0]?.xcomClass, 'XComObjectStorageBackend');
       assert.equal(v?.components[0]?.threshold, 1_600_000);
-      assert.equal(v?.components[0]?.path, plan.xcom.path);
+      assert.equal(v?.components[0]?.path, plan.spec.xcom.path);
 
       assert.equal(configMapData().AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD, '1600000');
       assert.equal(kube.rollouts('Deployment', NS, 'airflow-scheduler'), rolloutsBefore + 1);
@@ -287,16 +287,16 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
         ),
         JSON.stringify(ev.verifications[0]),
       );
-      const comp = ev.compensation;
+      const comp = result.status.compensation;
       assert.deepEqual(comp?.completed, [
-        'revert',
+        'revert target',
         'waitForRollout',
         'findAffectedRuns',
         'rerunAffectedRuns',
         'confirmHealed',
       ]);
-      assert.equal(comp?.reverts[0]?.changed, true);
-      assert.equal(comp?.rollout?.gate.passed, true, JSON.stringify(comp?.rollout));
+      assert.equal(ev.reverts[0]?.changed, true);
+      assert.equal(ev.revertRollout?.gate.passed, true, JSON.stringify(ev.revertRollout));
       assert.ok(
         apiCalls.some((c) => c.startsWith('runsSince')),
         'affected runs were looked up',
@@ -339,7 +339,7 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
       const ev = result.status.evidence;
       assert.equal(ev.rollouts[0]?.gate.passed, false);
       assert.equal(ev.verifications.length, 0, 'VERIFY never ran');
-      assert.equal(ev.compensation?.rollout?.gate.passed, true, JSON.stringify(ev.compensation?.rollout));
+      assert.equal(ev.revertRollout?.gate.passed, true, JSON.stringify(ev.revertRollout));
       assert.deepEqual(configMapData(), ORIGINAL, 'the ConfigMap is exactly what it was');
       const pods = kube.workloadPods('Deployment', NS, 'airflow-scheduler');
       assert.ok(pods.every((p) => p.ready));

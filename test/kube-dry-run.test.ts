@@ -140,8 +140,8 @@ test(
     if (raw.target.kind !== 'kubernetes') throw new Error('the reference plan is a kubernetes target');
     raw.target.context = kube.context;
     raw.target.components = [{ name: 'scheduler', container: 'scheduler' }];
-    raw.xcom.path = `s3://aws_default@${BUCKET}/xcom`;
-    delete raw.xcom.ramp;
+    raw.spec.xcom.path = `s3://aws_default@${BUCKET}/xcom`;
+    delete raw.spec.xcom.ramp;
     raw.change = {
       mode: 'gitops',
       repo: origin,

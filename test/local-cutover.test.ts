@@ -34,7 +34,7 @@ import { spawnSupervisor, type SupervisorProcess } from '../local/supervisor-pro
 import { repoRoot } from '../local/venv.js';
 import { adaptersFromEnv, type WorkerAdapters } from '../worker/adapters-from-env.js';
 import { createCutoverWorker } from '../worker/create-worker.js';
-import { approveUpdate, rejectUpdate } from '../workflows/messages.js';
+import { approveUpdate, rejectUpdate } from '../workflows/engine/messages.js';
 import { createAirflowTestDatabase, type AirflowTestDatabase } from './support/airflow-db.js';
 import {
   inputFor,
@@ -165,14 +165,16 @@ void describe('cut-over on the local target, end to end', () => {
           passwordEnv: 'CUTOVER_AIRFLOW_PASSWORD',
         },
       },
-      xcom: {
-        path: `s3://aws_default@${BUCKET}/xcom`,
-        threshold: { strategy: 'above-quantile', quantile: 'p99.9', roundTo: 100_000 },
-        compression: '',
-        maxOffloadRows: 10,
-      },
       change: { mode: 'env-file' },
-      validation: { dagId: DAG, unpause: true, timeout: '5m' },
+      spec: {
+        xcom: {
+          path: `s3://aws_default@${BUCKET}/xcom`,
+          threshold: { strategy: 'above-quantile', quantile: 'p99.9', roundTo: 100_000 },
+          compression: '',
+          maxOffloadRows: 10,
+        },
+        validation: { dagId: DAG, unpause: true, timeout: '5m' },
+      },
       approval: { approvers: ['dococeven'], timeout: '1h' },
       rollout: { timeout: '5m' },
     };
@@ -353,25 +355,26 @@ void describe('cut-over on the local target, end to end', () => {
         r.reason,
         /AIRFLOW__COMMON\.IO__XCOM_OBJECTSTORAGE_PATH is set but Airflow never reads it/,
       );
-      const comp = r.status.evidence.compensation;
+      const comp = r.status.compensation;
+      const ev = r.status.evidence;
       assert.deepEqual(comp?.completed, [
-        'revert',
+        'revert target',
         'waitForRollout',
         'findAffectedRuns',
         'rerunAffectedRuns',
         'confirmHealed',
       ]);
       assert.ok(
-        comp?.affected?.runs.some((x) => x.runId === scheduledRunId),
-        JSON.stringify(comp?.affected),
+        ev.affected?.runs.some((x) => x.runId === scheduledRunId),
+        JSON.stringify(ev.affected),
       );
       assert.ok(
-        comp?.reruns?.runs.every((x) => x.finalState === 'success'),
-        JSON.stringify(comp?.reruns),
+        ev.reruns?.runs.every((x) => x.finalState === 'success'),
+        JSON.stringify(ev.reruns),
       );
       assert.ok(
-        comp?.heal?.runs.some((x) => x.runId === scheduledRunId && x.readsData),
-        JSON.stringify(comp?.heal),
+        ev.heal?.runs.some((x) => x.runId === scheduledRunId && x.readsData),
+        JSON.stringify(ev.heal),
       );
       assert.equal(
         readFileSync(envFile, 'utf8'),
@@ -387,7 +390,7 @@ void describe('cut-over on the local target, end to end', () => {
     SLOW,
     async () => {
       const plan = planFor((raw) => {
-        raw.validation.maxOffloaded = 0;
+        raw.spec.validation.maxOffloaded = 0;
       });
       const handle = await start(inputFor(plan));
       await waitForPhase(handle, 'AWAIT_GO', 180_000);
@@ -398,12 +401,13 @@ void describe('cut-over on the local target, end to end', () => {
       const v = r.status.evidence.validations[0];
       assert.equal(v?.state, 'success');
       assert.equal(v?.offloadedCount, 1);
-      const comp = r.status.evidence.compensation;
+      assert.equal(r.status.compensation?.trigger.phase, 'VALIDATE');
+      const ev = r.status.evidence;
       assert.ok(
-        comp?.affected?.runs.some((x) => x.runId === v?.runId),
+        ev.affected?.runs.some((x) => x.runId === v?.runId),
         'the validation run itself is re-run',
       );
-      assert.ok(comp?.heal?.gate.passed, JSON.stringify(comp?.heal));
+      assert.ok(ev.heal?.gate.passed, JSON.stringify(ev.heal));
       assert.equal(readFileSync(envFile, 'utf8'), originalEnvFile);
       await onBaseXCom();
     },

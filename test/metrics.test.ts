@@ -11,11 +11,11 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { CutoverMetrics } from '../activities/metrics.js';
-import { notifyActivities } from '../activities/notify.js';
+import { CutoverMetrics } from '../activities/engine/metrics.js';
+import { notifyActivities } from '../activities/engine/notify.js';
 import type { CutoverResult } from '../domain/cutover.js';
 import { startMetricsServer, type MetricsServer } from '../worker/metrics-server.js';
-import { acknowledgeUpdate, approveUpdate } from '../workflows/messages.js';
+import { acknowledgeUpdate, approveUpdate } from '../workflows/engine/messages.js';
 import {
   inputFor,
   startCutover,
@@ -29,7 +29,7 @@ import { greenScript, red, scriptedActivities, type Script } from './support/scr
 import { freePort } from './support/temporal.js';
 
 const singleStage = testPlan((p) => {
-  delete p.xcom.ramp;
+  delete p.spec.xcom.ramp;
 });
 
 const verifyFails: Script['verifyConfig'] = async (input, attempt) => ({

@@ -11,10 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { historyToJson } from '../client/history-json.js';
-import { notifyActivities, type NotificationMessage } from '../activities/notify.js';
+import { notifyActivities, type NotificationMessage } from '../activities/engine/notify.js';
 import { WORKFLOWS_PATH } from '../worker/create-worker.js';
-import { approveUpdate, retryCompensationUpdate } from '../workflows/messages.js';
-import { NOTIFICATIONS_PATCH } from '../workflows/notifications.js';
+import { approveUpdate, retryCompensationUpdate } from '../workflows/engine/messages.js';
+import { RUNBOOK_ATTRIBUTE_PATCH } from '../workflows/engine/runbook.js';
+import { NOTIFICATIONS_PATCH } from '../workflows/engine/notifications.js';
 import {
   inputFor,
   startCutover,
@@ -81,7 +82,7 @@ async function startReceiver({ failFirst = false } = {}): Promise<Receiver> {
 }
 
 const singleStage = testPlan((p) => {
-  delete p.xcom.ramp;
+  delete p.spec.xcom.ramp;
 });
 
 const verifyFails: Script['verifyConfig'] = async (input, attempt) => {
@@ -180,8 +181,9 @@ describe('webhook messages from real runs', { concurrency: true }, () => {
           const data = m?.markerName === 'core_patch' ? m.details?.['patch-data']?.payloads?.[0]?.data : null;
           return data ? [Buffer.from(data).toString('utf8')] : [];
         });
-        assert.equal(patches.length, 1, 'one patch marker');
+        assert.equal(patches.length, 2, 'two patch markers: notifications and the runbook attribute');
         assert.match(patches[0] ?? '', new RegExp(`"${NOTIFICATIONS_PATCH}"`));
+        assert.match(patches[1] ?? '', new RegExp(`"${RUNBOOK_ATTRIBUTE_PATCH}"`));
         assert.equal(
           (history.events ?? []).filter(
             (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'notify',
@@ -253,7 +255,7 @@ describe('webhook messages from real runs', { concurrency: true }, () => {
         }
         const [, , failed, needsOperator, rolledBack] = receiver.delivered;
         assert.deepEqual(failed?.fields['reasons'], ['scheduler: ImportError: XComObjectStorageBackend']);
-        assert.equal(needsOperator?.fields['failedStep'], 'revert');
+        assert.equal(needsOperator?.fields['failedStep'], 'revert target');
         assert.equal(needsOperator?.fields['productionChanged'], true);
         assert.equal(rolledBack?.fields['triggerPhase'], 'VERIFY');
         assert.ok(result.status.notifications?.every((n) => n.status === 'delivered'));

@@ -15,7 +15,7 @@ import { HeadBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Worker } from '@temporalio/worker';
 import { parse, stringify } from 'yaml';
 import { createActivities } from '../activities/index.js';
-import { renderStages } from '../activities/render.js';
+import { renderStages } from '../activities/xcom/render.js';
 import { main } from '../client/cli.js';
 import { dryRunWorkflowId } from '../client/commands/plan.js';
 import type { CutoverInput, CutoverResult } from '../domain/cutover.js';
@@ -25,7 +25,7 @@ import { targetKey, workflowIdFor } from '../domain/plan-key.js';
 import { planSchema, type PlanInput } from '../domain/plan.js';
 import { createCutoverWorker } from '../worker/create-worker.js';
 import { adaptersFromEnv, type WorkerAdapters } from '../worker/adapters-from-env.js';
-import { PLAN, TARGET } from '../workflows/search-attributes.js';
+import { PLAN, TARGET } from '../workflows/engine/search-attributes.js';
 import { createAirflowTestDatabase, type AirflowTestDatabase } from './support/airflow-db.js';
 import { localTargetEnvFile } from '../local/airflow-env.js';
 import { startCutoverEnv, workflowBundle, type CutoverEnv } from './support/cutover-env.js';
@@ -77,7 +77,7 @@ function writePlan(name: string, patch: (raw: PlanInput) => void = () => {}): st
   const raw = parse(readFileSync(path.join(REPO_ROOT, 'plans', 'local.yaml'), 'utf8')) as PlanInput;
   if (raw.target.kind !== 'local') throw new Error('plans/local.yaml is not a local target');
   raw.target.envFile = envFile;
-  raw.xcom.path = `s3://aws_default@${BUCKET}/xcom`;
+  raw.spec.xcom.path = `s3://aws_default@${BUCKET}/xcom`;
   raw.airflow.metadataDb = { access: 'direct', urlEnv: URL_ENV };
   patch(raw);
   planSchema.parse(raw); // the test's own edits must be valid
@@ -310,7 +310,7 @@ void describe('cutover plan (dry run) on real components', () => {
     SLOW,
     async () => {
       const file = writePlan('no-bucket', (raw) => {
-        raw.xcom.path = 's3://aws_default@no-such-bucket-cutover/xcom';
+        raw.spec.xcom.path = 's3://aws_default@no-such-bucket-cutover/xcom';
       });
       const { run, result } = await planJson(file);
       assert.equal(run.code, 1);
@@ -347,7 +347,7 @@ void describe('cutover plan (dry run) on real components', () => {
 
   void test('(b) maxOffloadRows 3: STOPPED at CALIBRATE (7 rows would offload)', SLOW, async () => {
     const file = writePlan('max3', (raw) => {
-      raw.xcom.maxOffloadRows = 3;
+      raw.spec.xcom.maxOffloadRows = 3;
     });
     const { run, result } = await planJson(file);
     assert.equal(run.code, 1);
@@ -516,7 +516,7 @@ void describe('cutover plan (dry run) on real components', () => {
         for (const c of good.components) {
           assert.equal(c.xcomClass, 'XComObjectStorageBackend', c.component);
           assert.equal(c.threshold, 1_600_000, c.component);
-          assert.equal(c.path, plan.xcom.path, c.component);
+          assert.equal(c.path, plan.spec.xcom.path, c.component);
         }
 
         await activities.revertChange({ plan, stage, revertHandle: applied.revertHandle, changeId });

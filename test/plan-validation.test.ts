@@ -10,10 +10,11 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
 import { main } from '../client/cli.js';
-import { planJsonSchema } from '../client/commands/validate.js';
+import { planJsonSchema, schemaFileName } from '../client/commands/validate.js';
 import { loadPlan, parsePlan, PlanError, planDigest } from '../domain/plan-file.js';
 import { workflowIdFor } from '../domain/plan-key.js';
 import type { PlanInput } from '../domain/plan.js';
+import { RUNBOOKS } from '../domain/runbooks.js';
 import { referencePlanInput, REPO_ROOT } from './support/plans.js';
 import { freePort } from './support/temporal.js';
 
@@ -84,21 +85,21 @@ void test('formatting and comments do not change the digest; a value does', asyn
 
 void test('an unknown field is named with where it sits', () => {
   const problems = problemsOf((p) => {
-    (p.xcom as Record<string, unknown>).tresholdBytes = 1_000_000;
+    (p.spec.xcom as Record<string, unknown>).tresholdBytes = 1_000_000;
     p.rollback = true;
   });
   assert.deepEqual(problems.sort(), [
     '(plan): unknown field(s) rollback',
-    'xcom: unknown field(s) tresholdBytes',
+    'spec.xcom: unknown field(s) tresholdBytes',
   ]);
 });
 
 void test('a wrong type for xcom.threshold.bytes', () => {
   const problems = problemsOf((p) => {
-    p.xcom.threshold = { strategy: 'fixed', bytes: '1MB' as unknown as number };
+    p.spec.xcom.threshold = { strategy: 'fixed', bytes: '1MB' as unknown as number };
   });
   assert.equal(problems.length, 1);
-  assert.match(problems[0] ?? '', /^xcom\.threshold\.bytes: .*expected number, received string/);
+  assert.match(problems[0] ?? '', /^spec\.xcom\.threshold\.bytes: .*expected number, received string/);
 });
 
 void test('a dotted name (Airflow section style) where a DNS-style name is required', () => {
@@ -116,11 +117,11 @@ void test('a dotted name (Airflow section style) where a DNS-style name is requi
 
 void test('a ramp that does not start above a fixed threshold', () => {
   const problems = problemsOf((p) => {
-    p.xcom.threshold = { strategy: 'fixed', bytes: 1_600_000 };
-    p.xcom.ramp = { startBytes: 1_600_000 };
+    p.spec.xcom.threshold = { strategy: 'fixed', bytes: 1_600_000 };
+    p.spec.xcom.ramp = { startBytes: 1_600_000 };
   });
   assert.deepEqual(problems, [
-    'xcom.ramp.startBytes: must be above the target threshold (1600000) so the ramp starts with zero offload',
+    'spec.xcom.ramp.startBytes: must be above the target threshold (1600000) so the ramp starts with zero offload',
   ]);
 });
 
@@ -136,7 +137,7 @@ void test('a secret value where the NAME of an environment variable belongs', ()
 void test('cutover validate prints every problem, field by field, and exits 2', async () => {
   const file = writePlan('two-mistakes.yaml', (p) => {
     p.name = 'Xcom_Flip';
-    p.xcom.threshold = { strategy: 'fixed', bytes: -1 };
+    p.spec.xcom.threshold = { strategy: 'fixed', bytes: -1 };
   });
   const r = await cli(['validate', file]);
   assert.equal(r.code, 2);
@@ -145,7 +146,7 @@ void test('cutover validate prints every problem, field by field, and exits 2', 
   assert.equal(lines[0], `cutover: ${file}: invalid plan (2 problems)`);
   assert.deepEqual(lines.slice(1).sort(), [
     '  - name: use lowercase letters, digits and dashes (max 63)',
-    '  - xcom.threshold.bytes: Too small: expected number to be >=0',
+    '  - spec.xcom.threshold.bytes: Too small: expected number to be >=0',
   ]);
 
   const yamlError = path.join(dir, 'broken.yaml');
@@ -169,12 +170,15 @@ void test('cutover start checks the plan before it connects to anything', async 
   assert.match(r.stderr, /airflow\.metadataDb\.urlEnv: must be the NAME of an environment variable/);
 });
 
-void test('schema/plan.schema.json is the schema the code generates (npm run schema)', async () => {
-  const committed = readFileSync(path.join(REPO_ROOT, 'schema', 'plan.schema.json'), 'utf8');
-  const r = await cli(['schema']);
-  assert.equal(r.code, 0);
-  assert.equal(committed, r.stdout, 'schema/plan.schema.json is stale: run npm run build && npm run schema');
-  const schema = planJsonSchema() as {
+void test('schema/<kind>.schema.json is the schema the code generates for every kind (npm run schema)', async () => {
+  for (const { kind } of RUNBOOKS) {
+    const file = path.join('schema', schemaFileName(kind));
+    const committed = readFileSync(path.join(REPO_ROOT, file), 'utf8');
+    const r = await cli(['schema', '--kind', kind]);
+    assert.equal(r.code, 0);
+    assert.equal(committed, r.stdout, `${file} is stale: run npm run build && npm run schema`);
+  }
+  const schema = planJsonSchema('XComBackendCutover') as {
     properties: Record<string, unknown>;
     required: string[];
     additionalProperties: boolean;
@@ -182,4 +186,39 @@ void test('schema/plan.schema.json is the schema the code generates (npm run sch
   assert.deepEqual(Object.keys(schema.properties).slice(0, 3), ['apiVersion', 'kind', 'name']);
   assert.ok(!schema.required.includes('rollout'), 'fields with defaults are optional to write');
   assert.equal(schema.additionalProperties, false);
+});
+
+void test('kind picks the runbook: an unknown or missing kind names the kinds this cutover knows', () => {
+  for (const kind of ['XcomFlip', undefined]) {
+    const raw: Record<string, unknown> = { ...referencePlanInput(), kind };
+    if (kind === undefined) delete raw['kind'];
+    assert.throws(
+      () => parsePlan(stringify(raw)),
+      (err: unknown) =>
+        err instanceof PlanError &&
+        err.problems.length === 1 &&
+        /^kind: (missing|"XcomFlip"); use one of the runbooks this cutover knows: XComBackendCutover/.test(
+          err.problems[0] ?? '',
+        ),
+    );
+  }
+});
+
+void test('a plan in the layout from before the engine still works, and validate says how to move it', async () => {
+  const input = referencePlanInput();
+  const { spec, ...envelope } = input;
+  const legacy = { ...envelope, ...spec };
+  assert.equal(planDigest(parsePlan(stringify(legacy))), planDigest(parsePlan(stringify(input))));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cutover-legacy-'));
+  const file = path.join(dir, 'legacy.yaml');
+  writeFileSync(file, stringify(legacy));
+  const r = await cli(['validate', file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /notice: .*move `xcom:`, `validation:` and `lifecycle:` under `spec:`/);
+  assert.match(r.stdout, /runbook: +XComBackendCutover/);
+  // Half migrated is not guessed at: fields beside spec are unknown.
+  writeFileSync(file, stringify({ ...input, xcom: spec.xcom }));
+  const half = await cli(['validate', file]);
+  assert.equal(half.code, 2);
+  assert.match(half.stderr, /\(plan\): unknown field\(s\) xcom/);
 });

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
-import { PermanentFault, toActivityFailure } from '../activities/errors.js';
+import { PermanentFault, toActivityFailure } from '../activities/engine/errors.js';
 import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
 import { LocalExecPort } from '../adapters/exec/local.js';
 import { renderStage } from '../domain/airflow-env.js';
@@ -61,7 +61,7 @@ function planFor(bucket: string): Plan {
 }
 
 function stageEnv(plan: Plan): Record<string, string> {
-  return renderStage('target', { path: plan.xcom.path, thresholdBytes: THRESHOLD, compression: '' }).env;
+  return renderStage('target', { path: plan.spec.xcom.path, thresholdBytes: THRESHOLD, compression: '' }).env;
 }
 
 function row(rows: CheckRow[], prefix: string): CheckRow {

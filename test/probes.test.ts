@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HeadBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { PermanentFault } from '../activities/errors.js';
-import { configMismatches } from '../activities/verify.js';
+import { PermanentFault } from '../activities/engine/errors.js';
+import { configMismatches } from '../activities/xcom/verify.js';
 import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
 import { LocalExecPort } from '../adapters/exec/local.js';
 import { ExecError } from '../adapters/exec/port.js';
@@ -58,9 +58,9 @@ function planFor(opts: {
 
 function stageEnv(plan: Plan): Record<string, string> {
   return renderStage('target', {
-    path: plan.xcom.path,
+    path: plan.spec.xcom.path,
     thresholdBytes: THRESHOLD,
-    compression: plan.xcom.compression,
+    compression: plan.spec.xcom.compression,
   }).env;
 }
 
@@ -357,7 +357,10 @@ void describe('Airflow probes (real Airflow from the venv, real S3 API from moto
       const plan0 = planFor({ path: base });
       const plan: Plan = {
         ...plan0,
-        xcom: { ...plan0.xcom, compression: 'gz' as Plan['xcom']['compression'] },
+        spec: {
+          ...plan0.spec,
+          xcom: { ...plan0.spec.xcom, compression: 'gz' as Plan['spec']['xcom']['compression'] },
+        },
       };
       const rows = await probes.preflight({
         component: scheduler,

@@ -8,12 +8,15 @@ import { testPlan } from './support/plans.js';
 import { greenScript, red } from './support/scripted-activities.js';
 
 const plan = testPlan((p) => {
-  delete p.xcom.ramp;
+  delete p.spec.xcom.ramp;
 });
 let done: CutoverStatus;
 
-function baseStatus(evidence: Evidence): CutoverStatus {
+function baseStatus(evidence: Evidence, extra: Partial<CutoverStatus> = {}): CutoverStatus {
   return {
+    runbook: 'XComBackendCutover',
+    decision: done?.decision ?? null,
+    compensation: null,
     workflowId: 'cutover/k8s-scaleway-prod-cvntrade-airflow/xcom-flip-prod',
     planName: plan.name,
     target: 'k8s-scaleway-prod-cvntrade-airflow',
@@ -34,6 +37,7 @@ function baseStatus(evidence: Evidence): CutoverStatus {
     pendingApproval: null,
     refusals: [],
     outcome: 'DONE',
+    ...extra,
   };
 }
 
@@ -47,18 +51,18 @@ before(async () => {
   assert.ok(stage);
   ev.preview = await greenScript.previewChange({ plan, stage }, 1);
   ev.rehearsal = await greenScript.rehearse({ plan, runId: 'r', stage }, 1);
-  ev.decision = {
+  const decision = {
     kind: 'approve',
     via: 'update',
     operator: 'dococeven',
     reason: 'evidence reviewed',
     digest: planDigest(plan),
-  };
+  } as const;
   ev.applies.push(await greenScript.applyChange({ plan, stage, changeId: 'w@r' }, 1));
   ev.rollouts.push(await greenScript.waitForRollout({ plan, expectEnv: stage.env }, 1));
   ev.verifications.push(await greenScript.verifyConfig({ plan, stage }, 1));
   ev.validations.push(await greenScript.validateRun({ plan, runId: 'cutover__abc__target' }, 1));
-  done = baseStatus(ev);
+  done = baseStatus(ev, { decision });
 });
 
 void test('status line and the calibration table carry the measured figures', () => {
@@ -118,14 +122,13 @@ void test('decision, deploy, verification per component, validation run, steps',
 void test('a run still waiting for the go: sections not reached, the pending request, refusals', () => {
   const ev = {
     ...done.evidence,
-    decision: null,
     applies: [],
     rollouts: [],
     verifications: [],
     validations: [],
   };
   const md = renderReport({
-    ...baseStatus(ev),
+    ...baseStatus(ev, { decision: null }),
     phase: 'AWAIT_GO',
     outcome: null,
     pendingApproval: {
@@ -164,21 +167,24 @@ void test('a rolled-back run shows the compensation: trigger, reverts, re-runs, 
   const validation = ev.validations[0];
   assert.ok(validation);
   ev.validations = [{ ...validation, state: 'failed', xcomErrors: 3, gate: red('3 XCom errors') }];
-  ev.compensation = {
+  ev.reverts = [
+    await greenScript.revertChange({ plan, stage, revertHandle: 'merge-target', changeId: 'w@r' }, 1),
+  ];
+  ev.revertRollout = await greenScript.waitForRollout({ plan, expectEnv: {} }, 1);
+  ev.affected = affected;
+  ev.reruns = await greenScript.rerunAffectedRuns({ plan, runs: affected.runs }, 1);
+  ev.heal = await greenScript.confirmHealed({ plan, runs: affected.runs }, 1);
+  const compensation = {
     trigger: { phase: 'VALIDATE', error: '3 XCom errors' },
-    completed: ['revert', 'waitForRollout', 'findAffectedRuns'],
+    completed: ['revert target', 'waitForRollout', 'findAffectedRuns'],
     failed: { step: 'rerunAffectedRuns', error: 'scheduler unreachable', attempt: 1 },
     remaining: ['rerunAffectedRuns', 'confirmHealed'],
-    reverts: [
-      await greenScript.revertChange({ plan, stage, revertHandle: 'merge-target', changeId: 'w@r' }, 1),
+    undoRemaining: [],
+    operatorActions: [
+      { action: 'retryCompensation' as const, operator: 'dococeven', reason: 'scheduler back' },
     ],
-    rollout: await greenScript.waitForRollout({ plan, expectEnv: {} }, 1),
-    affected,
-    reruns: await greenScript.rerunAffectedRuns({ plan, runs: affected.runs }, 1),
-    heal: await greenScript.confirmHealed({ plan, runs: affected.runs }, 1),
-    operatorActions: [{ action: 'retryCompensation', operator: 'dococeven', reason: 'scheduler back' }],
   };
-  const md = renderReport({ ...baseStatus(ev), outcome: 'ROLLED_BACK' });
+  const md = renderReport({ ...baseStatus(ev, { compensation }), outcome: 'ROLLED_BACK' });
   assert.match(md, /^# Cut-over xcom-flip-prod: ROLLED_BACK/);
   assert.ok(md.includes('Gate: **RED**: 3 XCom errors.'));
   assert.ok(md.includes('## 9. Compensation (kill-switch)'));
@@ -192,24 +198,20 @@ void test('a rolled-back run shows the compensation: trigger, reverts, re-runs, 
 
 void test('a rolled-back run has an RCA: failing step, error, compensation, timeline and time to heal', () => {
   const ev = { ...done.evidence };
-  ev.compensation = {
+  const compensation = {
     trigger: {
       phase: 'VERIFY',
       error: 'scheduler: AIRFLOW__COMMON.IO__XCOM_OBJECTSTORAGE_PATH is set but Airflow never reads it',
     },
-    completed: ['revert', 'waitForRollout', 'findAffectedRuns', 'rerunAffectedRuns', 'confirmHealed'],
+    completed: ['revert target', 'waitForRollout', 'findAffectedRuns', 'rerunAffectedRuns', 'confirmHealed'],
     failed: null,
     remaining: [],
-    reverts: [],
-    rollout: null,
-    affected: null,
-    reruns: null,
-    heal: null,
+    undoRemaining: [],
     operatorActions: [],
   };
   const at = (s: number) => new Date(Date.UTC(2026, 5, 6, 10, 0, s)).toISOString();
   const status: CutoverStatus = {
-    ...baseStatus(ev),
+    ...baseStatus(ev, { compensation }),
     outcome: 'ROLLED_BACK',
     steps: [
       {
@@ -253,7 +255,7 @@ void test('a rolled-back run has an RCA: failing step, error, compensation, time
   assert.ok(md.includes('is set but Airflow never reads it'));
   assert.ok(
     md.includes(
-      '| Compensation | revert → waitForRollout → findAffectedRuns → rerunAffectedRuns → confirmHealed |',
+      '| Compensation | revert target → waitForRollout → findAffectedRuns → rerunAffectedRuns → confirmHealed |',
     ),
   );
   assert.ok(md.includes('| Time to heal | 47 s |'), md);

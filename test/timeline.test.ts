@@ -9,7 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { CutoverResult } from '../domain/cutover.js';
 import { historyFromJson, historyToJson, type History } from '../client/history-json.js';
 import { formatTimeline, timeline, type TimelineEntry } from '../client/timeline.js';
-import { approveSignal, approveUpdate } from '../workflows/messages.js';
+import { approveSignal, approveUpdate } from '../workflows/engine/messages.js';
 import {
   inputFor,
   startCutover,
@@ -29,7 +29,7 @@ let entries: TimelineEntry[];
 before(async () => {
   env = await startCutoverEnv();
   const plan = testPlan((p) => {
-    delete p.xcom.ramp;
+    delete p.spec.xcom.ramp;
   });
   const run = await startCutover(
     env,

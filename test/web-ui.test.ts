@@ -113,7 +113,7 @@ test(
   { timeout: TEST_TIMEOUT_MS },
   async () => {
     const plan = testPlan((p) => {
-      delete p.xcom.ramp;
+      delete p.spec.xcom.ramp;
     });
     const run = await startCutover(env, inputFor(plan), scriptedActivities());
     const workflowId = run.handle.workflowId;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from '../workflows/messages.js';
+import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from '../workflows/engine/messages.js';
 import {
   inputFor,
   startCutover,
@@ -26,7 +26,7 @@ after(async () => {
 });
 
 const plan = testPlan((p) => {
-  delete p.xcom.ramp;
+  delete p.spec.xcom.ramp;
 });
 const digest = inputFor(plan).planDigest;
 
@@ -85,14 +85,14 @@ test(
     await handle.signal(approveSignal, { operator: 'platform-oncall', reason: 'reviewed evidence', digest });
     const result = await run.result;
     assert.equal(result.outcome, 'DONE');
-    assert.equal(result.status.evidence.decision?.via, 'signal');
-    assert.equal(result.status.evidence.decision?.operator, 'platform-oncall');
+    assert.equal(result.status.decision?.via, 'signal');
+    assert.equal(result.status.decision?.operator, 'platform-oncall');
   },
 );
 
 test('self-approval is refused unless the plan allows it', { timeout: 90_000 }, async () => {
   const selfPlan = testPlan((p) => {
-    delete p.xcom.ramp;
+    delete p.spec.xcom.ramp;
     p.approval.approvers = ['alice', 'bob'];
   });
   const input = inputFor(selfPlan, { startedBy: 'alice' });
@@ -104,7 +104,7 @@ test('self-approval is refused unless the plan allows it', { timeout: 90_000 }, 
         args: [{ operator: 'alice', reason: 'me', digest: input.planDigest }],
       }),
     ),
-    /alice started this cut-over and the plan does not allow self-approval/,
+    /alice started this run and the plan does not allow self-approval/,
   );
   await run.handle.executeUpdate(approveUpdate, {
     args: [{ operator: 'bob', reason: 'four eyes', digest: input.planDigest }],
@@ -112,7 +112,7 @@ test('self-approval is refused unless the plan allows it', { timeout: 90_000 }, 
   assert.equal((await run.result).outcome, 'DONE');
 
   const allowed = testPlan((p) => {
-    delete p.xcom.ramp;
+    delete p.spec.xcom.ramp;
     p.approval.approvers = ['alice'];
     p.approval.allowSelfApproval = true;
   });
@@ -160,7 +160,7 @@ test('double approval: the second one is refused, the run applies once', { timeo
   const result = await run.result;
   assert.equal(result.outcome, 'DONE');
   assert.equal(calls(journal, 'applyChange').length, 1);
-  assert.equal(result.status.evidence.decision?.operator, 'dococeven');
+  assert.equal(result.status.decision?.operator, 'dococeven');
 });
 
 test('reject ends REJECTED with nothing changed', { timeout: 90_000 }, async () => {
@@ -186,7 +186,7 @@ test(
   { timeout: 90_000 },
   async () => {
     const shortPlan = testPlan((p) => {
-      delete p.xcom.ramp;
+      delete p.spec.xcom.ramp;
       p.approval.timeout = '3s';
     });
     const journal: JournalEntry[] = [];

@@ -12,7 +12,7 @@ import {
   approveUpdate,
   retryCompensationSignal,
   retryCompensationUpdate,
-} from '../workflows/messages.js';
+} from '../workflows/engine/messages.js';
 import {
   inputFor,
   phaseOrEnd,
@@ -42,7 +42,7 @@ after(async () => {
 });
 
 const plan = testPlan((p) => {
-  delete p.xcom.ramp;
+  delete p.spec.xcom.ramp;
 });
 
 async function approve(run: RunningCutover, digest: string) {
@@ -81,12 +81,12 @@ test(
     await approve(run, inputFor(plan).planDigest);
 
     const stuck = await waitForPhase(run.handle, 'NEEDS_OPERATOR');
-    const comp = stuck.evidence.compensation;
+    const comp = stuck.compensation;
     assert.ok(comp);
-    assert.equal(comp.failed?.step, 'revert');
+    assert.equal(comp.failed?.step, 'revert target');
     assert.match(comp.failed?.error ?? '', /protected branch/);
     assert.deepEqual(comp.remaining, [
-      'revert',
+      'revert target',
       'waitForRollout',
       'findAffectedRuns',
       'rerunAffectedRuns',
@@ -107,11 +107,11 @@ test(
     const ack = await run.handle.executeUpdate(retryCompensationUpdate, {
       args: [{ operator: 'dococeven', reason: 'branch protection lifted' }],
     });
-    assert.match(ack, /retrying compensation from step revert/);
+    assert.match(ack, /retrying compensation from step revert target/);
     const result = await run.result;
     assert.equal(result.outcome, 'ROLLED_BACK');
     assert.equal(result.productionChanged, false);
-    assert.deepEqual(result.status.evidence.compensation?.operatorActions, [
+    assert.deepEqual(result.status.compensation?.operatorActions, [
       { action: 'retryCompensation', operator: 'dococeven', reason: 'branch protection lifted' },
     ]);
     assert.equal(calls(journal, 'rerunAffectedRuns').length, 1);
@@ -135,14 +135,14 @@ test('NEEDS_OPERATOR after the revert -> acknowledge hands over the rest', { tim
   );
   await approve(run, inputFor(plan).planDigest);
   const stuck = await waitForPhase(run.handle, 'NEEDS_OPERATOR');
-  assert.deepEqual(stuck.evidence.compensation?.completed, ['revert', 'waitForRollout', 'findAffectedRuns']);
+  assert.deepEqual(stuck.compensation?.completed, ['revert target', 'waitForRollout', 'findAffectedRuns']);
   assert.match(stuck.details, /reverted but not healed/);
 
   // A retry signal that fails again comes back to NEEDS_OPERATOR with the attempt counted.
   await run.handle.signal(retryCompensationSignal, { operator: 'alice', reason: 'try once more' });
   await waitForStatus(
     run.handle,
-    (s) => s.phase === 'NEEDS_OPERATOR' && s.evidence.compensation?.failed?.attempt === 2,
+    (s) => s.phase === 'NEEDS_OPERATOR' && s.compensation?.failed?.attempt === 2,
   );
 
   await run.handle.executeUpdate(acknowledgeUpdate, {
@@ -160,7 +160,7 @@ test(
   { timeout: 120_000 },
   async () => {
     const rampPlan = testPlan();
-    assert.equal(rampPlan.xcom.ramp?.startBytes, 2_000_000);
+    assert.equal(rampPlan.spec.xcom.ramp?.startBytes, 2_000_000);
 
     const okJournal: JournalEntry[] = [];
     const ok = await startCutover(env, inputFor(rampPlan), scriptedActivities({}, okJournal));
@@ -227,7 +227,7 @@ test('cancelling after APPLY still runs the whole kill-switch', { timeout: 120_0
   release();
   const result = await run.result;
   assert.equal(result.outcome, 'ROLLED_BACK');
-  assert.match(result.reason, /cancelled after APPLY/);
+  assert.match(result.reason, /cancelled after the change started/);
   assert.equal(calls(journal, 'revertChange').length, 1);
 });
 

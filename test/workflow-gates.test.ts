@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { createActivities } from '../activities/index.js';
 import type { CutoverResult } from '../domain/cutover.js';
-import { approveUpdate } from '../workflows/messages.js';
+import { approveUpdate } from '../workflows/engine/messages.js';
 import {
   inputFor,
   phaseOrEnd,
@@ -35,7 +35,7 @@ after(async () => {
 });
 
 const plan = testPlan((p) => {
-  delete p.xcom.ramp;
+  delete p.spec.xcom.ramp;
 });
 
 /** Runs to the end, approving when the gate opens (if it does). */
@@ -120,7 +120,7 @@ test('rehearsal fails: STOPPED before the approval gate opens', { timeout: 60_00
   );
   assert.equal(result.outcome, 'STOPPED');
   assert.match(result.reason, /REHEARSE gate red.*heal not confirmed/);
-  assert.equal(result.status.evidence.decision, null);
+  assert.equal(result.status.decision, null);
   assert.deepEqual(sideEffects(journal), []);
 });
 
@@ -176,17 +176,17 @@ test(
     assert.equal(result.productionChanged, false);
     assert.match(result.reason, /VERIFY failed .*AIRFLOW__COMMON\.IO__XCOM_OBJECTSTORAGE_PATH/);
     assert.deepEqual(sideEffects(journal), ['applyChange', 'revertChange', 'rerunAffectedRuns']);
-    const comp = result.status.evidence.compensation;
+    const comp = result.status.compensation;
     assert.ok(comp);
     assert.deepEqual(comp.completed, [
-      'revert',
+      'revert target',
       'waitForRollout',
       'findAffectedRuns',
       'rerunAffectedRuns',
       'confirmHealed',
     ]);
     assert.equal(comp.trigger.phase, 'VERIFY');
-    assert.equal(comp.heal?.runs[0]?.readsData, true);
+    assert.equal(result.status.evidence.heal?.runs[0]?.readsData, true);
     // The revert rollout waits for the old config (the flip's keys absent again).
     const revertRollout = calls(journal, 'waitForRollout');
     assert.equal(revertRollout.length, 2);
@@ -215,7 +215,7 @@ test(
       journal,
     );
     assert.equal(result.outcome, 'ROLLED_BACK');
-    assert.equal(result.status.evidence.compensation?.trigger.phase, 'VALIDATE');
+    assert.equal(result.status.compensation?.trigger.phase, 'VALIDATE');
     assert.equal(
       since,
       result.status.evidence.applies[0]?.startedAt,
@@ -249,7 +249,7 @@ test('a stuck rollout fails APPLY and triggers compensation', { timeout: 60_000 
     journal,
   );
   assert.equal(result.outcome, 'ROLLED_BACK');
-  assert.equal(result.status.evidence.compensation?.trigger.phase, 'APPLY');
+  assert.equal(result.status.compensation?.trigger.phase, 'APPLY');
   assert.equal(calls(journal, 'verifyConfig').length, 0);
 });
 

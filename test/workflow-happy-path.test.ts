@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { approveUpdate } from '../workflows/messages.js';
+import { approveUpdate } from '../workflows/engine/messages.js';
 import {
   inputFor,
   startCutover,
@@ -21,7 +21,7 @@ after(async () => {
 
 test('happy path: evidence, approval, apply, verify, validate -> DONE', { timeout: 120_000 }, async () => {
   const plan = testPlan((p) => {
-    delete p.xcom.ramp;
+    delete p.spec.xcom.ramp;
   });
   const journal: JournalEntry[] = [];
   const run = await startCutover(env, inputFor(plan), scriptedActivities({}, journal));
@@ -51,7 +51,7 @@ test('happy path: evidence, approval, apply, verify, validate -> DONE', { timeou
   const result = await run.result;
   assert.equal(result.outcome, 'DONE');
   assert.equal(result.productionChanged, true);
-  assert.equal(result.status.evidence.decision?.operator, 'dococeven');
+  assert.equal(result.status.decision?.operator, 'dococeven');
   assert.equal(result.status.evidence.verifications.length, 1);
   assert.equal(result.status.evidence.validations[0]?.state, 'success');
   assert.deepEqual(

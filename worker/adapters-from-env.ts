@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import type { Adapters } from '../activities/index.js';
 import * as k8s from '@kubernetes/client-node';
 import type { AirflowApiPort, ChangePort, MetadataDbPort, RolloutPort } from '../activities/adapters.js';
-import { adapterMissing, PermanentFault } from '../activities/errors.js';
+import { adapterMissing, PermanentFault } from '../activities/engine/errors.js';
 import { AirflowRestApi } from '../adapters/airflow-api.js';
 import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
 import { LocalRollout, supervisorStateFile } from '../adapters/local-rollout.js';
@@ -274,7 +274,7 @@ export function adaptersFromEnv(
       throw new PermanentFault(
         `${unset.join(' and ')} ${unset.length > 1 ? 'are' : 'is'} not set on the worker`,
       );
-    const key = `${api.url}\u0000${username}\u0000${plan.xcom.path}`;
+    const key = `${api.url}\u0000${username}\u0000${plan.spec.xcom.path}`;
     let a = apis.get(key);
     if (!a) {
       const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
@@ -283,7 +283,7 @@ export function adaptersFromEnv(
         apiVersion: plan.airflow.version.startsWith('2.') ? 'v1' : 'v2',
         username,
         password,
-        xcomPath: plan.xcom.path,
+        xcomPath: plan.spec.xcom.path,
         s3: {
           ...(endpoint ? { endpoint } : {}),
           region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',

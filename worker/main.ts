@@ -8,7 +8,7 @@
  */
 import { Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
-import { CutoverMetrics } from '../activities/metrics.js';
+import { CutoverMetrics } from '../activities/engine/metrics.js';
 import { connectWorker, temporalSettings } from '../client/connection.js';
 import { freePort } from '../client/devserver.js';
 import { adaptersFromEnv } from './adapters-from-env.js';

@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { CutoverMetrics } from '../activities/metrics.js';
+import type { CutoverMetrics } from '../activities/engine/metrics.js';
 
 export interface MetricsServerOptions {
   metrics: CutoverMetrics;

@@ -1,2 +1,2 @@
-/** The workflow bundle's entry: every workflow type the worker registers. */
-export { xcomBackendCutover } from './cutover.js';
+/** The workflow bundle's entry: every runbook's workflow type, registered by one worker. */
+export { xcomBackendCutover } from './xcom/workflow.js';

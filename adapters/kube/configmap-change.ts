@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { createTwoFilesPatch } from 'diff';
 import type { AppliedChange, ChangePort } from '../../activities/adapters.js';
-import { PermanentFault } from '../../activities/errors.js';
+import { PermanentFault } from '../../activities/engine/errors.js';
 import type { ChangeStage } from '../../domain/evidence.js';
 import { kubeErrorText, kubeStatusCode } from './errors.js';
 

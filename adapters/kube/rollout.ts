@@ -20,7 +20,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import type { Heartbeat, RolloutPort } from '../../activities/adapters.js';
-import { PermanentFault } from '../../activities/errors.js';
+import { PermanentFault } from '../../activities/engine/errors.js';
 import type { Component } from '../../domain/plan.js';
 import { componentSelector, type KubeExecPort } from './exec.js';
 import { kubeErrorText, kubeStatusCode } from './errors.js';

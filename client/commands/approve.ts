@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import type { Decision } from '../../domain/evidence.js';
-import { approveUpdate, rejectUpdate } from '../../workflows/messages.js';
+import { approveUpdate, rejectUpdate } from '../../workflows/engine/messages.js';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { executionInfo, queryStatus } from '../run-status.js';

@@ -1,7 +1,7 @@
 /** `cutover list`: cut-overs from Temporal visibility, filtered by target and phase. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { PHASES } from '../../domain/cutover.js';
-import { APPROVER, OUTCOME, PHASE, PLAN, TARGET } from '../../workflows/search-attributes.js';
+import { APPROVER, OUTCOME, PHASE, PLAN, TARGET } from '../../workflows/engine/search-attributes.js';
 import type { CliContext } from '../context.js';
 import { table } from '../format.js';
 import { listQuery } from '../visibility.js';

@@ -3,7 +3,11 @@
  * run waits in NEEDS_OPERATOR because the kill-switch itself failed.
  */
 import type { Command } from 'commander';
-import { acknowledgeUpdate, retryCompensationUpdate, type OperatorAction } from '../../workflows/messages.js';
+import {
+  acknowledgeUpdate,
+  retryCompensationUpdate,
+  type OperatorAction,
+} from '../../workflows/engine/messages.js';
 import type { CliContext } from '../context.js';
 import { sendUpdate } from '../updates.js';
 

@@ -4,12 +4,11 @@
  */
 import { Option, type Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
-import type { CutoverInput, CutoverResult } from '../../domain/cutover.js';
-import { FAULT_INJECTIONS, WORKFLOW_TYPE, type FaultInjection } from '../../domain/cutover.js';
+import type { RunInput, RunResult } from '../../domain/engine/run.js';
 import { loadPlan, planDigest } from '../../domain/plan-file.js';
 import { targetKey, workflowIdFor } from '../../domain/plan-key.js';
-import type { xcomBackendCutover } from '../../workflows/cutover.js';
-import { PHASE, PLAN, TARGET } from '../../workflows/search-attributes.js';
+import { RUNBOOKS, runbookOf, type AnyPlan } from '../../domain/runbooks.js';
+import { PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attributes.js';
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { command, keyValues } from '../format.js';
@@ -21,7 +20,7 @@ interface StartOptions {
   wait?: boolean;
   operator?: string;
   json?: boolean;
-  break?: FaultInjection;
+  break?: string;
 }
 
 /** Outcomes a script may treat as success. */
@@ -62,10 +61,18 @@ export function registerStart(program: Command, ctx: CliContext): void {
       new Option(
         '--break <fault>',
         'drill: inject a fault after the go (env-encoding: deploy the AIRFLOW__COMMON.IO__ spelling, so VERIFY fails and the change is reverted)',
-      ).choices([...FAULT_INJECTIONS]),
+      ).choices([...new Set(RUNBOOKS.flatMap((r) => r.faultInjections))]),
     )
     .action(async (opts: StartOptions) => {
       const plan = await loadPlan(opts.plan);
+      const runbook = runbookOf(plan.kind);
+      if (!runbook) throw new CliError(EXIT.BAD_INPUT, `${opts.plan}: no runbook for kind ${plan.kind}`);
+      if (opts.break && !runbook.faultInjections.includes(opts.break)) {
+        throw new CliError(
+          EXIT.BAD_INPUT,
+          `--break ${opts.break}: the ${plan.kind} runbook knows ${runbook.faultInjections.join(', ') || 'no drills'}`,
+        );
+      }
       const digest = planDigest(plan);
       const workflowId = workflowIdFor(plan);
       const target = targetKey(plan);
@@ -76,7 +83,7 @@ export function registerStart(program: Command, ctx: CliContext): void {
           'who is starting this cut-over? pass --operator NAME (or set CUTOVER_OPERATOR)',
         );
       }
-      const input: CutoverInput = {
+      const input: RunInput<AnyPlan> = {
         plan,
         planDigest: digest,
         startedBy,
@@ -88,21 +95,25 @@ export function registerStart(program: Command, ctx: CliContext): void {
       await refuseIfTargetBusy(client, target);
       let handle;
       try {
-        handle = await client.workflow.start<typeof xcomBackendCutover>(WORKFLOW_TYPE, {
-          taskQueue,
-          workflowId,
-          args: [input],
-          // A running cut-over with this id is never replaced or joined; a closed one may be followed by a new run.
-          workflowIdConflictPolicy: 'FAIL',
-          workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-          typedSearchAttributes: [
-            { key: TARGET, value: target },
-            { key: PLAN, value: plan.name },
-            { key: PHASE, value: 'CALIBRATE' },
-          ],
-          staticSummary: `XCom backend cut-over ${plan.name} on ${target}`,
-          staticDetails: `Plan **${plan.name}** (digest \`${digest}\`) started by **${startedBy}** from \`${opts.plan}\`.`,
-        });
+        handle = await client.workflow.start<(input: RunInput<AnyPlan>) => Promise<RunResult>>(
+          runbook.workflowType,
+          {
+            taskQueue,
+            workflowId,
+            args: [input],
+            // A running cut-over with this id is never replaced or joined; a closed one may be followed by a new run.
+            workflowIdConflictPolicy: 'FAIL',
+            workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+            typedSearchAttributes: [
+              { key: TARGET, value: target },
+              { key: PLAN, value: plan.name },
+              { key: PHASE, value: runbook.firstPhase },
+              { key: RUNBOOK, value: plan.kind },
+            ],
+            staticSummary: `${runbook.title}: ${plan.name} on ${target}`,
+            staticDetails: `Plan **${plan.name}** (digest \`${digest}\`) started by **${startedBy}** from \`${opts.plan}\`.`,
+          },
+        );
       } catch (err) {
         if (err instanceof WorkflowExecutionAlreadyStartedError) throw alreadyRunning(workflowId, target);
         throw err;
@@ -134,9 +145,9 @@ export function registerStart(program: Command, ctx: CliContext): void {
 
       if (!opts.id && !opts.json)
         ctx.note('waiting for the run to finish (it stops at AWAIT_GO until an approver says go)...');
-      let result: CutoverResult;
+      let result: RunResult;
       try {
-        result = (await handle.result()) as CutoverResult;
+        result = (await handle.result()) as RunResult;
       } catch (err) {
         if (err instanceof WorkflowFailedError) {
           if (opts.json)

@@ -30,7 +30,7 @@ export function pendingApprovalLines(status: CutoverStatus): string[] {
 
 /** What is left when the kill-switch itself failed, and the two answers an operator can give. */
 export function needsOperatorLines(status: CutoverStatus): string[] {
-  const comp = status.evidence.compensation;
+  const comp = status.compensation;
   if (status.phase !== 'NEEDS_OPERATOR' || !comp) return [];
   return [
     'needs an operator:',

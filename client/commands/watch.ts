@@ -51,7 +51,7 @@ export class ProgressPrinter {
 /** The run cannot move on until a person answers. */
 export function waitsForHuman(s: CutoverStatus): boolean {
   return (
-    (s.phase === 'AWAIT_GO' && s.pendingApproval !== null && s.evidence.decision === null) ||
+    (s.phase === 'AWAIT_GO' && s.pendingApproval !== null && s.decision === null) ||
     s.phase === 'NEEDS_OPERATOR'
   );
 }

@@ -17,7 +17,7 @@ import { WORKFLOW_TYPE } from '../../domain/cutover.js';
 import { planDigest } from '../../domain/plan-file.js';
 import type { Plan } from '../../domain/plan.js';
 import { createCutoverWorker, WORKFLOWS_PATH } from '../../worker/create-worker.js';
-import { statusQuery } from '../../workflows/messages.js';
+import { statusQuery } from '../../workflows/engine/messages.js';
 import { connectClient, startTestServer, type DevServer } from './temporal.js';
 
 // Worker lifecycle chatter drowns test output; warnings and errors still show.
@@ -100,10 +100,13 @@ export async function waitForStatus(
     if (signal?.aborted) throw new Error('stopped waiting: aborted');
     try {
       // Abortable: a query to a run whose worker has stopped would otherwise hang past the test.
-      last = signal
-        ? await handle.client.withAbortSignal(signal, () => handle.query(statusQuery))
-        : await handle.query(statusQuery);
-      if (pred(last)) return last;
+      const status = (
+        signal
+          ? await handle.client.withAbortSignal(signal, () => handle.query(statusQuery))
+          : await handle.query(statusQuery)
+      ) as CutoverStatus;
+      last = status;
+      if (pred(status)) return status;
     } catch {
       // The first workflow task may not have run yet.
     }

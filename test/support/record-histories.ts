@@ -21,7 +21,7 @@ import { WORKFLOW_TYPE } from '../../domain/cutover.js';
 import type { Plan } from '../../domain/plan.js';
 import { historyFromJson, historyToJson } from '../../client/history-json.js';
 import { createCutoverWorker } from '../../worker/create-worker.js';
-import { approveUpdate, rejectSignal, retryCompensationUpdate } from '../../workflows/messages.js';
+import { approveUpdate, rejectSignal, retryCompensationUpdate } from '../../workflows/engine/messages.js';
 import { inputFor, startCutoverEnv, waitForPhase, type CutoverEnv } from './cutover-env.js';
 import { REPO_ROOT, testPlan } from './plans.js';
 import { greenScript, red, scriptedActivities, type Script } from './scripted-activities.js';
@@ -42,7 +42,7 @@ interface Scenario {
 }
 
 const singleStage = testPlan((p) => {
-  delete p.xcom.ramp;
+  delete p.spec.xcom.ramp;
 });
 const ramped = testPlan();
 

@@ -50,8 +50,10 @@ export const greenScript: Required<Script> = {
     topProducers: [{ dagId: 'diagnostic__s42', taskId: 'discriminate_cell', rows: 120, maxBytes: 1_990_000 }],
     proposal: { thresholdBytes: 1_600_000, strategy: 'above-p99.9', rationale: 'scripted' },
     projectedOffloadRows: 7,
-    maxOffloadRows: plan.xcom.maxOffloadRows,
-    ...(plan.xcom.ramp ? { ramp: { startBytes: plan.xcom.ramp.startBytes, projectedOffloadRows: 0 } } : {}),
+    maxOffloadRows: plan.spec.xcom.maxOffloadRows,
+    ...(plan.spec.xcom.ramp
+      ? { ramp: { startBytes: plan.spec.xcom.ramp.startBytes, projectedOffloadRows: 0 } }
+      : {}),
     gate: GREEN,
   }),
   preflight: async () => ({
@@ -106,9 +108,9 @@ export const greenScript: Required<Script> = {
     components: plan.target.components.map((c) => ({
       component: c.name,
       pod: `${c.name}-0`,
-      path: plan.xcom.path,
+      path: plan.spec.xcom.path,
       threshold: stage.thresholdBytes,
-      compression: plan.xcom.compression,
+      compression: plan.spec.xcom.compression,
       xcomClass: XCOM_OBJECT_STORAGE_BACKEND.split('.').pop() ?? null,
       error: null,
     })),
@@ -116,7 +118,7 @@ export const greenScript: Required<Script> = {
   }),
   validateRun: async ({ plan, runId }) => ({
     ...timed,
-    dagId: plan.validation.dagId,
+    dagId: plan.spec.validation.dagId,
     runId,
     state: 'success',
     taskStates: { push: 'success', pull: 'success' },
@@ -137,7 +139,7 @@ export const greenScript: Required<Script> = {
   findAffectedRuns: async ({ plan, since }) => ({
     ...timed,
     since,
-    runs: [{ dagId: plan.validation.dagId, runId: 'scheduled__after-apply', state: 'failed' }],
+    runs: [{ dagId: plan.spec.validation.dagId, runId: 'scheduled__after-apply', state: 'failed' }],
   }),
   rerunAffectedRuns: async ({ runs }) => ({
     ...timed,

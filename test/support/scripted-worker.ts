@@ -142,7 +142,7 @@ function journaledActivities(): Activities {
     },
     async validateRun(input) {
       // Airflow refuses a second DAG run with the same id: a retry finds the run and watches it.
-      sideEffectOnce('validateRun', `dagrun-${input.plan.validation.dagId}-${input.runId}`);
+      sideEffectOnce('validateRun', `dagrun-${input.plan.spec.validation.dagId}-${input.runId}`);
       await maybeBlock('validateRun');
       return greenScript.validateRun(input, 1);
     },

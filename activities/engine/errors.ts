@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 
-export { NON_RETRYABLE_TYPES } from '../domain/failure-types.js';
+export { NON_RETRYABLE_TYPES } from '../../domain/failure-types.js';
 
 /** The worker was built without the adapter this step needs: retrying cannot help. */
 export function adapterMissing(adapter: string, needs: string): ApplicationFailure {

@@ -1,14 +1,14 @@
-import { lintAirflowEnv, renderStage } from '../domain/airflow-env.js';
-import type { ChangePreview, ChangeStage, RenderedChange } from '../domain/evidence.js';
-import type { Plan } from '../domain/plan.js';
-import { resolveAdapter, type Adapters } from './adapters.js';
-import { adapterMissing } from './errors.js';
-import { timed } from './timing.js';
+import { lintAirflowEnv, renderStage } from '../../domain/airflow-env.js';
+import type { ChangePreview, ChangeStage, RenderedChange } from '../../domain/evidence.js';
+import type { Plan } from '../../domain/plan.js';
+import { resolveAdapter, type Adapters } from '../adapters.js';
+import { adapterMissing } from '../engine/errors.js';
+import { timed } from '../engine/timing.js';
 
 /** The flip, or the ramp's two steps: first above every measured value, then the target. */
 export function renderStages(plan: Plan, thresholdBytes: number): ChangeStage[] {
-  const base = { path: plan.xcom.path, compression: plan.xcom.compression };
-  const ramp = plan.xcom.ramp;
+  const base = { path: plan.spec.xcom.path, compression: plan.spec.xcom.compression };
+  const ramp = plan.spec.xcom.ramp;
   return ramp
     ? [
         renderStage('ramp-start', { ...base, thresholdBytes: ramp.startBytes }),

@@ -5,19 +5,19 @@
  * at once).
  */
 import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
-import type { ApprovalRequest } from '../domain/cutover.js';
-import type { Decision, RecordedDecision } from '../domain/evidence.js';
+import type { Decision, RecordedDecision } from '../../domain/engine/evidence.js';
+import type { ApprovalRequest } from '../../domain/engine/run.js';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from './messages.js';
-import type { CutoverRun } from './run-state.js';
+import type { Run } from './run.js';
 
 export type DecisionKind = 'approve' | 'reject';
 
 /** Why a decision is refused, or null when it is accepted. */
-export function refusal(kind: DecisionKind, d: Decision, run: CutoverRun): string | null {
+export function refusal(kind: DecisionKind, d: Decision, run: Run): string | null {
   const request = run.pendingApproval;
   if (!request) {
-    if (run.evidence.decision) {
-      const prior = run.evidence.decision;
+    if (run.decision) {
+      const prior = run.decision;
       return `the approval gate is closed: already ${prior.kind === 'approve' ? 'approved' : 'rejected'} by ${prior.operator}`;
     }
     return run.phase === 'FINISHED' || run.outcome
@@ -34,7 +34,7 @@ export function refusal(kind: DecisionKind, d: Decision, run: CutoverRun): strin
     if (!isApprover)
       return `${d.operator} is not one of the plan's approvers (${request.approvers.join(', ')})`;
     if (d.operator === request.startedBy && !request.allowSelfApproval) {
-      return `${d.operator} started this cut-over and the plan does not allow self-approval`;
+      return `${d.operator} started this run and the plan does not allow self-approval`;
     }
   } else if (!isApprover && d.operator !== request.startedBy) {
     return `${d.operator} may not reject: only the plan's approvers or the operator who started the run`;
@@ -42,7 +42,7 @@ export function refusal(kind: DecisionKind, d: Decision, run: CutoverRun): strin
   return null;
 }
 
-function accept(run: CutoverRun, kind: DecisionKind, d: Decision, via: RecordedDecision['via']): string {
+function accept(run: Run, kind: DecisionKind, d: Decision, via: RecordedDecision['via']): string {
   const recorded: RecordedDecision = {
     kind,
     via,
@@ -56,7 +56,7 @@ function accept(run: CutoverRun, kind: DecisionKind, d: Decision, via: RecordedD
 }
 
 /** Registers approve/reject as signals and as validated updates. Call once, at workflow start. */
-export function handleDecisions(run: CutoverRun): void {
+export function handleDecisions(run: Run): void {
   for (const [kind, signal, update] of [
     ['approve', approveSignal, approveUpdate],
     ['reject', rejectSignal, rejectUpdate],
@@ -90,10 +90,10 @@ export function handleDecisions(run: CutoverRun): void {
 export type GoResult = 'approved' | 'rejected' | 'timed-out';
 
 /** Opens the gate, waits for a decision or the deadline, closes the gate. */
-export async function awaitGo(run: CutoverRun, request: ApprovalRequest): Promise<GoResult> {
+export async function awaitGo(run: Run, request: ApprovalRequest): Promise<GoResult> {
   run.pendingApproval = request;
-  const decided = await condition(() => run.evidence.decision !== null, request.timeoutMs);
+  const decided = await condition(() => run.decision !== null, request.timeoutMs);
   run.pendingApproval = null;
   if (!decided) return 'timed-out';
-  return run.evidence.decision?.kind === 'approve' ? 'approved' : 'rejected';
+  return run.decision?.kind === 'approve' ? 'approved' : 'rejected';
 }

@@ -1,9 +1,9 @@
-import type { CalibrationEvidence } from '../domain/evidence.js';
-import type { Plan } from '../domain/plan.js';
-import { proposeThreshold } from '../domain/threshold.js';
-import { resolveAdapter, type Adapters } from './adapters.js';
-import { adapterMissing } from './errors.js';
-import { gate, timed } from './timing.js';
+import type { CalibrationEvidence } from '../../domain/evidence.js';
+import type { Plan } from '../../domain/plan.js';
+import { proposeThreshold } from '../../domain/threshold.js';
+import { resolveAdapter, type Adapters } from '../adapters.js';
+import { adapterMissing } from '../engine/errors.js';
+import { gate, timed } from '../engine/timing.js';
 
 export function calibrateActivities(adapters: Adapters) {
   return {
@@ -13,8 +13,8 @@ export function calibrateActivities(adapters: Adapters) {
       if (!metadb) throw adapterMissing('metadata-DB', 'measure XCom sizes');
       return timed(async () => {
         const stats = await metadb.measureXComSizes();
-        const proposal = proposeThreshold(stats.sizeBytes, plan.xcom.threshold);
-        const rampStart = plan.xcom.ramp?.startBytes;
+        const proposal = proposeThreshold(stats.sizeBytes, plan.spec.xcom.threshold);
+        const rampStart = plan.spec.xcom.ramp?.startBytes;
         const [projected = 0, rampProjected] = await metadb.countRowsAtOrAbove(
           rampStart === undefined ? [proposal.thresholdBytes] : [proposal.thresholdBytes, rampStart],
         );
@@ -33,9 +33,9 @@ export function calibrateActivities(adapters: Adapters) {
               'make those tasks push JSON-serialisable values, turn pickling off, and calibrate again once their rows are gone (airflow db clean)',
           );
         }
-        if (projected > plan.xcom.maxOffloadRows) {
+        if (projected > plan.spec.xcom.maxOffloadRows) {
           reasons.push(
-            `${projected} historical rows would offload at ${proposal.thresholdBytes} B, above the plan's maxOffloadRows ${plan.xcom.maxOffloadRows}: not near-inert`,
+            `${projected} historical rows would offload at ${proposal.thresholdBytes} B, above the plan's maxOffloadRows ${plan.spec.xcom.maxOffloadRows}: not near-inert`,
           );
         }
         if (rampStart !== undefined && rampStart <= proposal.thresholdBytes) {
@@ -53,7 +53,7 @@ export function calibrateActivities(adapters: Adapters) {
           ...stats,
           proposal,
           projectedOffloadRows: projected,
-          maxOffloadRows: plan.xcom.maxOffloadRows,
+          maxOffloadRows: plan.spec.xcom.maxOffloadRows,
           ...(rampStart === undefined
             ? {}
             : { ramp: { startBytes: rampStart, projectedOffloadRows: rampProjected ?? 0 } }),

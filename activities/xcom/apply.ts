@@ -1,10 +1,10 @@
 import { heartbeat } from '@temporalio/activity';
-import type { ApplyRecord, ChangeStage, RevertRecord, RolloutEvidence } from '../domain/evidence.js';
-import { durationMs } from '../domain/duration.js';
-import type { Plan } from '../domain/plan.js';
-import { resolveAdapter, type Adapters } from './adapters.js';
-import { adapterMissing } from './errors.js';
-import { gate, timed } from './timing.js';
+import type { ApplyRecord, ChangeStage, RevertRecord, RolloutEvidence } from '../../domain/evidence.js';
+import { durationMs } from '../../domain/duration.js';
+import type { Plan } from '../../domain/plan.js';
+import { resolveAdapter, type Adapters } from '../adapters.js';
+import { adapterMissing } from '../engine/errors.js';
+import { gate, timed } from '../engine/timing.js';
 
 export function applyActivities(adapters: Adapters) {
   return {

@@ -1,10 +1,15 @@
 import { heartbeat } from '@temporalio/activity';
-import type { AffectedRun, AffectedRunsEvidence, HealEvidence, RerunEvidence } from '../domain/evidence.js';
-import { durationMs } from '../domain/duration.js';
-import type { Plan } from '../domain/plan.js';
-import { resolveAdapter, type Adapters } from './adapters.js';
-import { adapterMissing } from './errors.js';
-import { gate, timed } from './timing.js';
+import type {
+  AffectedRun,
+  AffectedRunsEvidence,
+  HealEvidence,
+  RerunEvidence,
+} from '../../domain/evidence.js';
+import { durationMs } from '../../domain/duration.js';
+import type { Plan } from '../../domain/plan.js';
+import { resolveAdapter, type Adapters } from '../adapters.js';
+import { adapterMissing } from '../engine/errors.js';
+import { gate, timed } from '../engine/timing.js';
 
 export function compensateActivities(adapters: Adapters) {
   const api = (plan: Plan, needs: string) => {
@@ -23,7 +28,7 @@ export function compensateActivities(adapters: Adapters) {
     async rerunAffectedRuns({ plan, runs }: { plan: Plan; runs: AffectedRun[] }): Promise<RerunEvidence> {
       const a = api(plan, 'clear and re-run DAG runs');
       return timed(async () => ({
-        runs: await a.clearAndWait({ runs, timeoutMs: durationMs(plan.validation.timeout), heartbeat }),
+        runs: await a.clearAndWait({ runs, timeoutMs: durationMs(plan.spec.validation.timeout), heartbeat }),
       }));
     },
 

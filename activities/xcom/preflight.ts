@@ -1,10 +1,10 @@
-import { lintAirflowEnv } from '../domain/airflow-env.js';
-import type { CheckRow, PreflightEvidence } from '../domain/evidence.js';
-import type { Plan } from '../domain/plan.js';
-import { resolveAdapter, type Adapters } from './adapters.js';
-import { adapterMissing, PermanentFault } from './errors.js';
+import { lintAirflowEnv } from '../../domain/airflow-env.js';
+import type { CheckRow, PreflightEvidence } from '../../domain/evidence.js';
+import type { Plan } from '../../domain/plan.js';
+import { resolveAdapter, type Adapters } from '../adapters.js';
+import { adapterMissing, PermanentFault } from '../engine/errors.js';
 import { renderStages } from './render.js';
-import { gate, timed } from './timing.js';
+import { gate, timed } from '../engine/timing.js';
 
 /**
  * Can this worker carry the run past the go? A cut-over whose worker cannot roll out, validate or

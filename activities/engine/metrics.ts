@@ -7,13 +7,12 @@
  * activity at each state change (activities/notify.ts) and that activity
  * records them here.
  */
-import type { Phase } from '../domain/cutover.js';
 
 /** What the workflow observed since its previous notification. */
 export interface MetricSamples {
   /** Time the phase's steps took on the worker clock, one sample per phase once it has ended. */
-  phaseDurations: { phase: Phase; seconds: number }[];
-  /** XCom values the validation DAG runs offloaded to object storage. */
+  phaseDurations: { phase: string; seconds: number }[];
+  /** Values the runbook's validation DAG runs offloaded to object storage. */
   offloadedValues: number;
   /** Set on the final notification of a run that went through the kill-switch. */
   compensation: CompensationOutcome | null;
@@ -45,7 +44,7 @@ export class CutoverMetrics {
       this.compensations.set(samples.compensation, (this.compensations.get(samples.compensation) ?? 0) + 1);
   }
 
-  observePhase(phase: Phase, seconds: number): void {
+  observePhase(phase: string, seconds: number): void {
     let h = this.phases.get(phase);
     if (!h) {
       h = { buckets: PHASE_BUCKETS_SECONDS.map(() => 0), sum: 0, count: 0 };
@@ -73,7 +72,7 @@ export class CutoverMetrics {
       lines.push(`cutover_phase_duration_seconds_count{phase="${phase}"} ${h.count}`);
     }
     lines.push(
-      '# HELP cutover_validation_offloaded_values_total XCom values offloaded to object storage by validation DAG runs.',
+      '# HELP cutover_validation_offloaded_values_total Values offloaded to object storage by validation DAG runs.',
       '# TYPE cutover_validation_offloaded_values_total counter',
       `cutover_validation_offloaded_values_total ${this.offloaded}`,
       '# HELP cutover_compensations_total Kill-switch runs by how they ended.',

@@ -1,9 +1,9 @@
-import type { ChangeStage, ComponentConfig, VerifyEvidence } from '../domain/evidence.js';
-import { XCOM_OBJECT_STORAGE_BACKEND } from '../domain/airflow-env.js';
-import type { Plan } from '../domain/plan.js';
-import { resolveAdapter, type Adapters } from './adapters.js';
-import { adapterMissing } from './errors.js';
-import { gate, timed } from './timing.js';
+import type { ChangeStage, ComponentConfig, VerifyEvidence } from '../../domain/evidence.js';
+import { XCOM_OBJECT_STORAGE_BACKEND } from '../../domain/airflow-env.js';
+import type { Plan } from '../../domain/plan.js';
+import { resolveAdapter, type Adapters } from '../adapters.js';
+import { adapterMissing } from '../engine/errors.js';
+import { gate, timed } from '../engine/timing.js';
 
 /** Why one component's resolved config is not the stage's, or [] when it is. */
 export function configMismatches(got: ComponentConfig, stage: ChangeStage, plan: Plan): string[] {
@@ -13,13 +13,13 @@ export function configMismatches(got: ComponentConfig, stage: ChangeStage, plan:
   const wantClass = XCOM_OBJECT_STORAGE_BACKEND.split('.').pop();
   if (got.xcomClass !== wantClass)
     problems.push(`${who}: XCom resolves to ${got.xcomClass ?? 'nothing'}, not ${wantClass}`);
-  if (got.path !== plan.xcom.path)
-    problems.push(`${who}: path resolves to ${JSON.stringify(got.path)}, not ${plan.xcom.path}`);
+  if (got.path !== plan.spec.xcom.path)
+    problems.push(`${who}: path resolves to ${JSON.stringify(got.path)}, not ${plan.spec.xcom.path}`);
   if (got.threshold !== stage.thresholdBytes)
     problems.push(`${who}: threshold resolves to ${got.threshold ?? 'nothing'}, not ${stage.thresholdBytes}`);
-  if ((got.compression ?? '') !== plan.xcom.compression)
+  if ((got.compression ?? '') !== plan.spec.xcom.compression)
     problems.push(
-      `${who}: compression resolves to ${JSON.stringify(got.compression)}, not ${JSON.stringify(plan.xcom.compression)}`,
+      `${who}: compression resolves to ${JSON.stringify(got.compression)}, not ${JSON.stringify(plan.spec.xcom.compression)}`,
     );
   return problems;
 }

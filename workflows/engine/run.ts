@@ -1,30 +1,43 @@
 /**
- * Everything the run knows, kept in one place so the `status` query, the Web
- * UI's current details, the search attributes and the final evidence record
- * never disagree.
+ * Everything a run knows, kept in one place so the `status` query, the Web
+ * UI's current details, the search attributes and the final record never
+ * disagree. The same for every runbook: the runbook's own evidence is `E`.
  */
 import { setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { emptyEvidence } from '../domain/cutover.js';
+import type { GateVerdict, RecordedDecision, Refusal, Timed } from '../../domain/engine/evidence.js';
+import type { PlanEnvelope } from '../../domain/engine/plan.js';
 import type {
   ApprovalRequest,
-  CutoverInput,
-  CutoverResult,
-  CutoverStatus,
-  Evidence,
+  CompensationState,
   Outcome,
-  Phase,
+  RunInput,
+  RunResult,
+  RunStatus,
   StepRecord,
-} from '../domain/cutover.js';
-import type { RecordedDecision, Refusal, Timed } from '../domain/evidence.js';
-import { targetKey } from '../domain/plan-key.js';
+} from '../../domain/engine/run.js';
+import { targetKey } from '../../domain/plan-key.js';
+import { describeError } from './errors.js';
 import type { Notifications } from './notifications.js';
 import { APPROVER, OUTCOME, PHASE, PLAN, TARGET } from './search-attributes.js';
 
-export class CutoverRun {
-  phase: Phase = 'CALIBRATE';
+/** What the engine needs to know of a runbook to run it. */
+export interface RunbookMeta<E> {
+  /** The plan kind (also the CutoverRunbook search attribute). */
+  kind: string;
+  /** The phase a run starts in. */
+  firstPhase: string;
+  emptyEvidence(): E;
+  /** Values the runbook's validation runs put in object storage so far (a metric); 0 if none. */
+  offloadedValues?(evidence: E): number;
+}
+
+export class Run<P extends PlanEnvelope = PlanEnvelope, E = unknown> {
+  phase: string;
   details = 'starting';
   readonly steps: StepRecord[] = [];
-  readonly evidence: Evidence = emptyEvidence();
+  readonly evidence: E;
+  decision: RecordedDecision | null = null;
+  compensation: CompensationState | null = null;
   pendingApproval: ApprovalRequest | null = null;
   readonly refusals: Refusal[] = [];
   outcome: Outcome | null = null;
@@ -34,10 +47,15 @@ export class CutoverRun {
    * repeats when a plan is run again after an earlier run closed.
    */
   readonly changeId: string;
-  /** Null for runs recorded before notifications existed (workflows/cutover.ts, patch notifications-v1). */
+  /** Null for runs recorded before notifications existed (patch notifications-v1). */
   notifications: Notifications | null = null;
 
-  constructor(readonly input: CutoverInput) {
+  constructor(
+    readonly input: RunInput<P>,
+    readonly meta: RunbookMeta<E>,
+  ) {
+    this.phase = meta.firstPhase;
+    this.evidence = meta.emptyEvidence();
     this.target = targetKey(input.plan);
     this.changeId = `${workflowInfo().workflowId}@${workflowInfo().runId}`;
     upsertSearchAttributes([
@@ -46,11 +64,11 @@ export class CutoverRun {
     ]);
   }
 
-  get plan() {
+  get plan(): P {
     return this.input.plan;
   }
 
-  enter(phase: Phase, details: string): void {
+  enter(phase: string, details: string): void {
     this.phase = phase;
     this.say(details);
     upsertSearchAttributes([{ key: PHASE, value: phase }]);
@@ -83,13 +101,14 @@ export class CutoverRun {
   }
 
   recordDecision(decision: RecordedDecision): void {
-    this.evidence.decision = decision;
+    this.decision = decision;
     if (decision.kind === 'approve') upsertSearchAttributes([{ key: APPROVER, value: decision.operator }]);
   }
 
-  status(): CutoverStatus {
+  status(): RunStatus<E> {
     return {
       workflowId: workflowInfo().workflowId,
+      runbook: this.meta.kind,
       planName: this.plan.name,
       target: this.target,
       planDigest: this.input.planDigest,
@@ -98,6 +117,8 @@ export class CutoverRun {
       details: this.details,
       steps: this.steps,
       evidence: this.evidence,
+      decision: this.decision,
+      compensation: this.compensation,
       pendingApproval: this.pendingApproval,
       refusals: this.refusals,
       outcome: this.outcome,
@@ -105,7 +126,12 @@ export class CutoverRun {
     };
   }
 
-  finish(outcome: Outcome, reason: string, productionChanged = false): CutoverResult {
+  /** A red gate before any change: the run ends STOPPED and says nothing changed. */
+  stop(phase: string, gate: GateVerdict): RunResult<E> {
+    return this.finish('STOPPED', `${phase} gate red, nothing changed: ${gate.reasons.join('; ')}`);
+  }
+
+  finish(outcome: Outcome, reason: string, productionChanged = false): RunResult<E> {
     this.outcome = outcome;
     this.pendingApproval = null;
     this.enter('FINISHED', `${outcome}: ${reason}`);
@@ -114,15 +140,4 @@ export class CutoverRun {
     this.notifications?.finished(result);
     return result;
   }
-}
-
-/** The innermost message of a Temporal failure chain: what actually went wrong. */
-export function describeError(err: unknown): string {
-  let e: unknown = err;
-  const parts: string[] = [];
-  while (e instanceof Error) {
-    if (e.message && !parts.includes(e.message)) parts.push(e.message);
-    e = (e as Error & { cause?: unknown }).cause;
-  }
-  return parts.length > 0 ? (parts[parts.length - 1] ?? 'unknown error') : String(err);
 }

@@ -8,7 +8,7 @@
  * or history, and no error message here quotes it.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { NotificationEvent } from '../domain/cutover.js';
+import type { NotificationEvent } from '../../domain/engine/run.js';
 import type { CutoverMetrics, MetricSamples } from './metrics.js';
 
 export interface NotificationMessage {

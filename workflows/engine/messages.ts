@@ -1,12 +1,12 @@
 /**
- * Every message the cut-over accepts, defined once and shared by the workflow
+ * Every message a runbook run accepts, defined once and shared by the workflow
  * and the CLI. approve/reject exist both as signals (so `temporal workflow
  * signal` and the Web UI's signal button work) and as updates (so the CLI learns
  * at once whether its go was accepted and why not).
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { CutoverStatus } from '../domain/cutover.js';
-import type { Decision } from '../domain/evidence.js';
+import type { Decision } from '../../domain/engine/evidence.js';
+import type { RunStatus } from '../../domain/engine/run.js';
 
 export interface OperatorAction {
   operator: string;
@@ -24,4 +24,5 @@ export const rejectUpdate = defineUpdate<string, [Decision]>('rejectUpdate');
 export const retryCompensationUpdate = defineUpdate<string, [OperatorAction]>('retryCompensationUpdate');
 export const acknowledgeUpdate = defineUpdate<string, [OperatorAction]>('acknowledgeUpdate');
 
-export const statusQuery = defineQuery<CutoverStatus>('status');
+/** Each runbook's status carries its own evidence type; callers narrow it by `runbook`. */
+export const statusQuery = defineQuery<RunStatus>('status');

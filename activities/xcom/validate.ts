@@ -1,17 +1,17 @@
 import { heartbeat } from '@temporalio/activity';
-import type { ValidationEvidence } from '../domain/evidence.js';
-import { durationMs } from '../domain/duration.js';
-import type { Plan } from '../domain/plan.js';
-import { resolveAdapter, type Adapters, type DagRunResult } from './adapters.js';
-import { adapterMissing } from './errors.js';
-import { gate, timed } from './timing.js';
+import type { ValidationEvidence } from '../../domain/evidence.js';
+import { durationMs } from '../../domain/duration.js';
+import type { Plan } from '../../domain/plan.js';
+import { resolveAdapter, type Adapters, type DagRunResult } from '../adapters.js';
+import { adapterMissing } from '../engine/errors.js';
+import { gate, timed } from '../engine/timing.js';
 
 export function validationVerdict(run: DagRunResult, plan: Plan): string[] {
   const reasons: string[] = [];
   if (run.state !== 'success') reasons.push(`validation run ${run.runId} ended ${run.state}`);
   if (run.xcomErrors > 0) reasons.push(`${run.xcomErrors} task(s) failed on XCom / backend / config errors`);
   const offloaded = run.xcoms.filter((x) => x.offloaded).length;
-  const max = plan.validation.maxOffloaded;
+  const max = plan.spec.validation.maxOffloaded;
   if (max !== undefined && offloaded > max)
     reasons.push(`${offloaded} XCom values offloaded, the plan expects at most ${max}`);
   return reasons;
@@ -25,10 +25,10 @@ export function validateActivities(adapters: Adapters) {
       if (!airflowApi) throw adapterMissing('Airflow REST API', 'trigger the validation DAG run');
       return timed(async () => {
         const run = await airflowApi.runValidationDag({
-          dagId: plan.validation.dagId,
+          dagId: plan.spec.validation.dagId,
           runId,
-          unpause: plan.validation.unpause,
-          timeoutMs: durationMs(plan.validation.timeout),
+          unpause: plan.spec.validation.unpause,
+          timeoutMs: durationMs(plan.spec.validation.timeout),
           heartbeat,
         });
         return {

@@ -10,19 +10,20 @@
  * in the status and changes nothing else.
  */
 import { CancellationScope, workflowInfo } from '@temporalio/workflow';
-import type { CompensationOutcome, MetricSamples } from '../activities/metrics.js';
-import type { NotificationMessage } from '../activities/notify.js';
+import type { CompensationOutcome, MetricSamples } from '../../activities/engine/metrics.js';
+import type { NotificationMessage } from '../../activities/engine/notify.js';
+import type { GateVerdict } from '../../domain/engine/evidence.js';
 import type {
   ApprovalRequest,
   CompensationState,
-  CutoverResult,
   NotificationEvent,
   NotificationRecord,
   Outcome,
+  RunResult,
   StepRecord,
-} from '../domain/cutover.js';
-import type { GateVerdict } from '../domain/evidence.js';
-import { describeError, type CutoverRun } from './run-state.js';
+} from '../../domain/engine/run.js';
+import { describeError } from './errors.js';
+import type { Run } from './run.js';
 import { notifyStep } from './steps.js';
 
 /** The patch id guarding the notify calls, so that runs recorded before them replay unchanged. */
@@ -56,9 +57,9 @@ export class Notifications {
   readonly records: NotificationRecord[] = [];
   private queue: Promise<void> = Promise.resolve();
   private stepsReported = 0;
-  private validationsReported = 0;
+  private offloadedReported = 0;
 
-  constructor(private readonly run: CutoverRun) {}
+  constructor(private readonly run: Run) {}
 
   approvalRequested(request: ApprovalRequest): void {
     const id = workflowInfo().workflowId;
@@ -78,7 +79,7 @@ export class Notifications {
   }
 
   approved(): void {
-    const d = this.run.evidence.decision;
+    const d = this.run.decision;
     this.send('approved', `approved by ${d?.operator} (${d?.reason}); applying the change`, {
       operator: d?.operator ?? null,
       reason: d?.reason ?? null,
@@ -95,7 +96,7 @@ export class Notifications {
   }
 
   needsOperator(state: CompensationState): void {
-    const reverted = state.completed.includes('revert');
+    const reverted = state.undoRemaining.length === 0;
     this.send(
       'needs-operator',
       `compensation step "${state.failed?.step}" failed (${state.failed?.error}); production is ${reverted ? 'reverted but not healed' : 'STILL CHANGED'}. Left to do: ${state.remaining.join(', ')}. Send retryCompensation or acknowledge.`,
@@ -109,9 +110,9 @@ export class Notifications {
   }
 
   /** The final outcome; a rejection and a roll-back are this message too. */
-  finished(result: CutoverResult): void {
-    const decision = this.run.evidence.decision;
-    const trigger = this.run.evidence.compensation?.trigger;
+  finished(result: RunResult): void {
+    const decision = this.run.decision;
+    const trigger = this.run.compensation?.trigger;
     this.send(
       OUTCOME_EVENTS[result.outcome],
       `${result.outcome}: ${result.reason}`,
@@ -148,7 +149,7 @@ export class Notifications {
       seq,
       workflowId,
       runId,
-      text: `cut-over ${workflowId} (plan ${this.run.plan.name}): ${text}`,
+      text: `${this.run.meta.kind} ${workflowId} (plan ${this.run.plan.name}): ${text}`,
       fields: { plan: this.run.plan.name, target: this.run.target, ...fields },
       metrics: { ...this.samples(final !== null), compensation: final?.compensation ?? null },
     };
@@ -190,8 +191,9 @@ export class Notifications {
       from = to;
     }
     this.stepsReported = from;
-    const validations = this.run.evidence.validations.slice(this.validationsReported);
-    this.validationsReported += validations.length;
-    return { phaseDurations, offloadedValues: validations.reduce((n, v) => n + v.offloadedCount, 0) };
+    const offloaded = this.run.meta.offloadedValues?.(this.run.evidence) ?? 0;
+    const offloadedValues = Math.max(0, offloaded - this.offloadedReported);
+    this.offloadedReported = offloaded;
+    return { phaseDurations, offloadedValues };
   }
 }

@@ -1,46 +1,20 @@
-/**
- * Activity proxies with the timeouts and retry policies each runbook step
- * needs. Reads and checks retry transient faults; a red gate is evidence, not
- * an error, so it is never retried; faults retrying cannot fix are
- * non-retryable by type.
- */
-import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
-import type { CutoverActivities } from '../activities/index.js';
-import { durationMs } from '../domain/duration.js';
-import { NON_RETRYABLE_TYPES } from '../domain/failure-types.js';
-import type { Plan } from '../domain/plan.js';
+/** The XCom flip's activities as typed steps, with the timeouts and retry policies each needs. */
+import type { ActivityOptions } from '@temporalio/workflow';
+import type { XComActivities } from '../../activities/xcom/index.js';
+import { durationMs } from '../../domain/duration.js';
+import type { Plan } from '../../domain/plan.js';
+import { COMPENSATING, HEARTBEAT, QUICK, READS, proxyStep, retry } from '../engine/steps.js';
 
-/** A worker that dies mid-step is noticed within this window, whatever the step's own timeout. */
-const HEARTBEAT = '20s';
-
-const retry = (maximumAttempts: number): ActivityOptions['retry'] => ({
-  initialInterval: '1s',
-  backoffCoefficient: 2,
-  maximumInterval: '30s',
-  maximumAttempts,
-  nonRetryableErrorTypes: [...NON_RETRYABLE_TYPES],
-});
-
-function step<K extends keyof CutoverActivities>(name: K, summary: string, options: ActivityOptions) {
-  return proxyActivities<Pick<CutoverActivities, K>>({ ...options, summary })[name];
+function step<K extends keyof XComActivities & string>(name: K, summary: string, options: ActivityOptions) {
+  return proxyStep<XComActivities, K>(name, summary, options);
 }
 
 export function stepsFor(plan: Plan) {
   const rolloutMs = durationMs(plan.rollout.timeout);
-  const validationMs = durationMs(plan.validation.timeout);
-  // Every activity heartbeats while it runs (activities/timing.ts): a dead worker is noticed in 20 s.
-  const quick = {
-    startToCloseTimeout: '2m',
-    heartbeatTimeout: HEARTBEAT,
-    retry: retry(5),
-  } satisfies ActivityOptions;
-  const reads = {
-    startToCloseTimeout: '10m',
-    heartbeatTimeout: HEARTBEAT,
-    retry: retry(5),
-  } satisfies ActivityOptions;
-  // Compensation must not give up easily: after these attempts the run waits for an operator.
-  const compensating = { heartbeatTimeout: HEARTBEAT, retry: retry(8) } satisfies Partial<ActivityOptions>;
+  const validationMs = durationMs(plan.spec.validation.timeout);
+  const quick = QUICK;
+  const reads = READS;
+  const compensating = COMPENSATING;
   return {
     calibrate: step('calibrate', 'CALIBRATE: measure XCom value sizes in the metadata DB', reads),
     preflight: step(
@@ -100,18 +74,3 @@ export function stepsFor(plan: Plan) {
 }
 
 export type Steps = ReturnType<typeof stepsFor>;
-
-/**
- * Webhook messages are best effort: a few quick attempts (about 8 s of backoff in all), then the workflow
- * records the failure and goes on. No heartbeat: one POST with its own 10 s timeout per attempt.
- */
-export const notifyStep = step('notify', 'NOTIFY: webhook message for a state change', {
-  startToCloseTimeout: '30s',
-  retry: {
-    initialInterval: '500ms',
-    backoffCoefficient: 2,
-    maximumInterval: '5s',
-    maximumAttempts: 5,
-    nonRetryableErrorTypes: [...NON_RETRYABLE_TYPES, 'WebhookRejected'],
-  },
-});

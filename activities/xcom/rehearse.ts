@@ -1,9 +1,9 @@
 import { heartbeat } from '@temporalio/activity';
-import type { ChangeStage, RehearsalEvidence } from '../domain/evidence.js';
-import type { Plan } from '../domain/plan.js';
-import { resolveAdapter, type Adapters } from './adapters.js';
-import { adapterMissing } from './errors.js';
-import { gate, timed } from './timing.js';
+import type { ChangeStage, RehearsalEvidence } from '../../domain/evidence.js';
+import type { Plan } from '../../domain/plan.js';
+import { resolveAdapter, type Adapters } from '../adapters.js';
+import { adapterMissing } from '../engine/errors.js';
+import { gate, timed } from '../engine/timing.js';
 
 export function rehearseActivities(adapters: Adapters) {
   return {

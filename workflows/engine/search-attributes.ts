@@ -11,4 +11,7 @@ export const APPROVER = defineSearchAttributeKey('CutoverApprover', 'KEYWORD');
 /** How the run ended (DONE, ROLLED_BACK, STOPPED...): a finished run's phase alone does not say. */
 export const OUTCOME = defineSearchAttributeKey('CutoverOutcome', 'KEYWORD');
 
-export const SEARCH_ATTRIBUTES = [PHASE, TARGET, PLAN, APPROVER, OUTCOME];
+/** The plan's kind: which runbook the run is (`cutover list --runbook`). */
+export const RUNBOOK = defineSearchAttributeKey('CutoverRunbook', 'KEYWORD');
+
+export const SEARCH_ATTRIBUTES = [PHASE, TARGET, PLAN, APPROVER, OUTCOME, RUNBOOK];

@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import type { Timed } from '../domain/evidence.js';
+import type { Timed } from '../../domain/evidence.js';
 import { toActivityFailure } from './errors.js';
 
 /** Often enough that a 20 s heartbeat timeout notices a dead worker, rarely enough to cost nothing. */

@@ -1,0 +1,47 @@
+/**
+ * The runbook registry for clients: a plan's `kind` picks the runbook, its
+ * workflow type and its plan schema. The engine never imports this; adding a
+ * runbook adds an entry here (and its activities in activities/index.ts, its
+ * workflow in workflows/index.ts, its report sections in client/runbooks.ts).
+ */
+import type { z } from 'zod';
+import { FAULT_INJECTIONS } from './cutover.js';
+import { planSchema as xcomPlanSchema, type Plan as XComPlan } from './plan.js';
+import { LEGACY_LAYOUT_NOTICE, isLegacyXComLayout, withSpecLayout } from './xcom-layout.js';
+import { WORKFLOW_TYPE as XCOM_WORKFLOW_TYPE, XCOM_KIND } from './xcom-kind.js';
+
+export interface RunbookEntry {
+  kind: string;
+  workflowType: string;
+  /** The phase a run starts in (the CutoverPhase search attribute before the first workflow task). */
+  firstPhase: string;
+  /** One line for people: what the runbook changes. */
+  title: string;
+  planSchema: z.ZodType;
+  /** The `--break` drills it knows. */
+  faultInjections: readonly string[];
+  /** Rewrites an older layout of its plans, with a notice saying what to change; null when current. */
+  migrate?(raw: Record<string, unknown>): { raw: Record<string, unknown>; notice: string } | null;
+}
+
+/** A plan of any registered runbook. */
+export type AnyPlan = XComPlan;
+
+export const RUNBOOKS: readonly RunbookEntry[] = [
+  {
+    kind: XCOM_KIND,
+    workflowType: XCOM_WORKFLOW_TYPE,
+    firstPhase: 'CALIBRATE',
+    title: 'XCom backend flip to object storage (XComObjectStorageBackend with a size threshold)',
+    planSchema: xcomPlanSchema,
+    faultInjections: FAULT_INJECTIONS,
+    migrate: (raw) =>
+      isLegacyXComLayout(raw) ? { raw: withSpecLayout(raw), notice: LEGACY_LAYOUT_NOTICE } : null,
+  },
+];
+
+export function runbookOf(kind: unknown): RunbookEntry | undefined {
+  return RUNBOOKS.find((r) => r.kind === kind);
+}
+
+export const KINDS = RUNBOOKS.map((r) => r.kind);

@@ -1,0 +1,298 @@
+/**
+ * xcomBackendCutover: the XCom-backend cut-over runbook as one durable workflow
+ * on the engine. It reads top to bottom like the dossier: §1 calibrate, §2
+ * preflight, §3 render the change, §5 rehearse the kill-switch, §6 operator go
+ * (the engine's gate), deploy, verify in the pods, validate with a real DAG
+ * run; and on failure after the deploy, the kill-switch: revert (the undo
+ * stack) + re-run the affected DAG runs (this runbook's heal).
+ */
+import { workflowInfo } from '@temporalio/workflow';
+import type { CutoverInput, CutoverResult, Evidence } from '../../domain/cutover.js';
+import { emptyEvidence, XCOM_KIND } from '../../domain/cutover.js';
+import type { ChangeStage } from '../../domain/evidence.js';
+import { withDottedSectionSpelling } from '../../domain/airflow-env.js';
+import type { Plan } from '../../domain/plan.js';
+import { withSpecLayout } from '../../domain/xcom-layout.js';
+import type { UndoStack } from '../engine/compensation.js';
+import { GateFailed } from '../engine/errors.js';
+import { runRunbook, type Runbook } from '../engine/runbook.js';
+import type { Run } from '../engine/run.js';
+import { stepsFor } from './steps.js';
+
+type XComRun = Run<Plan, Evidence>;
+
+export async function xcomBackendCutover(input: CutoverInput): Promise<CutoverResult> {
+  // Runs started before the engine carry their plan in the old layout (fields beside the envelope).
+  return runRunbook({ ...input, plan: withSpecLayout(input.plan) }, xcomFlip);
+}
+
+const xcomFlip: Runbook<Plan, Evidence> = {
+  kind: XCOM_KIND,
+  firstPhase: 'CALIBRATE',
+  emptyEvidence,
+  offloadedValues: (ev) => ev.validations.reduce((n, v) => n + v.offloadedCount, 0),
+
+  async evidence(run) {
+    const { plan, input } = run;
+    const steps = stepsFor(plan);
+    const runId = workflowInfo().runId;
+
+    // §1 Threshold calibration: measured, not assumed.
+    run.enter('CALIBRATE', `measuring XCom value sizes (${plan.airflow.metadataDb.access} access)`);
+    const calibration = await run.step(
+      'measure XCom sizes',
+      () => steps.calibrate({ plan }),
+      (c) =>
+        `${c.rowCount} rows, p99.9 ${c.sizeBytes.p999} B, max ${c.sizeBytes.max} B; threshold ${c.proposal.thresholdBytes} B would offload ${c.projectedOffloadRows} rows (max ${c.maxOffloadRows})`,
+    );
+    run.evidence.calibration = calibration;
+    if (!calibration.gate.passed) return run.stop('CALIBRATE', calibration.gate);
+    const thresholdBytes = calibration.proposal.thresholdBytes;
+
+    // §2 Preflight: read-only, a hard gate. Any red row stops here with nothing changed.
+    run.enter('PREFLIGHT', `read-only checks against ${plan.spec.xcom.path}`);
+    const preflight = await run.step(
+      'read-only checks',
+      () => steps.preflight({ plan, runId, thresholdBytes, dryRun: input.dryRun ?? false }),
+      (p) => `${p.checks.filter((c) => c.status !== 'red').length}/${p.checks.length} checks green or amber`,
+    );
+    run.evidence.preflight = preflight;
+    if (!preflight.gate.passed) return run.stop('PREFLIGHT', preflight.gate);
+
+    // §3 The change: exact env vars, encoding lint, and the diff an approver reads.
+    run.enter('RENDER', 'rendering the change and its diff');
+    const change = await run.step(
+      'render env vars',
+      () => steps.renderChange({ plan, thresholdBytes }),
+      (c) => `${c.stages.length} stage(s), lint ${c.lint.passed ? 'clean' : 'FAILED'}`,
+    );
+    run.evidence.change = change;
+    if (!change.lint.passed) {
+      return run.stop('RENDER', {
+        passed: false,
+        reasons: change.lint.findings.map((f) => `${f.variable}: ${f.problem}`),
+      });
+    }
+    const [firstStage] = change.stages;
+    if (!firstStage) return run.stop('RENDER', { passed: false, reasons: ['no change rendered'] });
+    run.evidence.preview = await run.step(
+      'diff against live config',
+      () => steps.previewChange({ plan, stage: firstStage }),
+      (p) =>
+        p.diff === '' ? `${p.destination} already holds this change` : `diff ready for ${p.destination}`,
+    );
+
+    // §5 Kill-switch rehearsal: a mandatory gate (only a dry run may skip it).
+    if (!(input.dryRun && input.skipRehearsal)) {
+      run.enter('REHEARSE', 'offload a sentinel, confirm revert breaks and re-run heals');
+      const rehearsal = await run.step(
+        'kill-switch rehearsal',
+        () => steps.rehearse({ plan, runId, stage: firstStage }),
+        (r) =>
+          `break ${r.breakConfirmed ? 'confirmed' : 'NOT confirmed'}, heal ${r.healConfirmed ? 'confirmed' : 'NOT confirmed'}, sentinel ${r.sentinelCleaned ? 'cleaned' : 'LEFT BEHIND'}`,
+      );
+      run.evidence.rehearsal = rehearsal;
+      if (!rehearsal.gate.passed) return run.stop('REHEARSE', rehearsal.gate);
+    }
+  },
+
+  review,
+
+  // §6 after the go: each stage (the flip, or the ramp's two) is applied, rolled out, verified, validated.
+  async change(run, undo) {
+    for (const [i, stage] of (run.evidence.change?.stages ?? []).entries()) {
+      await deployStage(run, undo, stage, i === 0 ? 'APPLY' : 'RAMP');
+    }
+    const target = run.evidence.calibration?.proposal.thresholdBytes;
+    return `XComObjectStorageBackend live at threshold ${target} B, verified in every component and validated by a DAG run`;
+  },
+
+  // A bare revert leaves downstream tasks reading path strings: re-run what ran under the new backend.
+  heal(run) {
+    const { plan } = run;
+    const steps = stepsFor(plan);
+    const ev = run.evidence;
+    return [
+      {
+        name: 'waitForRollout',
+        run: async () => {
+          // The oldest stage's revert restored what was live before the cut-over.
+          const restored = ev.reverts[ev.reverts.length - 1]?.restoredEnv ?? {};
+          const rollout = await run.step(
+            'rollout of the reverted config',
+            () => steps.waitForRevertRollout({ plan, expectEnv: restored }),
+            (r) =>
+              `${r.components.filter((c) => c.ready).length}/${r.components.length} components on the old config`,
+          );
+          ev.revertRollout = rollout;
+          if (!rollout.gate.passed)
+            throw new Error(`rollout of the reverted config: ${rollout.gate.reasons.join('; ')}`);
+        },
+      },
+      {
+        name: 'findAffectedRuns',
+        run: async () => {
+          const since = ev.applies[0]?.startedAt ?? ev.rehearsal?.finishedAt ?? ev.preflight?.finishedAt;
+          if (!since) throw new Error('no timestamp from before APPLY to search DAG runs from');
+          ev.affected = await run.step(
+            'find DAG runs under the new backend',
+            () => steps.findAffectedRuns({ plan, since }),
+            (r) => `${r.runs.length} run(s) since ${r.since}`,
+          );
+        },
+      },
+      {
+        name: 'rerunAffectedRuns',
+        run: async () => {
+          const runs = ev.affected?.runs ?? [];
+          ev.reruns = await run.step(
+            'clear and re-run',
+            () => steps.rerunAffectedRuns({ plan, runs }),
+            (r) =>
+              r.runs.map((x) => `${x.dagId}/${x.runId}: ${x.finalState}`).join(', ') || 'no runs to re-run',
+          );
+          const failed = ev.reruns.runs.filter((r) => r.finalState !== 'success');
+          if (failed.length > 0) {
+            throw new Error(
+              `re-run did not succeed: ${failed.map((r) => `${r.dagId}/${r.runId} ${r.finalState}`).join(', ')}`,
+            );
+          }
+        },
+      },
+      {
+        name: 'confirmHealed',
+        run: async () => {
+          const runs = ev.affected?.runs ?? [];
+          ev.heal = await run.step(
+            'confirm re-runs read data',
+            () => steps.confirmHealed({ plan, runs }),
+            (r) => `${r.runs.filter((x) => x.readsData).length}/${r.runs.length} run(s) read data`,
+          );
+          if (!ev.heal.gate.passed) throw new Error(ev.heal.gate.reasons.join('; '));
+        },
+      },
+    ];
+  },
+
+  rolledBack: (run) =>
+    `change reverted, ${run.evidence.heal?.runs.length ?? 0} affected DAG run(s) re-run and reading data`,
+};
+
+/** APPLY (or one RAMP step) -> rollout -> VERIFY -> VALIDATE for one change stage. */
+async function deployStage(
+  run: XComRun,
+  undo: UndoStack,
+  stage: ChangeStage,
+  phase: 'APPLY' | 'RAMP',
+): Promise<void> {
+  const plan = run.plan;
+  const steps = stepsFor(plan);
+  run.enter(phase, `deploying ${stage.label} (threshold ${stage.thresholdBytes} B) via ${plan.change.mode}`);
+  // A drill: the stage goes out misspelled as in the reference incident; VERIFY still holds it to the plan.
+  const deployed =
+    phase === 'APPLY' && run.input.inject === 'env-encoding' ? withDottedSectionSpelling(stage) : stage;
+  if (deployed !== stage)
+    run.say(
+      `FAULT INJECTION env-encoding: deploying ${Object.keys(deployed.env).join(', ')} (lint bypassed)`,
+    );
+  // Pushed before the apply: an apply whose reply was lost is still undone (the adapter finds it by change id).
+  let revertHandle: string | null = null;
+  undo.push(`revert ${stage.label}`, async () => {
+    const revert = await run.step(
+      `revert ${stage.label}`,
+      () => steps.revertChange({ plan, stage: deployed, revertHandle, changeId: run.changeId }),
+      (r) => (r.changed ? `reverted (${r.ref})` : 'nothing to revert'),
+    );
+    run.evidence.reverts.push(revert);
+  });
+  const applied = await run.step(
+    `apply ${stage.label}`,
+    () => steps.applyChange({ plan, stage: deployed, changeId: run.changeId }),
+    (a) => (a.changed ? `deployed ${a.ref}` : `already live (${a.ref})`),
+  );
+  revertHandle = applied.revertHandle;
+  run.evidence.applies.push(applied);
+  const rollout = await run.step(
+    `rollout ${stage.label}`,
+    () => steps.waitForRollout({ plan, expectEnv: deployed.env }),
+    (r) =>
+      `${r.components.filter((c) => c.ready).length}/${r.components.length} components carry the new env`,
+  );
+  run.evidence.rollouts.push(rollout);
+  if (!rollout.gate.passed) throw new GateFailed(phase, rollout.gate);
+
+  // §6.3 The hardened gate: the config must RESOLVE in each component, not merely be present.
+  run.enter(
+    phase === 'APPLY' ? 'VERIFY' : 'RAMP',
+    `resolving the config inside ${plan.target.components.length} component(s)`,
+  );
+  const verify = await run.step(
+    `verify ${stage.label}`,
+    () => steps.verifyConfig({ plan, stage }),
+    (v) =>
+      `${v.components.filter((c) => !c.error).length}/${v.components.length} components resolve the config`,
+  );
+  run.evidence.verifications.push(verify);
+  if (!verify.gate.passed) {
+    run.notifications?.verificationFailed(stage.label, verify.gate);
+    throw new GateFailed('VERIFY', verify.gate);
+  }
+
+  run.enter(phase === 'APPLY' ? 'VALIDATE' : 'RAMP', `post-flip run of ${plan.spec.validation.dagId}`);
+  const validation = await run.step(
+    `validate ${stage.label}`,
+    () => steps.validateRun({ plan, runId: validationRunId(stage) }),
+    (v) => `${v.dagId}/${v.runId} ${v.state}, ${v.xcomErrors} XCom errors, ${v.offloadedCount} offloaded`,
+  );
+  run.evidence.validations.push(validation);
+  if (!validation.gate.passed) throw new GateFailed('VALIDATE', validation.gate);
+}
+
+/**
+ * One Airflow run id per workflow run and stage, so an activity retry finds its own DAG run instead of
+ * triggering another. The whole run id: its leading characters are a coarse timestamp, not unique.
+ */
+function validationRunId(stage: ChangeStage): string {
+  return `cutover__${workflowInfo().runId}__${stage.label}`;
+}
+
+function review(run: XComRun): { openedAfter: string; lines: string[] } {
+  const ev = run.evidence;
+  const openedAfter = ev.rehearsal?.finishedAt ?? ev.preview?.finishedAt ?? ev.change?.finishedAt ?? '';
+  const lines: string[] = [];
+  const c = ev.calibration;
+  if (c) {
+    lines.push(
+      `calibration: ${c.rowCount} XCom rows; p50 ${c.sizeBytes.p50} B, p99.9 ${c.sizeBytes.p999} B, max ${c.sizeBytes.max} B; threshold ${c.proposal.thresholdBytes} B (${c.proposal.rationale}); ${c.projectedOffloadRows} historical rows would offload (allowed ${c.maxOffloadRows})`,
+    );
+  }
+  if (ev.preflight) {
+    const amber = ev.preflight.checks.filter((x) => x.status === 'amber');
+    lines.push(
+      `preflight: ${ev.preflight.checks.length - amber.length}/${ev.preflight.checks.length} green` +
+        (amber.length ? `; amber: ${amber.map((x) => `${x.name} (${x.detail})`).join('; ')}` : ''),
+    );
+  }
+  for (const s of ev.change?.stages ?? []) {
+    lines.push(
+      `change ${s.label}: ${Object.entries(s.env)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(' ')}`,
+    );
+  }
+  if (ev.preview)
+    lines.push(
+      `destination: ${ev.preview.destination}${ev.preview.diff ? '' : ' (already holds this change)'}`,
+    );
+  if (run.input.inject)
+    lines.push(
+      `FAULT INJECTION ${run.input.inject}: APPLY deploys the AIRFLOW__COMMON.IO__ spelling on purpose, so VERIFY fails and the kill-switch runs`,
+    );
+  const r = ev.rehearsal;
+  if (r) {
+    lines.push(
+      `rehearsal: ${r.valueBytes} B offloaded; break ${r.breakConfirmed ? 'confirmed' : 'not confirmed'}; heal ${r.healConfirmed ? 'confirmed' : 'not confirmed'}; sentinel ${r.sentinelCleaned ? 'cleaned' : 'left behind'}`,
+    );
+  }
+  return { openedAfter, lines };
+}
