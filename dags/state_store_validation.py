@@ -131,7 +131,8 @@ def state_store_backend_validation():
         for key, value in wanted.items():
             _check_equal("task state read back:", key, task_state.get(key), value)
             _check_equal("asset state read back:", key, asset_state.get(key), value)
-        print(f"wrote and read back task and asset state: small {len(json.dumps(small))} B, large {len(json.dumps(large))} B")
+        sizes = f"small {len(json.dumps(small))} B, large {len(json.dumps(large))} B"
+        print(f"wrote and read back task and asset state: {sizes}")
         if params["check_next_try"]:
             raise RuntimeError("first try: state written; failing on purpose so the retry reads it back")
 

@@ -245,11 +245,14 @@ def _drop_sentinels(run_id, asset_name):
             session.execute(delete(AssetModel).where(AssetModel.id.in_(asset_ids)))
         session.execute(delete(DagRun).where(DagRun.dag_id == REHEARSAL_DAG, DagRun.run_id == run_id))
     with create_session() as session:
-        left = session.scalar(
-            select(func.count()).select_from(TaskStateStoreModel).where(TaskStateStoreModel.dag_id == REHEARSAL_DAG, TaskStateStoreModel.run_id == run_id)
-        ) + session.scalar(select(func.count()).select_from(AssetModel).where(AssetModel.name == asset_name)) + session.scalar(
-            select(func.count()).select_from(DagRun).where(DagRun.dag_id == REHEARSAL_DAG, DagRun.run_id == run_id)
-        )
+        counts = [
+            select(func.count())
+            .select_from(TaskStateStoreModel)
+            .where(TaskStateStoreModel.dag_id == REHEARSAL_DAG, TaskStateStoreModel.run_id == run_id),
+            select(func.count()).select_from(AssetModel).where(AssetModel.name == asset_name),
+            select(func.count()).select_from(DagRun).where(DagRun.dag_id == REHEARSAL_DAG, DagRun.run_id == run_id),
+        ]
+        left = sum(session.scalar(q) for q in counts)
     return left == 0
 
 
@@ -400,7 +403,8 @@ def main(request, prior_env):
 
         step = "read with [workers] state_store_backend unset (revert)"
         with _worker_backend_unset(_get_worker_state_store_backend):
-            reverted = {f"{s}:{k}": acc.get(k) for s, acc in (("task", task_state), ("asset", asset_state)) for k in values}
+            accessors = (("task", task_state), ("asset", asset_state))
+            reverted = {f"{scope}:{k}": acc.get(k) for scope, acc in accessors for k in values}
         checks["breakConfirmed"] = all(is_marker(v) for v in reverted.values()) and len(reverted) == 4
         lap("revertRead")
 
