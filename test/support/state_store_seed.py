@@ -46,7 +46,7 @@ def _dag_runs(session, pairs):
             row = session.execute(
                 text(
                     "INSERT INTO dag_run (dag_id, run_id, run_type, state, logical_date, run_after, start_date,"
-                    " queued_at) VALUES (:d, :r, 'manual', 'success', now(), now(), now(), now()) RETURNING id"
+                    " queued_at) VALUES (:d, :r, 'manual', 'success', NULL, now(), now(), now()) RETURNING id"
                 ),
                 {"d": dag_id, "r": run_id},
             ).first()
