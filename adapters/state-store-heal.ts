@@ -32,6 +32,8 @@ export interface HealRequest {
   /** The compression the flip used ('' = none); objects are read by their suffix first. */
   compression: string;
   batchSize?: number;
+  /** Object reads in flight at once (default 8): each is one round trip to the store. */
+  readThreads?: number;
   mode?: HealMode;
   /** How many unreadable rows are listed one by one (all are counted). Default 200. */
   maxReported?: number;
@@ -163,6 +165,7 @@ export class ExecStateStoreHeal implements StateStoreHealPort {
         compression: req.compression,
         batch_size: req.batchSize ?? 500,
         max_reported: req.maxReported ?? 200,
+        read_threads: req.readThreads ?? 8,
         secrets_context: this.options.secretsContext ?? 'server',
       },
     });

@@ -36,7 +36,8 @@ Executed by bootstrap.py: ``main(request, prior_env)``. Request::
     {"mode": "heal" | "restore" | "status",
      "change_id": "...", "since": "2026-05-01T10:00:00+00:00",
      "path": "s3://conn@bucket/state", "compression": "gzip" | "",
-     "batch_size": 500, "max_reported": 200, "secrets_context": "server" | "inherit"}
+     "batch_size": 500, "max_reported": 200, "read_threads": 8,
+     "secrets_context": "server" | "inherit"}
 
 ``restore`` (forensics) puts the journaled originals back for rows still holding what the heal
 wrote, and removes their journal entries; ``status`` only counts. The answer (camelCase keys, for
@@ -50,6 +51,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -140,7 +142,7 @@ _JOURNAL_INSERT = (
     " :original_updated_at, :ref_kind, :ref_path, :healed_bytes, :healed_sha256, :healed_at, :healed_by)"
 )
 _JOURNAL_HAS = (
-    f"SELECT 1 FROM {JOURNAL} WHERE change_id = :change_id AND store = :store AND row_pk = :pk AND row_key = :k"
+    f"SELECT row_pk, row_key FROM {JOURNAL} WHERE change_id = :change_id AND store = :store AND row_pk IN :pks"
 )
 _JOURNAL_DELETE = (
     f"DELETE FROM {JOURNAL} WHERE change_id = :change_id AND store = :store AND row_pk = :pk AND row_key = :k"
@@ -210,6 +212,7 @@ class Resolver:
         self.compression = compression or None
         self.bytes_read = 0
         self.compression_fallbacks = 0
+        self._lock = threading.Lock()
 
     def resolve(self, ref):
         """(plain JSON text, 'inline' | 'object', object path or None); raises Unreadable."""
@@ -238,7 +241,8 @@ class Resolver:
             # Written compressed under a name whose suffix does not say so: read as the flip wrote.
             text = self._read(path, self.compression, ref).decode("utf-8", errors="strict")
             self._check_json(text, ref)
-            self.compression_fallbacks += 1
+            with self._lock:
+                self.compression_fallbacks += 1
         return text, "object", ref
 
     def _read(self, path, compression, ref):
@@ -257,7 +261,8 @@ class Resolver:
                 pass
             detail = f"{type(exc).__name__}: {str(exc)[:300]}" + (f" ({code})" if code else "")
             raise Unreadable("read-failed", detail, ref) from None
-        self.bytes_read += len(data)
+        with self._lock:  # reads run on several threads
+            self.bytes_read += len(data)
         return data
 
     @staticmethod
@@ -306,6 +311,17 @@ def _label(conn, dialect, change_id):
     if dialect == "postgresql":
         name = f"cutover-heal pid={os.getpid()} change={change_id}"[:63]
         conn.execute(text("SELECT set_config('application_name', :n, false)"), {"n": name})
+
+
+def _journaled(conn, change_id, store, pks):
+    """The identities among this batch's rows already journaled for the change (one query)."""
+    from sqlalchemy import bindparam, text
+
+    if not pks:
+        return set()
+    stmt = text(_JOURNAL_HAS).bindparams(bindparam("pks", expanding=True))
+    rows = conn.execute(stmt, {"change_id": change_id, "store": store, "pks": sorted(set(pks))})
+    return {(int(r.row_pk), r.row_key) for r in rows}
 
 
 def _ensure_journal(engine):
@@ -363,7 +379,14 @@ def _identity(store, row):
     return {"store": "asset", "assetId": int(row.pk), "assetName": row.asset_name, "key": row.k}
 
 
-def _heal_store(engine, store, req, resolver, report, progress):
+def _try_resolve(resolver, ref):
+    try:
+        return resolver.resolve(ref)
+    except Unreadable as u:
+        return u
+
+
+def _heal_store(engine, store, req, resolver, report, progress, pool):
     from sqlalchemy import text
 
     q = STORES[store]
@@ -389,25 +412,29 @@ def _heal_store(engine, store, req, resolver, report, progress):
         after_pk, after_key = int(rows[-1].pk), rows[-1].k
 
         # Objects are read BEFORE the write transaction opens: no row lock waits on the store.
+        # Reads run on a few threads: each is one round trip to the store, and fsspec serves
+        # sync callers from its own IO loop, so they overlap.
         t0 = time.monotonic()
-        resolved = []
+        work = []
         for row in rows:
             counts["examined"] += 1
             ref = _marker_ref(row.value)
             if ref is None:
                 counts["notMarkers"] += 1  # the LIKE prefix matched a value the SDK would not unwrap
                 continue
-            try:
-                healed, kind, path = resolver.resolve(ref)
-            except Unreadable as u:
+            work.append((row, ref))
+        resolved = []
+        for row, outcome in zip((w[0] for w in work), pool.map(lambda w: _try_resolve(resolver, w[1]), work)):
+            if isinstance(outcome, Unreadable):
                 counts["unreadable"] += 1
                 if len(report["unreadable"]) < req["max_reported"]:
                     report["unreadable"].append(
-                        {**_identity(store, row), "reason": u.reason, "detail": u.detail, "path": u.path}
+                        {**_identity(store, row), "reason": outcome.reason, "detail": outcome.detail, "path": outcome.path}
                     )
                 else:
                     report["unreadableTruncated"] = True
                 continue
+            healed, kind, path = outcome
             resolved.append((row, healed, kind, path))
         report["durationsMs"]["resolve"] += _ms(time.monotonic() - t0)
 
@@ -418,9 +445,10 @@ def _heal_store(engine, store, req, resolver, report, progress):
             conn.commit()  # SQLAlchemy 2 autobegins: end that before the batch's own transaction
             with conn.begin():
                 now = datetime.datetime.now(datetime.timezone.utc)
+                journaled = _journaled(conn, req["change_id"], store, [int(r[0].pk) for r in resolved])
                 for row, healed, kind, path in resolved:
                     ident = {"change_id": req["change_id"], "store": store, "pk": int(row.pk), "k": row.k}
-                    if conn.execute(text(_JOURNAL_HAS), ident).first() is not None:
+                    if (int(row.pk), row.k) in journaled:
                         # Rewritten by an earlier run of this change and wrapped again since (a
                         # writer still on the backend): never rewrite a row twice under one change.
                         counts["alreadyJournaled"] += 1
@@ -529,6 +557,7 @@ def _parse_request(request):
         "path": path,
         "compression": compression,
         "max_reported": int(request.get("max_reported", 200)),
+        "read_threads": max(1, int(request.get("read_threads", 8))),
     }
 
 
@@ -563,10 +592,12 @@ def main(request, prior_env):
         journal_before = _journal_counts(conn, req["change_id"])
 
     if req["mode"] == "heal":
+        from concurrent.futures import ThreadPoolExecutor
+
         resolver = Resolver(req["path"], req["compression"])
-        with _Lock(engine, req["change_id"]):
+        with _Lock(engine, req["change_id"]), ThreadPoolExecutor(max_workers=req["read_threads"]) as pool:
             for store in STORES:
-                _heal_store(engine, store, req, resolver, report, progress)
+                _heal_store(engine, store, req, resolver, report, progress, pool)
         report["bytesRead"] = resolver.bytes_read
         report["compressionFallbacks"] = resolver.compression_fallbacks
     elif req["mode"] == "restore":
