@@ -3,7 +3,8 @@
 # after the other, with the venv's tools (temporal, airflow, ...) on PATH. See bench/README.md.
 #
 # usage: scripts/bench.sh [NAME...]
-#   NAME selects benchmarks by file name without extension, e.g. `npm run bench -- orchestration-overhead`.
+#   NAME selects benchmarks by file name without extension, e.g. `npm run bench -- orchestration-overhead`
+#   or `npm run bench -- state-store-heal` (the state store heal against a plain UPDATE, ~2 min).
 #   Each benchmark runs with its default arguments; for other settings run `node dist/bench/NAME.js`
 #   by hand with the flags its header lists. A failing benchmark does not stop the others; the exit
 #   status is non-zero if any failed.
