@@ -19,7 +19,7 @@
  */
 import pg from 'pg';
 import type { SizeQuantiles } from '../domain/evidence.js';
-import { PermanentFault } from '../activities/errors.js';
+import { PermanentFault } from '../activities/engine/errors.js';
 import { checkThresholds, PERMANENT_SQLSTATES, scrubCredentials, toLibpqUrl } from './metadata-db.js';
 
 /** The start of `json.dumps({"__airflow_state_ref__": ref})`; '!' escapes LIKE's `_` wildcard. */

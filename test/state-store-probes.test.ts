@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { HeadBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import pg from 'pg';
-import { PermanentFault } from '../activities/errors.js';
+import { PermanentFault } from '../activities/engine/errors.js';
 import { LocalExecPort } from '../adapters/exec/local.js';
 import { StateStoreProbes } from '../adapters/state-store-probes.js';
 import type { Component } from '../domain/plan.js';
