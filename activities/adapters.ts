@@ -13,6 +13,10 @@ import type {
   CheckRow,
 } from '../domain/evidence.js';
 import type { Component, Plan } from '../domain/plan.js';
+import type { AnyPlan } from '../domain/runbooks.js';
+import type { StateStoreDbPort } from '../adapters/state-store-db.js';
+import type { StateStoreHealPort } from '../adapters/state-store-heal.js';
+import type { StateStoreProbes } from '../adapters/state-store-probes.js';
 
 /** Called by long operations so Temporal knows the worker is alive (and can cancel). */
 export type Heartbeat = (details?: unknown) => void;
@@ -132,7 +136,7 @@ export interface AirflowApiPort {
  * An adapter, or a factory that builds one for a plan: one worker serves many
  * targets, and which database, cluster or repo to talk to is in the plan.
  */
-export type AdapterSource<T> = T | ((plan: Plan) => T);
+export type AdapterSource<T> = T | ((plan: AnyPlan) => T);
 
 export interface Adapters {
   metadb?: AdapterSource<MetadataDbPort>;
@@ -140,11 +144,20 @@ export interface Adapters {
   change?: AdapterSource<ChangePort>;
   rollout?: AdapterSource<RolloutPort>;
   airflowApi?: AdapterSource<AirflowApiPort>;
+  /** The state store's tables (task_state_store, asset_state_store), measured in the DB. */
+  stateStoreDb?: AdapterSource<StateStoreDbPort>;
+  /** The state-store probes inside a component: resolve the config, rehearse the flip. */
+  stateStoreProbes?: AdapterSource<StateStoreProbesPort>;
+  /** The data-aware heal of state rows written under the object-storage backend. */
+  stateStoreHeal?: AdapterSource<StateStoreHealPort>;
 }
+
+/** What the state-store runbook asks of its probes (adapters/state-store-probes.ts implements it). */
+export type StateStoreProbesPort = Pick<StateStoreProbes, 'resolve' | 'rehearse'>;
 
 export function resolveAdapter<T extends object>(
   source: AdapterSource<T> | undefined,
-  plan: Plan,
+  plan: AnyPlan,
 ): T | undefined {
-  return typeof source === 'function' ? (source as (plan: Plan) => T)(plan) : source;
+  return typeof source === 'function' ? (source as (plan: AnyPlan) => T)(plan) : source;
 }

@@ -4,7 +4,7 @@
  */
 import { normalizeStatus } from './status-shape.js';
 import type { Client, WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
-import type { CutoverResult, CutoverStatus } from '../domain/cutover.js';
+import type { RunResult, RunStatus } from '../domain/engine/run.js';
 import { statusQuery } from '../workflows/engine/messages.js';
 import { OUTCOME, PHASE } from '../workflows/engine/search-attributes.js';
 import { grpcCode, messageOf } from './context.js';
@@ -29,8 +29,8 @@ export interface ExecutionInfo {
 export interface RunView {
   execution: ExecutionInfo;
   /** Null when the run is closed without a result and no worker could replay it. */
-  status: CutoverStatus | null;
-  result: CutoverResult | null;
+  status: RunStatus | null;
+  result: RunResult | null;
   /** Why status is null, or how the run failed at the Temporal level. */
   problem: string | null;
 }
@@ -56,10 +56,10 @@ export async function queryStatus(
   handle: WorkflowHandle,
   taskQueue: string,
   timeoutMs = QUERY_TIMEOUT_MS,
-): Promise<CutoverStatus> {
+): Promise<RunStatus> {
   try {
     const raw = await client.withDeadline(Date.now() + timeoutMs, () => handle.query(statusQuery));
-    return normalizeStatus(raw) as CutoverStatus;
+    return normalizeStatus(raw);
   } catch (err) {
     // DEADLINE_EXCEEDED, or CANCELLED when the deadline fires while grpc-js is still sending the call.
     if (grpcCode(err) === 4 || grpcCode(err) === 1) {
@@ -86,7 +86,7 @@ export async function loadRun(client: Client, workflowId: string): Promise<RunVi
   }
   if (execution.status === 'COMPLETED') {
     // The result carries the final status and needs no worker.
-    const raw = (await handle.result()) as CutoverResult;
+    const raw = (await handle.result()) as RunResult;
     const result = { ...raw, status: normalizeStatus(raw.status) };
     return { execution, status: result.status, result, problem: null };
   }

@@ -10,35 +10,11 @@
 import { z } from 'zod';
 import { XCOM_KIND } from './xcom-kind.js';
 import { apiVersionSchema, checkEnvelope, durationSchema, envelopeFields } from './engine/plan.js';
+import { FSSPEC_CODECS, objectStoragePathSchema, thresholdSchema } from './object-storage.js';
 
 export { durationSchema } from './engine/plan.js';
+export { FSSPEC_CODECS, objectStoragePathSchema } from './object-storage.js';
 export type { Component } from './engine/plan.js';
-
-/**
- * `s3://aws_default@bucket/prefix`: the form Airflow's ObjectStoragePath takes,
- * with the Airflow connection id as the URL's user part.
- */
-export const objectStoragePathSchema = z
-  .string()
-  .regex(
-    /^(s3|gs|gcs|abfs|az|file):\/\/([A-Za-z0-9_.-]+@)?[A-Za-z0-9._-]+(\/[A-Za-z0-9._\-/]*)?$/,
-    'must look like s3://<conn_id>@<bucket>/<prefix>',
-  )
-  .refine((p) => !p.endsWith('/'), 'must not end with a slash (the backend joins paths itself)');
-
-/** The codecs fsspec knows; anything else makes every XCom push raise, inline ones too. */
-export const FSSPEC_CODECS = ['', 'gzip', 'bz2', 'lzma', 'xz', 'zip'] as const;
-
-const thresholdSchema = z.discriminatedUnion('strategy', [
-  z
-    .object({
-      strategy: z.literal('above-quantile'),
-      quantile: z.enum(['p99', 'p99.9', 'max']).default('p99.9'),
-      roundTo: z.number().int().positive().default(100_000),
-    })
-    .strict(),
-  z.object({ strategy: z.literal('fixed'), bytes: z.number().int().nonnegative() }).strict(),
-]);
 
 export const planSchema = z
   .object({

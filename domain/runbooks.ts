@@ -8,6 +8,9 @@ import type { z } from 'zod';
 import { FAULT_INJECTIONS } from './cutover.js';
 import { planSchema as xcomPlanSchema, type Plan as XComPlan } from './plan.js';
 import { LEGACY_LAYOUT_NOTICE, isLegacyXComLayout, withSpecLayout } from './xcom-layout.js';
+import { STATE_STORE_KIND, STATE_STORE_WORKFLOW_TYPE } from './statestore/kind.js';
+import { stateStorePlanSchema, type StateStorePlan } from './statestore/plan.js';
+import { STATE_STORE_FAULT_INJECTIONS } from './statestore/run.js';
 import { WORKFLOW_TYPE as XCOM_WORKFLOW_TYPE, XCOM_KIND } from './xcom-kind.js';
 
 export interface RunbookEntry {
@@ -25,7 +28,7 @@ export interface RunbookEntry {
 }
 
 /** A plan of any registered runbook. */
-export type AnyPlan = XComPlan;
+export type AnyPlan = XComPlan | StateStorePlan;
 
 export const RUNBOOKS: readonly RunbookEntry[] = [
   {
@@ -37,6 +40,14 @@ export const RUNBOOKS: readonly RunbookEntry[] = [
     faultInjections: FAULT_INJECTIONS,
     migrate: (raw) =>
       isLegacyXComLayout(raw) ? { raw: withSpecLayout(raw), notice: LEGACY_LAYOUT_NOTICE } : null,
+  },
+  {
+    kind: STATE_STORE_KIND,
+    workflowType: STATE_STORE_WORKFLOW_TYPE,
+    firstPhase: 'CALIBRATE',
+    title: 'Airflow 3.3 task/asset state store flip to object storage (StateStoreObjectStorageBackend)',
+    planSchema: stateStorePlanSchema,
+    faultInjections: STATE_STORE_FAULT_INJECTIONS,
   },
 ];
 

@@ -42,7 +42,9 @@ interface Compose {
 const COMPOSE_FILE = path.join(REPO_ROOT, 'docker-compose.yaml');
 const compose = parse(readFileSync(COMPOSE_FILE, 'utf8')) as Compose;
 const services = compose.services;
-const plan = await loadPlan(path.join(REPO_ROOT, 'plans/compose.yaml'));
+const loaded = await loadPlan(path.join(REPO_ROOT, 'plans/compose.yaml'));
+if (loaded.kind !== 'XComBackendCutover') throw new Error('plans/compose.yaml is an XCom flip plan');
+const plan = loaded;
 
 function service(name: string): Service {
   const s = services[name];

@@ -40,11 +40,16 @@ import { KubeExecPort, loadKubeConfig } from '../adapters/kube/exec.js';
 import { KubeRollout } from '../adapters/kube/rollout.js';
 import { InPodMetadataDb } from '../adapters/in-pod-metadata-db.js';
 import { metadataDbFromEnv, type PostgresMetadataDb } from '../adapters/metadata-db.js';
-import type { Component, Plan } from '../domain/plan.js';
+import type { Component } from '../domain/plan.js';
+import type { AnyPlan } from '../domain/runbooks.js';
+import type { ExecPort } from '../adapters/exec/port.js';
+import { PostgresStateStoreDb, type StateStoreDbPort } from '../adapters/state-store-db.js';
+import { ExecStateStoreHeal } from '../adapters/state-store-heal.js';
+import { StateStoreProbes } from '../adapters/state-store-probes.js';
 
-export type TargetKind = Plan['target']['kind'];
-type LocalTarget = Extract<Plan['target'], { kind: 'local' }>;
-type KubernetesTarget = Extract<Plan['target'], { kind: 'kubernetes' }>;
+export type TargetKind = AnyPlan['target']['kind'];
+type LocalTarget = Extract<AnyPlan['target'], { kind: 'local' }>;
+type KubernetesTarget = Extract<AnyPlan['target'], { kind: 'kubernetes' }>;
 
 export interface MissingAdapter {
   adapter: string;
@@ -137,6 +142,7 @@ export function adaptersFromEnv(
 
   const pools = new Map<string, PostgresMetadataDb>();
   const probesByFile = new Map<string, ExecAirflowProbes>();
+  const execByFile = new Map<string, { exec: LocalExecPort; python: () => string[] }>();
   const inPodByKey = new Map<string, InPodMetadataDb>();
 
   /** One pool per env var name; an unset variable is a PermanentFault naming it (never cached). */
@@ -149,18 +155,30 @@ export function adaptersFromEnv(
     return db;
   };
 
+  /** One exec port per env file: probes of every runbook run the components' python with its env. */
+  const localExec = (target: LocalTarget): { exec: LocalExecPort; python: () => string[] } => {
+    const file = envFileOf(target);
+    let e = execByFile.get(file);
+    if (!e) {
+      // The file is read at every exec: after APPLY the components run with what it says then.
+      e = {
+        exec: new LocalExecPort({
+          envFor: () => localComponentEnv(readEnvFileVars(file), env),
+          cwdFor: () => readEnvFileVars(file).AIRFLOW_HOME ?? path.dirname(file),
+        }),
+        python: () => [localPython(readEnvFileVars(file), env)],
+      };
+      execByFile.set(file, e);
+    }
+    return e;
+  };
+
   const localProbes = (target: LocalTarget): ExecAirflowProbes => {
     const file = envFileOf(target);
     let probes = probesByFile.get(file);
     if (!probes) {
-      // The file is read at every exec: after APPLY the components run with what it says then.
-      const exec = new LocalExecPort({
-        envFor: () => localComponentEnv(readEnvFileVars(file), env),
-        cwdFor: () => readEnvFileVars(file).AIRFLOW_HOME ?? path.dirname(file),
-      });
-      probes = new ExecAirflowProbes(exec, {
-        python: () => [localPython(readEnvFileVars(file), env)],
-      });
+      const { exec, python } = localExec(target);
+      probes = new ExecAirflowProbes(exec, { python });
       probesByFile.set(file, probes);
     }
     return probes;
@@ -212,10 +230,55 @@ export function adaptersFromEnv(
   };
   const kubeProbes = (target: KubernetesTarget): ExecAirflowProbes => kube(target).probes;
 
-  const probesFor = (plan: Plan): ExecAirflowProbes =>
+  const probesFor = (plan: AnyPlan): ExecAirflowProbes =>
     plan.target.kind === 'local' ? localProbes(plan.target) : kubeProbes(plan.target);
 
-  const metadb = (plan: Plan): MetadataDbPort => {
+  /** The exec port and python of a target's components, whatever the runbook. */
+  const execFor = (plan: AnyPlan): { exec: ExecPort; python: () => string[] } =>
+    plan.target.kind === 'local'
+      ? localExec(plan.target)
+      : { exec: kube(plan.target).exec, python: () => podPython };
+
+  const stateProbes = new Map<ExecPort, StateStoreProbes>();
+  const stateStoreProbes = (plan: AnyPlan): StateStoreProbes => {
+    const { exec, python } = execFor(plan);
+    let p = stateProbes.get(exec);
+    if (!p) {
+      p = new StateStoreProbes(exec, { python });
+      stateProbes.set(exec, p);
+    }
+    return p;
+  };
+  const heals = new Map<ExecPort, ExecStateStoreHeal>();
+  const stateStoreHeal = (plan: AnyPlan): ExecStateStoreHeal => {
+    const { exec, python } = execFor(plan);
+    let h = heals.get(exec);
+    if (!h) {
+      h = new ExecStateStoreHeal(exec, { python });
+      heals.set(exec, h);
+    }
+    return h;
+  };
+  const stateDbs = new Map<string, PostgresStateStoreDb>();
+  /** The state-store tables are measured over a direct connection (the URL in the env var the plan names). */
+  const stateStoreDb = (plan: AnyPlan): StateStoreDbPort => {
+    const access = plan.airflow.metadataDb;
+    if (access.access !== 'direct')
+      throw adapterMissing(
+        'state-store metadata DB',
+        'measure the state-store tables in-pod (not built yet): set airflow.metadataDb.access to direct',
+      );
+    let db = stateDbs.get(access.urlEnv);
+    if (!db) {
+      const url = env[access.urlEnv];
+      if (!url) throw new PermanentFault(`${access.urlEnv} is not set on the worker`);
+      db = new PostgresStateStoreDb(url);
+      stateDbs.set(access.urlEnv, db);
+    }
+    return db;
+  };
+
+  const metadb = (plan: AnyPlan): MetadataDbPort => {
     const access = plan.airflow.metadataDb;
     if (access.access === 'direct') return direct(access.urlEnv);
     const target = plan.target;
@@ -236,7 +299,7 @@ export function adaptersFromEnv(
   };
 
   const gitopsWorkDir = path.resolve(env.CUTOVER_GITOPS_DIR ?? path.join('.cutover', 'gitops'));
-  const change = (plan: Plan): ChangePort => {
+  const change = (plan: AnyPlan): ChangePort => {
     const target = plan.target;
     if (plan.change.mode === 'env-file' && target.kind === 'local')
       return new EnvFileChange(envFileOf(target));
@@ -260,7 +323,7 @@ export function adaptersFromEnv(
    * objects) through the AWS SDK's own chain: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, the region
    * and credential variables, profiles, instance roles.
    */
-  const airflowApi = (plan: Plan): AirflowApiPort => {
+  const airflowApi = (plan: AnyPlan): AirflowApiPort => {
     const api = plan.airflow.api;
     if (!api)
       throw adapterMissing(
@@ -274,7 +337,9 @@ export function adaptersFromEnv(
       throw new PermanentFault(
         `${unset.join(' and ')} ${unset.length > 1 ? 'are' : 'is'} not set on the worker`,
       );
-    const key = `${api.url}\u0000${username}\u0000${plan.spec.xcom.path}`;
+    // Offloaded objects are counted under the path the plan's backend writes to.
+    const objectPath = plan.kind === 'XComBackendCutover' ? plan.spec.xcom.path : plan.spec.stateStore.path;
+    const key = `${api.url}\u0000${username}\u0000${objectPath}`;
     let a = apis.get(key);
     if (!a) {
       const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
@@ -283,7 +348,7 @@ export function adaptersFromEnv(
         apiVersion: plan.airflow.version.startsWith('2.') ? 'v1' : 'v2',
         username,
         password,
-        xcomPath: plan.spec.xcom.path,
+        xcomPath: objectPath,
         s3: {
           ...(endpoint ? { endpoint } : {}),
           region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
@@ -304,7 +369,7 @@ export function adaptersFromEnv(
     return a;
   };
 
-  const rollout = (plan: Plan): RolloutPort => {
+  const rollout = (plan: AnyPlan): RolloutPort => {
     if (plan.target.kind === 'kubernetes') return kube(plan.target).rollout;
     const target = plan.target;
     return new LocalRollout({
@@ -314,7 +379,16 @@ export function adaptersFromEnv(
   };
 
   return {
-    adapters: { metadb, probes: probesFor, change, rollout, airflowApi },
+    adapters: {
+      metadb,
+      probes: probesFor,
+      change,
+      rollout,
+      airflowApi,
+      stateStoreDb,
+      stateStoreProbes,
+      stateStoreHeal,
+    },
     missing: [...MISSING],
     available: [
       'metadata-DB direct (the plan names the env var holding the URL) or in-pod, on any target',
@@ -324,11 +398,15 @@ export function adaptersFromEnv(
       `change gitops (clones under ${gitopsWorkDir}; CUTOVER_GITOPS_DIR sets it)`,
       'change configmap and rollout (restart + wait, env read in the live pods) on kubernetes targets',
       'rollout on local targets through the supervisor that runs the components (npm run airflow-local)',
+      'state store (StateStoreBackendCutover): the tables over the direct metadata-DB connection; resolve, rehearsal and heal probes inside the components on both targets',
       "Airflow REST API from the plan's airflow.api (credentials from the env vars it names; S3 via AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and the AWS SDK's credential chain)",
     ],
     async close() {
       const all = [...pools.values()];
       pools.clear();
+      const stateAll = [...stateDbs.values()];
+      stateDbs.clear();
+      await Promise.all(stateAll.map((db) => db.close()));
       for (const a of apis.values()) a.close();
       apis.clear();
       await Promise.all(all.map((db) => db.close()));

@@ -2,42 +2,19 @@ import { lintAirflowEnv } from '../../domain/airflow-env.js';
 import type { CheckRow, PreflightEvidence } from '../../domain/evidence.js';
 import type { Plan } from '../../domain/plan.js';
 import { resolveAdapter, type Adapters } from '../adapters.js';
-import { adapterMissing, PermanentFault } from '../engine/errors.js';
+import { adapterMissing } from '../engine/errors.js';
+import { workerCanDeploy } from '../worker-capability.js';
 import { renderStages } from './render.js';
 import { gate, timed } from '../engine/timing.js';
 
-/**
- * Can this worker carry the run past the go? A cut-over whose worker cannot roll out, validate or
- * revert would change production and then be unable to finish or undo it, so for a real run that is
- * a red row here, before anything changes; a dry run only needs the evidence steps (amber).
- */
-export function workerCanDeploy(adapters: Adapters, plan: Plan, dryRun: boolean): CheckRow {
-  const started = Date.now();
-  const lacking: string[] = [];
-  const needed: [keyof Adapters, string][] = [
+/** What the XCom flip needs past the go (apply, roll out, verify, validate, revert). */
+export function xcomNeeds(plan: Plan): [keyof Adapters, string][] {
+  return [
     ['change', `apply and revert the change (${plan.change.mode})`],
     ['rollout', 'restart the components and wait for the rollout'],
     ['probes', 'verify the config inside the components'],
     ['airflowApi', 'run the validation DAG and re-run affected runs'],
   ];
-  for (const [key, what] of needed) {
-    try {
-      if (!resolveAdapter(adapters[key], plan)) lacking.push(what);
-    } catch (err) {
-      // Factories throw AdapterMissing for what they cannot build, and say why when the plan names
-      // something the worker lacks (an unset credentials variable, an unreadable kubeconfig).
-      lacking.push(err instanceof PermanentFault ? `${what} (${err.message})` : what);
-    }
-  }
-  return {
-    name: 'worker can deploy, verify, validate and revert',
-    status: lacking.length === 0 ? 'green' : dryRun ? 'amber' : 'red',
-    detail:
-      lacking.length === 0
-        ? `adapters for ${plan.target.kind} target with ${plan.change.mode} changes are all present`
-        : `this worker cannot ${lacking.join('; ')}${dryRun ? ' (not needed for a dry run)' : ': it must not start a change it could not finish or undo'}`,
-    durationMs: Date.now() - started,
-  };
 }
 
 export function preflightActivities(adapters: Adapters) {
@@ -75,7 +52,7 @@ export function preflightActivities(adapters: Adapters) {
         const rows = [
           lint,
           ...(await probes.preflight({ component, plan, runId, env: stage.env })),
-          workerCanDeploy(adapters, plan, dryRun),
+          workerCanDeploy(adapters, plan, dryRun, xcomNeeds(plan)),
         ];
         return {
           checks: rows,

@@ -1,12 +1,12 @@
 /** `cutover status ID`: where a cut-over stands, what it found, and what it waits for. */
 import type { Command } from 'commander';
-import type { CutoverStatus } from '../../domain/cutover.js';
+import type { RunStatus } from '../../domain/engine/run.js';
 import type { CliContext } from '../context.js';
 import { command, keyValues, table } from '../format.js';
 import { loadRun, type RunView } from '../run-status.js';
 
 /** The approval request and the exact commands to answer it. */
-export function pendingApprovalLines(status: CutoverStatus): string[] {
+export function pendingApprovalLines(status: RunStatus): string[] {
   const a = status.pendingApproval;
   if (!a) return [];
   const self = a.allowSelfApproval
@@ -29,7 +29,7 @@ export function pendingApprovalLines(status: CutoverStatus): string[] {
 }
 
 /** What is left when the kill-switch itself failed, and the two answers an operator can give. */
-export function needsOperatorLines(status: CutoverStatus): string[] {
+export function needsOperatorLines(status: RunStatus): string[] {
   const comp = status.compensation;
   if (status.phase !== 'NEEDS_OPERATOR' || !comp) return [];
   return [

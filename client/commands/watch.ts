@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { CutoverResult, CutoverStatus, StepRecord } from '../../domain/cutover.js';
+import type { RunResult, RunStatus, StepRecord } from '../../domain/engine/run.js';
 import { durationMs } from '../../domain/duration.js';
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
@@ -27,7 +27,7 @@ export class ProgressPrinter {
 
   constructor(private readonly write: (line: string) => void) {}
 
-  update(s: CutoverStatus): void {
+  update(s: RunStatus): void {
     const phaseLine = (phase: string, details: string | null) => {
       this.header = phase;
       this.write(`${clock()} ${phase.padEnd(14)} ${details ?? ''}`.trimEnd());
@@ -49,14 +49,14 @@ export class ProgressPrinter {
 }
 
 /** The run cannot move on until a person answers. */
-export function waitsForHuman(s: CutoverStatus): boolean {
+export function waitsForHuman(s: RunStatus): boolean {
   return (
     (s.phase === 'AWAIT_GO' && s.pendingApproval !== null && s.decision === null) ||
     s.phase === 'NEEDS_OPERATOR'
   );
 }
 
-type Settled = { result: CutoverResult } | { error: unknown };
+type Settled = { result: RunResult } | { error: unknown };
 
 export function registerWatch(program: Command, ctx: CliContext): void {
   program
@@ -86,7 +86,7 @@ export function registerWatch(program: Command, ctx: CliContext): void {
       );
 
       const finished: Promise<Settled> = handle.result().then(
-        (result: CutoverResult) => ({ result }),
+        (result: RunResult) => ({ result }),
         (error: unknown) => ({ error }),
       );
       const state: { settled: Settled | null; wake: (() => void) | null } = { settled: null, wake: null };
@@ -104,7 +104,7 @@ export function registerWatch(program: Command, ctx: CliContext): void {
         });
 
       const progress = new ProgressPrinter((line) => ctx.out(line));
-      let last: CutoverStatus | null = null;
+      let last: RunStatus | null = null;
       let workerMissing = false;
       // A closed run needs no polling: its result is already there.
       while (execution.status === 'RUNNING' && state.settled === null) {

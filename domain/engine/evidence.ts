@@ -18,7 +18,12 @@ export interface GateVerdict {
 
 export type CheckStatus = 'green' | 'amber' | 'red';
 
+/** The preflight row every changing runbook has: can this worker finish or undo what it would start. */
+export const WORKER_CAN_DEPLOY_CHECK = 'worker-can-deploy';
+
 export interface CheckRow {
+  /** A stable key for rows other code looks for (the name is for people and may change). */
+  id?: string;
   name: string;
   status: CheckStatus;
   detail: string;

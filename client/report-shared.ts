@@ -1,0 +1,102 @@
+/**
+ * The dossier sections of evidence records every changing runbook shares (the
+ * rendered change and its diff, the deploy and its rollouts, the reverts): each
+ * rendered here once.
+ */
+import type {
+  ApplyRecord,
+  ChangePreview,
+  RenderedChange,
+  RevertRecord,
+  RolloutEvidence,
+} from '../domain/evidence.js';
+import { bytes, code, gate, mdTable, NOT_REACHED, span, yes, type Put } from './report-md.js';
+
+export function changeSection(ch: RenderedChange | null, preview: ChangePreview | null, p: Put): void {
+  if (!ch) p(NOT_REACHED, '');
+  else {
+    if (preview) p(`Destination: ${preview.destination}.`, '');
+    for (const stage of ch.stages) {
+      p(`### Stage ${stage.label} (threshold ${bytes(stage.thresholdBytes)})`, '');
+      p(
+        ...mdTable(
+          ['Variable', 'Value'],
+          Object.entries(stage.env).map(([k, v]) => [code(k), v === '' ? '(empty)' : code(v)]),
+        ),
+        '',
+      );
+    }
+    if (ch.lint.passed) p('Encoding lint: clean.', '');
+    else {
+      p(
+        'Encoding lint: **FAILED**.',
+        '',
+        ...mdTable(
+          ['Variable', 'Problem', 'Suggestion'],
+          ch.lint.findings.map((f) => [f.variable, f.problem, f.suggestion]),
+        ),
+        '',
+      );
+    }
+    if (preview) {
+      p(
+        preview.diff === ''
+          ? 'Diff: none (the destination already holds this change).'
+          : 'Diff against what is live:',
+        '',
+      );
+      if (preview.diff !== '') p('```diff', preview.diff.replace(/\n$/, ''), '```', '');
+    }
+  }
+}
+
+export function deploySection(applies: ApplyRecord[], rollouts: RolloutEvidence[], p: Put): void {
+  if (applies.length === 0) p(NOT_REACHED, '');
+  else {
+    p(
+      ...mdTable(
+        ['Stage', 'Mode', 'Changed', 'Ref', 'Started', 'Finished'],
+        applies.map((a) => [
+          a.stage,
+          a.mode,
+          a.changed ? 'yes' : 'no (already live)',
+          code(a.ref),
+          a.startedAt,
+          a.finishedAt,
+        ]),
+      ),
+      '',
+    );
+    rollouts.forEach((ro, i) => {
+      p(
+        `Rollout ${i + 1} (${span(ro)}):`,
+        '',
+        ...mdTable(
+          ['Component', 'Ready', 'Detail'],
+          ro.components.map((x) => [x.name, yes(x.ready), x.detail]),
+        ),
+        '',
+        gate(ro.gate),
+        '',
+      );
+    });
+  }
+}
+
+export function revertTable(reverts: RevertRecord[], p: Put): void {
+  if (reverts.length === 0) return;
+  p(
+    ...mdTable(
+      ['Reverted stage', 'Ref', 'Changed', 'Restored'],
+      reverts.map((x) => [
+        x.stage,
+        code(x.ref),
+        x.changed ? 'yes' : 'no',
+        Object.entries(x.restoredEnv)
+          .map(([k, v]) => `${k}=${v === null ? '(absent)' : v}`)
+          .join(', '),
+      ]),
+    ),
+    '',
+  );
+}

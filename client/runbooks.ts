@@ -1,0 +1,30 @@
+/**
+ * The runbook registry for the CLI's renderers: each kind's own dossier
+ * sections and dry-run rendering. The common verbs and sections never name a
+ * runbook; they look it up here by the status's `runbook`.
+ */
+import type { RunResult, RunStatus } from '../domain/engine/run.js';
+import type { Put, Section } from './report-md.js';
+import { xcomDryRun } from './xcom/dry-run.js';
+import { xcomReportSections } from './xcom/report.js';
+
+export interface ClientRunbook {
+  kind: string;
+  /** The runbook's dossier sections: before the operator decision, after it, and in the compensation. */
+  report(status: RunStatus): { before: Section[]; after: Section[]; compensation(p: Put): void };
+  /** The dry run's evidence for a terminal, section by section. */
+  dryRun(result: RunResult): string[];
+}
+
+const RUNBOOKS: ClientRunbook[] = [
+  { kind: 'XComBackendCutover', report: xcomReportSections, dryRun: xcomDryRun },
+];
+
+/** The renderers for a kind; a status without one (a run of an older shape) is the first runbook's. */
+export function clientRunbook(kind: string | undefined): ClientRunbook {
+  const found = RUNBOOKS.find((r) => r.kind === kind);
+  if (found) return found;
+  const first = RUNBOOKS[0];
+  if (!first) throw new Error('no runbook renderers registered');
+  return first;
+}

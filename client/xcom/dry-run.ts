@@ -1,0 +1,130 @@
+/** The XCom flip's dry-run evidence for a terminal: compact, section by section, red rows first-class. */
+import type { CutoverResult } from '../../domain/cutover.js';
+import type { CheckRow } from '../../domain/evidence.js';
+import type { RunResult } from '../../domain/engine/run.js';
+import { keyValues, table } from '../format.js';
+import { failedSteps, gateWord } from '../dry-run-lines.js';
+
+const bytes = (n: number | null | undefined): string =>
+  n === null || n === undefined ? '-' : `${n.toLocaleString('en-US')} B`;
+const yesNo = (b: boolean): string => (b ? 'yes' : 'NO');
+
+export function xcomDryRun(r0: RunResult): string[] {
+  const result = r0 as CutoverResult;
+  const s = result.status;
+  const ev = s.evidence;
+  const out: string[] = [];
+  const notReached = (phase: string) => {
+    const failed = failedSteps(s, phase);
+    out.push(...(failed.length > 0 ? failed : ['   not reached']));
+  };
+
+  const c = ev.calibration;
+  out.push(
+    `1. CALIBRATE ${c ? `${gateWord(c.gate)} (${c.source === 'in-pod' ? 'in-pod' : 'metadata DB'})` : ''}`.trimEnd(),
+  );
+  if (!c) notReached('CALIBRATE');
+  else {
+    out.push(
+      ...table(
+        ['XCom rows', 'p50', 'p95', 'p99', 'p99.9', 'max'],
+        [
+          [
+            c.rowCount.toLocaleString('en-US'),
+            bytes(c.sizeBytes.p50),
+            bytes(c.sizeBytes.p95),
+            bytes(c.sizeBytes.p99),
+            bytes(c.sizeBytes.p999),
+            bytes(c.sizeBytes.max),
+          ],
+        ],
+        '   ',
+      ),
+      ...table(
+        ['rows > 48 KB', '> 100 KB', '> 1 MB'],
+        [[c.rowsAbove['48KB'], c.rowsAbove['100KB'], c.rowsAbove['1MB']]],
+        '   ',
+      ),
+      `   threshold proposed: ${bytes(c.proposal.thresholdBytes)} (${c.proposal.strategy}: ${c.proposal.rationale})`,
+      `   historical rows that would offload: ${c.projectedOffloadRows} (plan allows ${c.maxOffloadRows})`,
+    );
+    if (c.ramp)
+      out.push(
+        `   ramp starts at ${bytes(c.ramp.startBytes)}: ${c.ramp.projectedOffloadRows} historical rows would offload`,
+      );
+    if (c.topProducers.length > 0)
+      out.push(
+        `   largest producers: ${c.topProducers.map((p) => `${p.dagId}.${p.taskId} ${p.rows} rows (max ${bytes(p.maxBytes)})`).join(', ')}`,
+      );
+    for (const r of c.gate.reasons) out.push(`   RED: ${r}`);
+  }
+  out.push('');
+
+  const pf = ev.preflight;
+  out.push(`2. PREFLIGHT ${pf ? gateWord(pf.gate) : ''}`.trimEnd());
+  if (!pf) notReached('PREFLIGHT');
+  else {
+    const mark = (r: CheckRow) => (r.status === 'green' ? 'green' : r.status.toUpperCase());
+    out.push(
+      ...table(
+        ['status', 'check', 'ms', 'detail'],
+        pf.checks.map((r) => [mark(r), r.name, r.durationMs, r.detail]),
+        '   ',
+      ),
+    );
+  }
+  out.push('');
+
+  const ch = ev.change;
+  const dest = ev.preview ? ` -> ${ev.preview.destination}` : '';
+  out.push(`3. CHANGE${ch ? ` (lint ${ch.lint.passed ? 'clean' : 'FAILED'})${dest}` : ''}`);
+  if (!ch) notReached('RENDER');
+  else {
+    for (const stage of ch.stages) {
+      out.push(`   stage ${stage.label} (threshold ${bytes(stage.thresholdBytes)}):`);
+      for (const [k, v] of Object.entries(stage.env)) out.push(`     ${k}=${v}`);
+    }
+    for (const f of ch.lint.findings)
+      out.push(`   LINT: ${f.variable}: ${f.problem}${f.suggestion ? ` (use ${f.suggestion})` : ''}`);
+    if (ev.preview) {
+      if (ev.preview.diff === '') out.push('   diff: none (the destination already holds this change)');
+      else {
+        out.push('   diff against what is live:');
+        for (const line of ev.preview.diff.replace(/\n$/, '').split('\n')) out.push(`     ${line}`);
+      }
+    } else out.push(...failedSteps(s, 'RENDER'));
+  }
+  out.push('');
+
+  const r = ev.rehearsal;
+  out.push(`4. REHEARSAL ${r ? gateWord(r.gate) : ''}`.trimEnd());
+  if (!r) {
+    const skipped = result.outcome === 'PLANNED' && !s.steps.some((x) => x.phase === 'REHEARSE');
+    if (skipped) out.push('   skipped (--no-rehearsal)');
+    else notReached('REHEARSE');
+  } else {
+    out.push(
+      ...keyValues(
+        [
+          ['sentinel', `${bytes(r.valueBytes)} -> ${r.objectPath || '(no object)'}`],
+          ['offloaded', yesNo(r.offloaded)],
+          ['revert breaks reads', yesNo(r.breakConfirmed)],
+          ['round trip intact', yesNo(r.roundTripIntact)],
+          ['re-run heals', yesNo(r.healConfirmed)],
+          ['sentinel cleaned', yesNo(r.sentinelCleaned)],
+          [
+            'timings',
+            Object.entries(r.timingsMs)
+              .map(([k, v]) => `${k} ${v} ms`)
+              .join(', '),
+          ],
+        ],
+        '   ',
+      ),
+    );
+    for (const reason of r.gate.reasons) out.push(`   RED: ${reason}`);
+  }
+  out.push('');
+
+  return out;
+}

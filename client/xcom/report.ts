@@ -1,0 +1,226 @@
+/** The XCom flip's own dossier sections: its calibration, preflight, rehearsal, verification, validation, heal. */
+import type { CutoverStatus } from '../../domain/cutover.js';
+import type { RunStatus } from '../../domain/engine/run.js';
+import { bytes, code, gate, mdTable, NOT_REACHED, span, yes, type Put, type Section } from '../report-md.js';
+import { changeSection, deploySection, revertTable } from '../report-shared.js';
+
+export function xcomReportSections(s: RunStatus): {
+  before: Section[];
+  after: Section[];
+  compensation(p: Put): void;
+} {
+  const status = s as CutoverStatus;
+  const ev = status.evidence;
+  return {
+    before: [
+      {
+        title: 'Calibration',
+        render(p) {
+          const c = ev.calibration;
+          if (!c) p(NOT_REACHED, '');
+          else {
+            p(
+              `Measured from ${c.source === 'in-pod' ? 'inside the scheduler pod' : 'the metadata DB'}, ${span(c)}.`,
+              '',
+            );
+            p(
+              ...mdTable(
+                ['XCom rows', 'p50', 'p95', 'p99', 'p99.9', 'max'],
+                [
+                  [
+                    c.rowCount,
+                    bytes(c.sizeBytes.p50),
+                    bytes(c.sizeBytes.p95),
+                    bytes(c.sizeBytes.p99),
+                    bytes(c.sizeBytes.p999),
+                    bytes(c.sizeBytes.max),
+                  ],
+                ],
+                ['r', 'r', 'r', 'r', 'r', 'r'],
+              ),
+              '',
+              ...mdTable(
+                ['Rows above 48 KB', 'above 100 KB', 'above 1 MB'],
+                [[c.rowsAbove['48KB'], c.rowsAbove['100KB'], c.rowsAbove['1MB']]],
+                ['r', 'r', 'r'],
+              ),
+              '',
+              `Proposed threshold: **${bytes(c.proposal.thresholdBytes)}** (${c.proposal.strategy}: ${c.proposal.rationale}).`,
+              `Historical rows that would offload at this threshold: **${c.projectedOffloadRows}** (the plan allows ${c.maxOffloadRows}).`,
+            );
+            if (c.ramp)
+              p(
+                `Ramp: starts at ${bytes(c.ramp.startBytes)}, where ${c.ramp.projectedOffloadRows} historical rows would offload.`,
+              );
+            if (c.topProducers.length > 0) {
+              p(
+                '',
+                'Largest producers:',
+                '',
+                ...mdTable(
+                  ['DAG', 'Task', 'Rows', 'Largest value'],
+                  c.topProducers.map((t) => [t.dagId, t.taskId, t.rows, bytes(t.maxBytes)]),
+                  ['l', 'l', 'r', 'r'],
+                ),
+              );
+            }
+            p('', gate(c.gate), '');
+          }
+        },
+      },
+      {
+        title: 'Preflight',
+        render(p) {
+          const pf = ev.preflight;
+          if (!pf) p(NOT_REACHED, '');
+          else {
+            p(
+              ...mdTable(
+                ['Check', 'Status', 'Detail', 'Duration'],
+                pf.checks.map((x) => [
+                  x.name,
+                  x.status === 'green' ? 'green' : `**${x.status}**`,
+                  x.detail,
+                  `${x.durationMs} ms`,
+                ]),
+                ['l', 'l', 'l', 'r'],
+              ),
+              '',
+              gate(pf.gate),
+              '',
+            );
+          }
+        },
+      },
+      { title: 'The change', render: (p) => changeSection(ev.change, ev.preview, p) },
+      {
+        title: 'Kill-switch rehearsal',
+        render(p) {
+          const r = ev.rehearsal;
+          if (!r) p(NOT_REACHED, '');
+          else {
+            const verdict = r.gate.passed ? 'PASSED' : 'FAILED';
+            p(`Verdict: **${verdict}** (${span(r)}).`, '');
+            p(
+              ...mdTable(
+                [
+                  'Sentinel',
+                  'Object',
+                  'Offloaded',
+                  'Revert breaks reads',
+                  'Round trip intact',
+                  'Re-run heals',
+                  'Sentinel cleaned',
+                ],
+                [
+                  [
+                    bytes(r.valueBytes),
+                    code(r.objectPath),
+                    yes(r.offloaded),
+                    yes(r.breakConfirmed),
+                    yes(r.roundTripIntact),
+                    yes(r.healConfirmed),
+                    yes(r.sentinelCleaned),
+                  ],
+                ],
+              ),
+            );
+            const timings = Object.entries(r.timingsMs);
+            if (timings.length > 0) p('', `Timings: ${timings.map(([k, v]) => `${k} ${v} ms`).join(', ')}.`);
+            p('', gate(r.gate), '');
+          }
+        },
+      },
+    ],
+    after: [
+      { title: 'Deploy', render: (p) => deploySection(ev.applies, ev.rollouts, p) },
+      {
+        title: 'Verification per component',
+        render(p) {
+          if (ev.verifications.length === 0) p(NOT_REACHED, '');
+          ev.verifications.forEach((v, i) => {
+            if (ev.verifications.length > 1) p(`Verification ${i + 1}:`, '');
+            p(
+              ...mdTable(
+                ['Component', 'Pod', 'XCom class', 'Path', 'Threshold', 'Compression', 'Error'],
+                v.components.map((x) => [
+                  x.component,
+                  x.pod,
+                  x.xcomClass,
+                  x.path,
+                  bytes(x.threshold),
+                  x.compression === '' ? '(none)' : x.compression,
+                  x.error,
+                ]),
+              ),
+              '',
+              gate(v.gate),
+              '',
+            );
+          });
+        },
+      },
+      {
+        title: 'Validation run',
+        render(p) {
+          if (ev.validations.length === 0) p(NOT_REACHED, '');
+          for (const v of ev.validations) {
+            p(
+              ...mdTable(
+                ['DAG', 'Run', 'State', 'XCom errors', 'Inline', 'Offloaded', 'Largest XCom', 'Objects'],
+                [
+                  [
+                    v.dagId,
+                    code(v.runId),
+                    v.state,
+                    v.xcomErrors,
+                    v.inlineCount,
+                    v.offloadedCount,
+                    bytes(v.largestXComBytes),
+                    v.objectCount,
+                  ],
+                ],
+              ),
+              '',
+              `Tasks: ${
+                Object.entries(v.taskStates)
+                  .map(([t, s]) => `${t} ${s}`)
+                  .join(', ') || 'none reported'
+              }.`,
+              '',
+              gate(v.gate),
+              '',
+            );
+          }
+        },
+      },
+    ],
+    compensation(p) {
+      revertTable(ev.reverts, p);
+      if (ev.revertRollout) p(`Rollout of the reverted config: ${gate(ev.revertRollout.gate)}`, '');
+      if (ev.affected) {
+        p(`DAG runs under the new backend since ${ev.affected.since}: ${ev.affected.runs.length}.`, '');
+      }
+      if (ev.reruns && ev.reruns.runs.length > 0) {
+        p(
+          ...mdTable(
+            ['DAG', 'Run', 'State before', 'State after re-run'],
+            ev.reruns.runs.map((x) => [x.dagId, code(x.runId), x.state, x.finalState]),
+          ),
+          '',
+        );
+      }
+      if (ev.heal) {
+        p(
+          ...mdTable(
+            ['DAG', 'Run', 'Reads data', 'Detail'],
+            ev.heal.runs.map((x) => [x.dagId, code(x.runId), yes(x.readsData), x.detail]),
+          ),
+          '',
+          gate(ev.heal.gate),
+          '',
+        );
+      }
+    },
+  };
+}
