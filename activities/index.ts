@@ -7,12 +7,16 @@
  * run the other's code, so that is refused when the worker is built.
  */
 import type { Adapters } from './adapters.js';
+import { changeActivities } from './change.js';
+import { dagRunActivities } from './dag-runs.js';
 import { notifyActivities, type NotifyOptions } from './engine/notify.js';
+import { stateStoreActivities } from './statestore/index.js';
 import { xcomActivities } from './xcom/index.js';
 
 /** Each runbook's activity factory, by plan kind. */
 export const RUNBOOK_ACTIVITIES = {
   XComBackendCutover: xcomActivities,
+  StateStoreBackendCutover: stateStoreActivities,
 } satisfies Record<string, (adapters: Adapters) => object>;
 
 /** Merges activity sets, refusing a name that two of them register. */
@@ -40,9 +44,16 @@ type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) exten
 export function createActivities(adapters: Adapters, notifications: NotifyOptions = {}) {
   return mergeActivities(
     notifyActivities(notifications),
+    changeActivities(adapters),
+    dagRunActivities(adapters),
     ...Object.values(RUNBOOK_ACTIVITIES).map((factory) => factory(adapters)),
-  ) as ReturnType<typeof notifyActivities> & ReturnType<typeof xcomActivities>;
+  ) as SharedActivities & ReturnType<typeof xcomActivities> & ReturnType<typeof stateStoreActivities>;
 }
+
+/** The activities every runbook may call: notifications, the change and its rollout, DAG re-runs. */
+export type SharedActivities = ReturnType<typeof notifyActivities> &
+  ReturnType<typeof changeActivities> &
+  ReturnType<typeof dagRunActivities>;
 
 export type CutoverActivities = ReturnType<typeof createActivities>;
 export type { Adapters } from './adapters.js';

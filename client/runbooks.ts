@@ -5,6 +5,8 @@
  */
 import type { RunResult, RunStatus } from '../domain/engine/run.js';
 import type { Put, Section } from './report-md.js';
+import { stateStoreDryRun } from './statestore/dry-run.js';
+import { stateStoreReportSections } from './statestore/report.js';
 import { xcomDryRun } from './xcom/dry-run.js';
 import { xcomReportSections } from './xcom/report.js';
 
@@ -18,6 +20,7 @@ export interface ClientRunbook {
 
 const RUNBOOKS: ClientRunbook[] = [
   { kind: 'XComBackendCutover', report: xcomReportSections, dryRun: xcomDryRun },
+  { kind: 'StateStoreBackendCutover', report: stateStoreReportSections, dryRun: stateStoreDryRun },
 ];
 
 /** The renderers for a kind; a status without one (a run of an older shape) is the first runbook's. */

@@ -1,5 +1,5 @@
 /** Visibility queries (List Filter syntax) over the cut-over's search attributes. */
-import { WORKFLOW_TYPE } from '../domain/cutover.js';
+import { RUNBOOKS, runbookOf } from '../domain/runbooks.js';
 
 /** A string literal for a List Filter. */
 export function literal(value: string): string {
@@ -22,12 +22,25 @@ export interface ListFilter {
   all?: boolean;
   target?: string;
   phase?: string;
+  /** A plan kind: only runs of that runbook. */
+  runbook?: string;
 }
 
 export function listQuery(filter: ListFilter): string {
-  const clauses = [`WorkflowType = ${literal(WORKFLOW_TYPE)}`];
+  // The workflow type, not the CutoverRunbook attribute: runs started before the attribute existed carry none.
+  const chosen = filter.runbook ? runbookOf(filter.runbook) : undefined;
+  const clauses = [
+    chosen
+      ? `WorkflowType = ${literal(chosen.workflowType)}`
+      : `WorkflowType IN (${RUNBOOKS.map((r) => literal(r.workflowType)).join(', ')})`,
+  ];
   if (!filter.all) clauses.push('ExecutionStatus = "Running"');
   if (filter.target) clauses.push(`CutoverTarget = ${literal(filter.target)}`);
   if (filter.phase) clauses.push(`CutoverPhase = ${literal(filter.phase)}`);
   return clauses.join(' AND ');
+}
+
+/** The plan kind a workflow type runs, for listing. */
+export function kindOfWorkflowType(type: string): string | null {
+  return RUNBOOKS.find((r) => r.workflowType === type)?.kind ?? null;
 }

@@ -60,7 +60,7 @@ async function follow(ctx: DemoContext, handle: WorkflowHandle, started: Started
   while (state.settled === null) {
     let status: CutoverStatus | null = null;
     try {
-      status = await queryStatus(ctx.client, handle, DEFAULT_TASK_QUEUE, 5_000);
+      status = (await queryStatus(ctx.client, handle, DEFAULT_TASK_QUEUE, 5_000)) as CutoverStatus;
       silentWorker = false;
     } catch (err) {
       // A worker busy restarting Airflow may miss a query; the result promise decides the end.

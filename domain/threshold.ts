@@ -3,7 +3,8 @@
  * used ("the smallest round value strictly above p99.9") is tested on its own.
  */
 import type { SizeQuantiles } from './evidence.js';
-import type { Plan } from './plan.js';
+import type { z } from 'zod';
+import type { thresholdSchema } from './object-storage.js';
 
 export interface ThresholdProposal {
   thresholdBytes: number;
@@ -15,7 +16,7 @@ const QUANTILE_FIELD = { p99: 'p99', 'p99.9': 'p999', max: 'max' } as const;
 
 export function proposeThreshold(
   sizes: SizeQuantiles,
-  strategy: Plan['spec']['xcom']['threshold'],
+  strategy: z.infer<typeof thresholdSchema>,
 ): ThresholdProposal {
   if (strategy.strategy === 'fixed') {
     return {

@@ -1,2 +1,3 @@
 /** The workflow bundle's entry: every runbook's workflow type, registered by one worker. */
+export { stateStoreBackendCutover } from './statestore/workflow.js';
 export { xcomBackendCutover } from './xcom/workflow.js';

@@ -18,20 +18,6 @@ export function compensateActivities(adapters: Adapters) {
     return airflowApi;
   };
   return {
-    /** DAG runs that ran under the new backend: their offloaded XComs read as path strings after a revert. */
-    async findAffectedRuns({ plan, since }: { plan: Plan; since: string }): Promise<AffectedRunsEvidence> {
-      const a = api(plan, 'find the DAG runs that ran under the new backend');
-      return timed(async () => ({ since, runs: await a.runsSince({ since }) }));
-    },
-
-    /** Clear + re-run: upstream tasks re-emit their XComs under BaseXCom. */
-    async rerunAffectedRuns({ plan, runs }: { plan: Plan; runs: AffectedRun[] }): Promise<RerunEvidence> {
-      const a = api(plan, 'clear and re-run DAG runs');
-      return timed(async () => ({
-        runs: await a.clearAndWait({ runs, timeoutMs: durationMs(plan.spec.validation.timeout), heartbeat }),
-      }));
-    },
-
     /** Downstream tasks of each re-run read data again, not a path string. */
     async confirmHealed({ plan, runs }: { plan: Plan; runs: AffectedRun[] }): Promise<HealEvidence> {
       const a = api(plan, 'confirm the re-run DAG runs read data');

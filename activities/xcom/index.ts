@@ -4,7 +4,6 @@
  * preflight, ...), so they keep them; later runbooks prefix theirs.
  */
 import type { Adapters } from '../adapters.js';
-import { applyActivities } from './apply.js';
 import { calibrateActivities } from './calibrate.js';
 import { compensateActivities } from './compensate.js';
 import { preflightActivities } from './preflight.js';
@@ -17,9 +16,8 @@ export function xcomActivities(adapters: Adapters) {
   return {
     ...calibrateActivities(adapters),
     ...preflightActivities(adapters),
-    ...renderActivities(adapters),
+    ...renderActivities(),
     ...rehearseActivities(adapters),
-    ...applyActivities(adapters),
     ...verifyActivities(adapters),
     ...validateActivities(adapters),
     ...compensateActivities(adapters),

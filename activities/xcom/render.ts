@@ -17,7 +17,7 @@ export function renderStages(plan: Plan, thresholdBytes: number): ChangeStage[] 
     : [renderStage('target', { ...base, thresholdBytes })];
 }
 
-export function renderActivities(adapters: Adapters) {
+export function renderActivities() {
   return {
     /** §3: the exact env vars, encoded the way Airflow reads them, plus the lint verdict. */
     async renderChange({
@@ -32,17 +32,6 @@ export function renderActivities(adapters: Adapters) {
         const findings = stages.flatMap((s) => lintAirflowEnv(Object.keys(s.env)));
         return { stages, lint: { passed: findings.length === 0, findings } };
       });
-    },
-
-    /** The diff an approver reads: the first stage against what is live at the destination. */
-    async previewChange({ plan, stage }: { plan: Plan; stage: ChangeStage }): Promise<ChangePreview> {
-      const change = resolveAdapter(adapters.change, plan);
-      if (!change)
-        throw adapterMissing('change (gitops / configmap / env-file)', 'show the diff of the change');
-      return timed(async () => ({
-        destination: change.describeDestination(),
-        diff: await change.diff(stage),
-      }));
     },
   };
 }

@@ -1,22 +1,26 @@
-/** `cutover list`: cut-overs from Temporal visibility, filtered by target and phase. */
+/** `cutover list`: runs of every runbook from Temporal visibility, filtered by runbook, target and phase. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { PHASES } from '../../domain/cutover.js';
+import { KINDS } from '../../domain/runbooks.js';
 import { APPROVER, OUTCOME, PHASE, PLAN, TARGET } from '../../workflows/engine/search-attributes.js';
 import type { CliContext } from '../context.js';
 import { table } from '../format.js';
-import { listQuery } from '../visibility.js';
+import { kindOfWorkflowType, listQuery } from '../visibility.js';
 
 interface ListOptions {
   json?: boolean;
   all?: boolean;
   target?: string;
   phase?: string;
+  runbook?: string;
   limit: number;
 }
 
 export interface ListedCutover {
   workflowId: string;
   runId: string;
+  /** The plan kind (from the workflow type). */
+  runbook: string | null;
   status: string;
   phase: string | null;
   outcome: string | null;
@@ -39,11 +43,12 @@ export function registerList(program: Command, ctx: CliContext): void {
     .description('list cut-overs (running ones unless --all), newest first')
     .option(
       '--json',
-      'print an array of {workflowId, runId, status, phase, outcome, target, plan, approver, startTime, closeTime}',
+      'print an array of {workflowId, runId, runbook, status, phase, outcome, target, plan, approver, startTime, closeTime}',
     )
     .option('--all', 'include finished runs')
     .option('--target <key>', 'only this target (the key in the workflow id, e.g. k8s-prod-airflow-airflow)')
     .addOption(new Option('--phase <phase>', 'only runs in this phase').choices(PHASES))
+    .addOption(new Option('--runbook <kind>', 'only runs of this runbook (plan kind)').choices(KINDS))
     .option('--limit <n>', 'at most this many rows', positiveInt, 50)
     .action(async (opts: ListOptions) => {
       const client = await ctx.client();
@@ -54,6 +59,7 @@ export function registerList(program: Command, ctx: CliContext): void {
         rows.push({
           workflowId: info.workflowId,
           runId: info.runId,
+          runbook: kindOfWorkflowType(info.type),
           status: info.status.name,
           phase: sa.get(PHASE) ?? null,
           outcome: sa.get(OUTCOME) ?? null,
@@ -75,9 +81,10 @@ export function registerList(program: Command, ctx: CliContext): void {
       }
       ctx.out(
         ...table(
-          ['WORKFLOW ID', 'STATUS', 'PHASE', 'OUTCOME', 'TARGET', 'PLAN', 'APPROVER', 'STARTED'],
+          ['WORKFLOW ID', 'RUNBOOK', 'STATUS', 'PHASE', 'OUTCOME', 'TARGET', 'PLAN', 'APPROVER', 'STARTED'],
           rows.map((r) => [
             r.workflowId,
+            r.runbook,
             r.status,
             r.phase,
             r.outcome,

@@ -1,9 +1,8 @@
 /** The XCom flip's dry-run evidence for a terminal: compact, section by section, red rows first-class. */
 import type { CutoverResult } from '../../domain/cutover.js';
-import type { CheckRow } from '../../domain/evidence.js';
 import type { RunResult } from '../../domain/engine/run.js';
 import { keyValues, table } from '../format.js';
-import { failedSteps, gateWord } from '../dry-run-lines.js';
+import { changeLines, failedSteps, gateWord, preflightLines } from '../dry-run-lines.js';
 
 const bytes = (n: number | null | undefined): string =>
   n === null || n === undefined ? '-' : `${n.toLocaleString('en-US')} B`;
@@ -60,41 +59,8 @@ export function xcomDryRun(r0: RunResult): string[] {
   }
   out.push('');
 
-  const pf = ev.preflight;
-  out.push(`2. PREFLIGHT ${pf ? gateWord(pf.gate) : ''}`.trimEnd());
-  if (!pf) notReached('PREFLIGHT');
-  else {
-    const mark = (r: CheckRow) => (r.status === 'green' ? 'green' : r.status.toUpperCase());
-    out.push(
-      ...table(
-        ['status', 'check', 'ms', 'detail'],
-        pf.checks.map((r) => [mark(r), r.name, r.durationMs, r.detail]),
-        '   ',
-      ),
-    );
-  }
-  out.push('');
-
-  const ch = ev.change;
-  const dest = ev.preview ? ` -> ${ev.preview.destination}` : '';
-  out.push(`3. CHANGE${ch ? ` (lint ${ch.lint.passed ? 'clean' : 'FAILED'})${dest}` : ''}`);
-  if (!ch) notReached('RENDER');
-  else {
-    for (const stage of ch.stages) {
-      out.push(`   stage ${stage.label} (threshold ${bytes(stage.thresholdBytes)}):`);
-      for (const [k, v] of Object.entries(stage.env)) out.push(`     ${k}=${v}`);
-    }
-    for (const f of ch.lint.findings)
-      out.push(`   LINT: ${f.variable}: ${f.problem}${f.suggestion ? ` (use ${f.suggestion})` : ''}`);
-    if (ev.preview) {
-      if (ev.preview.diff === '') out.push('   diff: none (the destination already holds this change)');
-      else {
-        out.push('   diff against what is live:');
-        for (const line of ev.preview.diff.replace(/\n$/, '').split('\n')) out.push(`     ${line}`);
-      }
-    } else out.push(...failedSteps(s, 'RENDER'));
-  }
-  out.push('');
+  out.push(...preflightLines(s, ev.preflight), '');
+  out.push(...changeLines(s, ev.change, ev.preview), '');
 
   const r = ev.rehearsal;
   out.push(`4. REHEARSAL ${r ? gateWord(r.gate) : ''}`.trimEnd());

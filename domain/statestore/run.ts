@@ -16,7 +16,8 @@ import type {
 } from '../evidence.js';
 import type { StateStorePlan } from './plan.js';
 
-export const STATE_STORE_FAULT_INJECTIONS = ['verify-fails'] as const;
+/** draft-backend-key: APPLY deploys the PR text's draft key [state_store] backend instead of [workers] state_store_backend, so VERIFY fails. */
+export const STATE_STORE_FAULT_INJECTIONS = ['draft-backend-key'] as const;
 export type StateStoreFaultInjection = (typeof STATE_STORE_FAULT_INJECTIONS)[number];
 
 export type StateStoreInput = RunInput<StateStorePlan> & { inject?: StateStoreFaultInjection };

@@ -7,10 +7,12 @@
 import { Context } from '@temporalio/activity';
 import type { CutoverActivities } from '../../activities/index.js';
 import { createActivities } from '../../activities/index.js';
+import type { StateStoreActivities } from '../../activities/statestore/index.js';
 import { XCOM_OBJECT_STORAGE_BACKEND } from '../../domain/airflow-env.js';
 import type { GateVerdict } from '../../domain/evidence.js';
 
-type Activities = CutoverActivities;
+/** The XCom flip's activities and the shared ones (the state-store runbook has its own script). */
+type Activities = Omit<CutoverActivities, keyof StateStoreActivities>;
 export type ActivityName = keyof Activities;
 type InputOf<K extends ActivityName> = Parameters<Activities[K]>[0];
 type OutputOf<K extends ActivityName> = Awaited<ReturnType<Activities[K]>>;

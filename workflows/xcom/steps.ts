@@ -1,6 +1,10 @@
 /** The XCom flip's activities as typed steps, with the timeouts and retry policies each needs. */
 import type { ActivityOptions } from '@temporalio/workflow';
-import type { XComActivities } from '../../activities/xcom/index.js';
+import type { SharedActivities } from '../../activities/index.js';
+import type { XComActivities as Own } from '../../activities/xcom/index.js';
+
+/** What this runbook calls: its own activities and the shared change, rollout and re-run ones. */
+type XComActivities = Own & SharedActivities;
 import { durationMs } from '../../domain/duration.js';
 import type { Plan } from '../../domain/plan.js';
 import { COMPENSATING, HEARTBEAT, QUICK, READS, proxyStep, retry } from '../engine/steps.js';

@@ -1,20 +1,42 @@
 import { heartbeat } from '@temporalio/activity';
-import type { ApplyRecord, ChangeStage, RevertRecord, RolloutEvidence } from '../../domain/evidence.js';
-import { durationMs } from '../../domain/duration.js';
-import type { Plan } from '../../domain/plan.js';
-import { resolveAdapter, type Adapters } from '../adapters.js';
-import { adapterMissing } from '../engine/errors.js';
-import { gate, timed } from '../engine/timing.js';
+import type {
+  ApplyRecord,
+  ChangePreview,
+  ChangeStage,
+  RevertRecord,
+  RolloutEvidence,
+} from '../domain/evidence.js';
+import { durationMs } from '../domain/duration.js';
+import type { AnyPlan } from '../domain/runbooks.js';
+import { resolveAdapter, type Adapters } from './adapters.js';
+import { adapterMissing } from './engine/errors.js';
+import { gate, timed } from './engine/timing.js';
 
-export function applyActivities(adapters: Adapters) {
+/**
+ * The production change the way teams deploy it (GitOps merge, ConfigMap patch, env file) and the rollout
+ * of the components: shared by every runbook that changes Airflow's config. Their activity names are
+ * the ones the XCom flip's recorded histories schedule.
+ */
+export function changeActivities(adapters: Adapters) {
   return {
+    /** The diff an approver reads: a stage against what is live at the destination. */
+    async previewChange({ plan, stage }: { plan: AnyPlan; stage: ChangeStage }): Promise<ChangePreview> {
+      const change = resolveAdapter(adapters.change, plan);
+      if (!change)
+        throw adapterMissing('change (gitops / configmap / env-file)', 'show the diff of the change');
+      return timed(async () => ({
+        destination: change.describeDestination(),
+        diff: await change.diff(stage),
+      }));
+    },
+
     /** Deploys one stage (GitOps merge, ConfigMap patch, env file). Idempotent per workflow. */
     async applyChange({
       plan,
       stage,
       changeId,
     }: {
-      plan: Plan;
+      plan: AnyPlan;
       stage: ChangeStage;
       changeId: string;
     }): Promise<ApplyRecord> {
@@ -32,7 +54,7 @@ export function applyActivities(adapters: Adapters) {
       plan,
       expectEnv,
     }: {
-      plan: Plan;
+      plan: AnyPlan;
       expectEnv: Record<string, string | null>;
     }): Promise<RolloutEvidence> {
       const rollout = resolveAdapter(adapters.rollout, plan);
@@ -59,7 +81,7 @@ export function applyActivities(adapters: Adapters) {
       revertHandle,
       changeId,
     }: {
-      plan: Plan;
+      plan: AnyPlan;
       stage: ChangeStage;
       revertHandle: string | null;
       changeId: string;

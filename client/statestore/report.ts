@@ -1,0 +1,190 @@
+/** The state-store flip's own dossier sections: its calibration, preflight, rehearsal, verification, validation, heal. */
+import type { RunStatus } from '../../domain/engine/run.js';
+import type { StateStoreStatus } from '../../domain/statestore/run.js';
+import { bytes, code, gate, mdTable, NOT_REACHED, span, yes, type Put, type Section } from '../report-md.js';
+import { changeSection, deploySection, revertTable } from '../report-shared.js';
+
+export function stateStoreReportSections(s: RunStatus): {
+  before: Section[];
+  after: Section[];
+  compensation(p: Put): void;
+} {
+  const ev = (s as StateStoreStatus).evidence;
+  return {
+    before: [
+      {
+        title: 'Calibration',
+        render(p) {
+          const c = ev.calibration;
+          if (!c) return p(NOT_REACHED, '');
+          p(`Measured in the metadata DB, ${span(c)}.`, '');
+          p(
+            ...mdTable(
+              ['Store', 'Plain rows', 'Already wrapped', 'p50', 'p95', 'p99', 'p99.9', 'max'],
+              (['task', 'asset'] as const).map((k) => [
+                `${k}_state_store`,
+                c[k].rowCount,
+                c[k].wrapped.rows,
+                bytes(c[k].sizeBytes.p50),
+                bytes(c[k].sizeBytes.p95),
+                bytes(c[k].sizeBytes.p99),
+                bytes(c[k].sizeBytes.p999),
+                bytes(c[k].sizeBytes.max),
+              ]),
+              ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+            ),
+            '',
+            `Proposed threshold: **${bytes(c.proposal.thresholdBytes)}** (${c.proposal.strategy}: ${c.proposal.rationale}).`,
+            `Existing rows at or above it: **${c.projectedOffloadRows}** (the plan allows ${c.maxOffloadRows}).`,
+          );
+          const producers = [
+            ...c.task.topProducers.map((t) => ['task', t.name, t.key, t.rows, bytes(t.maxBytes)]),
+            ...c.asset.topProducers.map((t) => ['asset', t.name, t.key, t.rows, bytes(t.maxBytes)]),
+          ];
+          if (producers.length > 0)
+            p(
+              '',
+              'Largest producers:',
+              '',
+              ...mdTable(['Store', 'Producer', 'Key', 'Rows', 'Largest'], producers),
+            );
+          p('', gate(c.gate), '');
+        },
+      },
+      {
+        title: 'Preflight',
+        render(p) {
+          const pf = ev.preflight;
+          if (!pf) return p(NOT_REACHED, '');
+          p(
+            ...mdTable(
+              ['Check', 'Status', 'Detail', 'Duration'],
+              pf.checks.map((x) => [
+                x.name,
+                x.status === 'green' ? 'green' : `**${x.status}**`,
+                x.detail,
+                `${x.durationMs} ms`,
+              ]),
+              ['l', 'l', 'l', 'r'],
+            ),
+            '',
+            gate(pf.gate),
+            '',
+          );
+        },
+      },
+      { title: 'The change', render: (p) => changeSection(ev.change, ev.preview, p) },
+      {
+        title: 'Flip and heal rehearsal',
+        render(p) {
+          const r = ev.rehearsal;
+          if (!r) return p(NOT_REACHED, '');
+          p(
+            `In ${r.component}, ${span(r)}: ${bytes(r.valueBytes.small)} and ${bytes(r.valueBytes.large)} values as task and asset state.`,
+            '',
+            ...mdTable(
+              [
+                'Marker in DB',
+                'Offloaded',
+                'Round trip',
+                'Revert breaks reads',
+                'Row rewrite heals',
+                'Cleaned',
+              ],
+              [
+                [
+                  yes(r.checks.markerInDb),
+                  yes(r.checks.offloaded),
+                  yes(r.checks.roundTripIntact),
+                  yes(r.checks.breakConfirmed),
+                  yes(r.checks.healConfirmed),
+                  yes(r.checks.cleaned),
+                ],
+              ],
+            ),
+            '',
+            gate(r.gate),
+            '',
+          );
+        },
+      },
+    ],
+    after: [
+      { title: 'Deploy', render: (p) => deploySection(ev.applies, ev.rollouts, p) },
+      {
+        title: 'Verification per component',
+        render(p) {
+          if (ev.verifications.length === 0) return p(NOT_REACHED, '');
+          for (const v of ev.verifications)
+            p(
+              ...mdTable(
+                ['Component', '[workers] state_store_backend', 'Path', 'Threshold', 'Compression', 'Error'],
+                v.components.map((x) => [
+                  x.component,
+                  x.workerBackend,
+                  x.path,
+                  bytes(x.threshold),
+                  x.compression === '' ? '(none)' : x.compression,
+                  x.error,
+                ]),
+              ),
+              '',
+              gate(v.gate),
+              '',
+            );
+        },
+      },
+      {
+        title: 'Validation run',
+        render(p) {
+          if (ev.validations.length === 0) return p(NOT_REACHED, '');
+          for (const v of ev.validations)
+            p(
+              ...mdTable(
+                ['DAG', 'Run', 'State', 'Objects under the state path'],
+                [[v.dagId, code(v.runId), v.state, v.objectCount]],
+              ),
+              '',
+              `Tasks: ${
+                Object.entries(v.taskStates)
+                  .map(([t, st]) => `${t} ${st}`)
+                  .join(', ') || 'none reported'
+              }.`,
+              '',
+              gate(v.gate),
+              '',
+            );
+        },
+      },
+    ],
+    compensation(p) {
+      revertTable(ev.reverts, p);
+      if (ev.revertRollout) p(`Rollout of the reverted config: ${gate(ev.revertRollout.gate)}`, '');
+      const h = ev.heal;
+      if (h) {
+        p(
+          `Data-aware heal since ${h.since}: **${h.rewritten}** row(s) rewritten to plain values (${h.inlineRefs} inline refs, ${h.objectRefs} read back from objects) in ${h.durationMs} ms; ${h.markerRowsRemaining} marker row(s) left.`,
+          '',
+        );
+        if (h.unreadable.length > 0)
+          p(
+            ...mdTable(
+              ['Store', 'Where', 'Key', 'Object', 'Why'],
+              h.unreadable.map((u) => [u.store, u.where, u.key, u.path ? code(u.path) : '–', u.reason]),
+            ),
+            '',
+          );
+        p(gate(h.gate), '');
+      }
+      if (ev.affected) p(`DAG runs since ${ev.affected.since}: ${ev.affected.runs.length}.`, '');
+      if (ev.reruns && ev.reruns.runs.length > 0)
+        p(
+          ...mdTable(
+            ['DAG', 'Run', 'State before', 'State after re-run'],
+            ev.reruns.runs.map((x) => [x.dagId, code(x.runId), x.state, x.finalState]),
+          ),
+          '',
+        );
+    },
+  };
+}
