@@ -70,7 +70,6 @@ function rca(status: RunStatus, p: (...lines: string[]) => void): void {
 }
 
 export function renderReport(status: RunStatus): string {
-  const ev = status.evidence;
   const out: string[] = [];
   const p = (...lines: string[]) => out.push(...lines);
   const headline = status.outcome ?? `in progress (${status.phase})`;

@@ -1,11 +1,4 @@
-import { heartbeat } from '@temporalio/activity';
-import type {
-  AffectedRun,
-  AffectedRunsEvidence,
-  HealEvidence,
-  RerunEvidence,
-} from '../../domain/evidence.js';
-import { durationMs } from '../../domain/duration.js';
+import type { AffectedRun, HealEvidence } from '../../domain/evidence.js';
 import type { Plan } from '../../domain/plan.js';
 import { resolveAdapter, type Adapters } from '../adapters.js';
 import { adapterMissing } from '../engine/errors.js';

@@ -1,8 +1,6 @@
 import { lintAirflowEnv, renderStage } from '../../domain/airflow-env.js';
-import type { ChangePreview, ChangeStage, RenderedChange } from '../../domain/evidence.js';
+import type { ChangeStage, RenderedChange } from '../../domain/evidence.js';
 import type { Plan } from '../../domain/plan.js';
-import { resolveAdapter, type Adapters } from '../adapters.js';
-import { adapterMissing } from '../engine/errors.js';
 import { timed } from '../engine/timing.js';
 
 /** The flip, or the ramp's two steps: first above every measured value, then the target. */
