@@ -48,14 +48,16 @@ function planFor(bucket: string): Plan {
       minCommonIoProvider: '1.4.0',
       metadataDb: { access: 'direct', urlEnv: 'AIRFLOW_DB_URL' },
     },
-    xcom: {
-      path: `s3://aws_default@${bucket}/xcom`,
-      threshold: { strategy: 'fixed', bytes: THRESHOLD },
-      compression: '',
-      maxOffloadRows: 10,
+    spec: {
+      xcom: {
+        path: `s3://aws_default@${bucket}/xcom`,
+        threshold: { strategy: 'fixed', bytes: THRESHOLD },
+        compression: '',
+        maxOffloadRows: 10,
+      },
+      validation: { dagId: 'xcom_validation' },
     },
     change: { mode: 'env-file' },
-    validation: { dagId: 'xcom_validation' },
     approval: { approvers: ['alice'] },
   });
 }

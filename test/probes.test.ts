@@ -44,14 +44,16 @@ function planFor(opts: {
       minCommonIoProvider: opts.minProvider ?? '1.4.0',
       metadataDb: { access: 'direct', urlEnv: 'AIRFLOW_DB_URL' },
     },
-    xcom: {
-      path: opts.path,
-      threshold: { strategy: 'fixed', bytes: THRESHOLD },
-      compression: opts.compression ?? '',
-      maxOffloadRows: 10,
+    spec: {
+      xcom: {
+        path: opts.path,
+        threshold: { strategy: 'fixed', bytes: THRESHOLD },
+        compression: opts.compression ?? '',
+        maxOffloadRows: 10,
+      },
+      validation: { dagId: 'xcom_validation' },
     },
     change: { mode: 'env-file' },
-    validation: { dagId: 'xcom_validation' },
     approval: { approvers: ['alice'] },
   });
 }
