@@ -2,8 +2,7 @@ import { heartbeat } from '@temporalio/activity';
 import type { ApplyRecord, ChangeStage, RevertRecord, RolloutEvidence } from '../../domain/evidence.js';
 import { durationMs } from '../../domain/duration.js';
 import type { Plan } from '../../domain/plan.js';
-import { resolveAdapter, type Adapters } from '../adapters.js';
-import { adapterMissing } from '../engine/errors.js';
+import { requireAdapter, type Adapters } from '../adapters.js';
 import { gate, timed } from '../engine/timing.js';
 
 export function applyActivities(adapters: Adapters) {
@@ -18,8 +17,7 @@ export function applyActivities(adapters: Adapters) {
       stage: ChangeStage;
       changeId: string;
     }): Promise<ApplyRecord> {
-      const change = resolveAdapter(adapters.change, plan);
-      if (!change) throw adapterMissing('change (gitops / configmap / env-file)', 'apply the change');
+      const change = requireAdapter(adapters, 'change', plan, 'apply the change');
       return timed(async () => ({
         stage: stage.label,
         mode: change.mode,
@@ -35,9 +33,7 @@ export function applyActivities(adapters: Adapters) {
       plan: Plan;
       expectEnv: Record<string, string | null>;
     }): Promise<RolloutEvidence> {
-      const rollout = resolveAdapter(adapters.rollout, plan);
-      if (!rollout)
-        throw adapterMissing('rollout (Kubernetes / local processes)', 'restart the Airflow components');
+      const rollout = requireAdapter(adapters, 'rollout', plan, 'restart the Airflow components');
       return timed(async () => {
         const components = await rollout.restartAndWait({
           components: plan.target.components,
@@ -64,8 +60,7 @@ export function applyActivities(adapters: Adapters) {
       revertHandle: string | null;
       changeId: string;
     }): Promise<RevertRecord> {
-      const change = resolveAdapter(adapters.change, plan);
-      if (!change) throw adapterMissing('change (gitops / configmap / env-file)', 'revert the change');
+      const change = requireAdapter(adapters, 'change', plan, 'revert the change');
       return timed(async () => ({
         stage: stage.label,
         ...(await change.revert({ stage, revertHandle, changeId })),

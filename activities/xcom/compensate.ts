@@ -7,16 +7,11 @@ import type {
 } from '../../domain/evidence.js';
 import { durationMs } from '../../domain/duration.js';
 import type { Plan } from '../../domain/plan.js';
-import { resolveAdapter, type Adapters } from '../adapters.js';
-import { adapterMissing } from '../engine/errors.js';
+import { requireAdapter, type Adapters } from '../adapters.js';
 import { gate, timed } from '../engine/timing.js';
 
 export function compensateActivities(adapters: Adapters) {
-  const api = (plan: Plan, needs: string) => {
-    const airflowApi = resolveAdapter(adapters.airflowApi, plan);
-    if (!airflowApi) throw adapterMissing('Airflow REST API', needs);
-    return airflowApi;
-  };
+  const api = (plan: Plan, needs: string) => requireAdapter(adapters, 'airflowApi', plan, needs);
   return {
     /** DAG runs that ran under the new backend: their offloaded XComs read as path strings after a revert. */
     async findAffectedRuns({ plan, since }: { plan: Plan; since: string }): Promise<AffectedRunsEvidence> {

@@ -1,8 +1,8 @@
 import { lintAirflowEnv } from '../../domain/airflow-env.js';
 import type { CheckRow, PreflightEvidence } from '../../domain/evidence.js';
 import type { Plan } from '../../domain/plan.js';
-import { resolveAdapter, type Adapters } from '../adapters.js';
-import { adapterMissing, PermanentFault } from '../engine/errors.js';
+import { requireAdapter, resolveAdapter, type Adapters } from '../adapters.js';
+import { PermanentFault } from '../engine/errors.js';
 import { renderStages } from './render.js';
 import { gate, timed } from '../engine/timing.js';
 
@@ -54,8 +54,7 @@ export function preflightActivities(adapters: Adapters) {
       thresholdBytes: number;
       dryRun?: boolean;
     }): Promise<PreflightEvidence> {
-      const probes = resolveAdapter(adapters.probes, plan);
-      if (!probes) throw adapterMissing('Airflow probe', 'run the preflight checks inside Airflow');
+      const probes = requireAdapter(adapters, 'probes', plan, 'run the preflight checks inside Airflow');
       return timed(async () => {
         const [stage] = renderStages(plan, thresholdBytes);
         if (!stage) throw new Error('no change stage rendered');

@@ -1,8 +1,7 @@
 import { lintAirflowEnv, renderStage } from '../../domain/airflow-env.js';
 import type { ChangePreview, ChangeStage, RenderedChange } from '../../domain/evidence.js';
 import type { Plan } from '../../domain/plan.js';
-import { resolveAdapter, type Adapters } from '../adapters.js';
-import { adapterMissing } from '../engine/errors.js';
+import { requireAdapter, type Adapters } from '../adapters.js';
 import { timed } from '../engine/timing.js';
 
 /** The flip, or the ramp's two steps: first above every measured value, then the target. */
@@ -36,9 +35,7 @@ export function renderActivities(adapters: Adapters) {
 
     /** The diff an approver reads: the first stage against what is live at the destination. */
     async previewChange({ plan, stage }: { plan: Plan; stage: ChangeStage }): Promise<ChangePreview> {
-      const change = resolveAdapter(adapters.change, plan);
-      if (!change)
-        throw adapterMissing('change (gitops / configmap / env-file)', 'show the diff of the change');
+      const change = requireAdapter(adapters, 'change', plan, 'show the diff of the change');
       return timed(async () => ({
         destination: change.describeDestination(),
         diff: await change.diff(stage),
