@@ -7,12 +7,12 @@
  * Every probe adapter (XCom probes, state-store probes, state-store heal) goes through here, so the
  * protocol and the retry-or-not verdict on a failure live in one place.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Heartbeat } from '../activities/adapters.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import type { Component } from '../domain/plan.js';
+import { repoRoot } from '../local/venv.js';
 import { ExecError, tail, type ExecPort, type ExecResult } from './exec/port.js';
 
 export const RESULT_PREFIX = '@@cutover-probe-result@@ ';
@@ -63,14 +63,9 @@ export function isPermanentProbeError(type: string, code: string | null): boolea
   return PERMANENT_PY_ERRORS.has(type) || (code !== null && PERMANENT_STORE_CODES.has(code));
 }
 
-/** <repo>/probes, from dist/adapters/ (built) or adapters/ (run from source). */
+/** <repo>/probes (the same folder whether this runs from dist/ or from source). */
 export function defaultProbesDir(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.resolve(here, '..', '..', 'probes'), path.resolve(here, '..', 'probes')];
-  return (
-    candidates.find((c) => existsSync(path.join(c, 'bootstrap.py'))) ??
-    path.resolve(here, '..', '..', 'probes')
-  );
+  return path.join(repoRoot(), 'probes');
 }
 
 export interface ProbeRunnerOptions {

@@ -18,13 +18,10 @@ import {
 } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
+import { repoRoot, venvDir } from '../local/venv.js';
 import { SEARCH_ATTRIBUTES } from '../workflows/engine/search-attributes.js';
-
-/** Repository root: this module is dist/client/devserver.js, two levels below it. */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export type TemporalBinarySource = 'TEMPORAL_CLI_PATH' | 'PATH' | 'venv';
 
@@ -128,9 +125,9 @@ export function findTemporalBinary(): TemporalBinary | null {
     if (isExecutableFile(p)) return { path: p, source: 'PATH' };
   }
 
-  const venvs = [process.env['CUTOVER_VENV'], path.join(REPO_ROOT, '.venv')];
+  // The repo's own venv stays a fallback when CUTOVER_VENV points at one without temporal.
+  const venvs = new Set([venvDir(), path.join(repoRoot(), '.venv')]);
   for (const venv of venvs) {
-    if (venv === undefined || venv === '') continue;
     const p = path.resolve(venv, 'bin', 'temporal');
     if (isExecutableFile(p)) return { path: p, source: 'venv' };
   }
@@ -295,7 +292,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   );
 
   const logFile = path.resolve(
-    opts.logFile ?? path.join(REPO_ROOT, '.cutover', 'logs', `temporal-${port}.log`),
+    opts.logFile ?? path.join(repoRoot(), '.cutover', 'logs', `temporal-${port}.log`),
   );
   mkdirSync(path.dirname(logFile), { recursive: true });
   const logFd = openSync(logFile, 'a');
