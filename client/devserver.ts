@@ -20,6 +20,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
+import { freePort } from '../local/ports.js';
 import { repoRoot, venvDir } from '../local/venv.js';
 import { SEARCH_ATTRIBUTES } from '../workflows/engine/search-attributes.js';
 
@@ -132,22 +133,6 @@ export function findTemporalBinary(): TemporalBinary | null {
     if (isExecutableFile(p)) return { path: p, source: 'venv' };
   }
   return null;
-}
-
-/** A TCP port that is free on `host` right now (bind port 0, read it, close). */
-export function freePort(host = DEFAULT_IP): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen({ host, port: 0, exclusive: true }, () => {
-      const addr = srv.address();
-      srv.close(() => {
-        if (addr !== null && typeof addr === 'object') resolve(addr.port);
-        else reject(new Error(`could not read the port bound on ${host}`));
-      });
-    });
-  });
 }
 
 function assertPortFree(host: string, port: number, what: string): Promise<void> {

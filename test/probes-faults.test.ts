@@ -23,7 +23,7 @@ import { renderStage } from '../domain/airflow-env.js';
 import type { CheckRow } from '../domain/evidence.js';
 import { planSchema, type Component, type Plan } from '../domain/plan.js';
 import { airflowBaseEnv, tempAirflowHome } from './support/airflow.js';
-import { freeTcpPort, startMoto, TEST_REGION, type MotoServer } from './support/moto.js';
+import { freePort, startMoto, TEST_REGION, type MotoServer } from './support/moto.js';
 
 const SLOW = { timeout: 240_000 };
 const THRESHOLD = 100_000;
@@ -113,7 +113,7 @@ void describe('probe faults: wrong S3 credentials (moto enforcing auth), connect
     moto = await startMoto({ bucket: 'cutover-xcom-auth', enforceAuth: true });
     home = tempAirflowHome();
     cwd = mkdtempSync(path.join(tmpdir(), 'cutover-probe-faults-cwd-'));
-    const closedPort = await freeTcpPort();
+    const closedPort = await freePort();
     const envs: Record<string, Record<string, string>> = {
       [badKeys.name]: envWithKeys(home.dir, moto.endpoint, {
         accessKeyId: UNKNOWN_KEY_ID,
