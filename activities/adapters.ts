@@ -17,6 +17,7 @@ import type { AnyPlan } from '../domain/runbooks.js';
 import type { StateStoreDbPort } from '../adapters/state-store-db.js';
 import type { StateStoreHealPort } from '../adapters/state-store-heal.js';
 import type { StateStoreProbes } from '../adapters/state-store-probes.js';
+import { adapterMissing } from './engine/errors.js';
 
 /** Called by long operations so Temporal knows the worker is alive (and can cancel). */
 export type Heartbeat = (details?: unknown) => void;
@@ -160,4 +161,43 @@ export function resolveAdapter<T extends object>(
   plan: AnyPlan,
 ): T | undefined {
   return typeof source === 'function' ? (source as (plan: AnyPlan) => T)(plan) : source;
+}
+
+/**
+ * How AdapterMissing names each adapter: operators read these in failed steps, and tests match
+ * them, so they are written once here.
+ */
+const ADAPTER_NAMES: Record<keyof Adapters, string> = {
+  metadb: 'metadata-DB',
+  probes: 'Airflow probe',
+  change: 'change (gitops / configmap / env-file)',
+  rollout: 'rollout (Kubernetes / local processes)',
+  airflowApi: 'Airflow REST API',
+  stateStoreDb: 'state-store metadata DB',
+  stateStoreProbes: 'state-store probe',
+  stateStoreHeal: 'state-store heal',
+};
+
+/** The port behind `Adapters[K]` (ports are objects, so excluding functions leaves the port). */
+export type AdapterPort<K extends keyof Adapters> = Exclude<
+  NonNullable<Adapters[K]>,
+  (plan: AnyPlan) => unknown
+>;
+
+/**
+ * The adapter for `plan`, or a non-retryable AdapterMissing saying what this step could not do
+ * (`needs`, e.g. 'revert the change') without it.
+ */
+export function requireAdapter<K extends keyof Adapters>(
+  adapters: Adapters,
+  key: K,
+  plan: AnyPlan,
+  needs: string,
+): AdapterPort<K> {
+  const adapter = resolveAdapter<AdapterPort<K>>(
+    adapters[key] as AdapterSource<AdapterPort<K>> | undefined,
+    plan,
+  );
+  if (!adapter) throw adapterMissing(ADAPTER_NAMES[key], needs);
+  return adapter;
 }

@@ -8,8 +8,7 @@ import type {
 } from '../domain/evidence.js';
 import { durationMs } from '../domain/duration.js';
 import type { AnyPlan } from '../domain/runbooks.js';
-import { resolveAdapter, type Adapters } from './adapters.js';
-import { adapterMissing } from './engine/errors.js';
+import { requireAdapter, type Adapters } from './adapters.js';
 import { gate, timed } from './engine/timing.js';
 
 /**
@@ -21,9 +20,7 @@ export function changeActivities(adapters: Adapters) {
   return {
     /** The diff an approver reads: a stage against what is live at the destination. */
     async previewChange({ plan, stage }: { plan: AnyPlan; stage: ChangeStage }): Promise<ChangePreview> {
-      const change = resolveAdapter(adapters.change, plan);
-      if (!change)
-        throw adapterMissing('change (gitops / configmap / env-file)', 'show the diff of the change');
+      const change = requireAdapter(adapters, 'change', plan, 'show the diff of the change');
       return timed(async () => ({
         destination: change.describeDestination(),
         diff: await change.diff(stage),
@@ -40,8 +37,7 @@ export function changeActivities(adapters: Adapters) {
       stage: ChangeStage;
       changeId: string;
     }): Promise<ApplyRecord> {
-      const change = resolveAdapter(adapters.change, plan);
-      if (!change) throw adapterMissing('change (gitops / configmap / env-file)', 'apply the change');
+      const change = requireAdapter(adapters, 'change', plan, 'apply the change');
       return timed(async () => ({
         stage: stage.label,
         mode: change.mode,
@@ -57,9 +53,7 @@ export function changeActivities(adapters: Adapters) {
       plan: AnyPlan;
       expectEnv: Record<string, string | null>;
     }): Promise<RolloutEvidence> {
-      const rollout = resolveAdapter(adapters.rollout, plan);
-      if (!rollout)
-        throw adapterMissing('rollout (Kubernetes / local processes)', 'restart the Airflow components');
+      const rollout = requireAdapter(adapters, 'rollout', plan, 'restart the Airflow components');
       return timed(async () => {
         const components = await rollout.restartAndWait({
           components: plan.target.components,
@@ -86,8 +80,7 @@ export function changeActivities(adapters: Adapters) {
       revertHandle: string | null;
       changeId: string;
     }): Promise<RevertRecord> {
-      const change = resolveAdapter(adapters.change, plan);
-      if (!change) throw adapterMissing('change (gitops / configmap / env-file)', 'revert the change');
+      const change = requireAdapter(adapters, 'change', plan, 'revert the change');
       return timed(async () => ({
         stage: stage.label,
         ...(await change.revert({ stage, revertHandle, changeId })),

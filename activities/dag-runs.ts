@@ -7,16 +7,11 @@ import { heartbeat } from '@temporalio/activity';
 import type { AffectedRun, AffectedRunsEvidence, RerunEvidence } from '../domain/evidence.js';
 import { durationMs } from '../domain/duration.js';
 import type { AnyPlan } from '../domain/runbooks.js';
-import { resolveAdapter, type Adapters } from './adapters.js';
-import { adapterMissing } from './engine/errors.js';
+import { requireAdapter, type Adapters } from './adapters.js';
 import { timed } from './engine/timing.js';
 
 export function dagRunActivities(adapters: Adapters) {
-  const api = (plan: AnyPlan, needs: string) => {
-    const airflowApi = resolveAdapter(adapters.airflowApi, plan);
-    if (!airflowApi) throw adapterMissing('Airflow REST API', needs);
-    return airflowApi;
-  };
+  const api = (plan: AnyPlan, needs: string) => requireAdapter(adapters, 'airflowApi', plan, needs);
   return {
     /** DAG runs that ran while the change was live (since it started). */
     async findAffectedRuns({ plan, since }: { plan: AnyPlan; since: string }): Promise<AffectedRunsEvidence> {

@@ -1,21 +1,16 @@
 /**
- * AirflowProbePort over an ExecPort: the Python probes in probes/ run in the
- * component's own Python (a local process or a pod), fed through
- * `python -c <probes/bootstrap.py>` with one JSON document on stdin, and answer
- * with one sentinel-prefixed JSON line on stdout (Airflow's own logging goes to
- * stderr, see bootstrap.py).
+ * AirflowProbePort over an ExecPort: the XCom flip's Python probes in probes/ run in the
+ * component's own Python (a local process or a pod) through adapters/probe-runner.ts.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Heartbeat, AirflowProbePort, RehearsalOutcome } from '../activities/adapters.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import { airflowEnvVarName, xcomSettings } from '../domain/airflow-env.js';
 import type { CheckRow, CheckStatus, ComponentConfig } from '../domain/evidence.js';
 import type { Component, Plan } from '../domain/plan.js';
-import { ExecError, tail, type ExecPort, type ExecResult } from './exec/port.js';
+import type { ExecPort } from './exec/port.js';
+import { isPermanentProbeError, ProbeRunner } from './probe-runner.js';
 
-export const RESULT_PREFIX = '@@cutover-probe-result@@ ';
+export { RESULT_PREFIX } from './probe-runner.js';
 
 /** Modules shared by the probes, sent with each one (the bootstrap registers them before it runs). */
 const PROBE_LIBS = ['store_errors'] as const;
@@ -88,63 +83,6 @@ const DEFAULT_TIMEOUTS: Record<ProbeName, number> = {
   calibrate: 540_000,
 };
 
-/** Python exception types whose cause a retry cannot remove (config, code, missing things). */
-const PERMANENT_PY_ERRORS = new Set([
-  'ModuleNotFoundError',
-  'ImportError',
-  'SyntaxError',
-  'NameError',
-  'AttributeError',
-  'TypeError',
-  'ValueError',
-  'KeyError',
-  'JSONDecodeError',
-  'NotImplementedError',
-  'AirflowConfigException',
-  'AirflowNotFoundException',
-  'PermissionError',
-  'FileNotFoundError',
-  'NotADirectoryError',
-  'IsADirectoryError',
-]);
-
-/**
- * Object-store error codes (as the probes report them from botocore) that a retry cannot remove:
- * credentials the store does not know or cannot verify, a refusal by policy, a missing bucket.
- * ExpiredToken is left out on purpose: a new attempt starts a new process that fetches fresh
- * credentials. Connection failures carry no code (EndpointConnectionError) and stay retryable.
- */
-const PERMANENT_STORE_CODES = new Set([
-  'InvalidAccessKeyId',
-  'SignatureDoesNotMatch',
-  'InvalidToken',
-  'InvalidClientTokenId',
-  'UnrecognizedClientException',
-  'AccessDenied',
-  'AllAccessDisabled',
-  'AccountProblem',
-  'NoSuchBucket',
-  'InvalidBucketName',
-]);
-
-/** <repo>/probes, from dist/adapters/airflow-probes.js (or adapters/airflow-probes.ts). */
-function defaultProbesDir(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.resolve(here, '..', '..', 'probes'), path.resolve(here, '..', 'probes')];
-  return (
-    candidates.find((c) => existsSync(path.join(c, 'bootstrap.py'))) ??
-    path.resolve(here, '..', '..', 'probes')
-  );
-}
-
-interface PyError {
-  type: string;
-  message: string;
-  traceback?: string;
-}
-
-type Envelope = { ok: true; result: unknown } | { ok: false; error: PyError };
-
 /** The value Airflow would read for [section] key from `env`, also through a misspelled name. */
 function intendedValue(env: Record<string, string>, section: string, key: string): string | undefined {
   const wanted = airflowEnvVarName(section, key);
@@ -188,18 +126,15 @@ function str(v: unknown): string | null {
 }
 
 export class ExecAirflowProbes implements AirflowProbePort, MetadataDbProbe {
-  private readonly python: (component: Component) => string[];
   private readonly timeouts: Record<ProbeName, number>;
-  private readonly probesDir: string;
-  private readonly sources = new Map<string, string>();
+  private readonly runner: ProbeRunner;
 
   constructor(
-    private readonly execPort: ExecPort,
+    execPort: ExecPort,
     private readonly options: ExecAirflowProbesOptions = {},
   ) {
-    this.python = options.python ?? (() => ['python']);
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeoutsMs };
-    this.probesDir = options.probesDir ?? defaultProbesDir();
+    this.runner = new ProbeRunner(execPort, options);
   }
 
   async preflight({
@@ -286,9 +221,7 @@ export class ExecAirflowProbes implements AirflowProbePort, MetadataDbProbe {
           : r['sentinelWritten'] === false
             ? ' (nothing was written: it failed before the sentinel)'
             : ` (sentinel object ${String(r['objectPath'] || 'unknown')} may remain)`);
-      throw PERMANENT_PY_ERRORS.has(type) || (code !== null && PERMANENT_STORE_CODES.has(code))
-        ? new PermanentFault(message)
-        : new Error(message);
+      throw isPermanentProbeError(type, code) ? new PermanentFault(message) : new Error(message);
     }
     const bool = (k: string) => r[k] === true;
     const timings: Record<string, number> = {};
@@ -373,98 +306,14 @@ export class ExecAirflowProbes implements AirflowProbePort, MetadataDbProbe {
     request: Record<string, unknown>,
     heartbeat?: Heartbeat,
   ): Promise<unknown> {
-    const stdin = JSON.stringify({
-      name: `${probe}.py`,
-      probe: this.source(`${probe}.py`),
-      libs: Object.fromEntries(PROBE_LIBS.map((lib) => [lib, this.source(`${lib}.py`)])),
-      extra_env: extraEnv,
+    return this.runner.run({
+      probe,
+      libs: PROBE_LIBS,
+      component,
+      extraEnv,
       request,
+      timeoutMs: this.timeouts[probe],
+      heartbeat,
     });
-    const command = [...this.python(component), '-c', this.source('bootstrap.py')];
-    const what = `the ${probe} probe in ${component.name}`;
-
-    let beat: NodeJS.Timeout | undefined;
-    if (heartbeat) {
-      heartbeat({ probe, phase: 'started' });
-      beat = setInterval(() => heartbeat({ probe, phase: 'running' }), this.options.heartbeatEveryMs ?? 5000);
-    }
-    let res: ExecResult;
-    try {
-      res = await this.execPort.exec({ component, command, stdin, timeoutMs: this.timeouts[probe] });
-    } catch (err) {
-      if (err instanceof ExecError) {
-        const message = `${what} did not complete: ${err.message}`;
-        if (err.kind === 'not-found' || err.kind === 'spawn-failed' || err.kind === 'output-too-large')
-          throw new PermanentFault(message);
-        throw new Error(message, { cause: err });
-      }
-      throw err;
-    } finally {
-      if (beat) clearInterval(beat);
-    }
-
-    const envelope = parseEnvelope(res.stdout);
-    const stderrTail = tail(res.stderr.trim(), 1500);
-    if (!envelope) {
-      const message =
-        `${what} exited ${res.exitCode} without a result` +
-        (stderrTail ? `; stderr ends with:\n${stderrTail}` : ' and wrote nothing on stderr') +
-        (res.stdout.trim() ? `\nstdout ends with: ${tail(res.stdout.trim(), 500)}` : '');
-      // Exit 2: the bootstrap rejected the request itself; 127/126: no python there.
-      throw [2, 126, 127].includes(res.exitCode) ? new PermanentFault(message) : new Error(message);
-    }
-    if (!envelope.ok) {
-      const e = envelope.error;
-      const message =
-        `${what} raised ${e.type}: ${e.message}` + (e.traceback ? `\n${tail(e.traceback.trim(), 1500)}` : '');
-      throw PERMANENT_PY_ERRORS.has(e.type) || res.exitCode === 2
-        ? new PermanentFault(message)
-        : new Error(message);
-    }
-    if (res.exitCode !== 0) {
-      throw new Error(
-        `${what} returned a result but exited ${res.exitCode}; stderr ends with:\n${stderrTail}`,
-      );
-    }
-    return envelope.result;
   }
-
-  private source(file: string): string {
-    let text = this.sources.get(file);
-    if (text === undefined) {
-      const full = path.join(this.probesDir, file);
-      try {
-        text = readFileSync(full, 'utf8');
-      } catch (err) {
-        throw new PermanentFault(`cannot read the probe source ${full}: ${(err as Error).message}`);
-      }
-      this.sources.set(file, text);
-    }
-    return text;
-  }
-}
-
-function parseEnvelope(stdout: string): Envelope | null {
-  const line = stdout
-    .split('\n')
-    .reverse()
-    .find((l) => l.startsWith(RESULT_PREFIX));
-  if (line === undefined) return null;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(line.slice(RESULT_PREFIX.length));
-  } catch {
-    return null;
-  }
-  if (!isRecord(doc) || typeof doc['ok'] !== 'boolean') return null;
-  if (doc['ok']) return { ok: true, result: doc['result'] };
-  const e = isRecord(doc['error']) ? doc['error'] : {};
-  return {
-    ok: false,
-    error: {
-      type: String(e['type'] ?? 'Error'),
-      message: String(e['message'] ?? ''),
-      ...(typeof e['traceback'] === 'string' ? { traceback: e['traceback'] } : {}),
-    },
-  };
 }

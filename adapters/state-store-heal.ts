@@ -3,22 +3,14 @@
  * ExecPort: probes/state_store_heal.py runs inside an Airflow component, through
  * probes/bootstrap.py, because it needs Airflow's own DB engine and connections (the object
  * store's credentials never reach the worker). See the probe's docstring for what it rewrites
- * and how the journal makes it exact, resumable and idempotent.
- *
- * It is not sent through ExecAirflowProbes.run (adapters/airflow-probes.ts): that method only
- * takes the closed `ProbeName` union with a per-name timeout table, and its envelope parser,
- * probe-source loader and shared-lib list are module-private. What is exported is reused
- * (RESULT_PREFIX, and ExecError / tail from the exec port); the rest is the minimum to read one
- * envelope.
+ * and how the journal makes it exact, resumable and idempotent. It runs through the same runner
+ * as the other probes (adapters/probe-runner.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Heartbeat } from '../activities/adapters.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import type { Component } from '../domain/plan.js';
-import { RESULT_PREFIX } from './airflow-probes.js';
-import { ExecError, tail, type ExecPort, type ExecResult } from './exec/port.js';
+import type { ExecPort } from './exec/port.js';
+import { ProbeRunner } from './probe-runner.js';
 
 export type HealMode = 'heal' | 'restore' | 'status';
 
@@ -113,21 +105,16 @@ export interface ExecStateStoreHealOptions {
   secretsContext?: 'server' | 'inherit';
 }
 
-/** <repo>/probes from dist/adapters or adapters/. */
-function probesDirFromHere(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const found = [path.resolve(here, '..', '..', 'probes'), path.resolve(here, '..', 'probes')].find((c) =>
-    existsSync(path.join(c, 'bootstrap.py')),
-  );
-  return found ?? path.resolve(here, '..', '..', 'probes');
-}
-
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Python exceptions the bootstrap reports that a retry cannot cure. */
-const PERMANENT_PY_ERRORS = new Set([
+/**
+ * Python exceptions the heal raises that a retry cannot cure. Narrower than the other probes' list
+ * (PERMANENT_PY_ERRORS in probe-runner.ts): this is a compensation step, and its retry policy is
+ * kept as it was settled, not widened by sharing the runner.
+ */
+const HEAL_PERMANENT_PY_ERRORS: ReadonlySet<string> = new Set([
   'ValueError',
   'TypeError',
   'ModuleNotFoundError',
@@ -136,13 +123,13 @@ const PERMANENT_PY_ERRORS = new Set([
 ]);
 
 export class ExecStateStoreHeal implements StateStoreHealPort {
-  private readonly probesDir: string;
+  private readonly runner: ProbeRunner;
 
   constructor(
-    private readonly execPort: ExecPort,
+    execPort: ExecPort,
     private readonly options: ExecStateStoreHealOptions = {},
   ) {
-    this.probesDir = options.probesDir ?? probesDirFromHere();
+    this.runner = new ProbeRunner(execPort, options);
   }
 
   async heal({
@@ -152,11 +139,12 @@ export class ExecStateStoreHeal implements StateStoreHealPort {
   }: HealRequest & { component: Component; heartbeat?: Heartbeat }): Promise<HealReport> {
     if (Number.isNaN(req.since.getTime())) throw new PermanentFault('the heal needs a valid "since" time');
     if (!req.changeId.trim()) throw new PermanentFault('the heal needs a change id');
-    const stdin = JSON.stringify({
-      name: 'state_store_heal.py',
-      probe: this.source('state_store_heal.py'),
-      libs: { store_errors: this.source('store_errors.py') },
-      extra_env: {},
+    const what = `the state store heal in ${component.name}`;
+    // A killed heal (exit 137) fails retryable: whatever it committed is journaled, a rerun resumes.
+    const result = await this.runner.run({
+      probe: 'state_store_heal',
+      libs: ['store_errors'],
+      component,
       request: {
         mode: req.mode ?? 'heal',
         change_id: req.changeId,
@@ -168,70 +156,12 @@ export class ExecStateStoreHeal implements StateStoreHealPort {
         read_threads: req.readThreads ?? 8,
         secrets_context: this.options.secretsContext ?? 'server',
       },
+      timeoutMs: this.options.timeoutMs ?? 30 * 60_000,
+      heartbeat,
+      what,
+      permanentPyErrors: HEAL_PERMANENT_PY_ERRORS,
     });
-    const what = `the state store heal in ${component.name}`;
-    const command = [...(this.options.python?.(component) ?? ['python']), '-c', this.source('bootstrap.py')];
-    let beat: NodeJS.Timeout | undefined;
-    if (heartbeat) {
-      heartbeat({ probe: 'state_store_heal', phase: 'started' });
-      beat = setInterval(
-        () => heartbeat({ probe: 'state_store_heal', phase: 'running' }),
-        this.options.heartbeatEveryMs ?? 5000,
-      );
-    }
-    let res: ExecResult;
-    try {
-      res = await this.execPort.exec({
-        component,
-        command,
-        stdin,
-        timeoutMs: this.options.timeoutMs ?? 30 * 60_000,
-      });
-    } catch (err) {
-      if (err instanceof ExecError) {
-        const message = `${what} did not complete: ${err.message}`;
-        if (err.kind === 'not-found' || err.kind === 'spawn-failed') throw new PermanentFault(message);
-        throw new Error(message, { cause: err });
-      }
-      throw err;
-    } finally {
-      if (beat) clearInterval(beat);
-    }
-
-    const line = res.stdout
-      .split('\n')
-      .reverse()
-      .find((l) => l.startsWith(RESULT_PREFIX));
-    let doc: unknown;
-    try {
-      doc = line === undefined ? undefined : JSON.parse(line.slice(RESULT_PREFIX.length));
-    } catch {
-      doc = undefined;
-    }
-    const stderrTail = tail(res.stderr.trim(), 1500);
-    if (!isRecord(doc)) {
-      // A killed heal lands here (exit 137): whatever it committed is journaled, a rerun resumes.
-      const message = `${what} exited ${res.exitCode} without a result${stderrTail ? `; stderr ends with:\n${stderrTail}` : ''}`;
-      throw [2, 126, 127].includes(res.exitCode) ? new PermanentFault(message) : new Error(message);
-    }
-    if (doc['ok'] !== true) {
-      const e = isRecord(doc['error']) ? doc['error'] : {};
-      const type = String(e['type'] ?? 'Error');
-      const message = `${what} raised ${type}: ${String(e['message'] ?? '')}`;
-      throw PERMANENT_PY_ERRORS.has(type) || res.exitCode === 2
-        ? new PermanentFault(message)
-        : new Error(message);
-    }
-    return parseReport(doc['result'], what);
-  }
-
-  private source(file: string): string {
-    const full = path.join(this.probesDir, file);
-    try {
-      return readFileSync(full, 'utf8');
-    } catch (err) {
-      throw new PermanentFault(`cannot read the probe source ${full}: ${(err as Error).message}`);
-    }
+    return parseReport(result, what);
   }
 }
 

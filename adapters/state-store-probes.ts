@@ -1,22 +1,12 @@
 /**
  * The state-store flip's probes (probes/state_store_resolve.py, probes/state_store_rehearse.py) over an
- * ExecPort, with the same protocol as adapters/airflow-probes.ts: `python -c <bootstrap.py>`, one JSON
- * document on stdin (probe source, shared modules, extra_env, request), one sentinel-prefixed JSON
- * line back on stdout.
- *
- * ExecAirflowProbes.run cannot carry these probes yet: its probe names, timeouts and shared-module
- * list (PROBE_LIBS) are closed, and its envelope parser is private. Until airflow-probes.ts exports a
- * generic runner, `runProbe` below is the minimal stand-in; it reuses what is exported (RESULT_PREFIX,
- * ExecError, tail, PermanentFault) and nothing more.
+ * ExecPort, through the same runner as the XCom probes (adapters/probe-runner.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Heartbeat } from '../activities/adapters.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import type { Component } from '../domain/plan.js';
-import { RESULT_PREFIX } from './airflow-probes.js';
-import { ExecError, tail, type ExecPort, type ExecResult } from './exec/port.js';
+import type { ExecPort } from './exec/port.js';
+import { isPermanentProbeError, ProbeRunner } from './probe-runner.js';
 
 export type StateStoreProbeName = 'state_store_resolve' | 'state_store_rehearse';
 
@@ -27,35 +17,6 @@ const DEFAULT_TIMEOUTS: Record<StateStoreProbeName, number> = {
   state_store_resolve: 120_000,
   state_store_rehearse: 600_000,
 };
-
-/** Python exception types a retry cannot cure (config, code, missing things). */
-const PERMANENT_PY_ERRORS = new Set([
-  'ModuleNotFoundError',
-  'ImportError',
-  'SyntaxError',
-  'NameError',
-  'AttributeError',
-  'TypeError',
-  'ValueError',
-  'KeyError',
-  'LookupError',
-  'JSONDecodeError',
-  'NotImplementedError',
-  'AirflowConfigException',
-  'PermissionError',
-  'FileNotFoundError',
-]);
-
-/** Store answers a retry cannot cure (see PERMANENT_STORE_CODES in airflow-probes.ts). */
-const PERMANENT_STORE_CODES = new Set([
-  'InvalidAccessKeyId',
-  'SignatureDoesNotMatch',
-  'InvalidToken',
-  'InvalidClientTokenId',
-  'AccessDenied',
-  'AllAccessDisabled',
-  'NoSuchBucket',
-]);
 
 export interface StateStoreProbesOptions {
   /** The python to run in a component (default ['python'], from the component's PATH). */
@@ -120,13 +81,6 @@ export interface StateStoreRehearsal {
   timingsMs: Record<string, number>;
 }
 
-function defaultProbesDir(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const fromDist = path.resolve(here, '..', '..', 'probes');
-  const fromSource = path.resolve(here, '..', 'probes');
-  return existsSync(path.join(fromDist, 'bootstrap.py')) ? fromDist : fromSource;
-}
-
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -141,18 +95,15 @@ function numbers(v: unknown): Record<string, number> {
 }
 
 export class StateStoreProbes {
-  private readonly python: (component: Component) => string[];
   private readonly timeouts: Record<StateStoreProbeName, number>;
-  private readonly probesDir: string;
-  private readonly sources = new Map<string, string>();
+  private readonly runner: ProbeRunner;
 
   constructor(
-    private readonly execPort: ExecPort,
+    execPort: ExecPort,
     private readonly options: StateStoreProbesOptions = {},
   ) {
-    this.python = options.python ?? (() => ['python']);
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeoutsMs };
-    this.probesDir = options.probesDir ?? defaultProbesDir();
+    this.runner = new ProbeRunner(execPort, options);
   }
 
   /** VERIFY: what the component resolves with its env plus `extraEnv` (the rendered change). */
@@ -230,9 +181,7 @@ export class StateStoreProbes {
           : checks['cleaned'] === true
             ? ' (sentinel rows and objects cleaned up)'
             : ' (sentinel rows or objects may remain)');
-      throw PERMANENT_PY_ERRORS.has(type) || (code !== null && PERMANENT_STORE_CODES.has(code))
-        ? new PermanentFault(message)
-        : new Error(message);
+      throw isPermanentProbeError(type, code) ? new PermanentFault(message) : new Error(message);
     }
     const bytes = isRecord(r['valueBytes']) ? r['valueBytes'] : {};
     const rows: StateStoreRehearsal['rows'] = {};
@@ -271,86 +220,21 @@ export class StateStoreProbes {
     };
   }
 
-  /** One probe run; throws a readable Error (PermanentFault when retrying cannot help). */
-  private async runProbe(
+  private runProbe(
     probe: StateStoreProbeName,
     component: Component,
     extraEnv: Record<string, string>,
     request: Record<string, unknown>,
     heartbeat?: Heartbeat,
   ): Promise<unknown> {
-    const stdin = JSON.stringify({
-      name: `${probe}.py`,
-      probe: this.source(`${probe}.py`),
-      libs: Object.fromEntries(LIBS.map((lib) => [lib, this.source(`${lib}.py`)])),
-      extra_env: extraEnv,
+    return this.runner.run({
+      probe,
+      libs: LIBS,
+      component,
+      extraEnv,
       request,
+      timeoutMs: this.timeouts[probe],
+      heartbeat,
     });
-    const command = [...this.python(component), '-c', this.source('bootstrap.py')];
-    const what = `the ${probe} probe in ${component.name}`;
-    let beat: NodeJS.Timeout | undefined;
-    if (heartbeat) {
-      heartbeat({ probe, phase: 'started' });
-      beat = setInterval(() => heartbeat({ probe, phase: 'running' }), this.options.heartbeatEveryMs ?? 5000);
-    }
-    let res: ExecResult;
-    try {
-      res = await this.execPort.exec({ component, command, stdin, timeoutMs: this.timeouts[probe] });
-    } catch (err) {
-      if (err instanceof ExecError) {
-        const message = `${what} did not complete: ${err.message}`;
-        if (err.kind === 'not-found' || err.kind === 'spawn-failed' || err.kind === 'output-too-large')
-          throw new PermanentFault(message);
-        throw new Error(message, { cause: err });
-      }
-      throw err;
-    } finally {
-      if (beat) clearInterval(beat);
-    }
-    const line = res.stdout
-      .split('\n')
-      .reverse()
-      .find((l) => l.startsWith(RESULT_PREFIX));
-    let doc: unknown = null;
-    try {
-      doc = line === undefined ? null : JSON.parse(line.slice(RESULT_PREFIX.length));
-    } catch {
-      doc = null;
-    }
-    const stderrTail = tail(res.stderr.trim(), 1500);
-    if (!isRecord(doc) || typeof doc['ok'] !== 'boolean') {
-      const message =
-        `${what} exited ${res.exitCode} without a result` +
-        (stderrTail ? `; stderr ends with:\n${stderrTail}` : ' and wrote nothing on stderr');
-      throw [2, 126, 127].includes(res.exitCode) ? new PermanentFault(message) : new Error(message);
-    }
-    if (!doc['ok']) {
-      const e = isRecord(doc['error']) ? doc['error'] : {};
-      const type = String(e['type'] ?? 'Error');
-      const trace = typeof e['traceback'] === 'string' ? `\n${tail(e['traceback'].trim(), 1500)}` : '';
-      const message = `${what} raised ${type}: ${String(e['message'] ?? '')}${trace}`;
-      throw PERMANENT_PY_ERRORS.has(type) || res.exitCode === 2
-        ? new PermanentFault(message)
-        : new Error(message);
-    }
-    if (res.exitCode !== 0)
-      throw new Error(
-        `${what} returned a result but exited ${res.exitCode}; stderr ends with:\n${stderrTail}`,
-      );
-    return doc['result'];
-  }
-
-  private source(file: string): string {
-    let text = this.sources.get(file);
-    if (text === undefined) {
-      const full = path.join(this.probesDir, file);
-      try {
-        text = readFileSync(full, 'utf8');
-      } catch (err) {
-        throw new PermanentFault(`cannot read the probe source ${full}: ${(err as Error).message}`);
-      }
-      this.sources.set(file, text);
-    }
-    return text;
   }
 }

@@ -6,8 +6,10 @@
  * in-process; bin/cutover.js (or `node dist/client/cli.js`) runs it for real.
  */
 import { readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { repoRoot } from '../local/venv.js';
 import { registerApprove } from './commands/approve.js';
 import { registerList } from './commands/list.js';
 import { registerOperatorActions } from './commands/operator.js';
@@ -47,7 +49,7 @@ const ENVIRONMENT_HELP = `Environment:
 
 function version(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot(), 'package.json'), 'utf8')) as {
       version?: string;
     };
     return pkg.version ?? 'unknown';

@@ -14,7 +14,7 @@ import { NamespaceNotFoundError } from '@temporalio/common';
 import { durationMs } from '../domain/duration.js';
 import { PlanError } from '../domain/plan-file.js';
 import { SEARCH_ATTRIBUTES } from '../workflows/engine/search-attributes.js';
-import { temporalSettings, workflowUiLink, type TemporalSettings } from './connection.js';
+import { temporalSettings, workflowUiLink, type TemporalSettings } from '../adapters/temporal-connection.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 export interface CliIo {
@@ -89,7 +89,7 @@ export class CliContext {
       throw new CliError(EXIT.BAD_INPUT, `CUTOVER_CONNECT_TIMEOUT=${timeout} is not a duration like 5s`);
     }
     try {
-      // Same options as connectClient (connection.ts), plus a bound on how long to wait for the server.
+      // Same options as connectClient (adapters/temporal-connection.ts), plus a bound on how long to wait for the server.
       const connection = await Connection.connect({
         ...settings.connectConfig.connectionOptions,
         connectTimeout: timeoutMs,

@@ -4,7 +4,8 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_ROOT, startDevServer } from './devserver.js';
+import { repoRoot } from '../local/venv.js';
+import { startDevServer } from './devserver.js';
 
 const USAGE = `usage: npm run server -- [--ip IP] [--port N] [--ui-port N] [--headless] [--db-filename FILE]
 
@@ -38,7 +39,7 @@ async function main(): Promise<number> {
   const uiPort = values['ui-port'] === undefined ? port + 1000 : parsePort(values['ui-port'], '--ui-port');
   const dbFilename =
     values['db-filename'] === undefined
-      ? path.join(REPO_ROOT, '.cutover', 'temporal.db')
+      ? path.join(repoRoot(), '.cutover', 'temporal.db')
       : path.resolve(values['db-filename']);
 
   const server = await startDevServer({ ip: values.ip, port, uiPort, ui: !values.headless, dbFilename });

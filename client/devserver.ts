@@ -18,13 +18,11 @@ import {
 } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
+import { freePort } from '../local/ports.js';
+import { repoRoot, venvDir } from '../local/venv.js';
 import { SEARCH_ATTRIBUTES } from '../workflows/engine/search-attributes.js';
-
-/** Repository root: this module is dist/client/devserver.js, two levels below it. */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export type TemporalBinarySource = 'TEMPORAL_CLI_PATH' | 'PATH' | 'venv';
 
@@ -128,29 +126,13 @@ export function findTemporalBinary(): TemporalBinary | null {
     if (isExecutableFile(p)) return { path: p, source: 'PATH' };
   }
 
-  const venvs = [process.env['CUTOVER_VENV'], path.join(REPO_ROOT, '.venv')];
+  // The repo's own venv stays a fallback when CUTOVER_VENV points at one without temporal.
+  const venvs = new Set([venvDir(), path.join(repoRoot(), '.venv')]);
   for (const venv of venvs) {
-    if (venv === undefined || venv === '') continue;
     const p = path.resolve(venv, 'bin', 'temporal');
     if (isExecutableFile(p)) return { path: p, source: 'venv' };
   }
   return null;
-}
-
-/** A TCP port that is free on `host` right now (bind port 0, read it, close). */
-export function freePort(host = DEFAULT_IP): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen({ host, port: 0, exclusive: true }, () => {
-      const addr = srv.address();
-      srv.close(() => {
-        if (addr !== null && typeof addr === 'object') resolve(addr.port);
-        else reject(new Error(`could not read the port bound on ${host}`));
-      });
-    });
-  });
 }
 
 function assertPortFree(host: string, port: number, what: string): Promise<void> {
@@ -295,7 +277,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   );
 
   const logFile = path.resolve(
-    opts.logFile ?? path.join(REPO_ROOT, '.cutover', 'logs', `temporal-${port}.log`),
+    opts.logFile ?? path.join(repoRoot(), '.cutover', 'logs', `temporal-${port}.log`),
   );
   mkdirSync(path.dirname(logFile), { recursive: true });
   const logFd = openSync(logFile, 'a');

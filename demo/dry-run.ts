@@ -1,7 +1,7 @@
 /** `--dry-run`: `cutover plan` on the demo's stack, its evidence and the Web UI link. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { temporalSettings, workflowUiLink } from '../client/connection.js';
+import { temporalSettings, workflowUiLink } from '../adapters/temporal-connection.js';
 import type { CutoverResult } from '../domain/cutover.js';
 import { cliCommand, phaseTimings, planArg, runCli, type DemoContext } from './context.js';
 import { ORDER, within } from './lifecycle.js';

@@ -6,7 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { freePort, startDevServer, type DevServer } from '../client/devserver.js';
+import { startDevServer, type DevServer } from '../client/devserver.js';
+import { freePort } from '../local/ports.js';
 import { migrateAirflowDb } from '../local/airflow-db.js';
 import { startMoto, type MotoServer } from '../local/moto.js';
 import {

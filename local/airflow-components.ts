@@ -32,7 +32,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freeServicePort } from './moto.js';
+import { freeServicePort } from './ports.js';
 import { airflowBin } from './venv.js';
 
 export type AirflowComponentName = 'api-server' | 'scheduler' | 'dag-processor' | 'triggerer';

@@ -5,53 +5,14 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { freePort } from './ports.js';
 import { venvPath, venvPython } from './venv.js';
 
 /** moto accepts any credentials; these are the ones its documentation uses. */
 export const MOTO_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' } as const;
 export const MOTO_REGION = 'us-east-1';
-
-/** A TCP port nothing listens on right now (on 127.0.0.1). */
-export function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** Linux's default ephemeral range is 32768-60999: a service port below it is never lent out. */
-const SERVICE_PORTS = { low: 20_000, high: 32_000 };
-
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
-/**
- * A free port for a server that is stopped and started again on the same port (the local Airflow
- * components). Ports from freeTcpPort are ephemeral ones: while the server is down, any outgoing
- * connection on this busy machine may be given it as its source port, and the restart then fails
- * with "address already in use". This picks from below the ephemeral range instead.
- */
-export async function freeServicePort(): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const port = SERVICE_PORTS.low + Math.floor(Math.random() * (SERVICE_PORTS.high - SERVICE_PORTS.low));
-    if (await canListen(port)) return port;
-  }
-  return freeTcpPort();
-}
 
 export interface MotoServer {
   endpoint: string;
@@ -113,7 +74,7 @@ function abortError(): Error {
 
 export async function startMoto(opts: MotoOptions = {}): Promise<MotoServer> {
   if (opts.signal?.aborted) throw abortError();
-  const port = opts.port ?? (await freeTcpPort());
+  const port = opts.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
   const bucket = opts.bucket ?? 'cutover-xcom';
   const logFile = opts.logFile === undefined ? null : path.resolve(opts.logFile);

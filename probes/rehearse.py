@@ -32,7 +32,7 @@ import re
 import socket
 import time
 
-from store_errors import BAD_CREDENTIAL_CODES, DENIED_CODES, service_error
+from store_errors import BAD_CREDENTIAL_CODES, DENIED_CODES, require_bucket, service_error
 
 SECTION = "common.io"
 
@@ -60,23 +60,6 @@ def _error(step, exc, conn_id):
         "code": code,
         "httpStatus": status if isinstance(status, int) else None,
     }
-
-
-def _require_bucket(fs, bucket):
-    """Refuse unless the bucket exists and these credentials reach it.
-
-    The backend mkdirs the parent, and s3fs CREATES a missing bucket: a missing one is refused.
-    s3fs's exists() answers False for ANY failure (wrong credentials, endpoint down), so a False
-    is asked again with one bounded listing, whose error says why (PermissionError from
-    InvalidAccessKeyId, EndpointConnectionError, ...) and is raised as it is.
-    """
-    if fs.exists(bucket):
-        return
-    try:
-        fs.call_s3("list_objects_v2", Bucket=bucket, MaxKeys=1)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"bucket {bucket} does not exist (the backend would try to create it)") from None
-    # Listable although HEAD failed (a policy without s3:ListBucket on HEAD, say): it exists.
 
 
 def _resolve_xcom_class():
@@ -186,7 +169,7 @@ def main(request, prior_env):
         base_str = str(base)
         folder = base / "_rehearsal" / run_id
         if base.protocol in ("s3", "s3a", "s3n"):
-            _require_bucket(base.fs, str(base.path).strip("/").split("/")[0])
+            require_bucket(base.fs, str(base.path).strip("/").split("/")[0])
         lap("checkBucket")
 
         step = "build sentinel value"

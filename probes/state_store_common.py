@@ -155,17 +155,3 @@ def draft_names(environ=None):
             found.append({"variable": name, "problem": "; ".join(problems), "use": use})
     return found
 
-
-def require_bucket(fs, bucket):
-    """Refuse unless the bucket exists and these credentials reach it (same rule as rehearse.py).
-
-    The backend mkdirs the parent before writing (backend.py:102) and s3fs CREATES a missing bucket;
-    s3fs's exists() answers False for ANY failure, so a False is asked again with one bounded listing
-    whose error says why.
-    """
-    if fs.exists(bucket):
-        return
-    try:
-        fs.call_s3("list_objects_v2", Bucket=bucket, MaxKeys=1)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"bucket {bucket} does not exist (the backend would try to create it)") from None

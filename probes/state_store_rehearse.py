@@ -39,8 +39,8 @@ import socket
 import time
 import uuid
 
-from state_store_common import MARKER, SECTION, heal_stored_text, is_marker, object_storage_path, require_bucket
-from store_errors import BAD_CREDENTIAL_CODES, DENIED_CODES, service_error
+from state_store_common import MARKER, SECTION, heal_stored_text, is_marker, object_storage_path
+from store_errors import BAD_CREDENTIAL_CODES, DENIED_CODES, require_bucket, service_error
 
 REHEARSAL_DAG = "_cutover_state_rehearsal"
 SENTINEL_TASK = "sentinel"

@@ -131,13 +131,15 @@ function plan(): Plan {
     name: 'calibration-faults',
     target: { kind: 'local', name: 't', envFile: '/tmp/x.env', components: [{ name: 'scheduler' }] },
     airflow: { version: '2.10', metadataDb: { access: 'direct', urlEnv: 'AIRFLOW_METADATA_DB_URL' } },
-    xcom: {
-      path: 's3://aws_default@bucket/xcom',
-      threshold: { strategy: 'fixed', bytes: 1_600_000 },
-      maxOffloadRows: 100,
+    spec: {
+      xcom: {
+        path: 's3://aws_default@bucket/xcom',
+        threshold: { strategy: 'fixed', bytes: 1_600_000 },
+        maxOffloadRows: 100,
+      },
+      validation: { dagId: 'etl' },
     },
     change: { mode: 'env-file' },
-    validation: { dagId: 'etl' },
     approval: { approvers: ['alice'] },
   });
 }

@@ -156,10 +156,10 @@ test('the Temporal service registers exactly the search attributes the workflow 
 test('the worker service runs the compiled worker entry point against the temporal service', () => {
   const worker = service('worker');
   assert.ok(worker.build, 'built from this repository');
-  assert.ok(existsSync(`${REPO_ROOT}Dockerfile`));
+  assert.ok(existsSync(path.join(REPO_ROOT, 'Dockerfile')));
   const entry = worker.command?.[1] ?? '';
   assert.equal(entry, 'dist/worker/main.js');
-  assert.ok(existsSync(`${REPO_ROOT}${entry}`), `${entry} is built by npm run build`);
+  assert.ok(existsSync(path.join(REPO_ROOT, entry)), `${entry} is built by npm run build`);
   assert.equal(worker.environment?.TEMPORAL_ADDRESS, 'temporal:7233');
 });
 

@@ -8,7 +8,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSy
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT, findTemporalBinary, startDevServer } from '../client/devserver.js';
+import { findTemporalBinary, startDevServer } from '../client/devserver.js';
+import { venvDir } from '../local/venv.js';
 import { SEARCH_ATTRIBUTES } from '../workflows/engine/search-attributes.js';
 import { connectClient, freePort, startTestServer } from './support/temporal.js';
 
@@ -16,8 +17,8 @@ const TIMEOUT = { timeout: 120_000 };
 /** temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD */
 const INDEXED_VALUE_TYPE_KEYWORD = 2;
 
-const venvDir = process.env['CUTOVER_VENV'] || path.join(REPO_ROOT, '.venv');
-const venvTemporal = path.join(venvDir, 'bin', 'temporal');
+const venv = venvDir();
+const venvTemporal = path.join(venv, 'bin', 'temporal');
 
 function isRunning(pid: number): boolean {
   try {
@@ -89,7 +90,7 @@ void test('findTemporalBinary: TEMPORAL_CLI_PATH, then PATH, then the venv', () 
 
   // Without either, the venv's.
   assert.deepEqual(
-    withEnv({ TEMPORAL_CLI_PATH: undefined, PATH: '', CUTOVER_VENV: venvDir }, () => findTemporalBinary()),
+    withEnv({ TEMPORAL_CLI_PATH: undefined, PATH: '', CUTOVER_VENV: venv }, () => findTemporalBinary()),
     { path: venvTemporal, source: 'venv' },
   );
 });

@@ -22,7 +22,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { decodeTimeoutType } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { WORKFLOW_TYPE, type CutoverResult } from '../domain/cutover.js';
-import { WORKFLOWS_PATH } from '../worker/create-worker.js';
+import { WORKFLOWS_PATH } from '../domain/workflow-bundle.js';
 import { approveUpdate } from '../workflows/engine/messages.js';
 import { inputFor, waitForPhase } from './support/cutover-env.js';
 import { testPlan } from './support/plans.js';

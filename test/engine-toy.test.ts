@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { notifyActivities } from '../activities/engine/notify.js';
 import type { PlanEnvelope } from '../domain/engine/plan.js';
 import type { RunInput, RunResult, RunStatus } from '../domain/engine/run.js';
 import { createCutoverWorker } from '../worker/create-worker.js';
@@ -86,10 +87,11 @@ async function runToy(plan: ToyPlan, o: Options, drive: (h: RunHandle) => Promis
     },
   };
   const taskQueue = `toy-${randomUUID()}`;
+  // Every worker carries the engine's own activities (notify) beside the runbook's.
   const worker = await createCutoverWorker({
     connection: env.connection,
     taskQueue,
-    activities,
+    activities: { ...notifyActivities(), ...activities },
     workflowBundle: bundle,
   });
   const input: RunInput<ToyPlan> = { plan, planDigest: 'sha256:toy', startedBy: 'alice' };

@@ -12,7 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { historyToJson } from '../client/history-json.js';
 import { notifyActivities, type NotificationMessage } from '../activities/engine/notify.js';
-import { WORKFLOWS_PATH } from '../worker/create-worker.js';
+import { WORKFLOWS_PATH } from '../domain/workflow-bundle.js';
 import { approveUpdate, retryCompensationUpdate } from '../workflows/engine/messages.js';
 import { RUNBOOK_ATTRIBUTE_PATCH } from '../workflows/engine/runbook.js';
 import { NOTIFICATIONS_PATCH } from '../workflows/engine/notifications.js';

@@ -23,7 +23,7 @@ import { renderStage } from '../domain/airflow-env.js';
 import type { CheckRow } from '../domain/evidence.js';
 import { planSchema, type Component, type Plan } from '../domain/plan.js';
 import { airflowBaseEnv, tempAirflowHome } from './support/airflow.js';
-import { freeTcpPort, startMoto, TEST_REGION, type MotoServer } from './support/moto.js';
+import { freePort, startMoto, TEST_REGION, type MotoServer } from './support/moto.js';
 
 const SLOW = { timeout: 240_000 };
 const THRESHOLD = 100_000;
@@ -48,14 +48,16 @@ function planFor(bucket: string): Plan {
       minCommonIoProvider: '1.4.0',
       metadataDb: { access: 'direct', urlEnv: 'AIRFLOW_DB_URL' },
     },
-    xcom: {
-      path: `s3://aws_default@${bucket}/xcom`,
-      threshold: { strategy: 'fixed', bytes: THRESHOLD },
-      compression: '',
-      maxOffloadRows: 10,
+    spec: {
+      xcom: {
+        path: `s3://aws_default@${bucket}/xcom`,
+        threshold: { strategy: 'fixed', bytes: THRESHOLD },
+        compression: '',
+        maxOffloadRows: 10,
+      },
+      validation: { dagId: 'xcom_validation' },
     },
     change: { mode: 'env-file' },
-    validation: { dagId: 'xcom_validation' },
     approval: { approvers: ['alice'] },
   });
 }
@@ -111,7 +113,7 @@ void describe('probe faults: wrong S3 credentials (moto enforcing auth), connect
     moto = await startMoto({ bucket: 'cutover-xcom-auth', enforceAuth: true });
     home = tempAirflowHome();
     cwd = mkdtempSync(path.join(tmpdir(), 'cutover-probe-faults-cwd-'));
-    const closedPort = await freeTcpPort();
+    const closedPort = await freePort();
     const envs: Record<string, Record<string, string>> = {
       [badKeys.name]: envWithKeys(home.dir, moto.endpoint, {
         accessKeyId: UNKNOWN_KEY_ID,

@@ -18,7 +18,7 @@ import { renderStage } from '../domain/airflow-env.js';
 import type { CheckRow } from '../domain/evidence.js';
 import { planSchema, type Component, type Plan } from '../domain/plan.js';
 import { airflowBaseEnv, tempAirflowHome } from './support/airflow.js';
-import { freeTcpPort, startMoto, venvPython, type MotoServer } from './support/moto.js';
+import { freePort, startMoto, venvPython, type MotoServer } from './support/moto.js';
 
 const SLOW = { timeout: 240_000 };
 const THRESHOLD = 100_000;
@@ -44,14 +44,16 @@ function planFor(opts: {
       minCommonIoProvider: opts.minProvider ?? '1.4.0',
       metadataDb: { access: 'direct', urlEnv: 'AIRFLOW_DB_URL' },
     },
-    xcom: {
-      path: opts.path,
-      threshold: { strategy: 'fixed', bytes: THRESHOLD },
-      compression: opts.compression ?? '',
-      maxOffloadRows: 10,
+    spec: {
+      xcom: {
+        path: opts.path,
+        threshold: { strategy: 'fixed', bytes: THRESHOLD },
+        compression: opts.compression ?? '',
+        maxOffloadRows: 10,
+      },
+      validation: { dagId: 'xcom_validation' },
     },
     change: { mode: 'env-file' },
-    validation: { dagId: 'xcom_validation' },
     approval: { approvers: ['alice'] },
   });
 }
@@ -213,7 +215,7 @@ void describe('Airflow probes (real Airflow from the venv, real S3 API from moto
     moto = await startMoto({ bucket: 'cutover-xcom' });
     home = tempAirflowHome();
     cwd = mkdtempSync(path.join(tmpdir(), 'cutover-probe-cwd-'));
-    const closedPort = await freeTcpPort();
+    const closedPort = await freePort();
     const envs: Record<string, Record<string, string>> = {
       scheduler: airflowBaseEnv({ airflowHome: home.dir, s3Endpoint: moto.endpoint }),
       offline: airflowBaseEnv({

@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { historyFromJson, type History } from '../client/history-json.js';
-import { WORKFLOWS_PATH } from '../worker/create-worker.js';
+import { WORKFLOWS_PATH } from '../domain/workflow-bundle.js';
 import { REPO_ROOT } from './support/plans.js';
 
 // Core logs the failing workflow task of the nondeterminism case at WARN; the assertions say what matters.

@@ -11,7 +11,9 @@ import { after, before, test } from 'node:test';
 import { NativeConnection } from '@temporalio/worker';
 import { chromium } from 'playwright-core';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { freePort, REPO_ROOT, startDevServer } from '../client/devserver.js';
+import { startDevServer } from '../client/devserver.js';
+import { freePort } from '../local/ports.js';
+import { repoRoot } from '../local/venv.js';
 import { inputFor, startCutover, waitForPhase, type CutoverEnv } from './support/cutover-env.js';
 import { testPlan } from './support/plans.js';
 import { scriptedActivities } from './support/scripted-activities.js';
@@ -20,7 +22,7 @@ import { connectClient } from './support/temporal.js';
 const TEST_TIMEOUT_MS = 300_000;
 /** The UI is a single-page app on a machine shared with other heavy tests: wait generously. */
 const UI_TIMEOUT_MS = 90_000;
-const SCREENSHOT = path.join(REPO_ROOT, 'test-artifacts', 'web-ui-await-go.png');
+const SCREENSHOT = path.join(repoRoot(), 'test-artifacts', 'web-ui-await-go.png');
 /** Saved instead of SCREENSHOT when the test fails, so that a stale passing picture never misleads. */
 const FAILED_SCREENSHOT = SCREENSHOT.replace(/\.png$/, '.failed.png');
 

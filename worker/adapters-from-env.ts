@@ -21,10 +21,9 @@
  * What a step needs and this worker cannot build fails with a non-retryable
  * AdapterMissing that names it; `missing` says so up front.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Adapters } from '../activities/index.js';
 import * as k8s from '@kubernetes/client-node';
 import type { AirflowApiPort, ChangePort, MetadataDbPort, RolloutPort } from '../activities/adapters.js';
@@ -46,6 +45,7 @@ import type { ExecPort } from '../adapters/exec/port.js';
 import { PostgresStateStoreDb, type StateStoreDbPort } from '../adapters/state-store-db.js';
 import { ExecStateStoreHeal } from '../adapters/state-store-heal.js';
 import { StateStoreProbes } from '../adapters/state-store-probes.js';
+import { venvDir } from '../local/venv.js';
 
 export type TargetKind = AnyPlan['target']['kind'];
 type LocalTarget = Extract<AnyPlan['target'], { kind: 'local' }>;
@@ -76,24 +76,6 @@ export interface WorkerAdapters {
 /** What a worker built by adaptersFromEnv lacks (the same for every worker until the adapters exist). */
 /** What every worker built by adaptersFromEnv lacks: nothing since the local rollout exists; kept for the banner and preflight. */
 export const MISSING: readonly MissingAdapter[] = [];
-
-/** <repo>: the nearest folder above this module holding package.json (from worker/ or dist/worker/). */
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-    dir = up;
-  }
-}
-
-/** $CUTOVER_VENV, else <repo>/.venv. */
-export function venvDir(env: NodeJS.ProcessEnv): string {
-  return env.CUTOVER_VENV && env.CUTOVER_VENV.trim() !== ''
-    ? env.CUTOVER_VENV
-    : path.join(repoRoot(), '.venv');
-}
 
 /** The variables of a local target's env file; a file that cannot be read is a PermanentFault naming it. */
 export function readEnvFileVars(file: string): Record<string, string> {

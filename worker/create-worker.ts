@@ -2,7 +2,6 @@
  * Builds a cut-over worker: the workflow bundle plus activities over the given
  * adapters. Tests use it with scripted activities; worker/main.ts with real ones.
  */
-import { fileURLToPath } from 'node:url';
 import {
   Worker,
   type NativeConnection,
@@ -11,8 +10,7 @@ import {
 } from '@temporalio/worker';
 import { createActivities, type Adapters } from '../activities/index.js';
 import { DEFAULT_TASK_QUEUE } from '../domain/cutover.js';
-
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+import { WORKFLOWS_PATH } from '../domain/workflow-bundle.js';
 
 export interface CutoverWorkerOptions {
   connection: NativeConnection;

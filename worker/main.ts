@@ -9,8 +9,8 @@
 import { Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { CutoverMetrics } from '../activities/engine/metrics.js';
-import { connectWorker, temporalSettings } from '../client/connection.js';
-import { freePort } from '../client/devserver.js';
+import { connectWorker, temporalSettings } from '../adapters/temporal-connection.js';
+import { freePort } from '../local/ports.js';
 import { adaptersFromEnv } from './adapters-from-env.js';
 import { createCutoverWorker } from './create-worker.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';

@@ -28,7 +28,7 @@ import type {
 } from '../../domain/statestore/run.js';
 import { proposeThreshold } from '../../domain/threshold.js';
 import type { SizeQuantiles } from '../../domain/evidence.js';
-import { resolveAdapter, type AdapterSource, type Adapters } from '../adapters.js';
+import { requireAdapter, type Adapters } from '../adapters.js';
 import { adapterMissing } from '../engine/errors.js';
 import { gate, timed } from '../engine/timing.js';
 import { workerCanDeploy } from '../worker-capability.js';
@@ -42,17 +42,6 @@ function prefixed<T extends object>(activities: T): Prefixed<T> {
   ) as Prefixed<T>;
 }
 
-function required<T extends object>(
-  source: AdapterSource<T> | undefined,
-  plan: StateStorePlan,
-  name: string,
-  needs: string,
-): T {
-  const adapter = resolveAdapter(source, plan);
-  if (!adapter) throw adapterMissing(name, needs);
-  return adapter;
-}
-
 const QUANTILES: (keyof SizeQuantiles)[] = ['p50', 'p95', 'p99', 'p999', 'max'];
 
 /** The settings a stage deploys, for the plan and a threshold. */
@@ -63,17 +52,12 @@ export function renderStateStoreStage(plan: StateStorePlan, thresholdBytes: numb
 
 export function stateStoreActivities(adapters: Adapters) {
   const probes = (plan: StateStorePlan, needs: string) =>
-    required(adapters.stateStoreProbes, plan, 'state-store probe', needs);
+    requireAdapter(adapters, 'stateStoreProbes', plan, needs);
 
   return prefixed({
     /** In-DB sizes of the state the flip would route through object storage, and the threshold. */
     async calibrate({ plan }: { plan: StateStorePlan }): Promise<StateStoreCalibration> {
-      const db = required(
-        adapters.stateStoreDb,
-        plan,
-        'state-store metadata DB',
-        'measure the state-store tables',
-      );
+      const db = requireAdapter(adapters, 'stateStoreDb', plan, 'measure the state-store tables');
       return timed(async () => {
         const sizes = await db.measureStateStoreSizes({ topProducers: 5 });
         // One threshold serves both stores: propose from the larger of their quantiles.
@@ -285,7 +269,7 @@ export function stateStoreActivities(adapters: Adapters) {
       plan: StateStorePlan;
       runId: string;
     }): Promise<StateStoreValidation> {
-      const api = required(adapters.airflowApi, plan, 'Airflow REST API', 'run the validation DAG');
+      const api = requireAdapter(adapters, 'airflowApi', plan, 'run the validation DAG');
       const v = plan.spec.validation;
       return timed(async () => {
         const r = await api.runValidationDag({
@@ -326,12 +310,7 @@ export function stateStoreActivities(adapters: Adapters) {
       since: string;
       changeId: string;
     }): Promise<StateStoreHealEvidence> {
-      const heal = required(
-        adapters.stateStoreHeal,
-        plan,
-        'state-store heal',
-        'rewrite the wrapped state rows',
-      );
+      const heal = requireAdapter(adapters, 'stateStoreHeal', plan, 'rewrite the wrapped state rows');
       const component = plan.target.components[0];
       if (!component) throw adapterMissing('component', 'heal: the plan lists no component');
       const { path, compression } = plan.spec.stateStore;

@@ -1,16 +1,14 @@
 import type { CalibrationEvidence } from '../../domain/evidence.js';
 import type { Plan } from '../../domain/plan.js';
 import { proposeThreshold } from '../../domain/threshold.js';
-import { resolveAdapter, type Adapters } from '../adapters.js';
-import { adapterMissing } from '../engine/errors.js';
+import { requireAdapter, type Adapters } from '../adapters.js';
 import { gate, timed } from '../engine/timing.js';
 
 export function calibrateActivities(adapters: Adapters) {
   return {
     /** §1 of the dossier: measure XCom sizes in the DB, propose a threshold, project offloads. */
     async calibrate({ plan }: { plan: Plan }): Promise<CalibrationEvidence> {
-      const metadb = resolveAdapter(adapters.metadb, plan);
-      if (!metadb) throw adapterMissing('metadata-DB', 'measure XCom sizes');
+      const metadb = requireAdapter(adapters, 'metadb', plan, 'measure XCom sizes');
       return timed(async () => {
         const stats = await metadb.measureXComSizes();
         const proposal = proposeThreshold(stats.sizeBytes, plan.spec.xcom.threshold);

@@ -1,15 +1,10 @@
 import type { AffectedRun, HealEvidence } from '../../domain/evidence.js';
 import type { Plan } from '../../domain/plan.js';
-import { resolveAdapter, type Adapters } from '../adapters.js';
-import { adapterMissing } from '../engine/errors.js';
+import { requireAdapter, type Adapters } from '../adapters.js';
 import { gate, timed } from '../engine/timing.js';
 
 export function compensateActivities(adapters: Adapters) {
-  const api = (plan: Plan, needs: string) => {
-    const airflowApi = resolveAdapter(adapters.airflowApi, plan);
-    if (!airflowApi) throw adapterMissing('Airflow REST API', needs);
-    return airflowApi;
-  };
+  const api = (plan: Plan, needs: string) => requireAdapter(adapters, 'airflowApi', plan, needs);
   return {
     /** Downstream tasks of each re-run read data again, not a path string. */
     async confirmHealed({ plan, runs }: { plan: Plan; runs: AffectedRun[] }): Promise<HealEvidence> {

@@ -1,8 +1,7 @@
 import { lintAirflowEnv } from '../../domain/airflow-env.js';
 import type { CheckRow, PreflightEvidence } from '../../domain/evidence.js';
 import type { Plan } from '../../domain/plan.js';
-import { resolveAdapter, type Adapters } from '../adapters.js';
-import { adapterMissing } from '../engine/errors.js';
+import { requireAdapter, type Adapters } from '../adapters.js';
 import { workerCanDeploy } from '../worker-capability.js';
 import { renderStages } from './render.js';
 import { gate, timed } from '../engine/timing.js';
@@ -31,8 +30,7 @@ export function preflightActivities(adapters: Adapters) {
       thresholdBytes: number;
       dryRun?: boolean;
     }): Promise<PreflightEvidence> {
-      const probes = resolveAdapter(adapters.probes, plan);
-      if (!probes) throw adapterMissing('Airflow probe', 'run the preflight checks inside Airflow');
+      const probes = requireAdapter(adapters, 'probes', plan, 'run the preflight checks inside Airflow');
       return timed(async () => {
         const [stage] = renderStages(plan, thresholdBytes);
         if (!stage) throw new Error('no change stage rendered');

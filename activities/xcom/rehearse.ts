@@ -1,8 +1,7 @@
 import { heartbeat } from '@temporalio/activity';
 import type { ChangeStage, RehearsalEvidence } from '../../domain/evidence.js';
 import type { Plan } from '../../domain/plan.js';
-import { resolveAdapter, type Adapters } from '../adapters.js';
-import { adapterMissing } from '../engine/errors.js';
+import { requireAdapter, type Adapters } from '../adapters.js';
 import { gate, timed } from '../engine/timing.js';
 
 export function rehearseActivities(adapters: Adapters) {
@@ -21,8 +20,7 @@ export function rehearseActivities(adapters: Adapters) {
       runId: string;
       stage: ChangeStage;
     }): Promise<RehearsalEvidence> {
-      const probes = resolveAdapter(adapters.probes, plan);
-      if (!probes) throw adapterMissing('Airflow probe', 'run the kill-switch rehearsal inside Airflow');
+      const probes = requireAdapter(adapters, 'probes', plan, 'run the kill-switch rehearsal inside Airflow');
       const component = plan.target.components[0];
       if (!component) throw new Error('plan has no components');
       return timed(async () => {

@@ -2,8 +2,7 @@ import { heartbeat } from '@temporalio/activity';
 import type { ValidationEvidence } from '../../domain/evidence.js';
 import { durationMs } from '../../domain/duration.js';
 import type { Plan } from '../../domain/plan.js';
-import { resolveAdapter, type Adapters, type DagRunResult } from '../adapters.js';
-import { adapterMissing } from '../engine/errors.js';
+import { requireAdapter, type Adapters, type DagRunResult } from '../adapters.js';
 import { gate, timed } from '../engine/timing.js';
 
 export function validationVerdict(run: DagRunResult, plan: Plan): string[] {
@@ -21,8 +20,7 @@ export function validateActivities(adapters: Adapters) {
   return {
     /** The post-flip run: a real DAG run under the new backend, read back and counted. */
     async validateRun({ plan, runId }: { plan: Plan; runId: string }): Promise<ValidationEvidence> {
-      const airflowApi = resolveAdapter(adapters.airflowApi, plan);
-      if (!airflowApi) throw adapterMissing('Airflow REST API', 'trigger the validation DAG run');
+      const airflowApi = requireAdapter(adapters, 'airflowApi', plan, 'trigger the validation DAG run');
       return timed(async () => {
         const run = await airflowApi.runValidationDag({
           dagId: plan.spec.validation.dagId,

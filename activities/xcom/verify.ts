@@ -1,8 +1,7 @@
 import type { ChangeStage, ComponentConfig, VerifyEvidence } from '../../domain/evidence.js';
 import { XCOM_OBJECT_STORAGE_BACKEND } from '../../domain/airflow-env.js';
 import type { Plan } from '../../domain/plan.js';
-import { resolveAdapter, type Adapters } from '../adapters.js';
-import { adapterMissing } from '../engine/errors.js';
+import { requireAdapter, type Adapters } from '../adapters.js';
 import { gate, timed } from '../engine/timing.js';
 
 /** Why one component's resolved config is not the stage's, or [] when it is. */
@@ -28,8 +27,12 @@ export function verifyActivities(adapters: Adapters) {
   return {
     /** §6.3: in each component's own Python, conf.get every key and resolve the XCom class. */
     async verifyConfig({ plan, stage }: { plan: Plan; stage: ChangeStage }): Promise<VerifyEvidence> {
-      const probes = resolveAdapter(adapters.probes, plan);
-      if (!probes) throw adapterMissing('Airflow probe', 'resolve the config inside each Airflow component');
+      const probes = requireAdapter(
+        adapters,
+        'probes',
+        plan,
+        'resolve the config inside each Airflow component',
+      );
       return timed(async () => {
         const components: ComponentConfig[] = [];
         for (const component of plan.target.components)

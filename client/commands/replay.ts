@@ -12,6 +12,7 @@ import { DefaultLogger, ReplayError, Runtime, Worker } from '@temporalio/worker'
 import { DeterminismViolationError } from '@temporalio/workflow';
 import type { CutoverInput } from '../../domain/cutover.js';
 import { workflowIdFor } from '../../domain/plan-key.js';
+import { WORKFLOWS_PATH } from '../../domain/workflow-bundle.js';
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { historyFromJson, historyToJson, type History } from '../history-json.js';
@@ -148,8 +149,6 @@ export function divergingEvent(history: History, message: string): number | null
 
 export async function replayHistory(history: History, workflowId: string): Promise<ReplayVerdict> {
   quietRuntime();
-  // Loaded here: it brings the activities' adapters, which no other command needs.
-  const { WORKFLOWS_PATH } = await import('../../worker/create-worker.js');
   try {
     await Worker.runReplayHistory(
       { workflowsPath: WORKFLOWS_PATH, replayName: 'cutover-replay' },

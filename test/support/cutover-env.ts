@@ -16,7 +16,8 @@ import type { CutoverInput, CutoverResult, CutoverStatus, Phase } from '../../do
 import { WORKFLOW_TYPE } from '../../domain/cutover.js';
 import { planDigest } from '../../domain/plan-file.js';
 import type { Plan } from '../../domain/plan.js';
-import { createCutoverWorker, WORKFLOWS_PATH } from '../../worker/create-worker.js';
+import { WORKFLOWS_PATH } from '../../domain/workflow-bundle.js';
+import { createCutoverWorker } from '../../worker/create-worker.js';
 import { statusQuery } from '../../workflows/engine/messages.js';
 import { connectClient, startTestServer, type DevServer } from './temporal.js';
 

@@ -13,7 +13,8 @@ import {
 } from '../../local/moto.js';
 import { venvPath, venvPython } from '../../local/venv.js';
 
-export { freeTcpPort, s3ClientFor } from '../../local/moto.js';
+export { s3ClientFor } from '../../local/moto.js';
+export { freePort } from '../../local/ports.js';
 export { MOTO_CREDENTIALS as TEST_CREDENTIALS, MOTO_REGION as TEST_REGION } from '../../local/moto.js';
 export { repoRoot, venvDir, venvPython } from '../../local/venv.js';
 

@@ -6,7 +6,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { freePort, startDevServer } from '../../client/devserver.js';
+import { startDevServer } from '../../client/devserver.js';
+import { freePort } from '../../local/ports.js';
 import type { DevServer, DevServerOptions } from '../../client/devserver.js';
 
 export { freePort };

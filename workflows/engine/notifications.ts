@@ -23,7 +23,7 @@ import type {
   StepRecord,
 } from '../../domain/engine/run.js';
 import { describeError } from './errors.js';
-import type { Run } from './run.js';
+import type { Run, RunNotifier } from './run.js';
 import { notifyStep } from './steps.js';
 
 /** The patch id guarding the notify calls, so that runs recorded before them replay unchanged. */
@@ -53,7 +53,7 @@ function stepSeconds(s: StepRecord): number {
   return Math.max(0, (Date.parse(s.finishedAt) - Date.parse(s.startedAt)) / 1000);
 }
 
-export class Notifications {
+export class Notifications implements RunNotifier {
   readonly records: NotificationRecord[] = [];
   private queue: Promise<void> = Promise.resolve();
   private stepsReported = 0;

@@ -9,6 +9,7 @@ import type { PlanEnvelope } from '../../domain/engine/plan.js';
 import type {
   ApprovalRequest,
   CompensationState,
+  NotificationRecord,
   Outcome,
   RunInput,
   RunResult,
@@ -17,7 +18,6 @@ import type {
 } from '../../domain/engine/run.js';
 import { targetKey } from '../../domain/plan-key.js';
 import { describeError } from './errors.js';
-import type { Notifications } from './notifications.js';
 import { APPROVER, OUTCOME, PHASE, PLAN, TARGET } from './search-attributes.js';
 
 /** What the engine needs to know of a runbook to run it. */
@@ -29,6 +29,20 @@ export interface RunbookMeta<E> {
   emptyEvidence(): E;
   /** Values the runbook's validation runs put in object storage so far (a metric); 0 if none. */
   offloadedValues?(evidence: E): number;
+}
+
+/**
+ * The messages a run announces (workflows/engine/notifications.ts sends them); declared here so the run
+ * state and its notifier do not import each other.
+ */
+export interface RunNotifier {
+  readonly records: NotificationRecord[];
+  approvalRequested(request: ApprovalRequest): void;
+  approved(): void;
+  verificationFailed(stage: string, gate: GateVerdict): void;
+  needsOperator(state: CompensationState): void;
+  finished(result: RunResult): void;
+  settled(): Promise<void>;
 }
 
 export class Run<P extends PlanEnvelope = PlanEnvelope, E = unknown> {
@@ -48,7 +62,7 @@ export class Run<P extends PlanEnvelope = PlanEnvelope, E = unknown> {
    */
   readonly changeId: string;
   /** Null for runs recorded before notifications existed (patch notifications-v1). */
-  notifications: Notifications | null = null;
+  notifications: RunNotifier | null = null;
 
   constructor(
     readonly input: RunInput<P>,

@@ -2,7 +2,8 @@
  * Connection settings the Temporal way: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
  * TEMPORAL_API_KEY, TLS variables and config-file profiles
  * (TEMPORAL_PROFILE / TEMPORAL_CONFIG_FILE), read by @temporalio/envconfig.
- * Defaults to the local dev server.
+ * Defaults to the local dev server. Temporal is an external system to both the
+ * CLI and the worker, so this lives with the other adapters and both import it.
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { Client, Connection } from '@temporalio/client';
