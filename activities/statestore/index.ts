@@ -280,19 +280,24 @@ export function stateStoreActivities(adapters: Adapters) {
           heartbeat,
         });
         const failedTasks = Object.entries(r.taskStates).filter(([, s]) => s !== 'success');
+        const tooMany =
+          v.maxObjects !== undefined && r.objectCount > v.maxObjects
+            ? [`the run put ${r.objectCount} object(s) in object storage, the plan allows ${v.maxObjects}`]
+            : [];
         return {
           dagId: r.dagId,
           runId: r.runId,
           state: r.state,
           taskStates: r.taskStates,
           objectCount: r.objectCount,
-          gate: gate(
-            r.state === 'success'
+          gate: gate([
+            ...(r.state === 'success'
               ? []
               : [
                   `${r.dagId}/${r.runId} ended ${r.state}${failedTasks.length ? ` (${failedTasks.map(([t, s]) => `${t} ${s}`).join(', ')})` : ''}`,
-                ],
-          ),
+                ]),
+            ...tooMany,
+          ]),
         };
       });
     },

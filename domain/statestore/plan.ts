@@ -33,6 +33,8 @@ export const stateStorePlanSchema = z
             dagId: z.string().min(1).default('state_store_backend_validation'),
             unpause: z.boolean().default(false),
             timeout: durationSchema.default('30m'),
+            /** The most objects the validation run's task state may put in object storage (0: nothing offloaded). */
+            maxObjects: z.number().int().nonnegative().optional(),
           })
           .strict(),
       })

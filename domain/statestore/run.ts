@@ -82,7 +82,7 @@ export interface StateStoreValidation extends Timed {
   runId: string;
   state: string;
   taskStates: Record<string, string>;
-  /** Objects under the state path after the run. */
+  /** Objects the run's task state put under the state path (<path>/<dag>/<run>/...). */
   objectCount: number;
   gate: GateVerdict;
 }
