@@ -42,6 +42,9 @@ function prefixed<T extends object>(activities: T): Prefixed<T> {
   ) as Prefixed<T>;
 }
 
+/** How far apart the worker's clock and the Airflow components' clocks may be. */
+const CLOCK_SKEW_MARGIN_MS = 60_000;
+
 const QUANTILES: (keyof SizeQuantiles)[] = ['p50', 'p95', 'p99', 'p999', 'max'];
 
 /** The settings a stage deploys, for the plan and a threshold. */
