@@ -185,3 +185,17 @@ export interface HealEvidence extends Timed {
   runs: { dagId: string; runId: string; readsData: boolean; detail: string }[];
   gate: GateVerdict;
 }
+
+/** The records every runbook that changes Airflow's config keeps: its deploys and their undo. */
+export interface ChangeEvidence {
+  applies: ApplyRecord[];
+  rollouts: RolloutEvidence[];
+  reverts: RevertRecord[];
+  revertRollout: RolloutEvidence | null;
+  affected: AffectedRunsEvidence | null;
+  reruns: RerunEvidence | null;
+}
+
+export function emptyChangeEvidence(): ChangeEvidence {
+  return { applies: [], rollouts: [], reverts: [], revertRollout: null, affected: null, reruns: null };
+}

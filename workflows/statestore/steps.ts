@@ -14,7 +14,6 @@ function step<K extends keyof Activities & string>(name: K, summary: string, opt
 }
 
 export function stateStoreSteps(plan: StateStorePlan) {
-  const rolloutMs = durationMs(plan.rollout.timeout);
   const validationMs = durationMs(plan.spec.validation.timeout);
   return {
     calibrate: step(
@@ -32,7 +31,6 @@ export function stateStoreSteps(plan: StateStorePlan) {
       'RENDER: the exact env vars and their encoding lint',
       QUICK,
     ),
-    previewChange: step('previewChange', 'RENDER: diff of the change against what is live', QUICK),
     rehearse: step(
       'stateStore.rehearse',
       'REHEARSE: marker in the DB, object round trip, break, heal, clean up',
@@ -42,16 +40,6 @@ export function stateStoreSteps(plan: StateStorePlan) {
         retry: retry(3),
       },
     ),
-    applyChange: step('applyChange', 'APPLY: deploy the change', {
-      startToCloseTimeout: '10m',
-      heartbeatTimeout: HEARTBEAT,
-      retry: retry(5),
-    }),
-    waitForRollout: step('waitForRollout', 'APPLY: restart components and wait for the rollout', {
-      startToCloseTimeout: rolloutMs + 60_000,
-      heartbeatTimeout: HEARTBEAT,
-      retry: retry(2),
-    }),
     verifyConfig: step(
       'stateStore.verifyConfig',
       'VERIFY: resolve the state-store config inside every component',
@@ -66,18 +54,6 @@ export function stateStoreSteps(plan: StateStorePlan) {
         retry: retry(2),
       },
     ),
-    revertChange: step('revertChange', 'COMPENSATE: revert the change', {
-      startToCloseTimeout: '10m',
-      ...COMPENSATING,
-    }),
-    waitForRevertRollout: step(
-      'waitForRollout',
-      'COMPENSATE: wait until every component runs the old config',
-      {
-        startToCloseTimeout: rolloutMs + 60_000,
-        ...COMPENSATING,
-      },
-    ),
     healRows: step(
       'stateStore.healRows',
       'COMPENSATE: rewrite state rows written under the backend to plain values',
@@ -87,13 +63,5 @@ export function stateStoreSteps(plan: StateStorePlan) {
         ...COMPENSATING,
       },
     ),
-    findAffectedRuns: step('findAffectedRuns', 'COMPENSATE: find DAG runs that ran while the flip was live', {
-      startToCloseTimeout: '5m',
-      ...COMPENSATING,
-    }),
-    rerunAffectedRuns: step('rerunAffectedRuns', 'COMPENSATE: clear and re-run the affected DAG runs', {
-      startToCloseTimeout: validationMs + 60_000,
-      ...COMPENSATING,
-    }),
   };
 }

@@ -25,6 +25,8 @@ import {
   type StateStoreResult,
 } from '../../domain/statestore/run.js';
 import type { UndoStack } from '../engine/compensation.js';
+import { applyStage, rerunSteps, revertRolloutStep } from '../change/deploy.js';
+import { changeSteps } from '../change/steps.js';
 import { GateFailed } from '../engine/errors.js';
 import type { Run } from '../engine/run.js';
 import { runRunbook, type Runbook } from '../engine/runbook.js';
@@ -84,7 +86,7 @@ const stateStoreFlip: Runbook<StateStorePlan, StateStoreEvidence> = {
     }
     run.evidence.preview = await run.step(
       'diff against live config',
-      () => steps.previewChange({ plan, stage }),
+      () => changeSteps(plan).previewChange({ plan, stage }),
       (p) =>
         p.diff === '' ? `${p.destination} already holds this change` : `diff ready for ${p.destination}`,
     );
@@ -161,21 +163,7 @@ const stateStoreFlip: Runbook<StateStorePlan, StateStoreEvidence> = {
     // Rows and runs since the apply started: its own record, else (a reply that was lost) the last evidence step.
     const since = () => ev.applies[0]?.startedAt ?? ev.rehearsal?.finishedAt ?? ev.preflight?.finishedAt;
     return [
-      {
-        name: 'waitForRollout',
-        run: async () => {
-          const restored = ev.reverts[ev.reverts.length - 1]?.restoredEnv ?? {};
-          const rollout = await run.step(
-            'rollout of the reverted config',
-            () => steps.waitForRevertRollout({ plan, expectEnv: restored }),
-            (r) =>
-              `${r.components.filter((c) => c.ready).length}/${r.components.length} components on the old config`,
-          );
-          ev.revertRollout = rollout;
-          if (!rollout.gate.passed)
-            throw new Error(`rollout of the reverted config: ${rollout.gate.reasons.join('; ')}`);
-        },
-      },
+      revertRolloutStep(run),
       {
         name: 'healRows',
         run: async () => {
@@ -191,35 +179,7 @@ const stateStoreFlip: Runbook<StateStorePlan, StateStoreEvidence> = {
             throw new Error(`state rows not healed: ${ev.heal.gate.reasons.join('; ')}`);
         },
       },
-      {
-        name: 'findAffectedRuns',
-        run: async () => {
-          const from = since();
-          if (!from) throw new Error('no timestamp from before APPLY to search DAG runs from');
-          ev.affected = await run.step(
-            'find DAG runs while the flip was live',
-            () => steps.findAffectedRuns({ plan, since: from }),
-            (r) => `${r.runs.length} run(s) since ${r.since}`,
-          );
-        },
-      },
-      {
-        name: 'rerunAffectedRuns',
-        run: async () => {
-          const runs = ev.affected?.runs ?? [];
-          ev.reruns = await run.step(
-            'clear and re-run',
-            () => steps.rerunAffectedRuns({ plan, runs }),
-            (r) =>
-              r.runs.map((x) => `${x.dagId}/${x.runId}: ${x.finalState}`).join(', ') || 'no runs to re-run',
-          );
-          const failed = ev.reruns.runs.filter((r) => r.finalState !== 'success');
-          if (failed.length > 0)
-            throw new Error(
-              `re-run did not succeed: ${failed.map((r) => `${r.dagId}/${r.runId} ${r.finalState}`).join(', ')}`,
-            );
-        },
-      },
+      ...rerunSteps(run, since, 'find DAG runs while the flip was live'),
     ];
   },
 
@@ -239,31 +199,7 @@ async function deploy(run: StateStoreRun, undo: UndoStack, stage: ChangeStage): 
   const deployed = run.input.inject === 'draft-backend-key' ? withDraftBackendKey(stage) : stage;
   if (deployed !== stage)
     run.say(`FAULT INJECTION draft-backend-key: deploying ${Object.keys(deployed.env).join(', ')}`);
-  // Pushed before the apply: an apply whose reply was lost is still undone (the adapter finds it by change id).
-  let revertHandle: string | null = null;
-  undo.push(`revert ${stage.label}`, async () => {
-    const revert = await run.step(
-      `revert ${stage.label}`,
-      () => steps.revertChange({ plan, stage: deployed, revertHandle, changeId: run.changeId }),
-      (r) => (r.changed ? `reverted (${r.ref})` : 'nothing to revert'),
-    );
-    run.evidence.reverts.push(revert);
-  });
-  const applied = await run.step(
-    `apply ${stage.label}`,
-    () => steps.applyChange({ plan, stage: deployed, changeId: run.changeId }),
-    (a) => (a.changed ? `deployed ${a.ref}` : `already live (${a.ref})`),
-  );
-  revertHandle = applied.revertHandle;
-  run.evidence.applies.push(applied);
-  const rollout = await run.step(
-    `rollout ${stage.label}`,
-    () => steps.waitForRollout({ plan, expectEnv: deployed.env }),
-    (r) =>
-      `${r.components.filter((c) => c.ready).length}/${r.components.length} components carry the new env`,
-  );
-  run.evidence.rollouts.push(rollout);
-  if (!rollout.gate.passed) throw new GateFailed('APPLY', rollout.gate);
+  await applyStage(run, undo, stage, deployed, 'APPLY');
 
   run.enter(
     'VERIFY',

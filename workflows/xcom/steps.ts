@@ -14,7 +14,6 @@ function step<K extends keyof XComActivities & string>(name: K, summary: string,
 }
 
 export function stepsFor(plan: Plan) {
-  const rolloutMs = durationMs(plan.rollout.timeout);
   const validationMs = durationMs(plan.spec.validation.timeout);
   const quick = QUICK;
   const reads = READS;
@@ -27,48 +26,16 @@ export function stepsFor(plan: Plan) {
       reads,
     ),
     renderChange: step('renderChange', 'RENDER: the exact env vars and their encoding lint', quick),
-    previewChange: step('previewChange', 'RENDER: diff of the change against what is live', quick),
     rehearse: step('rehearse', 'REHEARSE: kill-switch rehearsal (offload, break, heal, clean up)', {
       startToCloseTimeout: '15m',
       heartbeatTimeout: HEARTBEAT,
       retry: retry(3),
-    }),
-    applyChange: step('applyChange', 'APPLY: deploy the change', {
-      startToCloseTimeout: '10m',
-      // A GitOps push or a patch is quick, but a worker that dies in it must be noticed in 20 s, not 10 min.
-      heartbeatTimeout: HEARTBEAT,
-      retry: retry(5),
-    }),
-    waitForRollout: step('waitForRollout', 'APPLY: restart components and wait for the rollout', {
-      startToCloseTimeout: rolloutMs + 60_000,
-      heartbeatTimeout: HEARTBEAT,
-      retry: retry(2),
     }),
     verifyConfig: step('verifyConfig', 'VERIFY: resolve the config inside every component', reads),
     validateRun: step('validateRun', 'VALIDATE: post-flip DAG run', {
       startToCloseTimeout: validationMs + 60_000,
       heartbeatTimeout: HEARTBEAT,
       retry: retry(2),
-    }),
-    revertChange: step('revertChange', 'COMPENSATE: revert the change', {
-      startToCloseTimeout: '10m',
-      ...compensating,
-    }),
-    waitForRevertRollout: step(
-      'waitForRollout',
-      'COMPENSATE: wait until every component runs the old config',
-      {
-        startToCloseTimeout: rolloutMs + 60_000,
-        ...compensating,
-      },
-    ),
-    findAffectedRuns: step('findAffectedRuns', 'COMPENSATE: find DAG runs that ran under the new backend', {
-      startToCloseTimeout: '5m',
-      ...compensating,
-    }),
-    rerunAffectedRuns: step('rerunAffectedRuns', 'COMPENSATE: clear and re-run the affected DAG runs', {
-      startToCloseTimeout: validationMs + 60_000,
-      ...compensating,
     }),
     confirmHealed: step('confirmHealed', 'COMPENSATE: confirm the re-runs read data again', {
       startToCloseTimeout: '5m',

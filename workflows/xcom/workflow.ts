@@ -14,6 +14,8 @@ import { withDottedSectionSpelling } from '../../domain/airflow-env.js';
 import type { Plan } from '../../domain/plan.js';
 import { withSpecLayout } from '../../domain/xcom-layout.js';
 import type { UndoStack } from '../engine/compensation.js';
+import { applyStage, rerunSteps, revertRolloutStep } from '../change/deploy.js';
+import { changeSteps } from '../change/steps.js';
 import { GateFailed } from '../engine/errors.js';
 import { runRunbook, type Runbook } from '../engine/runbook.js';
 import type { Run } from '../engine/run.js';
@@ -77,7 +79,7 @@ const xcomFlip: Runbook<Plan, Evidence> = {
     if (!firstStage) return run.stop('RENDER', { passed: false, reasons: ['no change rendered'] });
     run.evidence.preview = await run.step(
       'diff against live config',
-      () => steps.previewChange({ plan, stage: firstStage }),
+      () => changeSteps(plan).previewChange({ plan, stage: firstStage }),
       (p) =>
         p.diff === '' ? `${p.destination} already holds this change` : `diff ready for ${p.destination}`,
     );
@@ -112,53 +114,10 @@ const xcomFlip: Runbook<Plan, Evidence> = {
     const { plan } = run;
     const steps = stepsFor(plan);
     const ev = run.evidence;
+    const since = () => ev.applies[0]?.startedAt ?? ev.rehearsal?.finishedAt ?? ev.preflight?.finishedAt;
     return [
-      {
-        name: 'waitForRollout',
-        run: async () => {
-          // The oldest stage's revert restored what was live before the cut-over.
-          const restored = ev.reverts[ev.reverts.length - 1]?.restoredEnv ?? {};
-          const rollout = await run.step(
-            'rollout of the reverted config',
-            () => steps.waitForRevertRollout({ plan, expectEnv: restored }),
-            (r) =>
-              `${r.components.filter((c) => c.ready).length}/${r.components.length} components on the old config`,
-          );
-          ev.revertRollout = rollout;
-          if (!rollout.gate.passed)
-            throw new Error(`rollout of the reverted config: ${rollout.gate.reasons.join('; ')}`);
-        },
-      },
-      {
-        name: 'findAffectedRuns',
-        run: async () => {
-          const since = ev.applies[0]?.startedAt ?? ev.rehearsal?.finishedAt ?? ev.preflight?.finishedAt;
-          if (!since) throw new Error('no timestamp from before APPLY to search DAG runs from');
-          ev.affected = await run.step(
-            'find DAG runs under the new backend',
-            () => steps.findAffectedRuns({ plan, since }),
-            (r) => `${r.runs.length} run(s) since ${r.since}`,
-          );
-        },
-      },
-      {
-        name: 'rerunAffectedRuns',
-        run: async () => {
-          const runs = ev.affected?.runs ?? [];
-          ev.reruns = await run.step(
-            'clear and re-run',
-            () => steps.rerunAffectedRuns({ plan, runs }),
-            (r) =>
-              r.runs.map((x) => `${x.dagId}/${x.runId}: ${x.finalState}`).join(', ') || 'no runs to re-run',
-          );
-          const failed = ev.reruns.runs.filter((r) => r.finalState !== 'success');
-          if (failed.length > 0) {
-            throw new Error(
-              `re-run did not succeed: ${failed.map((r) => `${r.dagId}/${r.runId} ${r.finalState}`).join(', ')}`,
-            );
-          }
-        },
-      },
+      revertRolloutStep(run),
+      ...rerunSteps(run, since, 'find DAG runs under the new backend'),
       {
         name: 'confirmHealed',
         run: async () => {
@@ -195,31 +154,7 @@ async function deployStage(
     run.say(
       `FAULT INJECTION env-encoding: deploying ${Object.keys(deployed.env).join(', ')} (lint bypassed)`,
     );
-  // Pushed before the apply: an apply whose reply was lost is still undone (the adapter finds it by change id).
-  let revertHandle: string | null = null;
-  undo.push(`revert ${stage.label}`, async () => {
-    const revert = await run.step(
-      `revert ${stage.label}`,
-      () => steps.revertChange({ plan, stage: deployed, revertHandle, changeId: run.changeId }),
-      (r) => (r.changed ? `reverted (${r.ref})` : 'nothing to revert'),
-    );
-    run.evidence.reverts.push(revert);
-  });
-  const applied = await run.step(
-    `apply ${stage.label}`,
-    () => steps.applyChange({ plan, stage: deployed, changeId: run.changeId }),
-    (a) => (a.changed ? `deployed ${a.ref}` : `already live (${a.ref})`),
-  );
-  revertHandle = applied.revertHandle;
-  run.evidence.applies.push(applied);
-  const rollout = await run.step(
-    `rollout ${stage.label}`,
-    () => steps.waitForRollout({ plan, expectEnv: deployed.env }),
-    (r) =>
-      `${r.components.filter((c) => c.ready).length}/${r.components.length} components carry the new env`,
-  );
-  run.evidence.rollouts.push(rollout);
-  if (!rollout.gate.passed) throw new GateFailed(phase, rollout.gate);
+  await applyStage(run, undo, stage, deployed, phase);
 
   // §6.3 The hardened gate: the config must RESOLVE in each component, not merely be present.
   run.enter(
