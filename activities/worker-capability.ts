@@ -1,7 +1,9 @@
 /**
- * The preflight row every changing runbook has. Each runbook names the adapters
+ * The preflight rows every changing runbook has: the encoding lint of what it would deploy, and
+ * whether this worker could finish or undo it. Each runbook names the adapters
  * it needs past the go; the row is red for a real run when any is missing.
  */
+import { lintAirflowEnv } from '../domain/airflow-env.js';
 import { WORKER_CAN_DEPLOY_CHECK, type CheckRow } from '../domain/engine/evidence.js';
 import type { AnyPlan } from '../domain/runbooks.js';
 import { resolveAdapter, type Adapters } from './adapters.js';
@@ -37,6 +39,21 @@ export function workerCanDeploy(
       lacking.length === 0
         ? `adapters for ${plan.target.kind} target with ${plan.change.mode} changes are all present`
         : `this worker cannot ${lacking.join('; ')}${dryRun ? ' (not needed for a dry run)' : ': it must not start a change it could not finish or undo'}`,
+    durationMs: Date.now() - started,
+  };
+}
+
+/** Red when a variable would be spelled so that Airflow never reads it (the dotted-section footgun). */
+export function encodingLintRow(env: Record<string, string>): CheckRow {
+  const started = Date.now();
+  const findings = lintAirflowEnv(Object.keys(env));
+  return {
+    name: 'env var encoding lint',
+    status: findings.length === 0 ? 'green' : 'red',
+    detail:
+      findings.length === 0
+        ? `${Object.keys(env).length} variables spelled the way Airflow looks them up`
+        : findings.map((f) => `${f.variable}: ${f.problem}`).join('; '),
     durationMs: Date.now() - started,
   };
 }

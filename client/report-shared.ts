@@ -3,6 +3,7 @@
  * rendered change and its diff, the deploy and its rollouts, the reverts): each
  * rendered here once.
  */
+import type { CheckRow, GateVerdict } from '../domain/engine/evidence.js';
 import type {
   ApplyRecord,
   ChangePreview,
@@ -97,6 +98,29 @@ export function revertTable(reverts: RevertRecord[], p: Put): void {
           .join(', '),
       ]),
     ),
+    '',
+  );
+}
+
+/** Any runbook's preflight rows. */
+export function preflightSection(pf: { checks: CheckRow[]; gate: GateVerdict } | null, p: Put): void {
+  if (!pf) {
+    p(NOT_REACHED, '');
+    return;
+  }
+  p(
+    ...mdTable(
+      ['Check', 'Status', 'Detail', 'Duration'],
+      pf.checks.map((x) => [
+        x.name,
+        x.status === 'green' ? 'green' : `**${x.status}**`,
+        x.detail,
+        `${x.durationMs} ms`,
+      ]),
+      ['l', 'l', 'l', 'r'],
+    ),
+    '',
+    gate(pf.gate),
     '',
   );
 }

@@ -31,7 +31,7 @@ import type { SizeQuantiles } from '../../domain/evidence.js';
 import { requireAdapter, type Adapters } from '../adapters.js';
 import { adapterMissing } from '../engine/errors.js';
 import { gate, timed } from '../engine/timing.js';
-import { workerCanDeploy } from '../worker-capability.js';
+import { encodingLintRow, workerCanDeploy } from '../worker-capability.js';
 
 /** Prefixes every key with the runbook's name: `calibrate` becomes `stateStore.calibrate`. */
 type Prefixed<T> = { [K in keyof T & string as `stateStore.${K}`]: T[K] };
@@ -124,17 +124,7 @@ export function stateStoreActivities(adapters: Adapters) {
       return timed(async () => {
         const stage = renderStateStoreStage(plan, thresholdBytes);
         const rows: CheckRow[] = [];
-        const lintStarted = Date.now();
-        const findings = lintAirflowEnv(Object.keys(stage.env));
-        rows.push({
-          name: 'env var encoding lint',
-          status: findings.length === 0 ? 'green' : 'red',
-          detail:
-            findings.length === 0
-              ? `${Object.keys(stage.env).length} variables spelled the way Airflow looks them up`
-              : findings.map((f) => `${f.variable}: ${f.problem}`).join('; '),
-          durationMs: Date.now() - lintStarted,
-        });
+        rows.push(encodingLintRow(stage.env));
         for (const component of plan.target.components) {
           const started = Date.now();
           const c = await p.resolve({ component, extraEnv: stage.env });
@@ -323,10 +313,12 @@ export function stateStoreActivities(adapters: Adapters) {
       if (!component) throw adapterMissing('component', 'heal: the plan lists no component');
       const { path, compression } = plan.spec.stateStore;
       return timed(async () => {
+        // `since` is the worker's clock, rows carry the writers' (updated_at): start a little earlier. Only
+        // marker rows are touched, so an earlier bound can only heal more rows that are broken anyway.
         const r = await heal.heal({
           component,
           changeId,
-          since: new Date(since),
+          since: new Date(Date.parse(since) - CLOCK_SKEW_MARGIN_MS),
           path,
           compression,
           heartbeat,

@@ -1,8 +1,7 @@
-import { lintAirflowEnv } from '../../domain/airflow-env.js';
-import type { CheckRow, PreflightEvidence } from '../../domain/evidence.js';
+import type { PreflightEvidence } from '../../domain/evidence.js';
 import type { Plan } from '../../domain/plan.js';
 import { requireAdapter, type Adapters } from '../adapters.js';
-import { workerCanDeploy } from '../worker-capability.js';
+import { encodingLintRow, workerCanDeploy } from '../worker-capability.js';
 import { renderStages } from './render.js';
 import { gate, timed } from '../engine/timing.js';
 
@@ -34,17 +33,7 @@ export function preflightActivities(adapters: Adapters) {
       return timed(async () => {
         const [stage] = renderStages(plan, thresholdBytes);
         if (!stage) throw new Error('no change stage rendered');
-        const lintStarted = Date.now();
-        const findings = lintAirflowEnv(Object.keys(stage.env));
-        const lint: CheckRow = {
-          name: 'env var encoding lint',
-          status: findings.length === 0 ? 'green' : 'red',
-          detail:
-            findings.length === 0
-              ? `${Object.keys(stage.env).length} variables spelled the way Airflow looks them up`
-              : findings.map((f) => `${f.variable}: ${f.problem}`).join('; '),
-          durationMs: Date.now() - lintStarted,
-        };
+        const lint = encodingLintRow(stage.env);
         const component = plan.target.components[0];
         if (!component) throw new Error('plan has no components');
         const rows = [

@@ -2,7 +2,7 @@
 import type { RunStatus } from '../../domain/engine/run.js';
 import type { StateStoreStatus } from '../../domain/statestore/run.js';
 import { bytes, code, gate, mdTable, NOT_REACHED, span, yes, type Put, type Section } from '../report-md.js';
-import { changeSection, deploySection, revertTable } from '../report-shared.js';
+import { changeSection, deploySection, preflightSection, revertTable } from '../report-shared.js';
 
 export function stateStoreReportSections(s: RunStatus): {
   before: Section[];
@@ -51,28 +51,7 @@ export function stateStoreReportSections(s: RunStatus): {
           p('', gate(c.gate), '');
         },
       },
-      {
-        title: 'Preflight',
-        render(p) {
-          const pf = ev.preflight;
-          if (!pf) return p(NOT_REACHED, '');
-          p(
-            ...mdTable(
-              ['Check', 'Status', 'Detail', 'Duration'],
-              pf.checks.map((x) => [
-                x.name,
-                x.status === 'green' ? 'green' : `**${x.status}**`,
-                x.detail,
-                `${x.durationMs} ms`,
-              ]),
-              ['l', 'l', 'l', 'r'],
-            ),
-            '',
-            gate(pf.gate),
-            '',
-          );
-        },
-      },
+      { title: 'Preflight', render: (p) => preflightSection(ev.preflight, p) },
       { title: 'The change', render: (p) => changeSection(ev.change, ev.preview, p) },
       {
         title: 'Flip and heal rehearsal',

@@ -2,7 +2,7 @@
 import type { CutoverStatus } from '../../domain/cutover.js';
 import type { RunStatus } from '../../domain/engine/run.js';
 import { bytes, code, gate, mdTable, NOT_REACHED, span, yes, type Put, type Section } from '../report-md.js';
-import { changeSection, deploySection, revertTable } from '../report-shared.js';
+import { changeSection, deploySection, preflightSection, revertTable } from '../report-shared.js';
 
 export function xcomReportSections(s: RunStatus): {
   before: Section[];
@@ -68,30 +68,7 @@ export function xcomReportSections(s: RunStatus): {
           }
         },
       },
-      {
-        title: 'Preflight',
-        render(p) {
-          const pf = ev.preflight;
-          if (!pf) p(NOT_REACHED, '');
-          else {
-            p(
-              ...mdTable(
-                ['Check', 'Status', 'Detail', 'Duration'],
-                pf.checks.map((x) => [
-                  x.name,
-                  x.status === 'green' ? 'green' : `**${x.status}**`,
-                  x.detail,
-                  `${x.durationMs} ms`,
-                ]),
-                ['l', 'l', 'l', 'r'],
-              ),
-              '',
-              gate(pf.gate),
-              '',
-            );
-          }
-        },
-      },
+      { title: 'Preflight', render: (p) => preflightSection(ev.preflight, p) },
       { title: 'The change', render: (p) => changeSection(ev.change, ev.preview, p) },
       {
         title: 'Kill-switch rehearsal',
