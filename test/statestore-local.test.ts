@@ -8,12 +8,16 @@
  * 2. happy path: DONE; the validation DAG wrote task and asset state through the backend and read it back
  * 3. the validation run breaks the plan's expectation: revert, the data-aware heal rewrites every row
  *    written since APPLY to its plain value, the run is re-run on the old config: ROLLED_BACK
+ * 4. the worker SIGKILLed while the heal rewrites 1,500 rows: another worker finishes the run,
+ *    each row rewritten exactly once (an audit trigger counts the rewrites)
  */
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
@@ -34,6 +38,7 @@ import { createCutoverWorker } from '../worker/create-worker.js';
 import { approveUpdate, statusQuery } from '../workflows/engine/messages.js';
 import { createAirflowTestDatabase, type AirflowTestDatabase } from './support/airflow-db.js';
 import { startCutoverEnv, workflowBundle, type CutoverEnv } from './support/cutover-env.js';
+import { seedStateRows, stateStoreEnv } from './support/state-store.js';
 import {
   TEST_CREDENTIALS as MOTO_CREDENTIALS,
   TEST_REGION as MOTO_REGION,
@@ -47,6 +52,7 @@ const DAG = 'state_store_backend_validation';
 const PASSWORD = `pw-${randomUUID()}`;
 const COMPONENTS = ['api-server', 'scheduler', 'dag-processor'] as const;
 const MARKER = '{"__airflow_state_ref__"';
+const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 
 void describe('state-store flip on the local target, end to end', () => {
   let env: CutoverEnv;
@@ -57,6 +63,8 @@ void describe('state-store flip on the local target, end to end', () => {
   let originalEnvFile: string;
   let supervisor: SupervisorProcess;
   let wa: WorkerAdapters;
+  let workerEnv: NodeJS.ProcessEnv;
+  let home: string;
   let worker: Worker;
   let workerDone: Promise<void>;
   const taskQueue = `state-e2e-${randomUUID()}`;
@@ -68,7 +76,7 @@ void describe('state-store flip on the local target, end to end', () => {
       startMoto({ bucket: BUCKET }),
     ]);
     dir = mkdtempSync(path.join(tmpdir(), 'cutover-state-e2e-'));
-    const home = path.join(dir, 'airflow-home');
+    home = path.join(dir, 'airflow-home');
     mkdirSync(home);
     envFile = path.join(dir, 'airflow.env');
     originalEnvFile = localTargetEnvFile({
@@ -84,8 +92,11 @@ void describe('state-store flip on the local target, end to end', () => {
       password: PASSWORD,
       logFile: path.join(dir, 'supervisor.log'),
     });
-    wa = adaptersFromEnv({
+    workerEnv = {
       ...process.env,
+      TEMPORAL_ADDRESS: env.server.address,
+      TEMPORAL_NAMESPACE: 'default',
+      CUTOVER_TASK_QUEUE: taskQueue,
       CUTOVER_METADB_URL: db.url,
       CUTOVER_AIRFLOW_USER: 'admin',
       CUTOVER_AIRFLOW_PASSWORD: PASSWORD,
@@ -93,7 +104,8 @@ void describe('state-store flip on the local target, end to end', () => {
       AWS_ACCESS_KEY_ID: MOTO_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: MOTO_CREDENTIALS.secretAccessKey,
       AWS_REGION: MOTO_REGION,
-    });
+    };
+    wa = adaptersFromEnv(workerEnv);
     worker = await createCutoverWorker({
       connection: env.connection,
       taskQueue,
@@ -103,12 +115,40 @@ void describe('state-store flip on the local target, end to end', () => {
     workerDone = worker.run();
   }, SLOW);
 
-  after(async () => {
-    if (worker) {
-      worker.shutdown();
-      await workerDone;
-      await wa.close();
+  const children = new Set<ChildProcess>();
+  async function stopInProcessWorker(): Promise<void> {
+    if (!worker || stopped) return;
+    stopped = true;
+    worker.shutdown();
+    await workerDone;
+    await wa.close();
+  }
+  let stopped = false;
+  function spawnWorker(): ChildProcess {
+    // Its own process group: a SIGKILL of the group takes the worker and the probe it runs.
+    const child = spawn(process.execPath, [WORKER_MAIN], {
+      env: workerEnv,
+      stdio: ['ignore', 'ignore', 'inherit'],
+      detached: true,
+    });
+    children.add(child);
+    return child;
+  }
+  async function kill(child: ChildProcess): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
     }
+    await exited;
+    children.delete(child);
+  }
+
+  after(async () => {
+    for (const c of children) await kill(c);
+    await stopInProcessWorker();
     await supervisor?.stop();
     await env?.close();
     await moto?.stop();
@@ -183,6 +223,15 @@ void describe('state-store flip on the local target, end to end', () => {
       }),
     );
   /** State rows holding the backend's marker, written at or after `since` (default: ever). */
+  const sql = async <T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      return (await client.query<T>(text, params)).rows;
+    } finally {
+      await client.end();
+    }
+  };
   const markerRows = async (since = '1970-01-01T00:00:00Z'): Promise<number> => {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
@@ -305,6 +354,75 @@ void describe('state-store flip on the local target, end to end', () => {
         originalEnvFile,
         'the env file is byte for byte what it was',
       );
+    },
+  );
+
+  test(
+    '4. the worker SIGKILLed during the row rewrite: another worker finishes, each row rewritten once',
+    SLOW,
+    async () => {
+      await stopInProcessWorker();
+      // Every rewrite of a marker row to a plain value, counted per row.
+      await sql(`CREATE TABLE cutover_test_rewrites (row_id integer NOT NULL)`);
+      await sql(`CREATE FUNCTION cutover_test_audit() RETURNS trigger AS $$
+      BEGIN
+        IF OLD.value LIKE '${MARKER}%' AND NEW.value NOT LIKE '${MARKER}%' THEN
+          INSERT INTO cutover_test_rewrites VALUES (NEW.id);
+        END IF;
+        RETURN NEW;
+      END $$ LANGUAGE plpgsql`);
+      await sql(
+        `CREATE TRIGGER cutover_test_audit AFTER UPDATE ON task_state_store FOR EACH ROW EXECUTE FUNCTION cutover_test_audit()`,
+      );
+      const plan = planFor((raw) => {
+        raw.spec.validation.maxObjects = 0;
+      });
+      const input = inputFor(plan);
+      const h = await start(input);
+      let w = spawnWorker();
+      await awaitGo(h);
+      await approve(h, input.planDigest);
+      // While the flip is live, tasks write 1,500 rows through the backend (every 10th one to S3).
+      const deadline = Date.now() + 600_000;
+      let s = (await h.query(statusQuery)) as StateStoreStatus;
+      while (s.phase !== 'VALIDATE' && !s.outcome && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 250));
+        s = (await h.query(statusQuery)) as StateStoreStatus;
+      }
+      assert.equal(s.phase, 'VALIDATE', s.details);
+      const seeded = await seedStateRows(
+        stateStoreEnv({
+          sqlalchemyUrl: db.sqlalchemyUrl,
+          airflowHome: home,
+          s3Endpoint: moto.endpoint,
+          backend: { path: plan.spec.stateStore.path, threshold: 1000, compression: '' },
+        }),
+        { generate: { task_rows: 1500, large_every: 10, rows_per_run: 100 } },
+      );
+      assert.equal(seeded.counts.task, 1500);
+      // Kill the worker once the heal has committed some batches and not all.
+      const rewrites = async () =>
+        Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM cutover_test_rewrites`))[0]?.n ?? 0);
+      while (Date.now() < deadline && (await rewrites()) === 0) await new Promise((r) => setTimeout(r, 100));
+      const atKill = await rewrites();
+      await kill(w);
+      assert.ok(atKill > 0 && atKill < 1500, `killed mid-rewrite (${atKill} rows rewritten)`);
+      w = spawnWorker();
+      const r = await result(h);
+      await kill(w);
+      assert.equal(r.outcome, 'ROLLED_BACK', r.reason);
+      const twice = await sql<{ row_id: number; n: string }>(
+        `SELECT row_id, count(*) AS n FROM cutover_test_rewrites GROUP BY row_id HAVING count(*) > 1`,
+      );
+      assert.deepEqual(twice, [], 'no row rewritten twice');
+      const applied = r.status.evidence.applies[0]?.startedAt;
+      assert.ok(applied);
+      assert.equal(await markerRows(applied), 0, 'every row written since APPLY is plain again');
+      const rewritten = await rewrites();
+      assert.ok(rewritten >= 1500, `${rewritten} rows rewritten`);
+      const healSteps = r.status.steps.filter((x) => x.step === 'rewrite wrapped state rows');
+      assert.equal(healSteps.length, 1, 'one heal step, retried by Temporal on the new worker');
+      assert.equal(readFileSync(envFile, 'utf8'), originalEnvFile);
     },
   );
 });

@@ -25,6 +25,7 @@ import { CliError, EXIT } from '../exit-codes.js';
 import { command, keyValues } from '../format.js';
 import { queryStatus } from '../run-status.js';
 import { DRY_RUN_ID_PREFIX } from '../visibility.js';
+import { followRun, type Settled } from '../follow.js';
 import { ProgressPrinter } from './watch.js';
 
 interface PlanOptions {
@@ -79,8 +80,6 @@ export function renderPlanEvidence(result: RunResult, file = '<file>'): string[]
   return out;
 }
 
-type Settled = { result: RunResult } | { error: unknown };
-
 /** Waits for the result, printing progress lines through `progress` (when given) while it runs. */
 async function waitForResult(
   ctx: CliContext,
@@ -90,21 +89,13 @@ async function waitForResult(
   progress: ProgressPrinter | null,
 ): Promise<Settled | null> {
   const client = await ctx.client();
-  const state: { settled: Settled | null; wake: (() => void) | null } = { settled: null, wake: null };
-  void handle.result().then(
-    (result: RunResult) => {
-      state.settled = { result };
-      state.wake?.();
-    },
-    (error: unknown) => {
-      state.settled = { error };
-      state.wake?.();
-    },
-  );
   const deadline = Date.now() + timeoutMs;
   let silentWorker = false;
-  while (state.settled === null && Date.now() < deadline) {
-    if (progress) {
+  return followRun(handle, {
+    pollMs: POLL_MS,
+    deadline,
+    async poll() {
+      if (!progress) return undefined;
       try {
         const left = Math.max(500, Math.min(5_000, deadline - Date.now()));
         progress.update(await queryStatus(client, handle, taskQueue, left));
@@ -115,17 +106,8 @@ async function waitForResult(
         if (!silentWorker) ctx.note(`cutover: ${e.message} (still waiting)`);
         silentWorker = true;
       }
-    }
-    if (state.settled !== null) break;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.min(POLL_MS, Math.max(0, deadline - Date.now())));
-      state.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-  }
-  return state.settled;
+    },
+  });
 }
 
 export function registerPlan(program: Command, ctx: CliContext): void {

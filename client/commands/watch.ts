@@ -3,12 +3,13 @@
  * stops to wait for a person (then it says who and prints the command to run).
  */
 import type { Command } from 'commander';
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { RunResult, RunStatus, StepRecord } from '../../domain/engine/run.js';
 import { durationMs } from '../../domain/duration.js';
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { clock } from '../format.js';
+import { followRun, type Settled } from '../follow.js';
 import { executionInfo, queryStatus } from '../run-status.js';
 import { GOOD_OUTCOMES } from './start.js';
 import { needsOperatorLines, pendingApprovalLines } from './status.js';
@@ -56,8 +57,6 @@ export function waitsForHuman(s: RunStatus): boolean {
   );
 }
 
-type Settled = { result: RunResult } | { error: unknown };
-
 export function registerWatch(program: Command, ctx: CliContext): void {
   program
     .command('watch')
@@ -85,56 +84,45 @@ export function registerWatch(program: Command, ctx: CliContext): void {
         `  Web UI: ${ctx.uiLink(id, execution.runId) ?? '(set CUTOVER_UI_URL)'}`,
       );
 
-      const finished: Promise<Settled> = handle.result().then(
-        (result: RunResult) => ({ result }),
-        (error: unknown) => ({ error }),
-      );
-      const state: { settled: Settled | null; wake: (() => void) | null } = { settled: null, wake: null };
-      void finished.then((s) => {
-        state.settled = s;
-        state.wake?.();
-      });
-      const pause = (ms: number) =>
-        new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, ms);
-          state.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-
       const progress = new ProgressPrinter((line) => ctx.out(line));
       let last: RunStatus | null = null;
       let workerMissing = false;
+      let waiting = false;
       // A closed run needs no polling: its result is already there.
-      while (execution.status === 'RUNNING' && state.settled === null) {
-        try {
-          last = await queryStatus(client, handle, execution.taskQueue, 5_000);
-          workerMissing = false;
-          progress.update(last);
-          if (waitsForHuman(last)) {
-            const lines =
-              last.phase === 'NEEDS_OPERATOR' ? needsOperatorLines(last) : pendingApprovalLines(last);
-            ctx.out('', `${last.phase}: the run waits for a person.`, ...lines);
-            return;
-          }
-        } catch (err) {
-          const e = ctx.classify(err);
-          // A worker restarting is not a reason to stop watching; anything else is.
-          if (e.exitCode !== EXIT.UNREACHABLE) throw e;
-          if (!workerMissing) ctx.note(`cutover: ${e.message} (still watching)`);
-          workerMissing = true;
-        }
-        if (Date.now() >= deadline) {
-          throw new CliError(
-            EXIT.NEGATIVE,
-            `gave up after ${opts.timeout}: the run is still in ${last?.phase ?? 'an unknown phase'}`,
-          );
-        }
-        if (state.settled === null) await pause(Math.min(POLL_MS, Math.max(0, deadline - Date.now())));
+      const end =
+        execution.status !== 'RUNNING'
+          ? await settle(handle)
+          : await followRun(handle, {
+              pollMs: POLL_MS,
+              deadline,
+              async poll() {
+                try {
+                  last = await queryStatus(client, handle, execution.taskQueue, 5_000);
+                  workerMissing = false;
+                  progress.update(last);
+                  if (waitsForHuman(last)) {
+                    const lines =
+                      last.phase === 'NEEDS_OPERATOR' ? needsOperatorLines(last) : pendingApprovalLines(last);
+                    ctx.out('', `${last.phase}: the run waits for a person.`, ...lines);
+                    waiting = true;
+                    return 'stop';
+                  }
+                } catch (err) {
+                  const e = ctx.classify(err);
+                  // A worker restarting is not a reason to stop watching; anything else is.
+                  if (e.exitCode !== EXIT.UNREACHABLE) throw e;
+                  if (!workerMissing) ctx.note(`cutover: ${e.message} (still watching)`);
+                  workerMissing = true;
+                }
+              },
+            });
+      if (waiting) return;
+      if (end === null) {
+        throw new CliError(
+          EXIT.NEGATIVE,
+          `gave up after ${opts.timeout}: the run is still in ${(last as RunStatus | null)?.phase ?? 'an unknown phase'}`,
+        );
       }
-
-      const end = await finished;
       if ('error' in end) {
         const why =
           end.error instanceof WorkflowFailedError ? messageOf(end.error) : ctx.classify(end.error).message;
@@ -146,4 +134,12 @@ export function registerWatch(program: Command, ctx: CliContext): void {
       ctx.out(`outcome: ${end.result.outcome}: ${end.result.reason}`);
       ctx.exitCode = GOOD_OUTCOMES.includes(end.result.outcome) ? EXIT.OK : EXIT.NEGATIVE;
     });
+}
+
+/** A closed run's result, as followRun would have settled it. */
+function settle(handle: WorkflowHandle): Promise<Settled> {
+  return handle.result().then(
+    (result: RunResult) => ({ result }),
+    (error: unknown) => ({ error }),
+  );
 }

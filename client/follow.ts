@@ -1,0 +1,44 @@
+/**
+ * Following a run until it settles: its result is awaited once, and a poll runs between waits that
+ * wake early when the result arrives. `plan`, `watch` and the demo follow runs the same way.
+ */
+import type { WorkflowHandle } from '@temporalio/client';
+import type { RunResult } from '../domain/engine/run.js';
+
+export type Settled = { result: RunResult } | { error: unknown };
+
+export interface FollowOptions {
+  /** Between polls; a result that arrives cuts the wait short. */
+  pollMs: number;
+  /** Epoch ms after which following stops (Infinity: never). */
+  deadline: number;
+  /** Runs before each wait while the result is pending; 'stop' ends following at once. */
+  poll(): Promise<'stop' | undefined>;
+}
+
+/** The settled result, or null when the deadline passed or `poll` said stop first. */
+export async function followRun(handle: WorkflowHandle, opts: FollowOptions): Promise<Settled | null> {
+  const state: { settled: Settled | null; wake: (() => void) | null } = { settled: null, wake: null };
+  void handle.result().then(
+    (result: RunResult) => {
+      state.settled = { result };
+      state.wake?.();
+    },
+    (error: unknown) => {
+      state.settled = { error };
+      state.wake?.();
+    },
+  );
+  while (state.settled === null && Date.now() < opts.deadline) {
+    if ((await opts.poll()) === 'stop') return state.settled;
+    if (state.settled !== null) break;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.min(opts.pollMs, Math.max(0, opts.deadline - Date.now())));
+      state.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+  return state.settled;
+}
