@@ -14,8 +14,17 @@ export interface ClientRunbook {
   kind: string;
   /** The runbook's dossier sections: before the operator decision, after it, and in the compensation. */
   report(status: RunStatus): { before: Section[]; after: Section[]; compensation(p: Put): void };
-  /** The dry run's evidence for a terminal, section by section. */
-  dryRun(result: RunResult): string[];
+  /**
+   * The dry run's evidence for a terminal, one entry per evidence phase in order. Sections rather
+   * than one text so that a caller printing them as they arrive (the demo) picks them by phase.
+   */
+  dryRun(result: RunResult): DryRunSection[];
+}
+
+/** One evidence section of a dry run: the phase that produced it and its lines (no blank line after). */
+export interface DryRunSection {
+  phase: string;
+  lines: string[];
 }
 
 const RUNBOOKS: ClientRunbook[] = [

@@ -5,7 +5,8 @@
 import type { Client } from '@temporalio/client';
 import { main as cutoverCli } from '../client/cli.js';
 import type { DevServer } from '../client/devserver.js';
-import { DEFAULT_TASK_QUEUE, type CutoverStatus } from '../domain/cutover.js';
+import { DEFAULT_TASK_QUEUE } from '../domain/cutover.js';
+import type { RunStatus } from '../domain/engine/run.js';
 import type { DemoPlan } from './demo-plan.js';
 import type { Lifecycle } from './lifecycle.js';
 import { DEFAULT_PORT, DEMO_APPROVER, type Options } from './options.js';
@@ -105,7 +106,7 @@ export async function runCli(
 }
 
 /** Phases in order, each from its first step's start to its last step's end (the worker's clock). */
-export function phaseTimings(status: CutoverStatus): Timing[] {
+export function phaseTimings(status: RunStatus): Timing[] {
   const spans = new Map<string, { start: number; end: number }>();
   for (const s of status.steps) {
     if (!s.startedAt || !s.finishedAt) continue;

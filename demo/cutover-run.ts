@@ -9,7 +9,8 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { needsOperatorLines } from '../client/commands/status.js';
 import { ProgressPrinter, waitsForHuman } from '../client/commands/watch.js';
 import { queryStatus } from '../client/run-status.js';
-import { DEFAULT_TASK_QUEUE, type CutoverResult, type CutoverStatus } from '../domain/cutover.js';
+import { DEFAULT_TASK_QUEUE } from '../domain/cutover.js';
+import type { RunResult, RunStatus } from '../domain/engine/run.js';
 import { answerApproval, approvalMode } from './approval.js';
 import { cliCommand, phaseTimings, planArg, runCli, starter, type DemoContext } from './context.js';
 import { approvalLines, compensationLines, EvidencePrinter, validationLines } from './evidence.js';
@@ -26,7 +27,7 @@ interface Started {
   uiLink: string | null;
 }
 
-type Settled = { result: CutoverResult } | { error: unknown };
+type Settled = { result: RunResult } | { error: unknown };
 
 export interface CutoverRunOutcome {
   code: number;
@@ -42,7 +43,7 @@ function exitCodeFor(outcome: string, drill: boolean): number {
 async function follow(ctx: DemoContext, handle: WorkflowHandle, started: Started): Promise<Settled> {
   const state: { settled: Settled | null; wake: (() => void) | null } = { settled: null, wake: null };
   void handle.result().then(
-    (result: CutoverResult) => {
+    (result: RunResult) => {
       state.settled = { result };
       state.wake?.();
     },
@@ -58,9 +59,9 @@ async function follow(ctx: DemoContext, handle: WorkflowHandle, started: Started
   let toldOperator = false;
   let silentWorker = false;
   while (state.settled === null) {
-    let status: CutoverStatus | null = null;
+    let status: RunStatus | null = null;
     try {
-      status = (await queryStatus(ctx.client, handle, DEFAULT_TASK_QUEUE, 5_000)) as CutoverStatus;
+      status = await queryStatus(ctx.client, handle, DEFAULT_TASK_QUEUE, 5_000);
       silentWorker = false;
     } catch (err) {
       // A worker busy restarting Airflow may miss a query; the result promise decides the end.
@@ -118,7 +119,7 @@ async function follow(ctx: DemoContext, handle: WorkflowHandle, started: Started
   const end = state.settled;
   if ('result' in end) {
     progress.update(end.result.status); // the steps that finished after the last poll
-    evidence.update(end.result.status, true);
+    evidence.update(end.result.status);
   }
   return end;
 }

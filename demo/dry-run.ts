@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { temporalSettings, workflowUiLink } from '../adapters/temporal-connection.js';
-import type { CutoverResult } from '../domain/cutover.js';
+import type { RunResult } from '../domain/engine/run.js';
 import { cliCommand, phaseTimings, planArg, runCli, type DemoContext } from './context.js';
 import { ORDER, within } from './lifecycle.js';
 import { errorText, say, shown, since, warn } from './output.js';
@@ -54,10 +54,10 @@ export async function runDryRun(ctx: DemoContext): Promise<number> {
     return code;
   }
   const handle = client.workflow.getHandle(workflowId);
-  let result: CutoverResult | null = null;
+  let result: RunResult | null = null;
   let runId: string | undefined;
   try {
-    result = (await within(handle.result() as Promise<CutoverResult>, 10_000, null)) ?? null;
+    result = (await within(handle.result() as Promise<RunResult>, 10_000, null)) ?? null;
     runId = (await handle.describe()).runId;
   } catch (err) {
     warn(`could not read the dry run's record: ${errorText(err)}`);

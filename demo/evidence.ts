@@ -1,67 +1,65 @@
 /**
- * What the demo prints about the real run: the evidence sections as they arrive (the same
- * rendering as `cutover plan`), the approval request, and at the end the outcome, the validation
- * run and, for a run that was rolled back, the story of the compensation.
+ * What the demo prints about the real run: the evidence sections as they arrive (the CLI's own
+ * dry-run sections, client/runbooks.ts), the approval request, and at the end the outcome, the
+ * validation run and, for a run that was rolled back, the story of the compensation. Every line is
+ * built from the runbook's typed evidence (demo/runbooks.ts), never parsed back out of text.
  */
-import { renderPlanEvidence } from '../client/commands/plan.js';
-import type { CutoverStatus, StepRecord } from '../domain/cutover.js';
+import { rcaFigures } from '../client/report.js';
+import { clientRunbook } from '../client/runbooks.js';
+import type { RunStatus } from '../domain/engine/run.js';
 import { DEMO_APPROVER } from './options.js';
 import { seconds } from './output.js';
+import { typedEvidence, type TypedEvidence } from './runbooks.js';
 
-const SECTIONS = [
-  { header: /^1\. CALIBRATE/, ready: (s: CutoverStatus) => s.evidence.calibration !== null },
-  { header: /^2\. PREFLIGHT/, ready: (s: CutoverStatus) => s.evidence.preflight !== null },
+type AnyEvidence = TypedEvidence['evidence'];
+
+/** The evidence sections by the phase that produces them, and when each is complete enough to print. */
+const SECTIONS: { phase: string; ready(ev: AnyEvidence, status: RunStatus): boolean }[] = [
+  { phase: 'CALIBRATE', ready: (ev) => ev.calibration !== null },
+  { phase: 'PREFLIGHT', ready: (ev) => ev.preflight !== null },
   // The change section shows the diff too: wait for the preview, or for the phase after RENDER.
   {
-    header: /^3\. CHANGE/,
-    ready: (s: CutoverStatus) =>
-      s.evidence.change !== null && (s.evidence.preview !== null || s.phase !== 'RENDER'),
+    phase: 'RENDER',
+    ready: (ev, s) => ev.change !== null && (ev.preview !== null || s.phase !== 'RENDER'),
   },
-  { header: /^4\. REHEARSAL/, ready: (s: CutoverStatus) => s.evidence.rehearsal !== null },
-] as const;
+  { phase: 'REHEARSE', ready: (ev) => ev.rehearsal !== null },
+];
 
-/** The sections of `cutover plan`'s rendering, cut out of it by their numbered headers. */
-function sections(status: CutoverStatus): string[][] {
-  // Only the evidence sections are used: the outcome fields feed the header and footer, left out.
-  const lines = renderPlanEvidence({
+/** The runbook's dry-run sections (`cutover plan`'s rendering) for the status so far, by phase. */
+function sections(status: RunStatus): Map<string, string[]> {
+  // Only the evidence sections are used: the outcome fields feed `cutover plan`'s header and footer.
+  const rendered = clientRunbook(status.runbook).dryRun({
     outcome: status.outcome ?? 'STOPPED',
     reason: '',
     productionChanged: false,
     status,
   });
-  return SECTIONS.map(({ header }) => {
-    const start = lines.findIndex((l) => header.test(l));
-    if (start < 0) return [];
-    const end = lines.indexOf('', start);
-    return lines.slice(start, end < 0 ? undefined : end);
-  });
+  return new Map(rendered.map((section) => [section.phase, section.lines]));
 }
 
 /** Prints each evidence section once, as soon as its evidence is in the status. */
 export class EvidencePrinter {
-  private readonly printed = new Set<number>();
+  private readonly printed = new Set<string>();
 
   constructor(private readonly write: (line: string) => void) {}
 
-  update(status: CutoverStatus, final = false): void {
-    const ready = SECTIONS.map((s, i) => !this.printed.has(i) && s.ready(status));
-    if (!ready.includes(true)) return;
+  /** A section whose evidence never came (the run stopped before it) is never printed: the outcome tells why. */
+  update(status: RunStatus): void {
+    const { evidence } = typedEvidence(status);
+    const ready = SECTIONS.filter((s) => !this.printed.has(s.phase) && s.ready(evidence, status));
+    if (ready.length === 0) return;
     const all = sections(status);
-    let blank = false;
-    ready.forEach((r, i) => {
-      // At the end, a section that never got evidence is left out: the outcome tells why.
-      if (!r || (final && !SECTIONS[i]?.ready(status))) return;
-      this.printed.add(i);
-      if (!blank) this.write('');
-      for (const line of all[i] ?? []) this.write(`  ${line}`);
+    this.write('');
+    for (const { phase } of ready) {
+      this.printed.add(phase);
+      for (const line of all.get(phase) ?? []) this.write(`  ${line}`);
       this.write('');
-      blank = true;
-    });
+    }
   }
 }
 
 /** The approval request as the approver reads it, and how to answer from another terminal. */
-export function approvalLines(status: CutoverStatus, approveCommand: string): string[] {
+export function approvalLines(status: RunStatus, approveCommand: string): string[] {
   const a = status.pendingApproval;
   if (!a) return [];
   return [
@@ -75,35 +73,59 @@ export function approvalLines(status: CutoverStatus, approveCommand: string): st
   ];
 }
 
-const at = (iso: string | undefined): number => (iso ? Date.parse(iso) : Number.NaN);
-const clockOf = (iso: string | undefined): string => (iso ? iso.slice(11, 19) : '?');
+const clockOf = (iso: string | null): string => (iso ? iso.slice(11, 19) : '?');
+const gateText = (g: { passed: boolean; reasons: string[] }): string =>
+  g.passed ? 'green' : `RED (${g.reasons.join('; ')})`;
 
-/** The validation run(s): state, offloaded values, objects in the bucket. */
-export function validationLines(status: CutoverStatus, where: string): string[] {
-  return status.evidence.validations.map(
+/** The validation run(s), from the runbook's own record: state, what went to object storage. */
+export function validationLines(status: RunStatus, where: string): string[] {
+  const te = typedEvidence(status);
+  if (te.runbook === 'state-store')
+    return te.evidence.validations.map((v) => {
+      const tasks = Object.entries(v.taskStates)
+        .map(([task, state]) => `${task} ${state}`)
+        .join(', ');
+      return `  validation run: ${v.dagId}/${v.runId} ${v.state}; tasks: ${tasks || 'none reported'}; ${v.objectCount} state object(s) in ${where}; gate ${gateText(v.gate)}`;
+    });
+  return te.evidence.validations.map(
     (v) =>
-      `  validation run: ${v.dagId}/${v.runId} ${v.state}; ${v.offloadedCount} offloaded value(s), ${v.inlineCount} inline, largest ${v.largestXComBytes.toLocaleString('en-US')} B; ${v.objectCount} object(s) in ${where}; ${v.xcomErrors} XCom error(s); gate ${v.gate.passed ? 'green' : `RED (${v.gate.reasons.join('; ')})`}`,
+      `  validation run: ${v.dagId}/${v.runId} ${v.state}; ${v.offloadedCount} offloaded value(s), ${v.inlineCount} inline, largest ${v.largestXComBytes.toLocaleString('en-US')} B; ${v.objectCount} object(s) in ${where}; ${v.xcomErrors} XCom error(s); gate ${gateText(v.gate)}`,
   );
 }
 
-function lastFinished(steps: StepRecord[]): StepRecord | undefined {
-  return steps
-    .filter((s) => s.finishedAt)
-    .sort((a, b) => at(a.finishedAt) - at(b.finishedAt))
-    .at(-1);
+/** The runbook's own heal: the XCom flip re-runs what read offloaded values; the state store rewrites its rows. */
+function healLines(te: TypedEvidence): string[] {
+  if (te.runbook === 'state-store') {
+    const h = te.evidence.heal;
+    if (!h) return [];
+    return [
+      `    healed: ${h.gate.passed ? 'yes' : 'NO'} (${h.rewritten} state row(s) written since ${h.since} rewritten to plain values: ${h.inlineRefs} inline, ${h.objectRefs} read back from objects; ${h.markerRowsRemaining} marker row(s) left)`,
+      ...h.unreadable.map(
+        (u) =>
+          `      unreadable: ${u.store} ${u.where} key ${u.key}${u.path ? ` (${u.path})` : ''}: ${u.reason}`,
+      ),
+    ];
+  }
+  const h = te.evidence.heal;
+  if (!h) return [];
+  return [
+    `    healed: ${h.gate.passed ? 'yes' : 'NO'}${h.runs.length > 0 ? ` (${h.runs.map((r) => `${r.runId}: ${r.readsData ? 'reads data' : r.detail}`).join('; ')})` : ''}`,
+  ];
 }
 
 /**
- * What failed, what the compensation did, and the time from detection (the failed gate's step
- * finished) to healed (the compensation's last step finished).
+ * What failed, what the compensation did, and the time from detection to healed: the dossier's RCA
+ * figures (client/report.ts), so that the demo and the dossier it writes tell the same time.
  */
-export function compensationLines(status: CutoverStatus): { lines: string[]; healMs: number | null } {
+export function compensationLines(status: RunStatus): { lines: string[]; healMs: number | null } {
   const comp = status.compensation;
   if (!comp) return { lines: [], healMs: null };
+  const te = typedEvidence(status);
+  const ev: AnyEvidence = te.evidence;
   const lines: string[] = ['What happened'];
   // The gate's reason lists every component's findings in one sentence: grouped, one per line.
   const byError = new Map<string, string[]>();
-  for (const v of status.evidence.verifications)
+  for (const v of ev.verifications)
     for (const c of v.components)
       if (c.error) byError.set(c.error, [...(byError.get(c.error) ?? []), c.component]);
   if (comp.trigger.phase === 'VERIFY' && byError.size > 0) {
@@ -114,7 +136,7 @@ export function compensationLines(status: CutoverStatus): { lines: string[]; hea
     }
   } else lines.push(`  failed: ${comp.trigger.phase}: ${comp.trigger.error}`);
   lines.push('  compensation (the kill-switch, run by the workflow itself):');
-  for (const r of status.evidence.reverts) {
+  for (const r of ev.reverts) {
     const restored = Object.entries(r.restoredEnv)
       .map(([k, v]) => `${k}${v === null ? ' absent' : `=${v}`}`)
       .join(', ');
@@ -122,36 +144,30 @@ export function compensationLines(status: CutoverStatus): { lines: string[]; hea
       `    revert ${r.stage}: ${r.changed ? 'env file restored' : 'nothing to revert'} (${restored})`,
     );
   }
-  if (status.evidence.revertRollout)
+  const rollout = ev.revertRollout;
+  if (rollout)
     lines.push(
-      `    restart: ${status.evidence.revertRollout.components.filter((c) => c.ready).length}/${status.evidence.revertRollout.components.length} components back on the old config (${status.evidence.revertRollout.components.map((c) => c.name).join(', ')})`,
+      `    restart: ${rollout.components.filter((c) => c.ready).length}/${rollout.components.length} components back on the old config (${rollout.components.map((c) => c.name).join(', ')})`,
     );
-  if (status.evidence.affected)
+  // In the order each runbook heals: the state store rewrites its rows before re-running DAG runs.
+  if (te.runbook === 'state-store') lines.push(...healLines(te));
+  if (ev.affected)
     lines.push(
-      `    affected DAG runs since ${status.evidence.affected.since}: ${status.evidence.affected.runs.length === 0 ? 'none' : status.evidence.affected.runs.map((r) => `${r.dagId}/${r.runId} (${r.state})`).join(', ')}`,
+      `    affected DAG runs since ${ev.affected.since}: ${ev.affected.runs.length === 0 ? 'none' : ev.affected.runs.map((r) => `${r.dagId}/${r.runId} (${r.state})`).join(', ')}`,
     );
-  if (status.evidence.reruns)
+  if (ev.reruns)
     lines.push(
-      `    re-runs: ${status.evidence.reruns.runs.length === 0 ? 'none needed' : status.evidence.reruns.runs.map((r) => `${r.dagId}/${r.runId} ${r.finalState}`).join(', ')}`,
+      `    re-runs: ${ev.reruns.runs.length === 0 ? 'none needed' : ev.reruns.runs.map((r) => `${r.dagId}/${r.runId} ${r.finalState}`).join(', ')}`,
     );
-  if (status.evidence.heal)
-    lines.push(
-      `    healed: ${status.evidence.heal.gate.passed ? 'yes' : 'NO'}${status.evidence.heal.runs.length > 0 ? ` (${status.evidence.heal.runs.map((r) => `${r.runId}: ${r.readsData ? 'reads data' : r.detail}`).join('; ')})` : ''}`,
-    );
+  if (te.runbook === 'xcom') lines.push(...healLines(te));
   if (comp.remaining.length > 0) lines.push(`    NOT done: ${comp.remaining.join(', ')}`);
 
-  const detected = status.steps
-    .filter((s) => s.phase === comp.trigger.phase && s.finishedAt)
-    .sort((a, b) => at(a.finishedAt) - at(b.finishedAt))
-    .at(-1);
-  const healed =
-    comp.remaining.length === 0
-      ? lastFinished(status.steps.filter((s) => s.phase === 'COMPENSATE'))
-      : undefined;
-  const healMs = detected && healed ? at(healed.finishedAt) - at(detected.finishedAt) : null;
-  if (healMs !== null && detected && healed)
+  const rca = rcaFigures(status);
+  const healMs =
+    rca?.detectedAt && rca.healedAt ? Date.parse(rca.healedAt) - Date.parse(rca.detectedAt) : null;
+  if (healMs !== null && rca)
     lines.push(
-      `  time from detection to healed: ${seconds(healMs)} (${comp.trigger.phase} failed at ${clockOf(detected.finishedAt)} UTC, ${healed.step} finished at ${clockOf(healed.finishedAt)} UTC)`,
+      `  time from detection to healed: ${seconds(healMs)} (${rca.failingStep ?? comp.trigger.phase} failed at ${clockOf(rca.detectedAt)} UTC, healed at ${clockOf(rca.healedAt)} UTC)`,
     );
   return { lines, healMs };
 }

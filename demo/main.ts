@@ -1,9 +1,9 @@
 /**
  * `npm run demo`: the main job on the embedded local default. Brings up real components on this
- * machine (the Temporal dev server with its Web UI, a PostgreSQL database migrated by Airflow and
- * seeded with the reference dossier's XCom history, moto's S3 server, Airflow 3 under the cutover
- * supervisor, a cut-over worker in this process), runs the reference cut-over for real (or only its
- * dry run with --dry-run), prints the evidence, the decision and its consequences, and stops
+ * machine (the Temporal dev server with its Web UI, a PostgreSQL database migrated by Airflow and,
+ * for the XCom runbook, seeded with the reference dossier's XCom history, moto's S3 server, Airflow 3
+ * under the cutover supervisor, a cut-over worker in this process), runs the chosen runbook's
+ * cut-over for real (or only its dry run with --dry-run), prints the evidence, the decision and its consequences, and stops
  * everything it started (see USAGE in options.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { databaseExists } from '../local/postgres.js';
 import { loadPlan } from '../domain/plan-file.js';
 import { cliCommand, cliEnvFor, type DemoContext } from './context.js';
 import { runCutover } from './cutover-run.js';
-import { demoPlan, localPlanBucket } from './demo-plan.js';
+import { demoPlan, planBucket } from './demo-plan.js';
 import { runDryRun } from './dry-run.js';
 import { Interrupted, Lifecycle, ORDER } from './lifecycle.js';
 import { DEFAULT_AIRFLOW_PORT, USAGE, UsageError, parseOptions, type Options } from './options.js';
@@ -88,17 +88,18 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
   lockStateDir(dir);
   installWorkerLogging(path.join(logs, 'worker.log'));
 
+  const { runbook } = opts;
   say(
     opts.dryRun
-      ? 'cutover demo: the dry run of the reference XCom-backend cut-over on real components'
-      : `cutover demo: the reference XCom-backend cut-over, for real, on real components${opts.inject ? ` (drill: --break ${opts.inject})` : ''}`,
+      ? `cutover demo: the dry run of ${runbook.title} on real components`
+      : `cutover demo: ${runbook.title}, for real, on real components${opts.inject ? ` (drill: --break ${opts.inject})` : ''}`,
   );
   say(`  state and logs in ${shown(dir)}/   (npm run demo -- --help explains every step)`);
   say('');
   say(
-    'Starting the stack: Temporal dev server, PostgreSQL database (Airflow schema + XCom history), moto S3',
+    `Starting the stack: Temporal dev server, PostgreSQL database (Airflow schema${runbook.seedsXComHistory ? ' + XCom history' : ''}), moto S3`,
   );
-  const stack = await startStack(opts, life, timings, { dir, logs }, localPlanBucket());
+  const stack = await startStack(opts, life, timings, { dir, logs }, planBucket(runbook));
   const { server, db, moto } = stack;
   const serverState = { exited: false };
   void server.exited.then(() => (serverState.exited = true));
@@ -117,13 +118,13 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
     : await choosePort(opts.airflowPort, DEFAULT_AIRFLOW_PORT, 'Airflow REST API port', notes);
   for (const n of notes) say(`  [note] ${n}`);
   const apiUrl = airflowPort === null ? null : `http://127.0.0.1:${airflowPort}`;
-  const plan = demoPlan(dir, envFile, apiUrl);
+  const plan = demoPlan(runbook, dir, envFile, apiUrl);
   const loaded = await loadPlan(plan.file);
   const access = loaded.airflow.metadataDb;
   const urlEnv = access.access === 'direct' ? access.urlEnv : null;
   const api = loaded.airflow.api;
   say(
-    `  [ok] env file ${shown(envFile)}; plan ${shown(plan.file)}${plan.edits ? ` (plans/local.yaml ${plan.edits})` : ''}`,
+    `  [ok] env file ${shown(envFile)}; plan ${shown(plan.file)}${plan.edits ? ` (${runbook.planFile} ${plan.edits})` : ''}`,
   );
 
   // A client for the run, and for what an interrupted earlier demo left running.

@@ -1,18 +1,17 @@
 /** The demo's command line: options, their checks, and the help text. */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { FAULT_INJECTIONS, type FaultInjection } from '../domain/cutover.js';
 import { isValidDatabaseName } from '../local/postgres.js';
 import { repoRoot } from '../local/venv.js';
+import { DEMO_RUNBOOK_NAMES, DEMO_RUNBOOKS, type DemoRunbook, type DemoRunbookName } from './runbooks.js';
 
 export const ROOT = repoRoot();
 export const DEFAULT_DIR = path.join(ROOT, '.cutover', 'demo');
-export const LOCAL_PLAN = path.join(ROOT, 'plans', 'local.yaml');
 export const DEFAULT_DB = 'cutover_demo';
 export const DEFAULT_PORT = 7233;
-/** The REST API port plans/local.yaml names. */
+/** The REST API port both local plans name. */
 export const DEFAULT_AIRFLOW_PORT = 8080;
-/** The approver the demo answers as (plans/local.yaml lists it). */
+/** The approver the demo answers as (both local plans list it). */
 export const DEMO_APPROVER = 'demo';
 
 export const USAGE = `usage: npm run demo [-- OPTIONS]      (or: node dist/demo/main.js [OPTIONS])
@@ -28,22 +27,23 @@ What it does, in order:
   1. starts the Temporal dev server with its Web UI (127.0.0.1:7233, UI on 8233; when a default
      port is taken it uses free ports and says so), its state in <dir>/temporal.db;
   2. meanwhile: creates a fresh PostgreSQL database cutover_demo (dropping a leftover one first),
-     migrates it with Airflow (\`airflow db migrate\` from the venv) and seeds an XCom history shaped
-     like the reference dossier's (7,175 rows: p50 15 B ... max 1.99 MB); and starts moto's S3
-     server on a free port with the plan's bucket (cutover-demo);
+     migrates it with Airflow (\`airflow db migrate\` from the venv) and (xcom runbook only) seeds an
+     XCom history shaped like the reference dossier's (7,175 rows: p50 15 B ... max 1.99 MB); and
+     starts moto's S3 server on a free port with the plan's bucket (cutover-demo);
   3. writes the local target's env file <dir>/airflow.env (AIRFLOW_HOME, the metadata DB, the
      aws_default connection to moto, test credentials): plans/local.yaml points at it;
   4. starts Airflow 3 (api-server, scheduler, dag-processor, triggerer) from the venv under the
-     cutover supervisor, with that env file and the repo's dags/ (the validation DAG
-     xcom_backend_validation); the REST API on 127.0.0.1:8080 (a free port when 8080 is taken:
-     the plan is then copied to <dir>/plan.yaml with the real URL); the admin password is random
-     per run and never printed;
+     cutover supervisor, with that env file and the repo's dags/ (the validation DAGs
+     xcom_backend_validation and state_store_backend_validation); the REST API on 127.0.0.1:8080
+     (a free port when 8080 is taken: the plan is then copied to <dir>/plan.yaml with the real
+     URL); the admin password is random per run and never printed;
   5. runs a cut-over worker in this process (adapters from its environment: the metadata DB URL in
      CUTOVER_METADB_URL, the REST API user and password in CUTOVER_AIRFLOW_USER/_PASSWORD, moto's
      endpoint and test credentials in AWS_*) on the default task queue "cutover";
-  6. \`cutover start --plan plans/local.yaml\` as $CUTOVER_OPERATOR / $USER (never "demo"), printing the
-     evidence as it comes: the calibration table and the threshold it proposes, the preflight rows,
-     the change and its diff, the rehearsal verdict;
+  6. \`cutover start --plan plans/local.yaml\` (plans/state-store-local.yaml with --runbook
+     state-store) as $CUTOVER_OPERATOR / $USER (never "demo"), printing the evidence as it comes:
+     the calibration table and the threshold it proposes, the preflight rows, the change and its
+     diff, the rehearsal verdict;
   7. at AWAIT_GO prints the approval request (review lines, digest, deadline) and the command to
      approve from another terminal; then --yes approves as "demo"; on a terminal it asks
      "approve? [y/N]" (y approves as "demo", anything else rejects); otherwise it waits for an
@@ -56,13 +56,28 @@ What it does, in order:
   9. stops the worker, Airflow, moto and the dev server and drops the database.
 
 Options:
+  --runbook xcom|state-store
+                        which runbook to run on the same stack (default xcom): xcom is the XCom flip
+                        above (plans/local.yaml); state-store is the Airflow 3.3 task/asset state
+                        store flip to the same bucket under the prefix state/
+                        (plans/state-store-local.yaml: StateStoreObjectStorageBackend, a fixed 1000 B
+                        threshold, the validation DAG state_store_backend_validation). The state-store
+                        run seeds no XCom history: its tables start empty and calibration proposes
+                        the plan's fixed threshold
   --yes                 approve at AWAIT_GO without asking (as operator "demo")
-  --break env-encoding  the drill: deploy the flip with the reference incident's AIRFLOW__COMMON.IO__
-                        spelling (\`cutover start --break env-encoding\`): VERIFY fails naming the
-                        variable, the workflow reverts the env file, restarts the components, re-runs
-                        the affected DAG runs and ends ROLLED_BACK (the expected outcome: exit 0)
-  --dry-run             only the dry run (\`cutover plan plans/local.yaml\`: CALIBRATE -> PREFLIGHT ->
-                        RENDER -> REHEARSE), without Airflow components; never reaches APPLY
+  --break env-encoding  (xcom) the drill: deploy the flip with the reference incident's
+                        AIRFLOW__COMMON.IO__ spelling (\`cutover start --break env-encoding\`): VERIFY
+                        fails naming the variable, the workflow reverts the env file, restarts the
+                        components, re-runs the affected DAG runs and ends ROLLED_BACK (the expected
+                        outcome: exit 0)
+  --break draft-backend-key
+                        (state-store) the drill: deploy the PR text's draft key [state_store] backend
+                        instead of [workers] state_store_backend: VERIFY fails, the workflow reverts
+                        the env file, restarts the components, heals the state rows written under the
+                        flip and ends ROLLED_BACK (exit 0)
+  --dry-run             only the dry run (\`cutover plan plans/local.yaml\`, or the state-store plan:
+                        CALIBRATE -> PREFLIGHT -> RENDER -> REHEARSE), without Airflow components;
+                        never reaches APPLY
   --keep                keep everything running after the run (browse the Web UI; run
                         \`npx cutover status|report|replay <id>\`) until Ctrl-C, then clean up
   --keep-db             do not drop the database at the end
@@ -73,7 +88,7 @@ Options:
   --dir DIR             state and logs (default .cutover/demo): temporal.db, airflow.env, airflow-home/,
                         logs/, dossier.md; one demo at a time per DIR; with another DIR than the
                         default (or another REST API port than 8080) the plan is written there as
-                        plan.yaml (plans/local.yaml pointed at its env file and REST API)
+                        plan.yaml (the runbook's plan pointed at its env file and REST API)
   -h, --help            this text
 
 Environment:
@@ -93,7 +108,9 @@ next run).`;
 
 export interface Options {
   yes: boolean;
-  inject: FaultInjection | null;
+  runbook: DemoRunbook;
+  /** One of the runbook's drills, or null. */
+  inject: string | null;
   dryRun: boolean;
   keep: boolean;
   keepDb: boolean;
@@ -120,6 +137,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       args: argv,
       options: {
         yes: { type: 'boolean', short: 'y', default: false },
+        runbook: { type: 'string', default: 'xcom' },
         break: { type: 'string' },
         'dry-run': { type: 'boolean', default: false },
         keep: { type: 'boolean', default: false },
@@ -140,15 +158,23 @@ export function parseOptions(argv: string[]): Options | 'help' {
   if (values.help) return 'help';
   if (!isValidDatabaseName(values.db))
     throw new UsageError(`--db ${values.db}: use lower-case letters, digits and _ (at most 63)`);
+  const name = values.runbook;
+  if (!(DEMO_RUNBOOK_NAMES as readonly string[]).includes(name))
+    throw new UsageError(`--runbook ${name}: choose from ${DEMO_RUNBOOK_NAMES.join(', ')}`);
+  const runbook = DEMO_RUNBOOKS[name as DemoRunbookName];
   const inject = values.break;
-  if (inject !== undefined && !(FAULT_INJECTIONS as readonly string[]).includes(inject))
-    throw new UsageError(`--break ${inject}: choose from ${FAULT_INJECTIONS.join(', ')}`);
+  // Each runbook has its own drills: the other one's would be refused by \`cutover start\` anyway.
+  if (inject !== undefined && !runbook.drills.includes(inject))
+    throw new UsageError(
+      `--break ${inject}: the ${runbook.name} runbook's drills are ${runbook.drills.join(', ')}`,
+    );
   if (values['dry-run'] && (inject !== undefined || values.yes))
     throw new UsageError('--dry-run never reaches AWAIT_GO or APPLY: it takes neither --yes nor --break');
   const port = (flag: string, v: string | undefined) => (v === undefined ? null : parsePort(v, flag));
   return {
     yes: values.yes,
-    inject: (inject as FaultInjection | undefined) ?? null,
+    runbook,
+    inject: inject ?? null,
     dryRun: values['dry-run'],
     keep: values.keep,
     keepDb: values['keep-db'],

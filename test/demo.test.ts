@@ -220,7 +220,9 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
     assert.equal(run.code, 0, describeRun(run));
     for (const word of [
       '--yes',
+      '--runbook xcom|state-store',
       '--break env-encoding',
+      '--break draft-backend-key',
       '--dry-run',
       '--keep',
       '--keep-db',
@@ -240,6 +242,9 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
     for (const args of [
       ['--db', 'Not-A-Name'],
       ['--break', 'nonsense'],
+      ['--runbook', 'nonsense'],
+      // Each runbook takes only its own drills.
+      ['--runbook', 'state-store', '--break', 'env-encoding'],
       ['--dry-run', '--yes'],
     ]) {
       const run = await runDemo(args);
@@ -359,6 +364,43 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
       const envFile = readFileSync(path.join(dir, 'airflow.env'), 'utf8');
       assert.doesNotMatch(envFile, /XCOM/, 'no XCom setting is left in the env file');
       assert.match(readFileSync(path.join(dir, 'dossier.md'), 'utf8'), /ROLLED_BACK/);
+      await assertNothingLeft(run, db);
+    },
+  );
+
+  void test(
+    '--runbook state-store --yes: the state-store flip on the same stack ends DONE, dossier written',
+    VERY_SLOW,
+    async (t) => {
+      const { args, dir, db } = await demoArgs();
+      const run = await runDemo(['--runbook', 'state-store', '--yes', ...args]);
+      reportTimings(run, t);
+      assert.equal(run.code, 0, describeRun(run));
+
+      const out = run.stdout;
+      // No XCom history: the state tables start empty and the plan's fixed threshold is proposed.
+      assert.doesNotMatch(out, /XCom rows seeded/);
+      assert.match(out, /^ {2}1\. CALIBRATE green$/m);
+      assert.match(out, /threshold 1,000 B \(fixed by the plan/);
+      assert.match(out, /^ {2}4\. REHEARSAL green$/m);
+      assert.match(out, /approved as demo/);
+      assert.match(out, /^Cut-over cutover\/local-demo\/state-store-flip-local: DONE$/m);
+      assert.match(
+        out,
+        /^ {2}validation run: state_store_backend_validation\/\S+ success; tasks: .*; [1-9]\d* state object\(s\) in bucket cutover-demo; gate green$/m,
+      );
+      const dossier = readFileSync(path.join(dir, 'dossier.md'), 'utf8');
+      assert.match(dossier, /^# Cut-over state-store-flip-local: DONE/m);
+      assert.match(out, new RegExp(`dossier: +${dir.replace(/[.]/g, '\\.')}/dossier\\.md`));
+      // The state-store plan pointed at the demo's stack: the same bucket, prefix state.
+      const plan = parse(readFileSync(path.join(dir, 'plan.yaml'), 'utf8')) as {
+        kind: string;
+        target: { envFile: string };
+        spec: { stateStore: { path: string } };
+      };
+      assert.equal(plan.kind, 'StateStoreBackendCutover');
+      assert.equal(plan.target.envFile, path.join(dir, 'airflow.env'));
+      assert.equal(plan.spec.stateStore.path, 's3://aws_default@cutover-demo/state');
       await assertNothingLeft(run, db);
     },
   );

@@ -61,7 +61,7 @@ export function renderPlanEvidence(result: RunResult, file = '<file>'): string[]
     '',
   );
 
-  out.push(...clientRunbook(s.runbook).dryRun(result));
+  for (const section of clientRunbook(s.runbook).dryRun(result)) out.push(...section.lines, '');
 
   // The preflight row that says whether this worker could carry a real run past the go.
   const cannotDeploy = preflightChecks(result.status).find(

@@ -3,15 +3,21 @@ import type { RunResult } from '../../domain/engine/run.js';
 import type { StateStoreResult } from '../../domain/statestore/run.js';
 import { changeLines, failedSteps, gateWord, preflightLines } from '../dry-run-lines.js';
 import { keyValues, table } from '../format.js';
+import type { DryRunSection } from '../runbooks.js';
 
 const bytes = (n: number): string => `${n.toLocaleString('en-US')} B`;
 const yesNo = (b: boolean): string => (b ? 'yes' : 'NO');
 
-export function stateStoreDryRun(r0: RunResult): string[] {
+export function stateStoreDryRun(r0: RunResult): DryRunSection[] {
   const result = r0 as StateStoreResult;
   const s = result.status;
   const ev = s.evidence;
-  const out: string[] = [];
+  const sections: DryRunSection[] = [];
+  let out: string[] = [];
+  const close = (phase: string) => {
+    sections.push({ phase, lines: out });
+    out = [];
+  };
   const notReached = (phase: string) => {
     const failed = failedSteps(s, phase);
     out.push(...(failed.length > 0 ? failed : ['   not reached']));
@@ -39,9 +45,9 @@ export function stateStoreDryRun(r0: RunResult): string[] {
     );
     for (const reason of c.gate.reasons) out.push(`   RED: ${reason}`);
   }
-  out.push('');
-  out.push(...preflightLines(s, ev.preflight), '');
-  out.push(...changeLines(s, ev.change, ev.preview), '');
+  close('CALIBRATE');
+  sections.push({ phase: 'PREFLIGHT', lines: preflightLines(s, ev.preflight) });
+  sections.push({ phase: 'RENDER', lines: changeLines(s, ev.change, ev.preview) });
 
   const r = ev.rehearsal;
   out.push(`4. REHEARSAL ${r ? gateWord(r.gate) : ''}`.trimEnd());
@@ -68,6 +74,6 @@ export function stateStoreDryRun(r0: RunResult): string[] {
     );
     for (const reason of r.gate.reasons) out.push(`   RED: ${reason}`);
   }
-  out.push('');
-  return out;
+  close('REHEARSE');
+  return sections;
 }

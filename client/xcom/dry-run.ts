@@ -2,17 +2,23 @@
 import type { CutoverResult } from '../../domain/cutover.js';
 import type { RunResult } from '../../domain/engine/run.js';
 import { keyValues, table } from '../format.js';
+import type { DryRunSection } from '../runbooks.js';
 import { changeLines, failedSteps, gateWord, preflightLines } from '../dry-run-lines.js';
 
 const bytes = (n: number | null | undefined): string =>
   n === null || n === undefined ? '-' : `${n.toLocaleString('en-US')} B`;
 const yesNo = (b: boolean): string => (b ? 'yes' : 'NO');
 
-export function xcomDryRun(r0: RunResult): string[] {
+export function xcomDryRun(r0: RunResult): DryRunSection[] {
   const result = r0 as CutoverResult;
   const s = result.status;
   const ev = s.evidence;
-  const out: string[] = [];
+  const sections: DryRunSection[] = [];
+  let out: string[] = [];
+  const close = (phase: string) => {
+    sections.push({ phase, lines: out });
+    out = [];
+  };
   const notReached = (phase: string) => {
     const failed = failedSteps(s, phase);
     out.push(...(failed.length > 0 ? failed : ['   not reached']));
@@ -57,10 +63,10 @@ export function xcomDryRun(r0: RunResult): string[] {
       );
     for (const r of c.gate.reasons) out.push(`   RED: ${r}`);
   }
-  out.push('');
+  close('CALIBRATE');
 
-  out.push(...preflightLines(s, ev.preflight), '');
-  out.push(...changeLines(s, ev.change, ev.preview), '');
+  sections.push({ phase: 'PREFLIGHT', lines: preflightLines(s, ev.preflight) });
+  sections.push({ phase: 'RENDER', lines: changeLines(s, ev.change, ev.preview) });
 
   const r = ev.rehearsal;
   out.push(`4. REHEARSAL ${r ? gateWord(r.gate) : ''}`.trimEnd());
@@ -90,7 +96,7 @@ export function xcomDryRun(r0: RunResult): string[] {
     );
     for (const reason of r.gate.reasons) out.push(`   RED: ${reason}`);
   }
-  out.push('');
+  close('REHEARSE');
 
-  return out;
+  return sections;
 }
