@@ -14,6 +14,8 @@ export interface FollowOptions {
   deadline: number;
   /** Runs before each wait while the result is pending; 'stop' ends following at once. */
   poll(): Promise<'stop' | undefined>;
+  /** Wraps each wait, e.g. to end it when the caller is interrupted (it may throw). */
+  guard?(wait: Promise<void>): Promise<unknown>;
 }
 
 /** The settled result, or null when the deadline passed or `poll` said stop first. */
@@ -32,13 +34,14 @@ export async function followRun(handle: WorkflowHandle, opts: FollowOptions): Pr
   while (state.settled === null && Date.now() < opts.deadline) {
     if ((await opts.poll()) === 'stop') return state.settled;
     if (state.settled !== null) break;
-    await new Promise<void>((resolve) => {
+    const wait = new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, Math.min(opts.pollMs, Math.max(0, opts.deadline - Date.now())));
       state.wake = () => {
         clearTimeout(timer);
         resolve();
       };
     });
+    await (opts.guard ? opts.guard(wait) : wait);
   }
   return state.settled;
 }

@@ -8,9 +8,10 @@ import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { needsOperatorLines } from '../client/commands/status.js';
 import { ProgressPrinter, waitsForHuman } from '../client/commands/watch.js';
+import { followRun, type Settled } from '../client/follow.js';
 import { queryStatus } from '../client/run-status.js';
 import { DEFAULT_TASK_QUEUE } from '../domain/cutover.js';
-import type { RunResult, RunStatus } from '../domain/engine/run.js';
+import type { RunStatus } from '../domain/engine/run.js';
 import { answerApproval, approvalMode } from './approval.js';
 import { cliCommand, phaseTimings, planArg, runCli, starter, type DemoContext } from './context.js';
 import { approvalLines, compensationLines, EvidencePrinter, validationLines } from './evidence.js';
@@ -27,8 +28,6 @@ interface Started {
   uiLink: string | null;
 }
 
-type Settled = { result: RunResult } | { error: unknown };
-
 export interface CutoverRunOutcome {
   code: number;
   workflowId: string | null;
@@ -41,35 +40,28 @@ function exitCodeFor(outcome: string, drill: boolean): number {
 
 /** Polls the status until the run ends, printing progress and evidence, answering the go once. */
 async function follow(ctx: DemoContext, handle: WorkflowHandle, started: Started): Promise<Settled> {
-  const state: { settled: Settled | null; wake: (() => void) | null } = { settled: null, wake: null };
-  void handle.result().then(
-    (result: RunResult) => {
-      state.settled = { result };
-      state.wake?.();
-    },
-    (error: unknown) => {
-      state.settled = { error };
-      state.wake?.();
-    },
-  );
   const progress = new ProgressPrinter(say);
   const evidence = new EvidencePrinter(say);
   const mode = approvalMode(ctx.opts.yes);
   let question: AbortController | null = null;
   let toldOperator = false;
   let silentWorker = false;
-  while (state.settled === null) {
-    let status: RunStatus | null = null;
-    try {
-      status = await queryStatus(ctx.client, handle, DEFAULT_TASK_QUEUE, 5_000);
-      silentWorker = false;
-    } catch (err) {
-      // A worker busy restarting Airflow may miss a query; the result promise decides the end.
-      if (!silentWorker && ctx.life.interruption === null)
-        warn(`status: ${errorText(err)} (still following)`);
-      silentWorker = true;
-    }
-    if (status) {
+  const end = await followRun(handle, {
+    pollMs: POLL_MS,
+    deadline: Infinity,
+    guard: (wait) => ctx.life.guard(Promise.race([wait, ctx.fatal])),
+    async poll() {
+      let status: RunStatus | null = null;
+      try {
+        status = await queryStatus(ctx.client, handle, DEFAULT_TASK_QUEUE, 5_000);
+        silentWorker = false;
+      } catch (err) {
+        // A worker busy restarting Airflow may miss a query; the result promise decides the end.
+        if (!silentWorker && ctx.life.interruption === null)
+          warn(`status: ${errorText(err)} (still following)`);
+        silentWorker = true;
+      }
+      if (!status) return undefined;
       progress.update(status);
       evidence.update(status);
       const waiting = waitsForHuman(status);
@@ -100,23 +92,12 @@ async function follow(ctx: DemoContext, handle: WorkflowHandle, started: Started
         for (const line of needsOperatorLines(status))
           say(line.replace(/^(\s*)cutover /, `$1${cliCommand(ctx, '').trimEnd()} `));
       }
-    }
-    if (state.settled !== null) break;
-    await ctx.life.guard(
-      Promise.race([
-        new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, POLL_MS);
-          state.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        }),
-        ctx.fatal,
-      ]),
-    );
-  }
-  question?.abort();
-  const end = state.settled;
+      return undefined;
+    },
+  });
+  // Set inside poll(), which TypeScript's flow analysis does not follow.
+  (question as AbortController | null)?.abort();
+  if (end === null) throw new Error('stopped following before the run settled');
   if ('result' in end) {
     progress.update(end.result.status); // the steps that finished after the last poll
     evidence.update(end.result.status);
