@@ -6,6 +6,7 @@
 import type { CheckRow, GateVerdict } from '../domain/engine/evidence.js';
 import type {
   ApplyRecord,
+  ChangeEvidence,
   ChangePreview,
   RenderedChange,
   RevertRecord,
@@ -123,4 +124,24 @@ export function preflightSection(pf: { checks: CheckRow[]; gate: GateVerdict } |
     gate(pf.gate),
     '',
   );
+}
+
+/** The undo of a changing runbook: what each revert restored and the rollout of the old config. */
+export function undoSection(ev: ChangeEvidence, p: Put): void {
+  revertTable(ev.reverts, p);
+  if (ev.revertRollout) p(`Rollout of the reverted config: ${gate(ev.revertRollout.gate)}`, '');
+}
+
+/** The DAG runs found since the change (`which` says under what) and how their re-runs ended. */
+export function rerunSection(ev: ChangeEvidence, which: string, p: Put): void {
+  if (ev.affected) p(`DAG runs ${which} since ${ev.affected.since}: ${ev.affected.runs.length}.`, '');
+  if (ev.reruns && ev.reruns.runs.length > 0) {
+    p(
+      ...mdTable(
+        ['DAG', 'Run', 'State before', 'State after re-run'],
+        ev.reruns.runs.map((x) => [x.dagId, code(x.runId), x.state, x.finalState]),
+      ),
+      '',
+    );
+  }
 }

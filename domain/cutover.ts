@@ -17,6 +17,7 @@ import type {
   ValidationEvidence,
   VerifyEvidence,
 } from './evidence.js';
+import { emptyChangeEvidence } from './evidence.js';
 import type { RunInput, RunResult, RunStatus } from './engine/run.js';
 import type { Plan } from './plan.js';
 
@@ -87,14 +88,9 @@ export function emptyEvidence(): Evidence {
     change: null,
     preview: null,
     rehearsal: null,
-    applies: [],
-    rollouts: [],
+    ...emptyChangeEvidence(),
     verifications: [],
     validations: [],
-    reverts: [],
-    revertRollout: null,
-    affected: null,
-    reruns: null,
     heal: null,
   };
 }

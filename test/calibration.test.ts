@@ -63,15 +63,17 @@ function plan(maxOffloadRows: number, extra: { ramp?: { startBytes: number } } =
     name: 'calibration-test',
     target: { kind: 'local', name: 't', envFile: '/tmp/x.env', components: [{ name: 'scheduler' }] },
     airflow: { version: '3.3', metadataDb: { access: 'direct', urlEnv: 'AIRFLOW_METADATA_DB_URL' } },
-    xcom: {
-      path: 's3://aws_default@bucket/xcom',
-      threshold: { strategy: 'above-quantile', quantile: 'p99.9', roundTo: 100000 },
-      maxOffloadRows,
-      ...extra,
-    },
     change: { mode: 'env-file' },
-    validation: { dagId: 'diagnostic__s42' },
     approval: { approvers: ['alice'] },
+    spec: {
+      xcom: {
+        path: 's3://aws_default@bucket/xcom',
+        threshold: { strategy: 'above-quantile', quantile: 'p99.9', roundTo: 100000 },
+        maxOffloadRows,
+        ...extra,
+      },
+      validation: { dagId: 'diagnostic__s42' },
+    },
   });
 }
 

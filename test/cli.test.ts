@@ -280,11 +280,20 @@ void test('status --json and list --all show the finished run', async () => {
     'FINISHED',
   ]);
   assert.equal(table.code, 0, table.stderr);
-  assert.match(table.stdout, /^WORKFLOW ID +STATUS +PHASE +OUTCOME +TARGET +PLAN +APPROVER +STARTED/);
   assert.match(
     table.stdout,
-    /COMPLETED +FINISHED +DONE +k8s-scaleway-prod-cvntrade-airflow +xcom-flip-prod +dococeven/,
+    /^WORKFLOW ID +RUNBOOK +STATUS +PHASE +OUTCOME +TARGET +PLAN +APPROVER +STARTED/,
   );
+  assert.match(
+    table.stdout,
+    /XComBackendCutover +COMPLETED +FINISHED +DONE +k8s-scaleway-prod-cvntrade-airflow +xcom-flip-prod +dococeven/,
+  );
+  // --runbook filters by the plan kind: the XCom run is listed under its kind and not under another.
+  const xcom = await cli(['list', '--all', '--json', '--runbook', 'XComBackendCutover']);
+  assert.equal(xcom.code, 0, xcom.stderr);
+  assert.equal((JSON.parse(xcom.stdout) as { runbook: string }[])[0]?.runbook, 'XComBackendCutover');
+  const other = await cli(['list', '--all', '--json', '--runbook', 'StateStoreBackendCutover']);
+  assert.deepEqual(JSON.parse(other.stdout), []);
   const running = await cli(['list', '--json']);
   assert.deepEqual(JSON.parse(running.stdout), []);
   const elsewhere = await cli(['list', '--all', '--json', '--target', 'k8s-elsewhere']);

@@ -2,7 +2,13 @@
 import type { RunStatus } from '../../domain/engine/run.js';
 import type { StateStoreStatus } from '../../domain/statestore/run.js';
 import { bytes, code, gate, mdTable, NOT_REACHED, span, yes, type Put, type Section } from '../report-md.js';
-import { changeSection, deploySection, preflightSection, revertTable } from '../report-shared.js';
+import {
+  changeSection,
+  deploySection,
+  preflightSection,
+  rerunSection,
+  undoSection,
+} from '../report-shared.js';
 
 export function stateStoreReportSections(s: RunStatus): {
   before: Section[];
@@ -137,8 +143,7 @@ export function stateStoreReportSections(s: RunStatus): {
       },
     ],
     compensation(p) {
-      revertTable(ev.reverts, p);
-      if (ev.revertRollout) p(`Rollout of the reverted config: ${gate(ev.revertRollout.gate)}`, '');
+      undoSection(ev, p);
       const h = ev.heal;
       if (h) {
         p(
@@ -155,15 +160,7 @@ export function stateStoreReportSections(s: RunStatus): {
           );
         p(gate(h.gate), '');
       }
-      if (ev.affected) p(`DAG runs since ${ev.affected.since}: ${ev.affected.runs.length}.`, '');
-      if (ev.reruns && ev.reruns.runs.length > 0)
-        p(
-          ...mdTable(
-            ['DAG', 'Run', 'State before', 'State after re-run'],
-            ev.reruns.runs.map((x) => [x.dagId, code(x.runId), x.state, x.finalState]),
-          ),
-          '',
-        );
+      rerunSection(ev, 'while the flip was live', p);
     },
   };
 }

@@ -2,7 +2,13 @@
 import type { CutoverStatus } from '../../domain/cutover.js';
 import type { RunStatus } from '../../domain/engine/run.js';
 import { bytes, code, gate, mdTable, NOT_REACHED, span, yes, type Put, type Section } from '../report-md.js';
-import { changeSection, deploySection, preflightSection, revertTable } from '../report-shared.js';
+import {
+  changeSection,
+  deploySection,
+  preflightSection,
+  rerunSection,
+  undoSection,
+} from '../report-shared.js';
 
 export function xcomReportSections(s: RunStatus): {
   before: Section[];
@@ -173,20 +179,8 @@ export function xcomReportSections(s: RunStatus): {
       },
     ],
     compensation(p) {
-      revertTable(ev.reverts, p);
-      if (ev.revertRollout) p(`Rollout of the reverted config: ${gate(ev.revertRollout.gate)}`, '');
-      if (ev.affected) {
-        p(`DAG runs under the new backend since ${ev.affected.since}: ${ev.affected.runs.length}.`, '');
-      }
-      if (ev.reruns && ev.reruns.runs.length > 0) {
-        p(
-          ...mdTable(
-            ['DAG', 'Run', 'State before', 'State after re-run'],
-            ev.reruns.runs.map((x) => [x.dagId, code(x.runId), x.state, x.finalState]),
-          ),
-          '',
-        );
-      }
+      undoSection(ev, p);
+      rerunSection(ev, 'under the new backend', p);
       if (ev.heal) {
         p(
           ...mdTable(

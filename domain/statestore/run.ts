@@ -14,6 +14,7 @@ import type {
   RolloutEvidence,
   SizeQuantiles,
 } from '../evidence.js';
+import { emptyChangeEvidence } from '../evidence.js';
 import type { StateStorePlan } from './plan.js';
 
 /** draft-backend-key: APPLY deploys the PR text's draft key [state_store] backend instead of [workers] state_store_backend, so VERIFY fails. */
@@ -123,15 +124,10 @@ export function emptyStateStoreEvidence(): StateStoreEvidence {
     change: null,
     preview: null,
     rehearsal: null,
-    applies: [],
-    rollouts: [],
+    ...emptyChangeEvidence(),
     verifications: [],
     validations: [],
-    reverts: [],
-    revertRollout: null,
     heal: null,
-    affected: null,
-    reruns: null,
   };
 }
 

@@ -26,6 +26,7 @@ import {
 } from '../../domain/statestore/run.js';
 import type { UndoStack } from '../engine/compensation.js';
 import { applyStage, rerunSteps, revertRolloutStep } from '../change/deploy.js';
+import { changeReviewLines } from '../change/review.js';
 import { changeSteps } from '../change/steps.js';
 import { GateFailed } from '../engine/errors.js';
 import type { Run } from '../engine/run.js';
@@ -116,23 +117,7 @@ const stateStoreFlip: Runbook<StateStorePlan, StateStoreEvidence> = {
       lines.push(
         `calibration: ${c.task.rowCount} task and ${c.asset.rowCount} asset state rows; p99.9 ${Math.max(c.task.sizeBytes.p999, c.asset.sizeBytes.p999)} B, max ${Math.max(c.task.sizeBytes.max, c.asset.sizeBytes.max)} B; threshold ${c.proposal.thresholdBytes} B (${c.proposal.rationale}); ${c.projectedOffloadRows} existing rows at or above it (allowed ${c.maxOffloadRows})`,
       );
-    if (ev.preflight) {
-      const amber = ev.preflight.checks.filter((x) => x.status === 'amber');
-      lines.push(
-        `preflight: ${ev.preflight.checks.length - amber.length}/${ev.preflight.checks.length} green` +
-          (amber.length ? `; amber: ${amber.map((x) => `${x.name} (${x.detail})`).join('; ')}` : ''),
-      );
-    }
-    for (const s of ev.change?.stages ?? [])
-      lines.push(
-        `change ${s.label}: ${Object.entries(s.env)
-          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-          .join(' ')}`,
-      );
-    if (ev.preview)
-      lines.push(
-        `destination: ${ev.preview.destination}${ev.preview.diff ? '' : ' (already holds this change)'}`,
-      );
+    lines.push(...changeReviewLines(ev));
     if (run.input.inject)
       lines.push(
         `FAULT INJECTION ${run.input.inject}: APPLY deploys the draft key AIRFLOW__STATE_STORE__BACKEND on purpose, so VERIFY fails and the data-aware heal runs`,

@@ -15,6 +15,7 @@ import type { Plan } from '../../domain/plan.js';
 import { withSpecLayout } from '../../domain/xcom-layout.js';
 import type { UndoStack } from '../engine/compensation.js';
 import { applyStage, rerunSteps, revertRolloutStep } from '../change/deploy.js';
+import { changeReviewLines } from '../change/review.js';
 import { changeSteps } from '../change/steps.js';
 import { GateFailed } from '../engine/errors.js';
 import { runRunbook, type Runbook } from '../engine/runbook.js';
@@ -201,24 +202,7 @@ function review(run: XComRun): { openedAfter: string; lines: string[] } {
       `calibration: ${c.rowCount} XCom rows; p50 ${c.sizeBytes.p50} B, p99.9 ${c.sizeBytes.p999} B, max ${c.sizeBytes.max} B; threshold ${c.proposal.thresholdBytes} B (${c.proposal.rationale}); ${c.projectedOffloadRows} historical rows would offload (allowed ${c.maxOffloadRows})`,
     );
   }
-  if (ev.preflight) {
-    const amber = ev.preflight.checks.filter((x) => x.status === 'amber');
-    lines.push(
-      `preflight: ${ev.preflight.checks.length - amber.length}/${ev.preflight.checks.length} green` +
-        (amber.length ? `; amber: ${amber.map((x) => `${x.name} (${x.detail})`).join('; ')}` : ''),
-    );
-  }
-  for (const s of ev.change?.stages ?? []) {
-    lines.push(
-      `change ${s.label}: ${Object.entries(s.env)
-        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-        .join(' ')}`,
-    );
-  }
-  if (ev.preview)
-    lines.push(
-      `destination: ${ev.preview.destination}${ev.preview.diff ? '' : ' (already holds this change)'}`,
-    );
+  lines.push(...changeReviewLines(ev));
   if (run.input.inject)
     lines.push(
       `FAULT INJECTION ${run.input.inject}: APPLY deploys the AIRFLOW__COMMON.IO__ spelling on purpose, so VERIFY fails and the kill-switch runs`,
