@@ -14,13 +14,11 @@ import type {
 } from '../domain/evidence.js';
 import type { Component, Plan } from '../domain/plan.js';
 import type { AnyPlan } from '../domain/runbooks.js';
-import type { StateStoreDbPort } from '../adapters/state-store-db.js';
-import type { StateStoreHealPort } from '../adapters/state-store-heal.js';
-import type { StateStoreProbes } from '../adapters/state-store-probes.js';
+import type { Heartbeat } from './heartbeat.js';
+import type { StateStoreDbPort, StateStoreHealPort, StateStoreProbesPort } from './state-store-ports.js';
 import { adapterMissing } from './engine/errors.js';
 
-/** Called by long operations so Temporal knows the worker is alive (and can cancel). */
-export type Heartbeat = (details?: unknown) => void;
+export type { Heartbeat } from './heartbeat.js';
 
 export interface XComSizeStats {
   rowCount: number;
@@ -152,9 +150,6 @@ export interface Adapters {
   /** The data-aware heal of state rows written under the object-storage backend. */
   stateStoreHeal?: AdapterSource<StateStoreHealPort>;
 }
-
-/** What the state-store runbook asks of its probes (adapters/state-store-probes.ts implements it). */
-export type StateStoreProbesPort = Pick<StateStoreProbes, 'resolve' | 'rehearse'>;
 
 export function resolveAdapter<T extends object>(
   source: AdapterSource<T> | undefined,

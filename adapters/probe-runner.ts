@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Heartbeat } from '../activities/adapters.js';
+import type { Heartbeat } from '../activities/heartbeat.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import type { Component } from '../domain/plan.js';
 import { repoRoot } from '../local/venv.js';

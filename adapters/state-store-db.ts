@@ -15,66 +15,25 @@
  * (airflow/sdk/execution_time/context.py, _wrap_external_ref): their size says nothing about
  * the value, so they are left out of the quantiles and counted apart, split into inline refs
  * (the JSON text itself) and object refs (a URL). Quantiles need percentile_disc (PostgreSQL);
- * the count statements use only portable SQL apart from the `$n` placeholders.
+ * the count statements use only portable SQL apart from the `$n` parameter markers.
  */
 import pg from 'pg';
 import type { SizeQuantiles } from '../domain/evidence.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import { checkThresholds, PERMANENT_SQLSTATES, scrubCredentials, toLibpqUrl } from './metadata-db.js';
+import type {
+  AssetStateProducer,
+  PerStore,
+  StateSizeStats,
+  StateStoreDbPort,
+  StateStoreSizes,
+  TaskStateProducer,
+} from '../activities/state-store-ports.js';
 
 /** The start of `json.dumps({"__airflow_state_ref__": ref})`; '!' escapes LIKE's `_` wildcard. */
 export const MARKER_LIKE = '{"!_!_airflow!_state!_ref!_!_": %';
 /** A marker whose ref is a URL (scheme://...): an object ref. An inline ref is JSON text, never a scheme. */
 export const OBJECT_REF_REGEX = '^\\{"__airflow_state_ref__": "[A-Za-z][A-Za-z0-9+.-]*://';
-
-export interface StateSizeStats<P> {
-  /** Plain (not wrapped) rows: the ones the quantiles and producers describe. */
-  rowCount: number;
-  sizeBytes: SizeQuantiles;
-  totalBytes: number;
-  /** Rows already holding the backend's marker: not measured. */
-  wrapped: { rows: number; inlineRefs: number; objectRefs: number };
-  /** Largest producers first (by max size, then rows). */
-  topProducers: P[];
-}
-
-export interface TaskStateProducer {
-  dagId: string;
-  taskId: string;
-  key: string;
-  rows: number;
-  maxBytes: number;
-  totalBytes: number;
-}
-
-export interface AssetStateProducer {
-  /** null when the asset row is gone (the FK cascades, so only mid-delete). */
-  assetName: string | null;
-  key: string;
-  rows: number;
-  maxBytes: number;
-  totalBytes: number;
-}
-
-export interface StateStoreSizes {
-  task: StateSizeStats<TaskStateProducer>;
-  asset: StateSizeStats<AssetStateProducer>;
-}
-
-export interface PerStore<T> {
-  task: T;
-  asset: T;
-}
-
-/** The port CALIBRATE (and the heal's closing check) uses for the state store tables. */
-export interface StateStoreDbPort {
-  measureStateStoreSizes(opts?: { topProducers?: number }): Promise<StateStoreSizes>;
-  /** Plain rows whose JSON text is >= each threshold (the backend offloads size >= threshold), in order. */
-  countRowsAtOrAbove(thresholds: number[]): Promise<PerStore<number[]>>;
-  /** Rows holding the backend's marker, updated at or after `since` (all of them without it). */
-  countMarkerRows(since?: Date): Promise<PerStore<number>>;
-  close(): Promise<void>;
-}
 
 interface StoreSql {
   from: string;
@@ -190,6 +149,15 @@ export interface StateStoreDbOptions {
   statementTimeoutMs?: number;
   connectTimeoutMs?: number;
 }
+
+export type {
+  AssetStateProducer,
+  PerStore,
+  StateSizeStats,
+  StateStoreDbPort,
+  StateStoreSizes,
+  TaskStateProducer,
+};
 
 export class PostgresStateStoreDb implements StateStoreDbPort {
   private readonly pool: pg.Pool;

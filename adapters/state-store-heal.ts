@@ -6,93 +6,21 @@
  * and how the journal makes it exact, resumable and idempotent. It runs through the same runner
  * as the other probes (adapters/probe-runner.ts).
  */
-import type { Heartbeat } from '../activities/adapters.js';
+import type { Heartbeat } from '../activities/heartbeat.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import type { Component } from '../domain/plan.js';
 import type { ExecPort } from './exec/port.js';
 import { ProbeRunner } from './probe-runner.js';
+import type {
+  HealMode,
+  HealReport,
+  HealRequest,
+  StateStoreHealPort,
+  StoreCounts,
+  UnreadableRow,
+} from '../activities/state-store-ports.js';
 
-export type HealMode = 'heal' | 'restore' | 'status';
-
-export interface HealRequest {
-  /** The change the flip belonged to: the journal's key, so reruns of the same change resume. */
-  changeId: string;
-  /** When APPLY started: rows updated at or after it are the ones the backend may have wrapped. */
-  since: Date;
-  /** The base path the flip used ([common.io] state_store_objectstorage_path). */
-  path: string;
-  /** The compression the flip used ('' = none); objects are read by their suffix first. */
-  compression: string;
-  batchSize?: number;
-  /** Object reads in flight at once (default 8): each is one round trip to the store. */
-  readThreads?: number;
-  mode?: HealMode;
-  /** How many unreadable rows are listed one by one (all are counted). Default 200. */
-  maxReported?: number;
-}
-
-export interface StoreCounts {
-  examined: number;
-  rewritten: number;
-  inlineRefs: number;
-  objectRefs: number;
-  unreadable: number;
-  alreadyJournaled: number;
-  changedConcurrently: number;
-  notMarkers: number;
-  restored?: number;
-}
-
-export interface UnreadableRow {
-  store: 'task' | 'asset';
-  reason: string;
-  detail: string;
-  path: string | null;
-  key: string;
-  /** task rows */
-  id?: number;
-  dagId?: string;
-  runId?: string;
-  taskId?: string;
-  mapIndex?: number;
-  /** asset rows */
-  assetId?: number;
-  assetName?: string | null;
-}
-
-export interface HealReport {
-  mode: HealMode;
-  changeId: string;
-  since: string;
-  dialect: string;
-  host: string;
-  pid: number;
-  journalTable: string;
-  stores: { task: StoreCounts; asset: StoreCounts };
-  rewritten: number;
-  unreadable: UnreadableRow[];
-  unreadableTruncated: boolean;
-  batches: number;
-  bytesRead?: number;
-  compressionFallbacks?: number;
-  journal: { before: { task: number; asset: number }; after: { task: number; asset: number } };
-  markerRowsRemaining: {
-    sinceApply: { task: number; asset: number };
-    beforeApply: { task: number; asset: number };
-  };
-  /** Every marker row left since APPLY is one this run reported. */
-  accountedFor: boolean;
-  /** No marker row left since APPLY. */
-  healed: boolean;
-  /** A heal that rewrote nothing: everything was already plain (or unreadable). */
-  nothingToDo: boolean;
-  durationsMs: { select: number; resolve: number; write: number; total: number };
-}
-
-/** The port COMPENSATE uses. */
-export interface StateStoreHealPort {
-  heal(args: HealRequest & { component: Component; heartbeat?: Heartbeat }): Promise<HealReport>;
-}
+export type { HealMode, HealReport, HealRequest, StateStoreHealPort, StoreCounts, UnreadableRow };
 
 export interface ExecStateStoreHealOptions {
   /** The python to run in a component (default ['python']). */

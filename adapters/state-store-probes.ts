@@ -2,11 +2,20 @@
  * The state-store flip's probes (probes/state_store_resolve.py, probes/state_store_rehearse.py) over an
  * ExecPort, through the same runner as the XCom probes (adapters/probe-runner.ts).
  */
-import type { Heartbeat } from '../activities/adapters.js';
+import type { Heartbeat } from '../activities/heartbeat.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import type { Component } from '../domain/plan.js';
 import type { ExecPort } from './exec/port.js';
 import { isPermanentProbeError, ProbeRunner } from './probe-runner.js';
+import type {
+  DraftName,
+  StateStoreConfig,
+  StateStoreProbesPort,
+  StateStoreRehearsal,
+  StateStoreRehearsalChecks,
+} from '../activities/state-store-ports.js';
+
+export type { DraftName, StateStoreConfig, StateStoreRehearsal, StateStoreRehearsalChecks };
 
 export type StateStoreProbeName = 'state_store_resolve' | 'state_store_rehearse';
 
@@ -29,58 +38,6 @@ export interface StateStoreProbesOptions {
   secretsContext?: 'server' | 'inherit';
 }
 
-/** A variable spelled so that Airflow never reads it, or a draft name that never shipped. */
-export interface DraftName {
-  variable: string;
-  problem: string;
-  /** What to set instead (`NAME` or `NAME=value`). */
-  use: string;
-}
-
-/** The state-store config as a component resolves it through Airflow's own conf. */
-export interface StateStoreConfig {
-  component: string;
-  host: string;
-  /** `[workers] state_store_backend` ('' = none: values go to the DB as they are). */
-  workerBackend: string | null;
-  /** `[state_store] backend`: the server-side store, must stay the metastore. */
-  serverBackend: string | null;
-  path: string | null;
-  threshold: number | null;
-  compression: string | null;
-  workerBackendClass: string | null;
-  serverBackendClass: string | null;
-  versions: Record<string, string | null>;
-  drafts: DraftName[];
-  /** Everything that would make the flip fail or silently do nothing; empty when fine. */
-  problems: string[];
-  /** "<Type> (<step>): <message>" when resolving raised. */
-  error: string | null;
-}
-
-export interface StateStoreRehearsalChecks {
-  offloaded: boolean;
-  markerInDb: boolean;
-  roundTripIntact: boolean;
-  breakConfirmed: boolean;
-  healConfirmed: boolean;
-  readableAfterReflip: boolean;
-  cleaned: boolean;
-}
-
-export interface StateStoreRehearsal {
-  component: string;
-  host: string;
-  valueBytes: { small: number; large: number };
-  threshold: number | null;
-  expectInline: Record<string, boolean>;
-  objectPaths: string[];
-  /** 'task:<key>' | 'asset:<key>' -> what the DB row held. */
-  rows: Record<string, { marker: boolean; storedBytes: number; ref: string }>;
-  checks: StateStoreRehearsalChecks;
-  timingsMs: Record<string, number>;
-}
-
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -94,7 +51,7 @@ function numbers(v: unknown): Record<string, number> {
   return out;
 }
 
-export class StateStoreProbes {
+export class StateStoreProbes implements StateStoreProbesPort {
   private readonly timeouts: Record<StateStoreProbeName, number>;
   private readonly runner: ProbeRunner;
 

@@ -66,3 +66,9 @@ export function changeLines(
   } else out.push(...failedSteps(s, 'RENDER'));
   return out;
 }
+
+/** One evidence section of a dry run: the phase that produced it and its lines (no blank line after). */
+export interface DryRunSection {
+  phase: string;
+  lines: string[];
+}

@@ -4,6 +4,7 @@
  * runbook; they look it up here by the status's `runbook`.
  */
 import type { RunResult, RunStatus } from '../domain/engine/run.js';
+import type { DryRunSection } from './dry-run-lines.js';
 import type { Put, Section } from './report-md.js';
 import { stateStoreDryRun } from './statestore/dry-run.js';
 import { stateStoreReportSections } from './statestore/report.js';
@@ -21,11 +22,7 @@ export interface ClientRunbook {
   dryRun(result: RunResult): DryRunSection[];
 }
 
-/** One evidence section of a dry run: the phase that produced it and its lines (no blank line after). */
-export interface DryRunSection {
-  phase: string;
-  lines: string[];
-}
+export type { DryRunSection } from './dry-run-lines.js';
 
 const RUNBOOKS: ClientRunbook[] = [
   { kind: 'XComBackendCutover', report: xcomReportSections, dryRun: xcomDryRun },

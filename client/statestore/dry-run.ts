@@ -3,7 +3,7 @@ import type { RunResult } from '../../domain/engine/run.js';
 import type { StateStoreResult } from '../../domain/statestore/run.js';
 import { changeLines, failedSteps, gateWord, preflightLines } from '../dry-run-lines.js';
 import { keyValues, table } from '../format.js';
-import type { DryRunSection } from '../runbooks.js';
+import type { DryRunSection } from '../dry-run-lines.js';
 
 const bytes = (n: number): string => `${n.toLocaleString('en-US')} B`;
 const yesNo = (b: boolean): string => (b ? 'yes' : 'NO');

@@ -2,7 +2,7 @@
 import type { CutoverResult } from '../../domain/cutover.js';
 import type { RunResult } from '../../domain/engine/run.js';
 import { keyValues, table } from '../format.js';
-import type { DryRunSection } from '../runbooks.js';
+import type { DryRunSection } from '../dry-run-lines.js';
 import { changeLines, failedSteps, gateWord, preflightLines } from '../dry-run-lines.js';
 
 const bytes = (n: number | null | undefined): string =>
