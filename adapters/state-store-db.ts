@@ -18,7 +18,6 @@
  * the count statements use only portable SQL apart from the `$n` parameter markers.
  */
 import pg from 'pg';
-import type { SizeQuantiles } from '../domain/evidence.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import { checkThresholds, PERMANENT_SQLSTATES, scrubCredentials, toLibpqUrl } from './metadata-db.js';
 import type {
