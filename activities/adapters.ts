@@ -15,6 +15,7 @@ import type {
 import type { Component, Plan } from '../domain/plan.js';
 import type { AnyPlan } from '../domain/runbooks.js';
 import type { Heartbeat } from './heartbeat.js';
+import type { ObjectReferencesPort, ObjectStorePort } from './object-store-ports.js';
 import type { StateStoreDbPort, StateStoreHealPort, StateStoreProbesPort } from './state-store-ports.js';
 import { adapterMissing } from './engine/errors.js';
 
@@ -149,6 +150,10 @@ export interface Adapters {
   stateStoreProbes?: AdapterSource<StateStoreProbesPort>;
   /** The data-aware heal of state rows written under the object-storage backend. */
   stateStoreHeal?: AdapterSource<StateStoreHealPort>;
+  /** The bucket a backend flip writes to: lifecycle configuration and listing. */
+  objectStore?: AdapterSource<ObjectStorePort>;
+  /** The metadata DB's references to objects in that bucket. */
+  objectReferences?: AdapterSource<ObjectReferencesPort>;
 }
 
 export function resolveAdapter<T extends object>(
@@ -171,6 +176,8 @@ const ADAPTER_NAMES: Record<keyof Adapters, string> = {
   stateStoreDb: 'state-store metadata DB',
   stateStoreProbes: 'state-store probe',
   stateStoreHeal: 'state-store heal',
+  objectStore: 'object storage (S3)',
+  objectReferences: 'object references (metadata DB)',
 };
 
 /** The port behind `Adapters[K]` (ports are objects, so excluding functions leaves the port). */

@@ -10,6 +10,7 @@ import type { Adapters } from './adapters.js';
 import { changeActivities } from './change.js';
 import { dagRunActivities } from './dag-runs.js';
 import { notifyActivities, type NotifyOptions } from './engine/notify.js';
+import { objectStorageActivities } from './object-storage.js';
 import { stateStoreActivities } from './statestore/index.js';
 import { xcomActivities } from './xcom/index.js';
 
@@ -46,14 +47,16 @@ export function createActivities(adapters: Adapters, notifications: NotifyOption
     notifyActivities(notifications),
     changeActivities(adapters),
     dagRunActivities(adapters),
+    objectStorageActivities(adapters),
     ...Object.values(RUNBOOK_ACTIVITIES).map((factory) => factory(adapters)),
   ) as SharedActivities & ReturnType<typeof xcomActivities> & ReturnType<typeof stateStoreActivities>;
 }
 
-/** The activities every runbook may call: notifications, the change and its rollout, DAG re-runs. */
+/** The activities every runbook may call: notifications, the change and its rollout, DAG re-runs, the bucket. */
 export type SharedActivities = ReturnType<typeof notifyActivities> &
   ReturnType<typeof changeActivities> &
-  ReturnType<typeof dagRunActivities>;
+  ReturnType<typeof dagRunActivities> &
+  ReturnType<typeof objectStorageActivities>;
 
 export type CutoverActivities = ReturnType<typeof createActivities>;
 export type { Adapters } from './adapters.js';

@@ -58,6 +58,7 @@
  * DECIMAL (1 KB = 1000 B, 1 MB = 1,000,000 B). "Above" is strict (>).
  */
 import pg from 'pg';
+import { cursorPages, KEY_OF_REF, referenceRegex } from './pg-cursor.js';
 import type { NonJsonXComs, SizeQuantiles } from '../domain/evidence.js';
 import type { MetadataDbPort, XComSizeStats } from '../activities/adapters.js';
 import { PermanentFault } from '../activities/engine/errors.js';
@@ -364,6 +365,23 @@ export function countRowsAtOrAboveSql(t: XComTable): string {
       ORDER BY th.i`;
 }
 
+/**
+ * The keys of the objects XCom rows reference, sorted in byte order ($1: the reference regex). An
+ * offloaded XCom holds the object's URL as a JSON string: jsonb/json on Airflow 3, the JSON text in
+ * bytea on Airflow 2 (only values starting with a quote are decoded, so pickles are never read).
+ */
+export function referencedKeysSql(t: XComTable): string {
+  const ref =
+    t.columnType === 'bytea'
+      ? `CASE WHEN substring(value FROM 1 FOR 1) = '\\x22'::bytea THEN convert_from(value, 'UTF8')::jsonb #>> '{}' END`
+      : `CASE WHEN ${t.columnType === 'json' ? 'json_typeof' : 'jsonb_typeof'}(value) = 'string' THEN value #>> '{}' END`;
+  return `
+      SELECT DISTINCT ${KEY_OF_REF('r')} COLLATE "C" AS k
+      FROM (SELECT ${ref} AS r FROM ${t.qualified} WHERE value IS NOT NULL OFFSET 0) x
+      WHERE r ~ $1
+      ORDER BY k`;
+}
+
 export class PostgresMetadataDb implements MetadataDbPort {
   readonly source = 'metadata-db' as const;
   private readonly pool: pg.Pool;
@@ -402,6 +420,20 @@ export class PostgresMetadataDb implements MetadataDbPort {
     const t = await this.xcomTable();
     const res = await this.query<{ i: string; n: string }>(countRowsAtOrAboveSql(t), [thresholds]);
     return res.rows.map((r) => Number(r.n));
+  }
+
+  /** The object keys XCom rows reference under `keyPrefix` in `bucket` (offloaded values), sorted. */
+  async *referencedKeys(bucket: string, keyPrefix: string): AsyncIterable<string[]> {
+    if (this.closed) throw new Error('the metadata DB adapter is closed');
+    const t = await this.xcomTable();
+    const sql = referencedKeysSql(t);
+    for await (const page of cursorPages<{ k: string }>(
+      this.pool,
+      sql,
+      [referenceRegex('s3', bucket, keyPrefix)],
+      (err) => this.translate(err),
+    ))
+      yield page.map((r) => r.k);
   }
 
   async close(): Promise<void> {

@@ -18,6 +18,7 @@
  * the count statements use only portable SQL apart from the `$n` parameter markers.
  */
 import pg from 'pg';
+import { cursorPages, KEY_OF_REF, referenceRegex } from './pg-cursor.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import { checkThresholds, PERMANENT_SQLSTATES, scrubCredentials, toLibpqUrl } from './metadata-db.js';
 import type {
@@ -158,6 +159,18 @@ export type {
   TaskStateProducer,
 };
 
+/**
+ * The keys of the objects state rows reference, both tables, sorted in byte order. $1 marker LIKE,
+ * $2 object-ref regex, $3 the reference regex of the path.
+ */
+const REFERENCED_KEYS_SQL = `
+    SELECT DISTINCT ${KEY_OF_REF('r')} COLLATE "C" AS k
+    FROM (SELECT (value::jsonb) ->> '__airflow_state_ref__' AS r
+          FROM (SELECT value FROM task_state_store UNION ALL SELECT value FROM asset_state_store) u
+          WHERE value LIKE $1 ESCAPE '!' AND value ~ $2 OFFSET 0) x
+    WHERE r ~ $3
+    ORDER BY k`;
+
 export class PostgresStateStoreDb implements StateStoreDbPort {
   private readonly pool: pg.Pool;
   private closed = false;
@@ -234,6 +247,18 @@ export class PostgresStateStoreDb implements StateStoreDbPort {
     return { task: Number(row?.task ?? 0), asset: Number(row?.asset ?? 0) };
   }
 
+  /** The object keys state rows reference under `keyPrefix` in `bucket` (offloaded values), sorted. */
+  async *referencedKeys(bucket: string, keyPrefix: string): AsyncIterable<string[]> {
+    if (this.closed) throw new Error('the state store DB adapter is closed');
+    for await (const page of cursorPages<{ k: string }>(
+      this.pool,
+      REFERENCED_KEYS_SQL,
+      [MARKER_LIKE, OBJECT_REF_REGEX, referenceRegex('s3', bucket, keyPrefix)],
+      (err) => this.translate(err),
+    ))
+      yield page.map((r) => r.k);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -248,13 +273,18 @@ export class PostgresStateStoreDb implements StateStoreDbPort {
     try {
       return await this.pool.query<R>(sql, params);
     } catch (err) {
-      const code = errorCode(err);
-      const detail = scrubCredentials(err instanceof Error ? err.message : String(err), this.url);
-      const permanent = code ? PERMANENT_SQLSTATES[code] : undefined;
-      if (permanent) throw new PermanentFault(`state store tables: ${permanent}: ${detail}`);
-      const fault = new Error(`state store tables: query failed: ${detail}${code ? ` (${code})` : ''}`);
-      fault.name = 'MetadataDbError';
-      throw fault;
+      throw this.translate(err);
     }
+  }
+
+  private translate(err: unknown): Error {
+    if (err instanceof PermanentFault) return err;
+    const code = errorCode(err);
+    const detail = scrubCredentials(err instanceof Error ? err.message : String(err), this.url);
+    const permanent = code ? PERMANENT_SQLSTATES[code] : undefined;
+    if (permanent) return new PermanentFault(`state store tables: ${permanent}: ${detail}`);
+    const fault = new Error(`state store tables: query failed: ${detail}${code ? ` (${code})` : ''}`);
+    fault.name = 'MetadataDbError';
+    return fault;
   }
 }

@@ -2,6 +2,7 @@
  * The XCom flip's run types: its phases, its evidence record and the engine's
  * run types specialised to them, shared by its workflow, the CLI and the dossier.
  */
+import type { ObjectStorageEvidence } from './lifecycle.js';
 import type {
   AffectedRunsEvidence,
   ApplyRecord,
@@ -63,7 +64,7 @@ export const HEAL_STEPS = [
 ] as const;
 export type HealStep = (typeof HEAL_STEPS)[number];
 
-export interface Evidence {
+export interface Evidence extends ObjectStorageEvidence {
   calibration: CalibrationEvidence | null;
   preflight: PreflightEvidence | null;
   change: RenderedChange | null;

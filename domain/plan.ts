@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { XCOM_KIND } from './xcom-kind.js';
 import { apiVersionSchema, checkEnvelope, durationSchema, envelopeFields } from './engine/plan.js';
+import { checkLifecycle, lifecycleSchema } from './lifecycle.js';
 import { FSSPEC_CODECS, objectStoragePathSchema, thresholdSchema } from './object-storage.js';
 
 export { durationSchema } from './engine/plan.js';
@@ -44,13 +45,15 @@ export const planSchema = z
             maxOffloaded: z.number().int().nonnegative().optional(),
           })
           .strict(),
-        lifecycle: z.object({ days: z.number().int().positive() }).strict().optional(),
+        /** A bucket lifecycle rule expiring the backend's objects, merged into the bucket's configuration. */
+        lifecycle: lifecycleSchema.optional(),
       })
       .strict(),
   })
   .strict()
   .superRefine((plan, ctx) => {
     checkEnvelope(plan, ctx);
+    checkLifecycle(plan.spec.xcom.path, plan.spec.lifecycle, ctx);
     const { xcom } = plan.spec;
     const t = xcom.threshold;
     if (xcom.ramp && t.strategy === 'fixed' && xcom.ramp.startBytes <= t.bytes) {

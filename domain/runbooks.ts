@@ -6,6 +6,7 @@
  */
 import type { z } from 'zod';
 import { FAULT_INJECTIONS } from './cutover.js';
+import type { LifecyclePlan } from './lifecycle.js';
 import { planSchema as xcomPlanSchema, type Plan as XComPlan } from './plan.js';
 import { LEGACY_LAYOUT_NOTICE, isLegacyXComLayout, withSpecLayout } from './xcom-layout.js';
 import { STATE_STORE_KIND, STATE_STORE_WORKFLOW_TYPE } from './statestore/kind.js';
@@ -53,6 +54,13 @@ export const RUNBOOKS: readonly RunbookEntry[] = [
 
 export function runbookOf(kind: unknown): RunbookEntry | undefined {
   return RUNBOOKS.find((r) => r.kind === kind);
+}
+
+/** Where a backend flip's values go, and the retention rule its plan asks for (if any). */
+export function backendStorage(plan: AnyPlan): { path: string; lifecycle: LifecyclePlan | undefined } {
+  return plan.kind === XCOM_KIND
+    ? { path: plan.spec.xcom.path, lifecycle: plan.spec.lifecycle }
+    : { path: plan.spec.stateStore.path, lifecycle: plan.spec.lifecycle };
 }
 
 export const KINDS = RUNBOOKS.map((r) => r.kind);

@@ -29,6 +29,8 @@ import * as k8s from '@kubernetes/client-node';
 import type { AirflowApiPort, ChangePort, MetadataDbPort, RolloutPort } from '../activities/adapters.js';
 import { adapterMissing, PermanentFault } from '../activities/engine/errors.js';
 import { AirflowRestApi } from '../adapters/airflow-api.js';
+import { S3ObjectStore, type S3ObjectStoreOptions } from '../adapters/s3-object-store.js';
+import type { ObjectReferencesPort, ObjectStorePort } from '../activities/object-store-ports.js';
 import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
 import { LocalRollout, supervisorStateFile } from '../adapters/local-rollout.js';
 import { EnvFileChange, parseEnvFile } from '../adapters/env-file-change.js';
@@ -324,31 +326,50 @@ export function adaptersFromEnv(
     const key = `${api.url}\u0000${username}\u0000${objectPath}`;
     let a = apis.get(key);
     if (!a) {
-      const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
       a = new AirflowRestApi({
         baseUrl: api.url,
         apiVersion: plan.airflow.version.startsWith('2.') ? 'v1' : 'v2',
         username,
         password,
         xcomPath: objectPath,
-        s3: {
-          ...(endpoint ? { endpoint } : {}),
-          region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
-          // From the env this worker was given (which need not be process.env); else the SDK's chain.
-          ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
-            ? {
-                credentials: {
-                  accessKeyId: env.AWS_ACCESS_KEY_ID,
-                  secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-                  ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
-                },
-              }
-            : {}),
-        },
+        s3: s3Options(),
       });
       apis.set(key, a);
     }
     return a;
+  };
+
+  /** S3 as the AWS SDK finds it from this worker's env: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, region, keys. */
+  const s3Options = (): S3ObjectStoreOptions => {
+    const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+    return {
+      ...(endpoint ? { endpoint } : {}),
+      region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+      // From the env this worker was given (which need not be process.env); else the SDK's chain.
+      ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+        ? {
+            credentials: {
+              accessKeyId: env.AWS_ACCESS_KEY_ID,
+              secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+              ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+            },
+          }
+        : {}),
+    };
+  };
+  let s3Store: S3ObjectStore | undefined;
+  const objectStore = (): ObjectStorePort => (s3Store ??= new S3ObjectStore(s3Options()));
+
+  /** References to offloaded objects: read over the direct metadata-DB connection, by the runbook's tables. */
+  const objectReferences = (plan: AnyPlan): ObjectReferencesPort => {
+    if (plan.airflow.metadataDb.access !== 'direct')
+      throw adapterMissing(
+        'object references',
+        'compare the bucket with the metadata DB in-pod (not built): set airflow.metadataDb.access to direct',
+      );
+    return plan.kind === 'XComBackendCutover'
+      ? direct(plan.airflow.metadataDb.urlEnv)
+      : (stateStoreDb(plan) as PostgresStateStoreDb);
   };
 
   const rollout = (plan: AnyPlan): RolloutPort => {
@@ -370,6 +391,8 @@ export function adaptersFromEnv(
       stateStoreDb,
       stateStoreProbes,
       stateStoreHeal,
+      objectStore,
+      objectReferences,
     },
     missing: [...MISSING],
     available: [
@@ -381,6 +404,7 @@ export function adaptersFromEnv(
       'change configmap and rollout (restart + wait, env read in the live pods) on kubernetes targets',
       'rollout on local targets through the supervisor that runs the components (npm run airflow-local)',
       'state store (StateStoreBackendCutover): the tables over the direct metadata-DB connection; resolve, rehearsal and heal probes inside the components on both targets',
+      'object storage (S3 via the AWS SDK): the bucket lifecycle rule (s3:GetLifecycleConfiguration, s3:PutLifecycleConfiguration) and the orphan report (s3:ListBucket, direct metadata-DB access)',
       "Airflow REST API from the plan's airflow.api (credentials from the env vars it names; S3 via AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and the AWS SDK's credential chain)",
     ],
     async close() {
@@ -390,6 +414,8 @@ export function adaptersFromEnv(
       stateDbs.clear();
       await Promise.all(stateAll.map((db) => db.close()));
       for (const a of apis.values()) a.close();
+      s3Store?.close();
+      s3Store = undefined;
       apis.clear();
       await Promise.all(all.map((db) => db.close()));
     },

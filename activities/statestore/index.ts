@@ -32,6 +32,7 @@ import { requireAdapter, type Adapters } from '../adapters.js';
 import { adapterMissing } from '../engine/errors.js';
 import { gate, timed } from '../engine/timing.js';
 import { encodingLintRow, workerCanDeploy } from '../worker-capability.js';
+import { lifecycleNeeds, lifecyclePreflightRow } from '../object-storage.js';
 
 /** Prefixes every key with the runbook's name: `calibrate` becomes `stateStore.calibrate`. */
 type Prefixed<T> = { [K in keyof T & string as `stateStore.${K}`]: T[K] };
@@ -143,6 +144,7 @@ export function stateStoreActivities(adapters: Adapters) {
           });
         }
         rows.push(carriers(plan));
+        rows.push(await lifecyclePreflightRow(adapters, plan));
         rows.push(
           workerCanDeploy(adapters, plan, dryRun, [
             ['change', `apply and revert the change (${plan.change.mode})`],
@@ -150,6 +152,7 @@ export function stateStoreActivities(adapters: Adapters) {
             ['stateStoreProbes', 'verify the config inside the components'],
             ['stateStoreHeal', 'rewrite state rows back to plain values if the flip is undone'],
             ['airflowApi', 'run the validation DAG and re-run affected runs'],
+            ...lifecycleNeeds(plan),
           ]),
         );
         return {

@@ -2,6 +2,7 @@ import type { PreflightEvidence } from '../../domain/evidence.js';
 import type { Plan } from '../../domain/plan.js';
 import { requireAdapter, type Adapters } from '../adapters.js';
 import { encodingLintRow, workerCanDeploy } from '../worker-capability.js';
+import { lifecycleNeeds, lifecyclePreflightRow } from '../object-storage.js';
 import { renderStages } from './render.js';
 import { gate, timed } from '../engine/timing.js';
 
@@ -12,6 +13,7 @@ export function xcomNeeds(plan: Plan): [keyof Adapters, string][] {
     ['rollout', 'restart the components and wait for the rollout'],
     ['probes', 'verify the config inside the components'],
     ['airflowApi', 'run the validation DAG and re-run affected runs'],
+    ...lifecycleNeeds(plan),
   ];
 }
 
@@ -39,6 +41,7 @@ export function preflightActivities(adapters: Adapters) {
         const rows = [
           lint,
           ...(await probes.preflight({ component, plan, runId, env: stage.env })),
+          await lifecyclePreflightRow(adapters, plan),
           workerCanDeploy(adapters, plan, dryRun, xcomNeeds(plan)),
         ];
         return {

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { apiVersionSchema, checkEnvelope, durationSchema, envelopeFields } from '../engine/plan.js';
+import { checkLifecycle, lifecycleSchema } from '../lifecycle.js';
 import { FSSPEC_CODECS, objectStoragePathSchema, thresholdSchema } from '../object-storage.js';
 import { STATE_STORE_KIND } from './kind.js';
 
@@ -37,12 +38,18 @@ export const stateStorePlanSchema = z
             maxObjects: z.number().int().nonnegative().optional(),
           })
           .strict(),
+        /**
+         * A bucket lifecycle rule expiring offloaded state. The backend ignores `expires_at` and
+         * `airflow state-store clean` skips worker-side backends: without a rule, objects stay forever.
+         */
+        lifecycle: lifecycleSchema.optional(),
       })
       .strict(),
   })
   .strict()
   .superRefine((plan, ctx) => {
     checkEnvelope(plan, ctx);
+    checkLifecycle(plan.spec.stateStore.path, plan.spec.lifecycle, ctx);
     // The state store exists from Airflow 3.3 on; a plan for an older release cannot be right.
     const [major = 0, minor = 0] = plan.airflow.version.split('.').map(Number);
     if (major < 3 || (major === 3 && minor < 3)) {

@@ -2,6 +2,7 @@
  * The state-store flip's evidence and run types: shared by its workflow, the
  * CLI and the dossier.
  */
+import type { ObjectStorageEvidence } from '../lifecycle.js';
 import type { CheckRow, GateVerdict, Timed } from '../engine/evidence.js';
 import type { RunInput, RunResult, RunStatus } from '../engine/run.js';
 import type {
@@ -100,7 +101,7 @@ export interface StateStoreHealEvidence extends Timed {
   gate: GateVerdict;
 }
 
-export interface StateStoreEvidence {
+export interface StateStoreEvidence extends ObjectStorageEvidence {
   calibration: StateStoreCalibration | null;
   preflight: StateStorePreflight | null;
   change: RenderedChange | null;

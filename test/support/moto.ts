@@ -42,28 +42,41 @@ export interface TestMotoOptions extends MotoOptions {
    * sets that same setting and resets the request counter (moto_api/_internal/responses.py).
    */
   enforceAuth?: boolean;
+  /** With enforceAuth: IAM actions the user is explicitly denied (e.g. s3:GetLifecycleConfiguration). */
+  denyActions?: string[];
 }
 
 /**
  * Creates an IAM user with an s3:* inline policy and one access key, through boto3 from the venv
  * (the project has no IAM client for Node). Runs while moto still accepts any credentials.
  */
-function createIamUser(endpoint: string): Promise<S3Credentials> {
+function createIamUser(endpoint: string, denyActions: string[] = []): Promise<S3Credentials> {
   const script = `
 import json, sys, boto3
-endpoint, region, key_id, secret = sys.argv[1:5]
+endpoint, region, key_id, secret, deny = sys.argv[1:6]
 iam = boto3.client("iam", endpoint_url=endpoint, region_name=region,
                    aws_access_key_id=key_id, aws_secret_access_key=secret)
 iam.create_user(UserName="cutover-test")
+statements = [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]
+if json.loads(deny):
+    statements.append({"Effect": "Deny", "Action": json.loads(deny), "Resource": "*"})
 iam.put_user_policy(UserName="cutover-test", PolicyName="s3-all", PolicyDocument=json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+    {"Version": "2012-10-17", "Statement": statements}))
 key = iam.create_access_key(UserName="cutover-test")["AccessKey"]
 print(json.dumps({"accessKeyId": key["AccessKeyId"], "secretAccessKey": key["SecretAccessKey"]}))
 `;
   return new Promise((resolve, reject) => {
     execFile(
       venvPython(),
-      ['-c', script, endpoint, MOTO_REGION, MOTO_CREDENTIALS.accessKeyId, MOTO_CREDENTIALS.secretAccessKey],
+      [
+        '-c',
+        script,
+        endpoint,
+        MOTO_REGION,
+        MOTO_CREDENTIALS.accessKeyId,
+        MOTO_CREDENTIALS.secretAccessKey,
+        JSON.stringify(denyActions),
+      ],
       { env: { PATH: venvPath(), HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8' }, timeout: 60_000 },
       (err, stdout, stderr) => {
         if (err) {
@@ -91,7 +104,7 @@ async function requireAuth(endpoint: string): Promise<void> {
 }
 
 export async function startMoto(opts: TestMotoOptions = {}): Promise<MotoServer> {
-  const { enforceAuth = false, ...localOpts } = opts;
+  const { enforceAuth = false, denyActions, ...localOpts } = opts;
   const moto = await startLocalMoto(localOpts);
   if (!enforceAuth) {
     return Object.assign(moto, {
@@ -101,7 +114,7 @@ export async function startMoto(opts: TestMotoOptions = {}): Promise<MotoServer>
   }
   let s3: S3Client | undefined;
   try {
-    const credentials = await createIamUser(moto.endpoint);
+    const credentials = await createIamUser(moto.endpoint, denyActions);
     await requireAuth(moto.endpoint);
     s3 = new S3Client({
       endpoint: moto.endpoint,

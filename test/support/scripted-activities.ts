@@ -10,6 +10,7 @@ import { createActivities } from '../../activities/index.js';
 import type { StateStoreActivities } from '../../activities/statestore/index.js';
 import { XCOM_OBJECT_STORAGE_BACKEND } from '../../domain/airflow-env.js';
 import type { GateVerdict } from '../../domain/evidence.js';
+import { lifecycleDiff, mergeLifecycle, ownedRule } from '../../domain/lifecycle.js';
 
 /** The XCom flip's activities and the shared ones (the state-store runbook has its own script). */
 type Activities = Omit<CutoverActivities, keyof StateStoreActivities>;
@@ -31,6 +32,8 @@ export const SIDE_EFFECTS: ActivityName[] = [
   'revertChange',
   'validateRun',
   'rerunAffectedRuns',
+  'applyLifecycle',
+  'revertLifecycle',
 ];
 
 const T0 = '2026-06-06T10:00:00.000Z';
@@ -157,6 +160,39 @@ export const greenScript: Required<Script> = {
     })),
     gate: GREEN,
   }),
+  reportObjects: async ({ plan }) => ({
+    ...timed,
+    bucket: 'cutover-xcom',
+    keyPrefix: 'xcom/',
+    skipped: null,
+    listed: { objects: 3, bytes: 3_000_000, oldest: T0 },
+    referenced: { objects: 2, bytes: 2_000_000, oldest: T0 },
+    orphaned: { objects: 1, bytes: 1_000_000, oldest: T0 },
+    dangling: 0,
+    retentionDays: plan.spec.lifecycle?.days ?? null,
+    referencedOlderThanRetention: plan.spec.lifecycle ? 0 : null,
+  }),
+  renderLifecycle: async ({ plan }) => {
+    const days = plan.spec.lifecycle?.days ?? 7;
+    const rule = ownedRule(plan.name, 's3://aws_default@cutover-xcom/xcom', days);
+    const after = mergeLifecycle(null, rule);
+    return {
+      ...timed,
+      bucket: 'cutover-xcom',
+      keyPrefix: 'xcom/',
+      ruleId: rule.ID ?? '',
+      days,
+      when: plan.spec.lifecycle?.when ?? 'after-verify',
+      before: null,
+      after,
+      changed: true,
+      diff: lifecycleDiff(null, after),
+      conflicts: [],
+      warnings: [],
+    };
+  },
+  applyLifecycle: async ({ render }) => ({ ...timed, changed: true, detail: `rule ${render.ruleId} put` }),
+  revertLifecycle: async () => ({ ...timed, outcome: 'deleted', detail: 'configuration deleted again' }),
   // Like a worker without CUTOVER_WEBHOOK_URL; test/notifications.test.ts wires in the real activity.
   notify: async () => 'skipped',
 };

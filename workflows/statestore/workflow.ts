@@ -28,6 +28,12 @@ import type { UndoStack } from '../engine/compensation.js';
 import { applyStage, rerunSteps, revertRolloutStep } from '../change/deploy.js';
 import { changeReviewLines } from '../change/review.js';
 import { changeSteps } from '../change/steps.js';
+import {
+  applyLifecycle,
+  lifecycleReviewLines,
+  renderLifecycle,
+  reportObjects,
+} from '../change/object-storage.js';
 import { GateFailed } from '../engine/errors.js';
 import type { Run } from '../engine/run.js';
 import { runRunbook, type Runbook } from '../engine/runbook.js';
@@ -58,6 +64,7 @@ const stateStoreFlip: Runbook<StateStorePlan, StateStoreEvidence> = {
     );
     run.evidence.calibration = calibration;
     if (!calibration.gate.passed) return run.stop('CALIBRATE', calibration.gate);
+    await reportObjects(run);
     const thresholdBytes = calibration.proposal.thresholdBytes;
 
     run.enter('PREFLIGHT', `read-only checks in ${plan.target.components.length} component(s)`);
@@ -91,6 +98,7 @@ const stateStoreFlip: Runbook<StateStorePlan, StateStoreEvidence> = {
       (p) =>
         p.diff === '' ? `${p.destination} already holds this change` : `diff ready for ${p.destination}`,
     );
+    await renderLifecycle(run);
 
     if (!(input.dryRun && input.skipRehearsal)) {
       run.enter(
@@ -118,6 +126,7 @@ const stateStoreFlip: Runbook<StateStorePlan, StateStoreEvidence> = {
         `calibration: ${c.task.rowCount} task and ${c.asset.rowCount} asset state rows; p99.9 ${Math.max(c.task.sizeBytes.p999, c.asset.sizeBytes.p999)} B, max ${Math.max(c.task.sizeBytes.max, c.asset.sizeBytes.max)} B; threshold ${c.proposal.thresholdBytes} B (${c.proposal.rationale}); ${c.projectedOffloadRows} existing rows at or above it (allowed ${c.maxOffloadRows})`,
       );
     lines.push(...changeReviewLines(ev));
+    lines.push(...lifecycleReviewLines(ev));
     if (run.input.inject)
       lines.push(
         `FAULT INJECTION ${run.input.inject}: APPLY deploys the draft key AIRFLOW__STATE_STORE__BACKEND on purpose, so VERIFY fails and the data-aware heal runs`,
@@ -137,6 +146,7 @@ const stateStoreFlip: Runbook<StateStorePlan, StateStoreEvidence> = {
   async change(run, undo) {
     const stage = run.evidence.change?.stages[0];
     if (!stage) throw new Error('no rendered stage to deploy');
+    await applyLifecycle(run, undo, 'before-flip');
     await deploy(run, undo, stage);
     return `StateStoreObjectStorageBackend live at threshold ${stage.thresholdBytes} B, verified in every component and validated by a DAG run`;
   },
@@ -201,6 +211,8 @@ async function deploy(run: StateStoreRun, undo: UndoStack, stage: ChangeStage): 
     run.notifications?.verificationFailed(stage.label, verify.gate);
     throw new GateFailed('VERIFY', verify.gate);
   }
+  // Nothing is deleted for a flip that never took: the retention rule goes out once VERIFY holds.
+  await applyLifecycle(run, undo, 'after-verify');
 
   run.enter('VALIDATE', `post-flip run of ${plan.spec.validation.dagId}`);
   const validation = await run.step(

@@ -17,6 +17,12 @@ import type { UndoStack } from '../engine/compensation.js';
 import { applyStage, rerunSteps, revertRolloutStep } from '../change/deploy.js';
 import { changeReviewLines } from '../change/review.js';
 import { changeSteps } from '../change/steps.js';
+import {
+  applyLifecycle,
+  lifecycleReviewLines,
+  renderLifecycle,
+  reportObjects,
+} from '../change/object-storage.js';
 import { GateFailed } from '../engine/errors.js';
 import { runRunbook, type Runbook } from '../engine/runbook.js';
 import type { Run } from '../engine/run.js';
@@ -50,6 +56,7 @@ const xcomFlip: Runbook<Plan, Evidence> = {
     );
     run.evidence.calibration = calibration;
     if (!calibration.gate.passed) return run.stop('CALIBRATE', calibration.gate);
+    await reportObjects(run);
     const thresholdBytes = calibration.proposal.thresholdBytes;
 
     // §2 Preflight: read-only, a hard gate. Any red row stops here with nothing changed.
@@ -78,6 +85,7 @@ const xcomFlip: Runbook<Plan, Evidence> = {
     }
     const [firstStage] = change.stages;
     if (!firstStage) return run.stop('RENDER', { passed: false, reasons: ['no change rendered'] });
+    await renderLifecycle(run);
     run.evidence.preview = await run.step(
       'diff against live config',
       () => changeSteps(plan).previewChange({ plan, stage: firstStage }),
@@ -104,6 +112,7 @@ const xcomFlip: Runbook<Plan, Evidence> = {
   // §6 after the go: each stage (the flip, or the ramp's two) is applied, rolled out, verified, validated.
   async change(run, undo) {
     for (const [i, stage] of (run.evidence.change?.stages ?? []).entries()) {
+      if (i === 0) await applyLifecycle(run, undo, 'before-flip');
       await deployStage(run, undo, stage, i === 0 ? 'APPLY' : 'RAMP');
     }
     const target = run.evidence.calibration?.proposal.thresholdBytes;
@@ -173,6 +182,8 @@ async function deployStage(
     run.notifications?.verificationFailed(stage.label, verify.gate);
     throw new GateFailed('VERIFY', verify.gate);
   }
+  // Nothing is deleted for a flip that never took: the retention rule goes out once VERIFY holds.
+  if (phase === 'APPLY') await applyLifecycle(run, undo, 'after-verify');
 
   run.enter(phase === 'APPLY' ? 'VALIDATE' : 'RAMP', `post-flip run of ${plan.spec.validation.dagId}`);
   const validation = await run.step(
@@ -203,6 +214,7 @@ function review(run: XComRun): { openedAfter: string; lines: string[] } {
     );
   }
   lines.push(...changeReviewLines(ev));
+  lines.push(...lifecycleReviewLines(ev));
   if (run.input.inject)
     lines.push(
       `FAULT INJECTION ${run.input.inject}: APPLY deploys the AIRFLOW__COMMON.IO__ spelling on purpose, so VERIFY fails and the kill-switch runs`,
