@@ -2,6 +2,7 @@
 import type { CheckRow } from '../domain/engine/evidence.js';
 import type { RunStatus } from '../domain/engine/run.js';
 import type { ChangePreview, RenderedChange } from '../domain/evidence.js';
+import type { ObjectStorageEvidence } from '../domain/lifecycle.js';
 import { table } from './format.js';
 
 const bytes = (n: number | null | undefined): string =>
@@ -71,4 +72,27 @@ export function changeLines(
 export interface DryRunSection {
   phase: string;
   lines: string[];
+}
+
+/** The orphan report and the lifecycle rule, under the section of the phase that made them. */
+export function objectStorageLines(ev: ObjectStorageEvidence, which: 'objects' | 'lifecycle'): string[] {
+  const out: string[] = [];
+  const o = ev.objects;
+  if (which === 'objects' && o) {
+    if (o.skipped) out.push(`   objects under the prefix: not compared (${o.skipped})`);
+    else
+      out.push(
+        `   objects under ${o.bucket}/${o.keyPrefix}: ${o.listed.objects} (${bytes(o.listed.bytes)}); referenced ${o.referenced.objects}; orphaned ${o.orphaned.objects} (${bytes(o.orphaned.bytes)}, oldest ${o.orphaned.oldest ?? '-'})${o.dangling ? `; ${o.dangling} reference(s) to missing objects` : ''}`,
+      );
+  }
+  const l = ev.lifecycle;
+  if (which === 'lifecycle' && l) {
+    out.push(
+      `   lifecycle rule ${l.ruleId}: expire ${l.keyPrefix} after ${l.days} days (${l.when}); ${l.before?.length ?? 0} existing rule(s) kept`,
+    );
+    if (l.changed) for (const line of l.diff.split('\n')) out.push(`     ${line}`);
+    else out.push('     the bucket already holds it');
+    for (const w of l.warnings) out.push(`   AMBER: ${w}`);
+  }
+  return out;
 }

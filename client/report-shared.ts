@@ -12,6 +12,7 @@ import type {
   RevertRecord,
   RolloutEvidence,
 } from '../domain/evidence.js';
+import type { ObjectStorageEvidence } from '../domain/lifecycle.js';
 import { bytes, code, gate, mdTable, NOT_REACHED, span, yes, type Put } from './report-md.js';
 
 export function changeSection(ch: RenderedChange | null, preview: ChangePreview | null, p: Put): void {
@@ -144,4 +145,58 @@ export function rerunSection(ev: ChangeEvidence, which: string, p: Put): void {
       '',
     );
   }
+}
+
+/** What lies under the backend's prefix against the DB's references: the evidence a retention is chosen from. */
+export function objectsSection(ev: ObjectStorageEvidence, p: Put): void {
+  const o = ev.objects;
+  if (!o) {
+    p(NOT_REACHED, '');
+    return;
+  }
+  if (o.skipped) {
+    p(`Not compared (${span(o)}): ${o.skipped}.`, '');
+    return;
+  }
+  p(
+    `Objects under ${code(`${o.bucket}/${o.keyPrefix}`)} against the metadata DB's references (${span(o)}):`,
+    '',
+    ...mdTable(
+      ['', 'Objects', 'Bytes', 'Oldest'],
+      [
+        ['listed', o.listed.objects, bytes(o.listed.bytes), o.listed.oldest],
+        ['still referenced', o.referenced.objects, bytes(o.referenced.bytes), o.referenced.oldest],
+        ['orphaned (no row references them)', o.orphaned.objects, bytes(o.orphaned.bytes), o.orphaned.oldest],
+      ],
+      ['l', 'r', 'r', 'l'],
+    ),
+    '',
+  );
+  if (o.dangling > 0) p(`References to objects that are gone: ${o.dangling}.`, '');
+  if (o.retentionDays !== null)
+    p(
+      `Referenced objects older than the ${o.retentionDays}-day retention: ${o.referencedOlderThanRetention ?? '–'}.`,
+      '',
+    );
+}
+
+/** The retention rule: the bucket's configuration before and after, what to weigh, and what was done. */
+export function lifecycleSection(ev: ObjectStorageEvidence, p: Put): void {
+  const l = ev.lifecycle;
+  if (!l) {
+    p('No lifecycle rule in the plan (`spec.lifecycle`).', '');
+    return;
+  }
+  p(
+    `Rule ${code(l.ruleId)}: expire ${code(`${l.bucket}/${l.keyPrefix}`)} after ${l.days} days, put ${l.when === 'before-flip' ? 'before the flip' : 'once VERIFY holds'}. The bucket's configuration ${l.before === null ? 'was empty' : `held ${l.before.length} rule(s), kept as they were`}.`,
+    '',
+  );
+  if (l.changed) p('Lifecycle configuration diff:', '', '```diff', l.diff, '```', '');
+  else p('The bucket already held this configuration.', '');
+  for (const w of l.warnings) p(`- **amber**: ${w}`);
+  if (l.warnings.length > 0) p('');
+  const a = ev.lifecycleApplied;
+  if (a) p(`Applied (${span(a)}): ${a.detail}.`, '');
+  const r = ev.lifecycleReverted;
+  if (r) p(`Reverted (${span(r)}): ${r.outcome}: ${r.detail}.`, '');
 }

@@ -216,12 +216,12 @@ export function lifecycleDiff(before: LifecycleConfig, after: LifecycleConfig): 
       out.push(`  ${a[i]}`);
       i++;
       j++;
-    } else if (j < m && (i >= n || at(i, j + 1) >= at(i + 1, j))) {
-      out.push(`+ ${b[j]}`);
-      j++;
-    } else {
+    } else if (i < n && (j >= m || at(i + 1, j) >= at(i, j + 1))) {
       out.push(`- ${a[i]}`);
       i++;
+    } else {
+      out.push(`+ ${b[j]}`);
+      j++;
     }
   }
   return out.join('\n');

@@ -20,6 +20,8 @@ import type { AirflowApiPort } from '../activities/adapters.js';
 import type { CutoverInput, CutoverResult } from '../domain/cutover.js';
 import type { Plan, PlanInput } from '../domain/plan.js';
 import { planSchema } from '../domain/plan.js';
+import { sameLifecycle } from '../domain/lifecycle.js';
+import { S3ObjectStore } from '../adapters/s3-object-store.js';
 import { adaptersFromEnv, type WorkerAdapters } from '../worker/adapters-from-env.js';
 import { approveUpdate } from '../workflows/engine/messages.js';
 import { createAirflowTestDatabase, type AirflowTestDatabase } from './support/airflow-db.js';
@@ -34,7 +36,7 @@ import {
 import { startGitOpsSync, type GitOpsSync } from './support/gitops-sync.js';
 import { git, seedValuesRepo } from './support/gitops-repo.js';
 import { startKubeApiServer, type KubeApiServer } from './support/kube-api-server.js';
-import { startMoto, venvDir, type MotoServer } from './support/moto.js';
+import { startMoto, TEST_REGION, venvDir, type MotoServer } from './support/moto.js';
 import { referencePlanInput } from './support/plans.js';
 import { seedReferenceHistory } from './support/xcom-fixture.js';
 
@@ -87,6 +89,7 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
   let env: CutoverEnv;
   let db: AirflowTestDatabase;
   let moto: MotoServer;
+  let s3Store: S3ObjectStore;
   let kube: KubeApiServer;
   let dir: string;
   let origin: string;
@@ -148,10 +151,21 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
       CUTOVER_KUBECONFIG: kube.kubeconfigPath,
       CUTOVER_GITOPS_DIR: path.join(dir, 'gitops-work'),
       CUTOVER_POD_PYTHON: 'python',
+      // The worker's S3 (the lifecycle rule, the orphan report) is moto's.
+      AWS_ENDPOINT_URL_S3: moto.endpoint,
+      AWS_REGION: TEST_REGION,
+      AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
+    });
+    s3Store = new S3ObjectStore({
+      endpoint: moto.endpoint,
+      region: TEST_REGION,
+      credentials: moto.credentials,
     });
   }, SLOW);
 
   after(async () => {
+    s3Store?.close();
     await sync?.stop();
     await wa?.close();
     await kube?.close();
@@ -161,7 +175,10 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const planWith = (change: PlanInput['change']): Plan => {
+  const planWith = (
+    change: PlanInput['change'],
+    when: 'after-verify' | 'before-flip' = 'after-verify',
+  ): Plan => {
     const raw = referencePlanInput();
     if (raw.target.kind !== 'kubernetes') throw new Error('the reference plan is a kubernetes target');
     raw.name = `kube-e2e-${randomUUID().slice(0, 8)}`;
@@ -175,6 +192,7 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
     ];
     raw.spec.xcom.path = `s3://aws_default@${BUCKET}/xcom`;
     delete raw.spec.xcom.ramp;
+    raw.spec.lifecycle = { days: 7, when };
     raw.change = change;
     raw.rollout = { timeout: '60s' };
     return planSchema.parse(raw);
@@ -244,6 +262,14 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
         'preflight and rehearsal cleaned up',
       );
 
+      // The retention rule went out once VERIFY held, merged into the bucket's configuration.
+      const rules = await s3Store.getLifecycle(BUCKET);
+      assert.deepEqual(
+        rules?.map((r) => [r.ID, r.Filter?.Prefix, r.Expiration?.Days]),
+        [[`cutover:${plan.name}:xcom/`, 'xcom/', 7]],
+      );
+      assert.equal(ev.lifecycleApplied?.changed, true);
+
       // Put the cluster back for the next scenario (as an operator would with the journal).
       kube.setConfigMap({ namespace: NS, name: CM, data: { ...ORIGINAL } });
     },
@@ -253,13 +279,25 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
     'gitops mode with the dossier footgun injected: VERIFY names the variable, git revert, CD syncs back, ROLLED_BACK',
     SLOW,
     async () => {
-      const plan = planWith({
-        mode: 'gitops',
-        repo: origin,
-        baseBranch: 'main',
-        valuesFile: 'helm/values-prod.yaml',
-        location: 'extraConfigMaps.airflow-env.data',
-      });
+      const plan = planWith(
+        {
+          mode: 'gitops',
+          repo: origin,
+          baseBranch: 'main',
+          valuesFile: 'helm/values-prod.yaml',
+          location: 'extraConfigMaps.airflow-env.data',
+        },
+        'before-flip',
+      );
+      // The dossier's bucket: one existing rule, which the merge keeps and the revert restores.
+      const l2Events = {
+        ID: 'l2-events-7d-retention',
+        Status: 'Enabled',
+        Filter: { Prefix: 'l2-events/' },
+        Expiration: { Days: 7 },
+      };
+      await s3Store.putLifecycle(BUCKET, [l2Events]);
+      const lifecycleBefore = await s3Store.getLifecycle(BUCKET);
       sync = startGitOpsSync({
         repo: origin,
         branch: 'main',
@@ -290,6 +328,7 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
       const comp = result.status.compensation;
       assert.deepEqual(comp?.completed, [
         'revert target',
+        'revert the lifecycle rule',
         'waitForRollout',
         'findAffectedRuns',
         'rerunAffectedRuns',
@@ -302,6 +341,11 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
         'affected runs were looked up',
       );
       assert.ok(!apiCalls.some((c) => c.startsWith('validate')), 'VALIDATE never ran after a red VERIFY');
+
+      // The rule went out before the flip and is gone again: the bucket holds exactly what it held.
+      assert.equal(ev.lifecycleApplied?.changed, true);
+      assert.equal(ev.lifecycleReverted?.outcome, 'restored');
+      assert.ok(sameLifecycle(await s3Store.getLifecycle(BUCKET), lifecycleBefore));
 
       // The merge and its revert are on main; the values file is byte for byte what it was.
       assert.notEqual(git(origin, 'rev-parse', 'main'), headBefore);

@@ -115,7 +115,7 @@ void test('decision, deploy, verification per component, validation run, steps',
     'pipes are escaped',
   );
   assert.ok(md.includes('| VALIDATE | validate target | **failed** | boom |'));
-  assert.ok(!md.includes('## 9. Compensation'), 'no compensation section when the kill-switch never ran');
+  assert.ok(!md.includes('## 11. Compensation'), 'no compensation section when the kill-switch never ran');
   assert.ok(!/\n{3,}/.test(md), 'no runs of blank lines');
 });
 
@@ -155,8 +155,8 @@ void test('a run still waiting for the go: sections not reached, the pending req
     md.includes('Waiting for a decision from dococeven or platform-oncall until 2026-06-07T10:00:01.000Z'),
   );
   assert.ok(md.includes('| approve | mallory | signal | mallory is not one of the plan approvers |'));
-  assert.ok(md.includes('## 6. Deploy\n\n_Not reached._'));
-  assert.ok(md.includes('## 8. Validation run\n\n_Not reached._'));
+  assert.ok(md.includes('## 8. Deploy\n\n_Not reached._'));
+  assert.ok(md.includes('## 10. Validation run\n\n_Not reached._'));
 });
 
 void test('a rolled-back run shows the compensation: trigger, reverts, re-runs, heal, operator actions', async () => {
@@ -187,7 +187,7 @@ void test('a rolled-back run shows the compensation: trigger, reverts, re-runs, 
   const md = renderReport({ ...baseStatus(ev, { compensation }), outcome: 'ROLLED_BACK' });
   assert.match(md, /^# Cut-over xcom-flip-prod: ROLLED_BACK/);
   assert.ok(md.includes('Gate: **RED**: 3 XCom errors.'));
-  assert.ok(md.includes('## 9. Compensation (kill-switch)'));
+  assert.ok(md.includes('## 11. Compensation (kill-switch)'));
   assert.ok(md.includes('Triggered by VALIDATE: 3 XCom errors'));
   assert.ok(md.includes('**Failed step**: rerunAffectedRuns (attempt 1): scheduler unreachable'));
   assert.ok(md.includes('Remaining: rerunAffectedRuns, confirmHealed.'));
@@ -268,4 +268,29 @@ void test('a rolled-back run has an RCA: failing step, error, compensation, time
   });
   assert.equal(rcaFigures(done), null, 'no RCA when the kill-switch never ran');
   assert.ok(!renderReport(done).includes('## RCA'));
+});
+
+void test('the objects under the prefix and the lifecycle rule: diff, amber warnings, apply and revert', async () => {
+  const ev: Evidence = { ...done.evidence };
+  ev.objects = await greenScript.reportObjects({ plan }, 1);
+  const render = await greenScript.renderLifecycle({ plan }, 1);
+  ev.lifecycle = {
+    ...render,
+    warnings: ['existing rule root-30d applies to the whole bucket (expires after 30 days)'],
+  };
+  ev.lifecycleApplied = await greenScript.applyLifecycle({ plan, render }, 1);
+  ev.lifecycleReverted = await greenScript.revertLifecycle({ plan, render }, 1);
+  const md = renderReport(baseStatus(ev));
+  assert.ok(md.includes('## 2. Objects under the backend prefix'));
+  assert.ok(md.includes('| orphaned (no row references them) | 1 | 1000000 B |'));
+  assert.ok(md.includes('Referenced objects older than the 7-day retention: 0.'));
+  assert.ok(md.includes('## 5. Lifecycle rule'));
+  assert.match(
+    md,
+    /Rule `cutover:xcom-flip-prod:xcom\/`: expire `cutover-xcom\/xcom\/` after 7 days, put once VERIFY holds/,
+  );
+  assert.match(md, /```diff\n- \(no lifecycle configuration\)\n\+ \{/);
+  assert.ok(md.includes('- **amber**: existing rule root-30d applies to the whole bucket'));
+  assert.match(md, /Applied \(.*\): rule cutover:xcom-flip-prod:xcom\/ put\./);
+  assert.match(md, /Reverted \(.*\): deleted: configuration deleted again\./);
 });

@@ -112,14 +112,16 @@ test('the dossier: the state store sections in place, the common ones around the
   const headings = [...md.matchAll(/^## (\d+)\. (.+)$/gm)].map((m) => `${m[1]}. ${m[2]}`);
   assert.deepEqual(headings, [
     '1. Calibration',
-    '2. Preflight',
-    '3. The change',
-    '4. Flip and heal rehearsal',
-    '5. Operator decision',
-    '6. Deploy',
-    '7. Verification per component',
-    '8. Validation run',
-    '9. Compensation (kill-switch)',
+    '2. Objects under the backend prefix',
+    '3. Preflight',
+    '4. The change',
+    '5. Lifecycle rule',
+    '6. Flip and heal rehearsal',
+    '7. Operator decision',
+    '8. Deploy',
+    '9. Verification per component',
+    '10. Validation run',
+    '11. Compensation (kill-switch)',
   ]);
   assert.match(md, /\| task_state_store \| 120 \| 2 \| 20 B \|/);
   assert.match(md, /\| task \| etl\/extract \| cursor \| 40 \| 65556 B \|/);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { notifyActivities } from '../activities/engine/notify.js';
+import { objectStorageActivities } from '../activities/object-storage.js';
 import type { StateStoreActivities } from '../activities/statestore/index.js';
 import type { SharedActivities } from '../activities/index.js';
 import type { ChangeStage } from '../domain/evidence.js';
@@ -56,6 +57,7 @@ type Scripted = Pick<
   | 'revertChange'
   | 'findAffectedRuns'
   | 'rerunAffectedRuns'
+  | 'reportObjects'
 > &
   StateStoreActivities;
 
@@ -63,6 +65,8 @@ function script(journal: string[], o: { verifyRed?: boolean; unreadable?: boolea
   const stage = (env: Record<string, string>): ChangeStage => ({ label: 'target', thresholdBytes: 0, env });
   return {
     ...notifyActivities(),
+    // The real step on a worker without S3 or DB adapters: it says why it compared nothing.
+    reportObjects: objectStorageActivities({}).reportObjects,
     'stateStore.calibrate': async () => {
       journal.push('calibrate');
       const sizes = { p50: 10, p95: 10, p99: 10, p999: 10, max: 10 };

@@ -256,7 +256,15 @@ test(
     assert.ok(result.status.evidence.rehearsal);
     assert.deepEqual(
       journal.map((j) => j.name),
-      ['calibrate', 'preflight', 'renderChange', 'previewChange', 'rehearse'],
+      [
+        'calibrate',
+        'reportObjects',
+        'preflight',
+        'renderChange',
+        'renderLifecycle',
+        'previewChange',
+        'rehearse',
+      ],
     );
 
     const noRehearsal: JournalEntry[] = [];

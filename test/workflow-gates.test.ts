@@ -101,7 +101,7 @@ test('preflight red: STOPPED, no render, no rehearsal, no apply', { timeout: 60_
   assert.match(result.reason, /PREFLIGHT gate red.*NoSuchBucket/);
   assert.deepEqual(
     journal.map((j) => j.name),
-    ['calibrate', 'preflight'],
+    ['calibrate', 'reportObjects', 'preflight'],
   );
   assert.equal(result.status.evidence.preflight?.checks.at(-1)?.status, 'red');
 });
@@ -221,9 +221,12 @@ test(
       result.status.evidence.applies[0]?.startedAt,
       'affected runs are searched from the apply',
     );
+    // The plan's retention rule went out after VERIFY, so it is taken back first.
     assert.deepEqual(sideEffects(journal), [
       'applyChange',
+      'applyLifecycle',
       'validateRun',
+      'revertLifecycle',
       'revertChange',
       'rerunAffectedRuns',
     ]);

@@ -56,19 +56,22 @@ test('happy path: evidence, approval, apply, verify, validate -> DONE', { timeou
   assert.equal(result.status.evidence.validations[0]?.state, 'success');
   assert.deepEqual(
     journal.filter((j) => SIDE_EFFECTS.includes(j.name)).map((j) => j.name),
-    ['applyChange', 'validateRun'],
+    ['applyChange', 'applyLifecycle', 'validateRun'],
   );
   assert.deepEqual(
     journal.map((j) => j.name),
     [
       'calibrate',
+      'reportObjects',
       'preflight',
       'renderChange',
+      'renderLifecycle',
       'previewChange',
       'rehearse',
       'applyChange',
       'waitForRollout',
       'verifyConfig',
+      'applyLifecycle',
       'validateRun',
     ],
   );

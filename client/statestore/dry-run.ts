@@ -1,7 +1,7 @@
 /** The state-store flip's dry-run evidence for a terminal. */
 import type { RunResult } from '../../domain/engine/run.js';
 import type { StateStoreResult } from '../../domain/statestore/run.js';
-import { changeLines, failedSteps, gateWord, preflightLines } from '../dry-run-lines.js';
+import { changeLines, failedSteps, gateWord, objectStorageLines, preflightLines } from '../dry-run-lines.js';
 import { keyValues, table } from '../format.js';
 import type { DryRunSection } from '../dry-run-lines.js';
 
@@ -45,9 +45,13 @@ export function stateStoreDryRun(r0: RunResult): DryRunSection[] {
     );
     for (const reason of c.gate.reasons) out.push(`   RED: ${reason}`);
   }
+  out.push(...objectStorageLines(ev, 'objects'));
   close('CALIBRATE');
   sections.push({ phase: 'PREFLIGHT', lines: preflightLines(s, ev.preflight) });
-  sections.push({ phase: 'RENDER', lines: changeLines(s, ev.change, ev.preview) });
+  sections.push({
+    phase: 'RENDER',
+    lines: [...changeLines(s, ev.change, ev.preview), ...objectStorageLines(ev, 'lifecycle')],
+  });
 
   const r = ev.rehearsal;
   out.push(`4. REHEARSAL ${r ? gateWord(r.gate) : ''}`.trimEnd());

@@ -7,6 +7,8 @@ import {
   deploySection,
   preflightSection,
   rerunSection,
+  lifecycleSection,
+  objectsSection,
   undoSection,
 } from '../report-shared.js';
 
@@ -57,8 +59,10 @@ export function stateStoreReportSections(s: RunStatus): {
           p('', gate(c.gate), '');
         },
       },
+      { title: 'Objects under the backend prefix', render: (p) => objectsSection(ev, p) },
       { title: 'Preflight', render: (p) => preflightSection(ev.preflight, p) },
       { title: 'The change', render: (p) => changeSection(ev.change, ev.preview, p) },
+      { title: 'Lifecycle rule', render: (p) => lifecycleSection(ev, p) },
       {
         title: 'Flip and heal rehearsal',
         render(p) {

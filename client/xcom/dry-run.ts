@@ -3,7 +3,7 @@ import type { CutoverResult } from '../../domain/cutover.js';
 import type { RunResult } from '../../domain/engine/run.js';
 import { keyValues, table } from '../format.js';
 import type { DryRunSection } from '../dry-run-lines.js';
-import { changeLines, failedSteps, gateWord, preflightLines } from '../dry-run-lines.js';
+import { changeLines, failedSteps, gateWord, objectStorageLines, preflightLines } from '../dry-run-lines.js';
 
 const bytes = (n: number | null | undefined): string =>
   n === null || n === undefined ? '-' : `${n.toLocaleString('en-US')} B`;
@@ -63,10 +63,14 @@ export function xcomDryRun(r0: RunResult): DryRunSection[] {
       );
     for (const r of c.gate.reasons) out.push(`   RED: ${r}`);
   }
+  out.push(...objectStorageLines(ev, 'objects'));
   close('CALIBRATE');
 
   sections.push({ phase: 'PREFLIGHT', lines: preflightLines(s, ev.preflight) });
-  sections.push({ phase: 'RENDER', lines: changeLines(s, ev.change, ev.preview) });
+  sections.push({
+    phase: 'RENDER',
+    lines: [...changeLines(s, ev.change, ev.preview), ...objectStorageLines(ev, 'lifecycle')],
+  });
 
   const r = ev.rehearsal;
   out.push(`4. REHEARSAL ${r ? gateWord(r.gate) : ''}`.trimEnd());

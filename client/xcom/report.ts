@@ -7,6 +7,8 @@ import {
   deploySection,
   preflightSection,
   rerunSection,
+  lifecycleSection,
+  objectsSection,
   undoSection,
 } from '../report-shared.js';
 
@@ -74,8 +76,10 @@ export function xcomReportSections(s: RunStatus): {
           }
         },
       },
+      { title: 'Objects under the backend prefix', render: (p) => objectsSection(ev, p) },
       { title: 'Preflight', render: (p) => preflightSection(ev.preflight, p) },
       { title: 'The change', render: (p) => changeSection(ev.change, ev.preview, p) },
+      { title: 'Lifecycle rule', render: (p) => lifecycleSection(ev, p) },
       {
         title: 'Kill-switch rehearsal',
         render(p) {
