@@ -302,6 +302,13 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
 
       const dossier = readFileSync(path.join(dir, 'dossier.md'), 'utf8');
       assert.match(dossier, /^# Cut-over xcom-flip-local: DONE/m);
+      // plans/local.yaml asks for a 7-day rule: put on the demo's bucket once VERIFY held.
+      assert.match(
+        dossier,
+        /Rule `cutover:xcom-flip-local:xcom\/`: expire `cutover-demo\/xcom\/` after 7 days, put once VERIFY holds/,
+      );
+      assert.match(dossier, /Applied \(.*\): rule cutover:xcom-flip-local:xcom\/ put on bucket cutover-demo/);
+      assert.match(dossier, /Objects under `cutover-demo\/xcom\/` against the metadata DB's references/);
       assert.match(out, new RegExp(`dossier: +${dir.replace(/[.]/g, '\\.')}/dossier\\.md`));
 
       // Another state dir and REST API port: the plan is plans/local.yaml pointed at both.
@@ -391,6 +398,12 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
       );
       const dossier = readFileSync(path.join(dir, 'dossier.md'), 'utf8');
       assert.match(dossier, /^# Cut-over state-store-flip-local: DONE/m);
+      // The state store's 30-day rule, merged with the XCom flip's on the same bucket when both ran.
+      assert.match(
+        dossier,
+        /Applied \(.*\): rule cutover:state-store-flip-local:state\/ put on bucket cutover-demo/,
+      );
+      assert.doesNotMatch(dossier, /\| lifecycle rule \| \*\*amber\*\*/);
       assert.match(out, new RegExp(`dossier: +${dir.replace(/[.]/g, '\\.')}/dossier\\.md`));
       // The state-store plan pointed at the demo's stack: the same bucket, prefix state.
       const plan = parse(readFileSync(path.join(dir, 'plan.yaml'), 'utf8')) as {
