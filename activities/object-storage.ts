@@ -19,6 +19,8 @@ import {
   type LifecycleRevertRecord,
   type ObjectReport,
   type ObjectTally,
+  AGE_CAP_DAYS,
+  referencedAtLeast,
 } from '../domain/lifecycle.js';
 import { backendStorage, type AnyPlan } from '../domain/runbooks.js';
 import { requireAdapter, type Adapters } from './adapters.js';
@@ -63,6 +65,7 @@ export function objectStorageActivities(adapters: Adapters) {
           dangling: 0,
           retentionDays,
           referencedOlderThanRetention: null,
+          referencedByAgeDays: [],
         });
         if (scheme !== 's3') return empty(`${scheme}:// is not listed: only S3 buckets are`);
         let refs: ObjectReferencesPort;
@@ -79,10 +82,9 @@ export function objectStorageActivities(adapters: Adapters) {
           // Read-only evidence: a worker that cannot build it says why instead of failing the run.
           return empty(err instanceof Error ? err.message : String(err));
         }
-        const cutoff =
-          retentionDays === null
-            ? null
-            : Date.parse(now ?? new Date().toISOString()) - retentionDays * DAY_MS;
+        const nowMs = Date.parse(now ?? new Date().toISOString());
+        const cutoff = retentionDays === null ? null : nowMs - retentionDays * DAY_MS;
+        const byAge = new Array<number>(AGE_CAP_DAYS + 1).fill(0);
         const listed = tally();
         const referenced = tally();
         const orphaned = tally();
@@ -112,7 +114,10 @@ export function objectStorageActivities(adapters: Adapters) {
           } else if (o) {
             add(listed, o);
             add(referenced, o);
-            if (cutoff !== null && Date.parse(o.lastModified) < cutoff) olderThanRetention++;
+            const written = Date.parse(o.lastModified);
+            if (cutoff !== null && written < cutoff) olderThanRetention++;
+            const age = Math.min(AGE_CAP_DAYS, Math.max(0, Math.floor((nowMs - written) / DAY_MS)));
+            byAge[age] = (byAge[age] ?? 0) + 1;
             o = await objects.next();
             k = await keys.next();
           }
@@ -127,6 +132,8 @@ export function objectStorageActivities(adapters: Adapters) {
           dangling,
           retentionDays,
           referencedOlderThanRetention: retentionDays === null ? null : olderThanRetention,
+          // Trailing zeros carry nothing: the evidence stays small in history.
+          referencedByAgeDays: trimZeros(byAge),
         };
       });
     },
@@ -148,6 +155,17 @@ export function objectStorageActivities(adapters: Adapters) {
           (c) =>
             `existing rule ${c.ruleId} ${c.why}: ${JSON.stringify(c.rule)} vs ours ${JSON.stringify(rule)}`,
         );
+        // An existing rule with fewer days deletes first: what it would take of objects still in use.
+        if (objects && !objects.skipped)
+          for (const c of conflicts) {
+            const days = c.rule.Expiration?.Days;
+            if (days === undefined || days >= lifecycle.days) continue;
+            const n = referencedAtLeast(objects, days);
+            if (n > 0)
+              warnings.push(
+                `existing rule ${c.ruleId} expires objects under ${keyPrefix} after ${days} days, before this plan's ${lifecycle.days}: ${n} object(s) the metadata DB still references are ${days} days old or more, so their DAG runs lose those values although they are younger than the retention`,
+              );
+          }
         const older = objects?.referencedOlderThanRetention ?? 0;
         if (older > 0)
           warnings.push(
@@ -293,6 +311,12 @@ export async function lifecyclePreflightRow(adapters: Adapters, plan: AnyPlan): 
   } catch (err) {
     return row('red', err instanceof Error ? err.message : String(err));
   }
+}
+
+function trimZeros(counts: number[]): number[] {
+  let end = counts.length;
+  while (end > 0 && counts[end - 1] === 0) end--;
+  return counts.slice(0, end);
 }
 
 function tally(): ObjectTally {

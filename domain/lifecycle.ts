@@ -245,6 +245,19 @@ export interface ObjectReport extends Timed {
   /** The plan's retention, and how many referenced objects are already older than it. */
   retentionDays: number | null;
   referencedOlderThanRetention: number | null;
+  /**
+   * Referenced objects by age in whole days: entry d counts those d days old, the last entry
+   * those AGE_CAP_DAYS or older. What any rule's `Days` would delete is read from it.
+   */
+  referencedByAgeDays: number[];
+}
+
+export const AGE_CAP_DAYS = 366;
+
+/** How many referenced objects are `days` old or older (what a rule expiring after `days` deletes). */
+export function referencedAtLeast(report: Pick<ObjectReport, 'referencedByAgeDays'>, days: number): number {
+  const from = Math.min(Math.max(0, Math.floor(days)), AGE_CAP_DAYS);
+  return (report.referencedByAgeDays ?? []).slice(from).reduce((a, b) => a + b, 0);
 }
 
 export interface ObjectTally {

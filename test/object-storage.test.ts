@@ -436,6 +436,12 @@ void describe('orphan report (Airflow metadata DB in PostgreSQL, moto S3)', () =
 
       const now = await objectStorageActivities(adapters).reportObjects({ plan: xcomPlan(moto.bucket) });
       assert.equal(now.referencedOlderThanRetention, 0);
+      assert.equal(report.referencedByAgeDays.length, 9, 'eight days old: the histogram ends there');
+      assert.equal(report.referencedByAgeDays[8], 2);
+      // A 3-day rule already on the prefix deletes first: its toll on values still in use is counted.
+      await store.putLifecycle(moto.bucket, [
+        { ID: 'xcom-3d', Status: 'Enabled', Filter: { Prefix: 'xcom/' }, Expiration: { Days: 3 } },
+      ]);
       const render = await objectStorageActivities(adapters).renderLifecycle({
         plan: xcomPlan(moto.bucket),
         objects: report,

@@ -171,6 +171,7 @@ export const greenScript: Required<Script> = {
     dangling: 0,
     retentionDays: plan.spec.lifecycle?.days ?? null,
     referencedOlderThanRetention: plan.spec.lifecycle ? 0 : null,
+    referencedByAgeDays: [2],
   }),
   renderLifecycle: async ({ plan }) => {
     const days = plan.spec.lifecycle?.days ?? 7;
