@@ -134,6 +134,10 @@ function s3Error(err: unknown, op: keyof typeof PERMISSION, bucket: string): Err
     delete: 'deleting the lifecycle configuration of',
     list: 'listing',
   }[op];
+  if (code === 'CredentialsProviderError')
+    return new PermanentFault(
+      `${what} bucket ${bucket}: the worker has no S3 credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile or a role)`,
+    );
   const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   if (code === 'AccessDenied' || status === 403) {
     const cause =

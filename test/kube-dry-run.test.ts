@@ -24,7 +24,8 @@ import { airflowBaseEnv } from './support/airflow.js';
 import { startCutoverEnv, workflowBundle, type CutoverEnv } from './support/cutover-env.js';
 import { git, seedValuesRepo } from './support/gitops-repo.js';
 import { startKubeApiServer, type KubeApiServer } from './support/kube-api-server.js';
-import { startMoto, venvDir, type MotoServer } from './support/moto.js';
+import { startMoto, TEST_REGION, venvDir, type MotoServer } from './support/moto.js';
+import { S3ObjectStore } from '../adapters/s3-object-store.js';
 import { referencePlanInput } from './support/plans.js';
 import { seedReferenceHistory } from './support/xcom-fixture.js';
 
@@ -111,6 +112,11 @@ before(async () => {
     CUTOVER_KUBECONFIG: kube.kubeconfigPath,
     CUTOVER_GITOPS_DIR: path.join(dir, 'gitops-work'),
     CUTOVER_POD_PYTHON: 'python',
+    // The worker's S3 (the lifecycle rule's RENDER) is moto's.
+    AWS_ENDPOINT_URL_S3: moto.endpoint,
+    AWS_REGION: TEST_REGION,
+    AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
   });
   worker = await createCutoverWorker({
     connection: env.connection,
@@ -188,6 +194,24 @@ test(
       JSON.stringify(ev.preflight.checks, null, 1),
     );
     assert.match(ev.preflight.checks.find((c) => c.name.startsWith('provider'))?.detail ?? '', /1\.11\.0/);
+
+    // The plan's 7-day rule is rendered against the bucket, never put by a dry run; the orphan
+    // report needs direct DB access, which this in-pod plan does not have, and says so.
+    assert.equal(ev.lifecycle?.before, null);
+    assert.match(ev.lifecycle?.diff ?? '', /^\+ +"ID": "cutover:.*:xcom\/",$/m);
+    assert.equal(ev.lifecycleApplied, undefined);
+    const bucketStore = new S3ObjectStore({
+      endpoint: moto.endpoint,
+      region: TEST_REGION,
+      credentials: moto.credentials,
+    });
+    assert.equal(
+      await bucketStore.getLifecycle(BUCKET),
+      null,
+      'no lifecycle configuration after the dry run',
+    );
+    bucketStore.close();
+    assert.match(ev.objects?.skipped ?? '', /direct/);
 
     assert.ok(ev.preview);
     assert.match(ev.preview.destination, /helm\/values-prod\.yaml at extraConfigMaps\.airflow-env\.data/);

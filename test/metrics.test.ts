@@ -152,11 +152,14 @@ test(
     assert.equal(count('VALIDATE'), 1);
     assert.equal(count('COMPENSATE'), 1);
     assert.equal(count('AWAIT_GO'), undefined, 'a phase without steps has no samples');
-    // Scripted steps take exactly 1 s each (their stamps); APPLY is apply + rollout, COMPENSATE five steps.
-    assert.equal(sum('CALIBRATE'), 3);
+    // Scripted steps take exactly 1 s each (their stamps); CALIBRATE is the calibration + the orphan
+    // report, APPLY apply + rollout, COMPENSATE five steps (the rule was never put: VERIFY failed).
+    assert.equal(sum('PREFLIGHT'), 3);
+    assert.equal(sum('CALIBRATE'), 6);
     assert.equal(sum('APPLY'), 6);
     assert.equal(sum('COMPENSATE'), 5);
-    assert.equal(sample(text, 'cutover_phase_duration_seconds_bucket{phase="CALIBRATE",le="1"}'), 3);
+    assert.equal(sample(text, 'cutover_phase_duration_seconds_bucket{phase="PREFLIGHT",le="1"}'), 3);
+    assert.equal(sample(text, 'cutover_phase_duration_seconds_bucket{phase="CALIBRATE",le="1"}'), 0);
     assert.equal(sample(text, 'cutover_phase_duration_seconds_bucket{phase="APPLY",le="1"}'), 0);
     assert.equal(sample(text, 'cutover_phase_duration_seconds_bucket{phase="APPLY",le="5"}'), 3);
     assert.equal(sample(text, 'cutover_phase_duration_seconds_bucket{phase="APPLY",le="+Inf"}'), 3);

@@ -181,9 +181,14 @@ describe('webhook messages from real runs', { concurrency: true }, () => {
           const data = m?.markerName === 'core_patch' ? m.details?.['patch-data']?.payloads?.[0]?.data : null;
           return data ? [Buffer.from(data).toString('utf8')] : [];
         });
-        assert.equal(patches.length, 2, 'two patch markers: notifications and the runbook attribute');
+        assert.equal(
+          patches.length,
+          3,
+          'three patch markers: notifications, the runbook attribute, the object-storage steps',
+        );
         assert.match(patches[0] ?? '', new RegExp(`"${NOTIFICATIONS_PATCH}"`));
         assert.match(patches[1] ?? '', new RegExp(`"${RUNBOOK_ATTRIBUTE_PATCH}"`));
+        assert.match(patches[2] ?? '', /"object-storage-steps-v1"/);
         assert.equal(
           (history.events ?? []).filter(
             (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'notify',

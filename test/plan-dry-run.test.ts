@@ -29,7 +29,7 @@ import { PLAN, TARGET } from '../workflows/engine/search-attributes.js';
 import { createAirflowTestDatabase, type AirflowTestDatabase } from './support/airflow-db.js';
 import { localTargetEnvFile } from '../local/airflow-env.js';
 import { startCutoverEnv, workflowBundle, type CutoverEnv } from './support/cutover-env.js';
-import { startMoto, type MotoServer } from './support/moto.js';
+import { startMoto, TEST_REGION, type MotoServer } from './support/moto.js';
 import { REPO_ROOT } from './support/plans.js';
 import { DOSSIER, referenceRows, seedReferenceHistory } from './support/xcom-fixture.js';
 
@@ -176,7 +176,15 @@ before(async () => {
   });
   writeFileSync(envFile, envFileText);
 
-  wa = adaptersFromEnv({ ...process.env, [URL_ENV]: db.url });
+  wa = adaptersFromEnv({
+    ...process.env,
+    [URL_ENV]: db.url,
+    // The worker's S3 (the orphan report, the lifecycle rule) is moto's.
+    AWS_ENDPOINT_URL_S3: moto.endpoint,
+    AWS_REGION: TEST_REGION,
+    AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
+  });
   worker = await createCutoverWorker({
     connection: env.connection,
     taskQueue,
@@ -220,7 +228,9 @@ void describe('cutover plan (dry run) on real components', () => {
 
       const pf = result.status.evidence.preflight;
       assert.ok(pf);
-      assert.equal(pf.checks.length, 8, pf.checks.map((c) => c.name).join(', '));
+      // The eight checks of the flip, and plans/local.yaml's lifecycle rule (the bucket's config readable).
+      assert.equal(pf.checks.length, 9, pf.checks.map((c) => c.name).join(', '));
+      assert.match(pf.checks.find((c) => c.id === 'lifecycle')?.detail ?? '', /no configuration yet/);
       // Every check of Airflow and S3 is green; only the REST API, whose credentials this test's worker
       // lacks, shows, amber, since a dry run does not need it.
       assert.deepEqual(
@@ -323,8 +333,10 @@ void describe('cutover plan (dry run) on real components', () => {
       const red = result.status.evidence.preflight?.checks.filter((c) => c.status === 'red') ?? [];
       assert.deepEqual(
         red.map((c) => c.name),
-        ['object storage write -> read -> delete'],
+        // The lifecycle rule's bucket is the same missing one: its row names the bucket too.
+        ['object storage write -> read -> delete', 'lifecycle rule'],
       );
+      assert.match(red[1]?.detail ?? '', /NoSuchBucket/);
       assert.equal(result.status.evidence.change, null);
       assert.equal(result.status.evidence.preview, null);
       assert.equal(result.status.evidence.rehearsal, null);

@@ -40,7 +40,7 @@ import { createAirflowTestDatabase, type AirflowTestDatabase } from './support/a
 import { airflowBaseEnv } from './support/airflow.js';
 import { startCutoverEnv, workflowBundle, type CutoverEnv } from './support/cutover-env.js';
 import { startKubeApiServer, type KubeApiServer } from './support/kube-api-server.js';
-import { startMoto, venvDir, type MotoServer } from './support/moto.js';
+import { startMoto, TEST_REGION, venvDir, type MotoServer } from './support/moto.js';
 import { seedStateRows, stateStoreEnv, type SeededRow } from './support/state-store.js';
 
 const SLOW = { timeout: 300_000 };
@@ -196,6 +196,11 @@ void describe('state-store flip on a Kubernetes target, end to end', () => {
       CUTOVER_KUBECONFIG: kube.kubeconfigPath,
       CUTOVER_POD_PYTHON: 'python',
       [DB_URL_ENV]: db.url,
+      // The worker's S3 (the orphan report, the lifecycle rule) is moto's.
+      AWS_ENDPOINT_URL_S3: moto.endpoint,
+      AWS_REGION: TEST_REGION,
+      AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
     });
   }, SLOW);
 

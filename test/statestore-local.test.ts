@@ -45,6 +45,8 @@ import {
   startMoto,
   type MotoServer,
 } from './support/moto.js';
+import { S3ObjectStore } from '../adapters/s3-object-store.js';
+import { sameLifecycle } from '../domain/lifecycle.js';
 
 const SLOW = { timeout: 900_000 };
 const BUCKET = 'cutover-state-e2e';
@@ -313,12 +315,20 @@ void describe('state-store flip on the local target, end to end', () => {
   );
 
   test(
-    '3. the validation run breaks the plan: revert, every wrapped row rewritten, the run re-run: ROLLED_BACK',
+    '3. the validation run breaks the plan: the retention rule taken back, revert, every wrapped row rewritten, the run re-run: ROLLED_BACK',
     SLOW,
     async () => {
       const plan = planFor((raw) => {
         raw.spec.validation.maxObjects = 0;
+        // Put once VERIFY held, so VALIDATE's failure must take it back too.
+        raw.spec.lifecycle = { days: 30 };
       });
+      const bucketStore = new S3ObjectStore({
+        endpoint: moto.endpoint,
+        region: MOTO_REGION,
+        credentials: moto.credentials,
+      });
+      const lifecycleBefore = await bucketStore.getLifecycle(BUCKET);
       const input = inputFor(plan);
       const h = await start(input);
       await awaitGo(h);
@@ -331,12 +341,19 @@ void describe('state-store flip on the local target, end to end', () => {
       );
       const ev = r.status.evidence;
       assert.deepEqual(r.status.compensation?.completed, [
+        'revert the lifecycle rule',
         'revert target',
         'waitForRollout',
         'healRows',
         'findAffectedRuns',
         'rerunAffectedRuns',
       ]);
+      assert.equal(ev.lifecycleApplied?.changed, true, JSON.stringify(ev.lifecycleApplied));
+      assert.ok(
+        sameLifecycle(await bucketStore.getLifecycle(BUCKET), lifecycleBefore),
+        'the bucket holds its configuration from before the run',
+      );
+      bucketStore.close();
       assert.ok((ev.heal?.rewritten ?? 0) >= 2, JSON.stringify(ev.heal));
       assert.ok((ev.heal?.objectRefs ?? 0) >= 1, 'object refs were read back from S3');
       assert.equal(ev.heal?.markerRowsRemaining, 0);
