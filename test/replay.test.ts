@@ -26,7 +26,14 @@ Runtime.install({
 
 const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'histories');
 const CHANGED_WORKFLOW_PATH = fileURLToPath(new URL('./fixtures/changed-workflow/index.js', import.meta.url));
-const SCENARIOS = ['happy-path', 'rejected', 'rolled-back', 'needs-operator', 'ramp'];
+const SCENARIOS = [
+  'happy-path',
+  'rejected',
+  'rolled-back',
+  'needs-operator',
+  'ramp',
+  'lifecycle-rolled-back',
+];
 
 const files = readdirSync(HISTORIES_DIR)
   .filter((f) => f.endsWith('.json'))

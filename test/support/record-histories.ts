@@ -3,7 +3,10 @@
  * against a fresh dev server through each scenario below and writes its
  * history to test/histories/<scenario>.json.
  *
- *   npx tsc -p . && PATH=.venv/bin:$PATH node dist/test/support/record-histories.js
+ *   npx tsc -p . && PATH=.venv/bin:$PATH node dist/test/support/record-histories.js [scenario ...]
+ *
+ * With scenario names, only those are recorded: the others stay as the code of their time wrote
+ * them, which is what makes them worth replaying.
  *
  * Format: proto3 JSON, the same as `temporal workflow show --output json`, the
  * Web UI's download and `cutover replay --export` (client/history-json.ts); this
@@ -131,6 +134,21 @@ const scenarios: Scenario[] = [
     script: () => ({}),
     drive: approve,
   },
+  {
+    // The object-storage steps (orphan report, lifecycle rule put after VERIFY), then a red
+    // VALIDATE: the kill-switch takes the rule back before the config.
+    name: 'lifecycle-rolled-back',
+    expect: 'ROLLED_BACK',
+    plan: singleStage,
+    script: () => ({
+      validateRun: async (input, attempt) => ({
+        ...(await greenScript.validateRun(input, attempt)),
+        state: 'failed',
+        gate: red('validation run failed'),
+      }),
+    }),
+    drive: approve,
+  },
 ];
 
 async function record(env: CutoverEnv, scenario: Scenario): Promise<string> {
@@ -171,7 +189,11 @@ async function main(): Promise<void> {
   mkdirSync(HISTORIES_DIR, { recursive: true });
   const env = await startCutoverEnv();
   try {
-    for (const scenario of scenarios) console.log(await record(env, scenario));
+    const wanted = process.argv.slice(2);
+    const unknown = wanted.filter((w) => !scenarios.some((s) => s.name === w));
+    if (unknown.length > 0) throw new Error(`no such scenario: ${unknown.join(', ')}`);
+    for (const scenario of scenarios)
+      if (wanted.length === 0 || wanted.includes(scenario.name)) console.log(await record(env, scenario));
   } finally {
     await env.close();
   }
