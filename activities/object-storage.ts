@@ -35,7 +35,7 @@ export const LIFECYCLE_CHECK = 'lifecycle';
 export function objectStorageActivities(adapters: Adapters) {
   const store = (plan: AnyPlan, needs: string) => requireAdapter(adapters, 'objectStore', plan, needs);
 
-  /** The rule this plan owns, where it goes, and the bucket's configuration now. */
+  /** The rule this plan owns and where it goes; a plan that asks for none cannot render one. */
   const owned = (plan: AnyPlan) => {
     const { path, lifecycle } = backendStorage(plan);
     if (!lifecycle) throw new PermanentFault('the plan asks for no lifecycle rule (spec.lifecycle)');
@@ -83,13 +83,11 @@ export function objectStorageActivities(adapters: Adapters) {
           return empty(err instanceof Error ? err.message : String(err));
         }
         const nowMs = Date.parse(now ?? new Date().toISOString());
-        const cutoff = retentionDays === null ? null : nowMs - retentionDays * DAY_MS;
         const byAge = new Array<number>(AGE_CAP_DAYS + 1).fill(0);
         const listed = tally();
         const referenced = tally();
         const orphaned = tally();
         let dangling = 0;
-        let olderThanRetention = 0;
         const objects = pages(s3.listObjects(bucket, keyPrefix));
         const keys = pages(refs.referencedKeys(bucket, keyPrefix));
         let o: ListedObject | null;
@@ -114,9 +112,10 @@ export function objectStorageActivities(adapters: Adapters) {
           } else if (o) {
             add(listed, o);
             add(referenced, o);
-            const written = Date.parse(o.lastModified);
-            if (cutoff !== null && written < cutoff) olderThanRetention++;
-            const age = Math.min(AGE_CAP_DAYS, Math.max(0, Math.floor((nowMs - written) / DAY_MS)));
+            const age = Math.min(
+              AGE_CAP_DAYS,
+              Math.max(0, Math.floor((nowMs - Date.parse(o.lastModified)) / DAY_MS)),
+            );
             byAge[age] = (byAge[age] ?? 0) + 1;
             o = await objects.next();
             k = await keys.next();
@@ -131,7 +130,8 @@ export function objectStorageActivities(adapters: Adapters) {
           orphaned,
           dangling,
           retentionDays,
-          referencedOlderThanRetention: retentionDays === null ? null : olderThanRetention,
+          referencedOlderThanRetention:
+            retentionDays === null ? null : referencedAtLeast({ referencedByAgeDays: byAge }, retentionDays),
           // Trailing zeros carry nothing: the evidence stays small in history.
           referencedByAgeDays: trimZeros(byAge),
         };
@@ -198,7 +198,7 @@ export function objectStorageActivities(adapters: Adapters) {
       plan: AnyPlan;
       render: LifecycleRender;
     }): Promise<LifecycleApplyRecord> {
-      const { bucket } = owned(plan);
+      const { bucket } = render;
       const s3 = store(plan, 'put the bucket lifecycle configuration');
       return timed(async () => {
         const now = await s3.getLifecycle(bucket);
@@ -230,7 +230,7 @@ export function objectStorageActivities(adapters: Adapters) {
       plan: AnyPlan;
       render: LifecycleRender;
     }): Promise<LifecycleRevertRecord> {
-      const { bucket } = owned(plan);
+      const { bucket } = render;
       const s3 = store(plan, 'revert the bucket lifecycle configuration');
       return timed(async () => {
         const now = await s3.getLifecycle(bucket);

@@ -7,7 +7,7 @@
  * every existing rule is kept exactly as it was (order, IDs, filters, transitions, noncurrent and
  * abort-multipart rules), and only the rule with this runbook's ID is added or replaced in place.
  *
- * Pure and deterministic: the workflow calls these, so no I/O and no clock here.
+ * Pure: the plan schema, the activities and the reports use these; no I/O and no clock here.
  */
 import { z } from 'zod';
 import type { Timed } from './engine/evidence.js';

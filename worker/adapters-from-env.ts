@@ -44,7 +44,7 @@ import { metadataDbFromEnv, type PostgresMetadataDb } from '../adapters/metadata
 import type { Component } from '../domain/plan.js';
 import type { AnyPlan } from '../domain/runbooks.js';
 import type { ExecPort } from '../adapters/exec/port.js';
-import { PostgresStateStoreDb, type StateStoreDbPort } from '../adapters/state-store-db.js';
+import { PostgresStateStoreDb } from '../adapters/state-store-db.js';
 import { ExecStateStoreHeal } from '../adapters/state-store-heal.js';
 import { StateStoreProbes } from '../adapters/state-store-probes.js';
 import { venvDir } from '../local/venv.js';
@@ -245,7 +245,7 @@ export function adaptersFromEnv(
   };
   const stateDbs = new Map<string, PostgresStateStoreDb>();
   /** The state-store tables are measured over a direct connection (the URL in the env var the plan names). */
-  const stateStoreDb = (plan: AnyPlan): StateStoreDbPort => {
+  const stateStoreDb = (plan: AnyPlan): PostgresStateStoreDb => {
     const access = plan.airflow.metadataDb;
     if (access.access !== 'direct')
       throw adapterMissing(
@@ -367,9 +367,7 @@ export function adaptersFromEnv(
         'object references',
         'compare the bucket with the metadata DB in-pod (not built): set airflow.metadataDb.access to direct',
       );
-    return plan.kind === 'XComBackendCutover'
-      ? direct(plan.airflow.metadataDb.urlEnv)
-      : (stateStoreDb(plan) as PostgresStateStoreDb);
+    return plan.kind === 'XComBackendCutover' ? direct(plan.airflow.metadataDb.urlEnv) : stateStoreDb(plan);
   };
 
   const rollout = (plan: AnyPlan): RolloutPort => {
