@@ -16,6 +16,13 @@ import type { Component, Plan } from '../domain/plan.js';
 import type { AnyPlan } from '../domain/runbooks.js';
 import type { Heartbeat } from './heartbeat.js';
 import type { ObjectReferencesPort, ObjectStorePort } from './object-store-ports.js';
+import type { InspectedPlan } from '../domain/engine/plan.js';
+import type {
+  AirflowHealthPort,
+  ClusterInspectorPort,
+  DeploymentDbPort,
+  ProcessInspectorPort,
+} from './deployment-health-ports.js';
 import type { StateStoreDbPort, StateStoreHealPort, StateStoreProbesPort } from './state-store-ports.js';
 import { adapterMissing } from './engine/errors.js';
 
@@ -136,7 +143,8 @@ export interface AirflowApiPort {
  * An adapter, or a factory that builds one for a plan: one worker serves many
  * targets, and which database, cluster or repo to talk to is in the plan.
  */
-export type AdapterSource<T> = T | ((plan: AnyPlan) => T);
+/** An adapter, or a factory of one per plan (one worker serves many targets). */
+export type AdapterSource<T, P = AnyPlan> = T | ((plan: P) => T);
 
 export interface Adapters {
   metadb?: AdapterSource<MetadataDbPort>;
@@ -154,13 +162,25 @@ export interface Adapters {
   objectStore?: AdapterSource<ObjectStorePort>;
   /** The metadata DB's references to objects in that bucket. */
   objectReferences?: AdapterSource<ObjectReferencesPort>;
+  /** The target's pods, events, claims and nodes (kubernetes) for the deployment health checks. */
+  clusterInspector?: AdapterSource<ClusterInspectorPort, InspectedPlan>;
+  /** The components a local target's supervisor runs. */
+  processInspector?: AdapterSource<ProcessInspectorPort, InspectedPlan>;
+  /** Airflow's health, version, import errors and DAG warnings over its REST API. */
+  airflowHealth?: AdapterSource<AirflowHealthPort, InspectedPlan>;
+  /** DAG visibility and job heartbeats in the metadata DB. */
+  deploymentDb?: AdapterSource<DeploymentDbPort, InspectedPlan>;
 }
 
-export function resolveAdapter<T extends object>(
-  source: AdapterSource<T> | undefined,
-  plan: AnyPlan,
+/** The plan a key's factory takes: a change runbook's plan, or any inspected one. */
+type PlanFor<K extends keyof Adapters> =
+  NonNullable<Adapters[K]> extends infer S ? (S extends (plan: infer P) => unknown ? P : never) : never;
+
+export function resolveAdapter<T extends object, P>(
+  source: AdapterSource<T, P> | undefined,
+  plan: P,
 ): T | undefined {
-  return typeof source === 'function' ? (source as (plan: AnyPlan) => T)(plan) : source;
+  return typeof source === 'function' ? (source as (plan: P) => T)(plan) : source;
 }
 
 /**
@@ -178,6 +198,10 @@ const ADAPTER_NAMES: Record<keyof Adapters, string> = {
   stateStoreHeal: 'state-store heal',
   objectStore: 'object storage (S3)',
   objectReferences: 'object references (metadata DB)',
+  clusterInspector: 'Kubernetes inspection',
+  processInspector: 'local supervisor inspection',
+  airflowHealth: 'Airflow health (REST API)',
+  deploymentDb: 'deployment health (metadata DB)',
 };
 
 /** The port behind `Adapters[K]` (ports are objects, so excluding functions leaves the port). */
@@ -193,11 +217,11 @@ export type AdapterPort<K extends keyof Adapters> = Exclude<
 export function requireAdapter<K extends keyof Adapters>(
   adapters: Adapters,
   key: K,
-  plan: AnyPlan,
+  plan: PlanFor<K>,
   needs: string,
 ): AdapterPort<K> {
-  const adapter = resolveAdapter<AdapterPort<K>>(
-    adapters[key] as AdapterSource<AdapterPort<K>> | undefined,
+  const adapter = resolveAdapter<AdapterPort<K>, PlanFor<K>>(
+    adapters[key] as AdapterSource<AdapterPort<K>, PlanFor<K>> | undefined,
     plan,
   );
   if (!adapter) throw adapterMissing(ADAPTER_NAMES[key], needs);

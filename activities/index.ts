@@ -9,6 +9,7 @@
 import type { Adapters } from './adapters.js';
 import { changeActivities } from './change.js';
 import { dagRunActivities } from './dag-runs.js';
+import { deploymentHealthActivities } from './deployment-health.js';
 import { notifyActivities, type NotifyOptions } from './engine/notify.js';
 import { objectStorageActivities } from './object-storage.js';
 import { stateStoreActivities } from './statestore/index.js';
@@ -48,15 +49,20 @@ export function createActivities(adapters: Adapters, notifications: NotifyOption
     changeActivities(adapters),
     dagRunActivities(adapters),
     objectStorageActivities(adapters),
+    deploymentHealthActivities(adapters),
     ...Object.values(RUNBOOK_ACTIVITIES).map((factory) => factory(adapters)),
   ) as SharedActivities & ReturnType<typeof xcomActivities> & ReturnType<typeof stateStoreActivities>;
 }
 
-/** The activities every runbook may call: notifications, the change and its rollout, DAG re-runs, the bucket. */
+/**
+ * The activities every runbook may call: notifications, the change and its rollout, DAG re-runs, the
+ * bucket, the deployment health checks.
+ */
 export type SharedActivities = ReturnType<typeof notifyActivities> &
   ReturnType<typeof changeActivities> &
   ReturnType<typeof dagRunActivities> &
-  ReturnType<typeof objectStorageActivities>;
+  ReturnType<typeof objectStorageActivities> &
+  ReturnType<typeof deploymentHealthActivities>;
 
 export type CutoverActivities = ReturnType<typeof createActivities>;
 export type { Adapters } from './adapters.js';

@@ -25,6 +25,7 @@
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { AirflowApiPort, DagRunResult, Heartbeat } from '../activities/adapters.js';
 import { PermanentFault } from '../activities/engine/errors.js';
+import { AirflowSession, isPermanent, safeJson } from './airflow-http.js';
 import type { AffectedRun } from '../domain/evidence.js';
 
 export interface AirflowRestApiOptions {
@@ -99,11 +100,6 @@ export function logShowsXComFailure(content: unknown): boolean {
   });
 }
 
-/** HTTP statuses that a retry cannot change: the request, the credentials or the target are wrong. */
-function isPermanent(status: number): boolean {
-  return status >= 400 && status < 500 && status !== 408 && status !== 429;
-}
-
 interface ObjectStorageLocation {
   scheme: string;
   bucket: string;
@@ -175,36 +171,18 @@ interface XComEntryBody {
   value?: unknown;
 }
 
-interface RequestOptions {
-  query?: Record<string, string | number | boolean | undefined>;
-  body?: unknown;
-  /** Statuses returned to the caller instead of thrown (e.g. 404 for "does not exist yet"). */
-  accept?: number[];
-  /** The path as messages name it, with {dag_id}-style names where the ids go (default: the real path). */
-  label?: string;
-}
-
-interface ApiResponse<T> {
-  status: number;
-  body: T;
-}
-
 export class AirflowRestApi implements AirflowApiPort {
   private readonly opts: AirflowRestApiOptions;
-  private readonly fetchFn: typeof fetch;
   private readonly pollMs: number;
-  private readonly apiRoot: string;
   private readonly location: ObjectStorageLocation;
+  private readonly session: AirflowSession;
   private s3Client: S3Client | undefined;
-  private token: string | undefined;
 
   constructor(opts: AirflowRestApiOptions) {
     this.opts = opts;
-    this.fetchFn = opts.fetch ?? globalThis.fetch;
     this.pollMs = opts.pollIntervalMs ?? 2_000;
-    const base = opts.baseUrl.replace(/\/+$/, '');
-    this.apiRoot = `${base}/api/${opts.apiVersion}`;
     this.location = parseXComPath(opts.xcomPath);
+    this.session = new AirflowSession(opts);
   }
 
   /** Releases the S3 client's sockets. */
@@ -223,7 +201,7 @@ export class AirflowRestApi implements AirflowApiPort {
     heartbeat: Heartbeat;
   }): Promise<DagRunResult> {
     const { dagId, runId } = args;
-    const dag = await this.request<{ is_paused: boolean }>('GET', `/dags/${enc(dagId)}`, {
+    const dag = await this.session.request<{ is_paused: boolean }>('GET', `/dags/${enc(dagId)}`, {
       label: '/dags/{dag_id}',
       accept: [404],
     });
@@ -238,7 +216,7 @@ export class AirflowRestApi implements AirflowApiPort {
           `DAG ${dagId} is paused and the plan does not allow unpausing it (validation.unpause: false): its run would never start`,
         );
       }
-      await this.request('PATCH', `/dags/${enc(dagId)}`, {
+      await this.session.request('PATCH', `/dags/${enc(dagId)}`, {
         label: '/dags/{dag_id}',
         query: { update_mask: 'is_paused' },
         body: { is_paused: false },
@@ -280,7 +258,7 @@ export class AirflowRestApi implements AirflowApiPort {
     const runs: AffectedRun[] = [];
     const limit = 100;
     for (let offset = 0; ; offset += limit) {
-      const page = await this.request<{ dag_runs: DagRunBody[]; total_entries: number }>(
+      const page = await this.session.request<{ dag_runs: DagRunBody[]; total_entries: number }>(
         'GET',
         '/dags/~/dagRuns',
         {
@@ -302,7 +280,7 @@ export class AirflowRestApi implements AirflowApiPort {
   }): Promise<(AffectedRun & { finalState: string })[]> {
     for (const run of args.runs) {
       // On an activity retry a run may be cleared twice: that re-runs it once more, which is harmless.
-      await this.request('POST', `/dags/${enc(run.dagId)}/dagRuns/${enc(run.runId)}/clear`, {
+      await this.session.request('POST', `/dags/${enc(run.dagId)}/dagRuns/${enc(run.runId)}/clear`, {
         label: '/dags/{dag_id}/dagRuns/{run_id}/clear',
         body: { dry_run: false, only_failed: false },
       });
@@ -319,10 +297,14 @@ export class AirflowRestApi implements AirflowApiPort {
   }
 
   async readsData({ run }: { run: AffectedRun }): Promise<{ readsData: boolean; detail: string }> {
-    const r = await this.request<DagRunBody>('GET', `/dags/${enc(run.dagId)}/dagRuns/${enc(run.runId)}`, {
-      label: '/dags/{dag_id}/dagRuns/{run_id}',
-      accept: [404],
-    });
+    const r = await this.session.request<DagRunBody>(
+      'GET',
+      `/dags/${enc(run.dagId)}/dagRuns/${enc(run.runId)}`,
+      {
+        label: '/dags/{dag_id}/dagRuns/{run_id}',
+        accept: [404],
+      },
+    );
     if (r.status === 404)
       return { readsData: false, detail: `run ${run.dagId}/${run.runId} no longer exists` };
     const tis = await this.taskInstances(run.dagId, run.runId);
@@ -354,7 +336,7 @@ export class AirflowRestApi implements AirflowApiPort {
   /** The run with this id, triggered only if it does not exist yet (an activity retry reuses it). */
   private async ensureRun(dagId: string, runId: string): Promise<void> {
     const path = `/dags/${enc(dagId)}/dagRuns/${enc(runId)}`;
-    const existing = await this.request('GET', path, {
+    const existing = await this.session.request('GET', path, {
       label: '/dags/{dag_id}/dagRuns/{run_id}',
       accept: [404],
     });
@@ -363,14 +345,14 @@ export class AirflowRestApi implements AirflowApiPort {
       this.opts.apiVersion === 'v2'
         ? { dag_run_id: runId, logical_date: null, conf: {} }
         : { dag_run_id: runId, conf: {} };
-    const created = await this.request('POST', `/dags/${enc(dagId)}/dagRuns`, {
+    const created = await this.session.request('POST', `/dags/${enc(dagId)}/dagRuns`, {
       label: '/dags/{dag_id}/dagRuns',
       body,
       accept: [409],
     });
     if (created.status === 409) {
       // Someone (an earlier attempt whose answer was lost) created it meanwhile: that is our run.
-      await this.request('GET', path, { label: '/dags/{dag_id}/dagRuns/{run_id}' });
+      await this.session.request('GET', path, { label: '/dags/{dag_id}/dagRuns/{run_id}' });
     }
   }
 
@@ -383,7 +365,7 @@ export class AirflowRestApi implements AirflowApiPort {
     const deadline = Date.now() + timeoutMs;
     const started = Date.now();
     for (;;) {
-      const r = await this.request<DagRunBody>('GET', `/dags/${enc(dagId)}/dagRuns/${enc(runId)}`, {
+      const r = await this.session.request<DagRunBody>('GET', `/dags/${enc(dagId)}/dagRuns/${enc(runId)}`, {
         label: '/dags/{dag_id}/dagRuns/{run_id}',
       });
       heartbeat({ dagId, runId, state: r.body.state, waitedMs: Date.now() - started });
@@ -396,7 +378,7 @@ export class AirflowRestApi implements AirflowApiPort {
     const out: TaskInstanceBody[] = [];
     const limit = 100;
     for (let offset = 0; ; offset += limit) {
-      const page = await this.request<{ task_instances: TaskInstanceBody[]; total_entries: number }>(
+      const page = await this.session.request<{ task_instances: TaskInstanceBody[]; total_entries: number }>(
         'GET',
         `/dags/${enc(dagId)}/dagRuns/${enc(runId)}/taskInstances`,
         { label: '/dags/{dag_id}/dagRuns/{run_id}/taskInstances', query: { limit, offset } },
@@ -408,7 +390,7 @@ export class AirflowRestApi implements AirflowApiPort {
 
   /** Whether the task's last try failed on something XCom-, backend- or config-shaped, per its log (the only place Airflow 3 keeps the error). */
   private async failedOnXCom(dagId: string, runId: string, ti: TaskInstanceBody): Promise<boolean> {
-    const res = await this.request<{ content?: unknown }>(
+    const res = await this.session.request<{ content?: unknown }>(
       'GET',
       `/dags/${enc(dagId)}/dagRuns/${enc(runId)}/taskInstances/${enc(ti.task_id)}/logs/${Math.max(1, ti.try_number)}`,
       {
@@ -430,7 +412,7 @@ export class AirflowRestApi implements AirflowApiPort {
     const entries: XComEntryBody[] = [];
     const limit = 100;
     for (let offset = 0; ; offset += limit) {
-      const page = await this.request<{ xcom_entries: XComEntryBody[]; total_entries: number }>(
+      const page = await this.session.request<{ xcom_entries: XComEntryBody[]; total_entries: number }>(
         'GET',
         `/dags/${enc(dagId)}/dagRuns/${enc(runId)}/taskInstances/~/xcomEntries`,
         { label: '/dags/{dag_id}/dagRuns/{run_id}/taskInstances/~/xcomEntries', query: { limit, offset } },
@@ -440,7 +422,7 @@ export class AirflowRestApi implements AirflowApiPort {
     }
     const out: XComEntryBody[] = [];
     for (const e of entries) {
-      const one = await this.request<XComEntryBody>(
+      const one = await this.session.request<XComEntryBody>(
         'GET',
         `/dags/${enc(dagId)}/dagRuns/${enc(runId)}/taskInstances/${enc(e.task_id)}/xcomEntries/${enc(e.key)}`,
         {
@@ -512,88 +494,6 @@ export class AirflowRestApi implements AirflowApiPort {
     } while (token);
     return out;
   }
-
-  // --- HTTP ----------------------------------------------------------------------------------
-
-  private async authHeader(refresh: boolean): Promise<string> {
-    if (this.opts.apiVersion === 'v1') {
-      return `Basic ${Buffer.from(`${this.opts.username}:${this.opts.password}`).toString('base64')}`;
-    }
-    if (refresh || this.token === undefined) this.token = await this.fetchToken();
-    return `Bearer ${this.token}`;
-  }
-
-  private async fetchToken(): Promise<string> {
-    const url = `${this.opts.baseUrl.replace(/\/+$/, '')}/auth/token`;
-    let res: Response;
-    try {
-      res = await this.fetchFn(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ username: this.opts.username, password: this.opts.password }),
-        signal: AbortSignal.timeout(30_000),
-      });
-    } catch (err) {
-      throw new Error(`POST ${url} failed: ${this.scrub(networkMessage(err))}`);
-    }
-    const text = await res.text();
-    if (res.status === 401 || res.status === 403) {
-      throw new PermanentFault(
-        `POST ${url} answered HTTP ${res.status}: Airflow refused the credentials of user "${this.opts.username}" (wrong username or password)`,
-      );
-    }
-    if (!res.ok) {
-      const msg = `POST ${url} answered HTTP ${res.status}: ${this.scrub(detailOf(text))}`;
-      throw isPermanent(res.status) ? new PermanentFault(msg) : new Error(msg);
-    }
-    const token = (safeJson(text) as { access_token?: unknown } | undefined)?.access_token;
-    if (typeof token !== 'string' || token === '')
-      throw new Error(`POST ${url} answered without an access_token`);
-    return token;
-  }
-
-  private async request<T = unknown>(
-    method: string,
-    path: string,
-    o: RequestOptions = {},
-  ): Promise<ApiResponse<T>> {
-    const qs = new URLSearchParams();
-    for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined) qs.set(k, String(v));
-    const url = `${this.apiRoot}${path}${qs.size > 0 ? `?${qs.toString()}` : ''}`;
-    const label = `${method} /api/${this.opts.apiVersion}${o.label ?? path}`;
-    for (let attempt = 0; ; attempt += 1) {
-      const headers: Record<string, string> = {
-        accept: 'application/json',
-        authorization: await this.authHeader(attempt > 0),
-      };
-      if (o.body !== undefined) headers['content-type'] = 'application/json';
-      let res: Response;
-      try {
-        res = await this.fetchFn(url, {
-          method,
-          headers,
-          ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
-          signal: AbortSignal.timeout(60_000),
-        });
-      } catch (err) {
-        throw new Error(`${label} failed: ${this.scrub(networkMessage(err))}`);
-      }
-      const text = await res.text();
-      // A token expires (24 h by default) or the api-server restarted with another JWT secret: one fresh token.
-      if (res.status === 401 && this.opts.apiVersion === 'v2' && attempt === 0) continue;
-      if (res.ok || o.accept?.includes(res.status)) {
-        return { status: res.status, body: (text === '' ? undefined : safeJson(text)) as T };
-      }
-      const msg = `${label} answered HTTP ${res.status}: ${this.scrub(detailOf(text))}`;
-      throw isPermanent(res.status) ? new PermanentFault(msg) : new Error(msg);
-    }
-  }
-
-  /** Error text never carries the password, whatever a server or a library put into it. */
-  private scrub(text: string): string {
-    const pw = this.opts.password;
-    return pw.length > 0 ? text.split(pw).join('***') : text;
-  }
 }
 
 function enc(s: string): string {
@@ -608,30 +508,7 @@ function runIdOf(r: DagRunBody): string {
   return r.dag_run_id ?? r.run_id ?? '';
 }
 
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
-  }
-}
-
 function safeJsonString(text: string): string {
   const v = safeJson(text);
   return typeof v === 'string' ? v : text;
-}
-
-/** FastAPI's {"detail": ...} (a string or validation errors) or the first 300 characters of the body. */
-function detailOf(text: string): string {
-  const parsed = safeJson(text);
-  const detail =
-    typeof parsed === 'object' && parsed !== null ? (parsed as { detail?: unknown }).detail : undefined;
-  const s = detail === undefined ? text : typeof detail === 'string' ? detail : JSON.stringify(detail);
-  return s.length > 300 ? `${s.slice(0, 300)}...` : s || '(empty body)';
-}
-
-function networkMessage(err: unknown): string {
-  const e = err as { message?: string; cause?: { code?: string; message?: string } };
-  const cause = e.cause ? ` (${e.cause.code ?? e.cause.message ?? ''})` : '';
-  return `${e.message ?? String(err)}${cause}`;
 }

@@ -8,6 +8,7 @@
  * 3. read the variables again: a component is ready only when its live process carries them.
  */
 import { readFileSync } from 'node:fs';
+import type { ProcessInspectorPort } from '../activities/deployment-health-ports.js';
 import type { Heartbeat, RolloutPort } from '../activities/adapters.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import type { Component } from '../domain/plan.js';
@@ -24,6 +25,8 @@ export interface LocalRolloutOptions {
   /** Where the supervisor records its URL (`<envFile>.supervisor.json`), read when no URL is given. */
   stateFile: string;
   fetch?: typeof fetch;
+  /** The components the plan expects (for `inspect`); default: those the supervisor reports. */
+  components?: string[];
 }
 
 interface LiveEnv {
@@ -33,7 +36,7 @@ interface LiveEnv {
   env: Record<string, string | null>;
 }
 
-export class LocalRollout implements RolloutPort {
+export class LocalRollout implements RolloutPort, ProcessInspectorPort {
   private readonly fetchFn: typeof fetch;
 
   constructor(private readonly options: LocalRolloutOptions) {
@@ -92,6 +95,40 @@ export class LocalRollout implements RolloutPort {
       throw new Error(`supervisor ${method} ${path} answered ${res.status}: ${why}`);
     }
     return JSON.parse(text) as T;
+  }
+
+  /**
+   * Which of the plan's components the supervisor runs now. An unreachable supervisor is an answer
+   * (`error`), not a failure: the health checks report it as a finding.
+   */
+  async inspect() {
+    let supervisor: string | null = null;
+    try {
+      supervisor = this.url();
+      const running = await this.call<{ name: string; pid: number; startedAt: string }[]>(
+        'GET',
+        '/components',
+      );
+      const names = this.options.components ?? running.map((c) => c.name);
+      return {
+        source: 'local' as const,
+        supervisor,
+        components: names.map((name) => {
+          const c = running.find((r) => r.name === name);
+          return { name, running: c !== undefined, pid: c?.pid ?? null, startedAt: c?.startedAt ?? null };
+        }),
+        error: null,
+        notes: [],
+      };
+    } catch (err) {
+      return {
+        source: 'local' as const,
+        supervisor,
+        components: [],
+        error: err instanceof Error ? err.message : String(err),
+        notes: [],
+      };
+    }
   }
 
   /** Polls /health until the supervisor runs every component and restarts nothing, or the deadline. */

@@ -61,6 +61,7 @@ import pg from 'pg';
 import { cursorPages, KEY_OF_REF, referenceRegex } from './pg-cursor.js';
 import type { NonJsonXComs, SizeQuantiles } from '../domain/evidence.js';
 import type { MetadataDbPort, XComSizeStats } from '../activities/adapters.js';
+import type { AirflowSnapshot } from '../domain/assessment/snapshot.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 
 /** Decimal units, as the dossier's table uses them. */
@@ -436,6 +437,48 @@ export class PostgresMetadataDb implements MetadataDbPort {
       yield page.map((r) => r.k);
   }
 
+  /**
+   * DAG visibility, the running jobs' heartbeat ages and the schema revision, read-only. Ages are
+   * taken by the database's clock (`now() - latest_heartbeat`), so a skewed worker clock cannot fake
+   * a dead scheduler. `dag.is_stale` is Airflow 3's; Airflow 2 says `is_active`.
+   */
+  async deploymentHealth(): Promise<NonNullable<AirflowSnapshot['db']>> {
+    const cols = await this.query<{ column_name: string }>(DAG_COLUMNS_SQL, []);
+    if (cols.rows.length === 0)
+      throw new PermanentFault(
+        `metadata DB ${this.target}: no dag table (is this an Airflow metadata DB, migrated?)`,
+      );
+    const active = cols.rows.some((c) => c.column_name === 'is_stale') ? 'NOT d.is_stale' : 'd.is_active';
+    const [vis, jobs, rev] = await Promise.all([
+      this.query<{ serialized: string; active: string; files: string; paused: string }>(
+        dagVisibilitySql(active),
+        [],
+      ),
+      this.query<{ job_type: string; hostname: string; state: string; age: string }>(RUNNING_JOBS_SQL, []),
+      this.query<{ version_num: string }>('SELECT version_num FROM alembic_version LIMIT 1', []).catch(
+        () => ({
+          rows: [] as { version_num: string }[],
+        }),
+      ),
+    ]);
+    const v = vis.rows[0];
+    return {
+      visibility: {
+        serializedDags: Number(v?.serialized ?? 0),
+        activeDags: Number(v?.active ?? 0),
+        dagFiles: Number(v?.files ?? 0),
+        pausedDags: Number(v?.paused ?? 0),
+      },
+      jobs: jobs.rows.map((j) => ({
+        jobType: j.job_type,
+        hostname: j.hostname,
+        state: j.state,
+        heartbeatAgeSeconds: Math.max(0, Math.round(Number(j.age))),
+      })),
+      revision: rev.rows[0]?.version_num ?? null,
+    };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -492,6 +535,26 @@ export class PostgresMetadataDb implements MetadataDbPort {
     return fault;
   }
 }
+
+const DAG_COLUMNS_SQL = `SELECT column_name FROM information_schema.columns
+  WHERE table_schema = current_schema() AND table_name = 'dag' AND column_name IN ('is_stale', 'is_active', 'dag_id')`;
+
+/** serialized_dag holds one row per DAG version in Airflow 3: DAGs are its DISTINCT dag_ids. */
+function dagVisibilitySql(activeExpr: string): string {
+  return `SELECT
+    (SELECT count(DISTINCT dag_id) FROM serialized_dag) AS serialized,
+    count(*) FILTER (WHERE ${activeExpr}) AS active,
+    count(DISTINCT d.fileloc) FILTER (WHERE ${activeExpr}) AS files,
+    count(*) FILTER (WHERE ${activeExpr} AND d.is_paused) AS paused
+  FROM dag d`;
+}
+
+/** Jobs that claim to run (a process killed without cleanup stays 'running' with an old heartbeat). */
+const RUNNING_JOBS_SQL = `SELECT job_type, coalesce(hostname, '?') AS hostname, state,
+    extract(epoch FROM (now() - latest_heartbeat)) AS age
+  FROM job
+  WHERE state = 'running' AND job_type IN ('SchedulerJob', 'TriggererJob', 'DagProcessorJob')
+  ORDER BY job_type, hostname, id`;
 
 /**
  * Builds the adapter from the env var the plan names (plan.airflow.metadataDb.urlEnv).

@@ -13,6 +13,7 @@ import { repoRoot } from '../local/venv.js';
 import { registerApprove } from './commands/approve.js';
 import { registerList } from './commands/list.js';
 import { registerOperatorActions } from './commands/operator.js';
+import { registerAssess } from './commands/assess.js';
 import { registerPlan } from './commands/plan.js';
 import { registerReplay } from './commands/replay.js';
 import { registerReport } from './commands/report.js';
@@ -29,6 +30,7 @@ export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 export const COMMANDS: RegisterCommand[] = [
   registerStart,
   registerPlan,
+  registerAssess,
   registerApprove,
   registerOperatorActions,
   registerStatus,

@@ -70,6 +70,8 @@ function rca(status: RunStatus, p: (...lines: string[]) => void): void {
 }
 
 export function renderReport(status: RunStatus): string {
+  const own = clientRunbook(status.runbook).document;
+  if (own) return own(status);
   const out: string[] = [];
   const p = (...lines: string[]) => out.push(...lines);
   const headline = status.outcome ?? `in progress (${status.phase})`;

@@ -6,6 +6,8 @@
 import type { RunResult, RunStatus } from '../domain/engine/run.js';
 import type { DryRunSection } from './dry-run-lines.js';
 import type { Put, Section } from './report-md.js';
+import { assessmentDocument } from './assessment/report.js';
+import { assessmentLines } from './assessment/summary.js';
 import { stateStoreDryRun } from './statestore/dry-run.js';
 import { stateStoreReportSections } from './statestore/report.js';
 import { xcomDryRun } from './xcom/dry-run.js';
@@ -20,6 +22,8 @@ export interface ClientRunbook {
    * than one text so that a caller printing them as they arrive (the demo) picks them by phase.
    */
   dryRun(result: RunResult): DryRunSection[];
+  /** A read-only runbook's whole document, in place of the dossier's sections around a change. */
+  document?(status: RunStatus): string;
 }
 
 export type { DryRunSection } from './dry-run-lines.js';
@@ -27,6 +31,12 @@ export type { DryRunSection } from './dry-run-lines.js';
 const RUNBOOKS: ClientRunbook[] = [
   { kind: 'XComBackendCutover', report: xcomReportSections, dryRun: xcomDryRun },
   { kind: 'StateStoreBackendCutover', report: stateStoreReportSections, dryRun: stateStoreDryRun },
+  {
+    kind: 'DeploymentAssessment',
+    report: () => ({ before: [], after: [], compensation: () => undefined }),
+    dryRun: assessmentLines,
+    document: assessmentDocument,
+  },
 ];
 
 /** The renderers for a kind; a status without one (a run of an older shape) is the first runbook's. */

@@ -1,4 +1,5 @@
 /** Visibility queries (List Filter syntax) over the cut-over's search attributes. */
+import { ASSESSMENT_ID_PREFIX } from '../domain/plan-key.js';
 import { RUNBOOKS, runbookOf } from '../domain/runbooks.js';
 
 /** A string literal for a List Filter. */
@@ -13,9 +14,9 @@ export function literal(value: string): string {
  */
 export const DRY_RUN_ID_PREFIX = 'cutover-plan/';
 
-/** Cut-overs of one target that are still running (dry runs excluded). */
+/** Cut-overs of one target that are still running (dry runs and read-only assessments excluded). */
 export function runningOnTarget(target: string): string {
-  return `CutoverTarget = ${literal(target)} AND ExecutionStatus = "Running" AND WorkflowId NOT STARTS_WITH ${literal(DRY_RUN_ID_PREFIX)}`;
+  return `CutoverTarget = ${literal(target)} AND ExecutionStatus = "Running" AND WorkflowId NOT STARTS_WITH ${literal(DRY_RUN_ID_PREFIX)} AND WorkflowId NOT STARTS_WITH ${literal(ASSESSMENT_ID_PREFIX)}`;
 }
 
 export interface ListFilter {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { KINDS, runbookOf, type AnyPlan } from './runbooks.js';
+import { KINDS, runbookOf, type LoadablePlan } from './runbooks.js';
 
 export class PlanError extends Error {
   constructor(
@@ -37,7 +37,7 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
 
 /** A parsed plan and what the operator should know about the file (an older layout, say). */
 export interface LoadedPlan {
-  plan: AnyPlan;
+  plan: LoadablePlan;
   notices: string[];
 }
 
@@ -64,10 +64,10 @@ export function parsePlanWithNotices(text: string, file = '<plan>'): LoadedPlan 
   const migrated = runbook.migrate?.(record) ?? null;
   const result = runbook.planSchema.safeParse(migrated?.raw ?? record);
   if (!result.success) throw new PlanError(file, describeIssues(result.error.issues));
-  return { plan: result.data as AnyPlan, notices: migrated ? [migrated.notice] : [] };
+  return { plan: result.data as LoadablePlan, notices: migrated ? [migrated.notice] : [] };
 }
 
-export function parsePlan(text: string, file = '<plan>'): AnyPlan {
+export function parsePlan(text: string, file = '<plan>'): LoadablePlan {
   return parsePlanWithNotices(text, file).plan;
 }
 
@@ -83,7 +83,7 @@ export async function loadPlanWithNotices(file: string): Promise<LoadedPlan> {
   return parsePlanWithNotices(text, file);
 }
 
-export async function loadPlan(file: string): Promise<AnyPlan> {
+export async function loadPlan(file: string): Promise<LoadablePlan> {
   return (await loadPlanWithNotices(file)).plan;
 }
 
@@ -103,6 +103,6 @@ export function canonicalJson(value: unknown): string {
  * The digest an approver quotes: it names the exact normalised plan they
  * reviewed, so formatting or comment edits do not change it but any value does.
  */
-export function planDigest(plan: AnyPlan): string {
+export function planDigest(plan: LoadablePlan): string {
   return `sha256:${createHash('sha256').update(canonicalJson(plan)).digest('hex').slice(0, 16)}`;
 }

@@ -14,3 +14,10 @@ export function targetKey(plan: Plan): string {
 export function workflowIdFor(plan: Plan): string {
   return `cutover/${targetKey(plan)}/${plan.name}`;
 }
+
+/** Read-only runs (assessments) get their own id, `cutover-assess/<target>/<plan>/<suffix>`: never a cut-over. */
+export const ASSESSMENT_ID_PREFIX = 'cutover-assess/';
+
+export function assessmentWorkflowId(plan: Plan, suffix: string): string {
+  return `${ASSESSMENT_ID_PREFIX}${targetKey(plan)}/${plan.name}/${suffix}`;
+}

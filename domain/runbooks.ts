@@ -13,6 +13,9 @@ import { STATE_STORE_KIND, STATE_STORE_WORKFLOW_TYPE } from './statestore/kind.j
 import { stateStorePlanSchema, type StateStorePlan } from './statestore/plan.js';
 import { STATE_STORE_FAULT_INJECTIONS } from './statestore/run.js';
 import { WORKFLOW_TYPE as XCOM_WORKFLOW_TYPE, XCOM_KIND } from './xcom-kind.js';
+import { ASSESSMENT_KIND, ASSESSMENT_WORKFLOW_TYPE } from './assessment/kind.js';
+import { assessmentWorkflowId, workflowIdFor } from './plan-key.js';
+import { assessmentPlanSchema, type AssessmentPlan } from './assessment/plan.js';
 
 export interface RunbookEntry {
   kind: string;
@@ -24,12 +27,17 @@ export interface RunbookEntry {
   planSchema: z.ZodType;
   /** The `--break` drills it knows. */
   faultInjections: readonly string[];
+  /** Reads only: no approval, no change; runs never count as a cut-over on the target. */
+  readOnly?: boolean;
   /** Rewrites an older layout of its plans, with a notice saying what to change; null when current. */
   migrate?(raw: Record<string, unknown>): { raw: Record<string, unknown>; notice: string } | null;
 }
 
-/** A plan of any registered runbook. */
+/** A plan of a runbook that changes production. */
 export type AnyPlan = XComPlan | StateStorePlan;
+
+/** A plan of any registered runbook, read-only ones included (what a plan file may hold). */
+export type LoadablePlan = AnyPlan | AssessmentPlan;
 
 export const RUNBOOKS: readonly RunbookEntry[] = [
   {
@@ -50,6 +58,15 @@ export const RUNBOOKS: readonly RunbookEntry[] = [
     planSchema: stateStorePlanSchema,
     faultInjections: STATE_STORE_FAULT_INJECTIONS,
   },
+  {
+    kind: ASSESSMENT_KIND,
+    workflowType: ASSESSMENT_WORKFLOW_TYPE,
+    firstPhase: 'ASSESS',
+    title: 'Deployment health assessment (read-only): components, pods, volumes, heartbeats, DAG visibility',
+    planSchema: assessmentPlanSchema,
+    faultInjections: [],
+    readOnly: true,
+  },
 ];
 
 export function runbookOf(kind: unknown): RunbookEntry | undefined {
@@ -64,3 +81,11 @@ export function backendStorage(plan: AnyPlan): { path: string; lifecycle: Lifecy
 }
 
 export const KINDS = RUNBOOKS.map((r) => r.kind);
+
+/**
+ * The workflow id a plan's run gets, as `validate` shows it: a cut-over's is fixed (one per target
+ * and plan); a read-only run's ends in a random suffix, shown as `<6 hex>`.
+ */
+export function workflowIdShown(plan: LoadablePlan): string {
+  return runbookOf(plan.kind)?.readOnly ? assessmentWorkflowId(plan, '<6 hex>') : workflowIdFor(plan);
+}

@@ -150,7 +150,8 @@ test('the Temporal service registers exactly the search attributes the workflow 
   const flags = (service('temporal').command ?? [])
     .filter((a) => a.startsWith('--search-attribute='))
     .map((a) => a.slice('--search-attribute='.length));
-  assert.deepEqual(flags.sort(), SEARCH_ATTRIBUTES.map((k) => `${k.name}=Keyword`).sort());
+  const cliType = (t: string) => (t === 'INT' ? 'Int' : 'Keyword');
+  assert.deepEqual(flags.sort(), SEARCH_ATTRIBUTES.map((k) => `${k.name}=${cliType(k.type)}`).sort());
 });
 
 test('the worker service runs the compiled worker entry point against the temporal service', () => {

@@ -29,6 +29,15 @@ import * as k8s from '@kubernetes/client-node';
 import type { AirflowApiPort, ChangePort, MetadataDbPort, RolloutPort } from '../activities/adapters.js';
 import { adapterMissing, PermanentFault } from '../activities/engine/errors.js';
 import { AirflowRestApi } from '../adapters/airflow-api.js';
+import { AirflowHealthApi } from '../adapters/airflow-health.js';
+import { KubeInspector } from '../adapters/kube/inspect.js';
+import type {
+  AirflowHealthPort,
+  ClusterInspectorPort,
+  DeploymentDbPort,
+  ProcessInspectorPort,
+} from '../activities/deployment-health-ports.js';
+import type { InspectedPlan } from '../domain/engine/plan.js';
 import { S3ObjectStore, type S3ObjectStoreOptions } from '../adapters/s3-object-store.js';
 import type { ObjectReferencesPort, ObjectStorePort } from '../activities/object-store-ports.js';
 import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
@@ -50,8 +59,8 @@ import { StateStoreProbes } from '../adapters/state-store-probes.js';
 import { venvDir } from '../local/venv.js';
 
 export type TargetKind = AnyPlan['target']['kind'];
-type LocalTarget = Extract<AnyPlan['target'], { kind: 'local' }>;
-type KubernetesTarget = Extract<AnyPlan['target'], { kind: 'kubernetes' }>;
+type LocalTarget = Extract<InspectedPlan['target'], { kind: 'local' }>;
+type KubernetesTarget = Extract<InspectedPlan['target'], { kind: 'kubernetes' }>;
 
 export interface MissingAdapter {
   adapter: string;
@@ -370,13 +379,57 @@ export function adaptersFromEnv(
     return plan.kind === 'XComBackendCutover' ? direct(plan.airflow.metadataDb.urlEnv) : stateStoreDb(plan);
   };
 
-  const rollout = (plan: AnyPlan): RolloutPort => {
-    if (plan.target.kind === 'kubernetes') return kube(plan.target).rollout;
-    const target = plan.target;
-    return new LocalRollout({
+  const localSupervisor = (target: LocalTarget): LocalRollout =>
+    new LocalRollout({
       ...(target.supervisor ? { supervisorUrl: target.supervisor } : {}),
       stateFile: supervisorStateFile(envFileOf(target)),
+      components: target.components.map((c) => c.name),
     });
+
+  const rollout = (plan: AnyPlan): RolloutPort =>
+    plan.target.kind === 'kubernetes' ? kube(plan.target).rollout : localSupervisor(plan.target);
+
+  // ---- the deployment health checks (any plan that names a target and its Airflow) ----
+
+  const inspectors = new Map<string, KubeInspector>();
+  const clusterInspector = (plan: InspectedPlan): ClusterInspectorPort => {
+    if (plan.target.kind !== 'kubernetes')
+      throw new PermanentFault('a local target has no Kubernetes API to inspect');
+    const k = kube(plan.target);
+    let i = inspectors.get(k.kc.currentContext);
+    if (!i) {
+      i = new KubeInspector(k.kc);
+      inspectors.set(k.kc.currentContext, i);
+    }
+    return i;
+  };
+  const processInspector = (plan: InspectedPlan): ProcessInspectorPort => {
+    if (plan.target.kind !== 'local') throw new PermanentFault('a kubernetes target has no local supervisor');
+    return localSupervisor(plan.target);
+  };
+  /** Health and version need no credentials; import errors and DAG warnings use the env vars the plan names. */
+  const airflowHealth = (plan: InspectedPlan): AirflowHealthPort => {
+    const api = plan.airflow.api;
+    if (!api)
+      throw adapterMissing('Airflow REST API', "read Airflow's health: the plan names no airflow.api");
+    const username = env[api.usernameEnv];
+    const password = env[api.passwordEnv];
+    const unset = [api.usernameEnv, api.passwordEnv].filter((n) => !env[n]);
+    return new AirflowHealthApi({
+      baseUrl: api.url,
+      apiVersion: plan.airflow.version.startsWith('2.') ? 'v1' : 'v2',
+      credentials: username && password ? { username, password } : null,
+      noCredentials: `${unset.join(' and ')} ${unset.length > 1 ? 'are' : 'is'} not set on the worker`,
+    });
+  };
+  const deploymentDb = (plan: InspectedPlan): DeploymentDbPort => {
+    const access = plan.airflow.metadataDb;
+    if (access.access !== 'direct')
+      throw adapterMissing(
+        'deployment health metadata DB',
+        'read DAG visibility and heartbeats in-pod (not built): set airflow.metadataDb.access to direct',
+      );
+    return direct(access.urlEnv);
   };
 
   return {
@@ -391,6 +444,10 @@ export function adaptersFromEnv(
       stateStoreHeal,
       objectStore,
       objectReferences,
+      clusterInspector,
+      processInspector,
+      airflowHealth,
+      deploymentDb,
     },
     missing: [...MISSING],
     available: [
@@ -403,6 +460,7 @@ export function adaptersFromEnv(
       'rollout on local targets through the supervisor that runs the components (npm run airflow-local)',
       'state store (StateStoreBackendCutover): the tables over the direct metadata-DB connection; resolve, rehearsal and heal probes inside the components on both targets',
       'object storage (S3 via the AWS SDK): the bucket lifecycle rule (s3:GetLifecycleConfiguration, s3:PutLifecycleConfiguration) and the orphan report (s3:ListBucket, direct metadata-DB access)',
+      'deployment health checks: pods, events, claims and nodes (kubernetes, read-only), the supervisor (local), the health endpoint, import errors and DAG warnings (REST API), DAG visibility and heartbeats (direct metadata DB)',
       "Airflow REST API from the plan's airflow.api (credentials from the env vars it names; S3 via AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and the AWS SDK's credential chain)",
     ],
     async close() {

@@ -17,7 +17,7 @@ import type { PlanEnvelope } from '../../domain/engine/plan.js';
 import type { RunInput, RunResult, RunStatus } from '../../domain/engine/run.js';
 import { loadPlan, planDigest } from '../../domain/plan-file.js';
 import { targetKey } from '../../domain/plan-key.js';
-import { runbookOf, type AnyPlan } from '../../domain/runbooks.js';
+import { runbookOf, type LoadablePlan } from '../../domain/runbooks.js';
 import { PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attributes.js';
 import { clientRunbook } from '../runbooks.js';
 import { messageOf, type CliContext } from '../context.js';
@@ -81,7 +81,7 @@ export function renderPlanEvidence(result: RunResult, file = '<file>'): string[]
 }
 
 /** Waits for the result, printing progress lines through `progress` (when given) while it runs. */
-async function waitForResult(
+export async function waitForResult(
   ctx: CliContext,
   handle: WorkflowHandle,
   taskQueue: string,
@@ -135,7 +135,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       const target = targetKey(plan);
       const workflowId = dryRunWorkflowId(plan);
       const startedBy = opts.operator?.trim() || ctx.operatorFromEnv || 'unknown';
-      const input: RunInput<AnyPlan> = {
+      const input: RunInput<LoadablePlan> = {
         plan,
         planDigest: digest,
         startedBy,
@@ -145,7 +145,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       const { taskQueue } = ctx.settings;
 
       const client = await ctx.client();
-      const handle = await client.workflow.start<(input: RunInput<AnyPlan>) => Promise<RunResult>>(
+      const handle = await client.workflow.start<(input: RunInput<LoadablePlan>) => Promise<RunResult>>(
         runbook.workflowType,
         {
           taskQueue,

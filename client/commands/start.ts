@@ -2,12 +2,13 @@
  * `cutover start --plan FILE`: validate the plan, refuse a second cut-over of
  * the same target, start the workflow, and tell the operator what to run next.
  */
+import { randomBytes } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import type { RunInput, RunResult } from '../../domain/engine/run.js';
 import { loadPlan, planDigest } from '../../domain/plan-file.js';
-import { targetKey, workflowIdFor } from '../../domain/plan-key.js';
-import { RUNBOOKS, runbookOf, type AnyPlan } from '../../domain/runbooks.js';
+import { assessmentWorkflowId, targetKey, workflowIdFor } from '../../domain/plan-key.js';
+import { RUNBOOKS, runbookOf, type LoadablePlan } from '../../domain/runbooks.js';
 import { PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attributes.js';
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
@@ -24,7 +25,7 @@ interface StartOptions {
 }
 
 /** Outcomes a script may treat as success. */
-export const GOOD_OUTCOMES: readonly string[] = ['DONE', 'PLANNED'];
+export const GOOD_OUTCOMES: readonly string[] = ['DONE', 'PLANNED', 'ASSESSED'];
 
 function alreadyRunning(workflowId: string, target: string, runId?: string): CliError {
   return new CliError(
@@ -74,7 +75,10 @@ export function registerStart(program: Command, ctx: CliContext): void {
         );
       }
       const digest = planDigest(plan);
-      const workflowId = workflowIdFor(plan);
+      // A read-only run is never "the cut-over" of its target: its own id, and no busy check either way.
+      const workflowId = runbook.readOnly
+        ? assessmentWorkflowId(plan, randomBytes(3).toString('hex'))
+        : workflowIdFor(plan);
       const target = targetKey(plan);
       const startedBy = opts.operator?.trim() || ctx.operatorFromEnv;
       if (!startedBy) {
@@ -83,7 +87,7 @@ export function registerStart(program: Command, ctx: CliContext): void {
           'who is starting this cut-over? pass --operator NAME (or set CUTOVER_OPERATOR)',
         );
       }
-      const input: RunInput<AnyPlan> = {
+      const input: RunInput<LoadablePlan> = {
         plan,
         planDigest: digest,
         startedBy,
@@ -92,10 +96,10 @@ export function registerStart(program: Command, ctx: CliContext): void {
       const { taskQueue } = ctx.settings;
 
       const client = await ctx.client();
-      await refuseIfTargetBusy(client, target);
+      if (!runbook.readOnly) await refuseIfTargetBusy(client, target);
       let handle;
       try {
-        handle = await client.workflow.start<(input: RunInput<AnyPlan>) => Promise<RunResult>>(
+        handle = await client.workflow.start<(input: RunInput<LoadablePlan>) => Promise<RunResult>>(
           runbook.workflowType,
           {
             taskQueue,
@@ -122,7 +126,18 @@ export function registerStart(program: Command, ctx: CliContext): void {
       const uiLink = ctx.uiLink(workflowId, runId);
 
       if (opts.id) ctx.out(workflowId);
-      else if (!opts.json) {
+      else if (!opts.json && runbook.readOnly) {
+        ctx.out(
+          `started ${runbook.title.split(' (')[0]?.toLowerCase() ?? 'read-only run'} ${workflowId}`,
+          ...keyValues([
+            ['run id', runId],
+            ['target', target],
+            ['Web UI', uiLink ?? '(set CUTOVER_UI_URL for a link)'],
+          ]),
+          'next:',
+          `  ${command('cutover', 'report', workflowId)}`,
+        );
+      } else if (!opts.json) {
         ctx.out(
           `started cut-over ${workflowId}`,
           ...keyValues([

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadPlanWithNotices, planDigest } from '../../domain/plan-file.js';
-import { targetKey, workflowIdFor } from '../../domain/plan-key.js';
-import { KINDS, RUNBOOKS, runbookOf } from '../../domain/runbooks.js';
+import { targetKey } from '../../domain/plan-key.js';
+import { KINDS, RUNBOOKS, runbookOf, workflowIdShown } from '../../domain/runbooks.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { CliContext } from '../context.js';
 import { keyValues } from '../format.js';
@@ -37,7 +37,7 @@ export function registerValidate(program: Command, ctx: CliContext): void {
         ctx.json({
           file,
           kind: plan.kind,
-          workflowId: workflowIdFor(plan),
+          workflowId: workflowIdShown(plan),
           target: targetKey(plan),
           planDigest: digest,
           plan,
@@ -48,7 +48,7 @@ export function registerValidate(program: Command, ctx: CliContext): void {
         `${file}: valid plan ${plan.name}`,
         ...keyValues([
           ['runbook', `${plan.kind}: ${runbookOf(plan.kind)?.title ?? ''}`],
-          ['workflow id', workflowIdFor(plan)],
+          ['workflow id', workflowIdShown(plan)],
           ['target', targetKey(plan)],
           ['digest', digest],
         ]),

@@ -150,8 +150,28 @@ export const envelopeFields = {
 
 export const envelopeSchema = z.object({ apiVersion: apiVersionSchema, kind: z.string(), ...envelopeFields });
 
-/** What the engine, the change/rollout adapters and the CLI may rely on in any runbook's plan. */
+/** What the engine, the change/rollout adapters and the CLI may rely on in a changing runbook's plan. */
 export type PlanEnvelope = z.infer<typeof envelopeSchema>;
+
+/**
+ * What the engine needs of any plan: its name and target, and the approval policy where the runbook
+ * changes production. A read-only runbook's plan (an assessment) carries no change and no approval.
+ */
+export interface EnginePlan {
+  name: string;
+  target: PlanEnvelope['target'];
+  approval?: PlanEnvelope['approval'];
+}
+
+/** The Airflow a read-only runbook inspects: the envelope's fields less what only a change uses. */
+export const inspectedAirflowSchema = airflowSchema.omit({ minCommonIoProvider: true });
+
+/** What an inspection of a deployment needs of a plan, whichever runbook's it is. */
+export interface InspectedPlan {
+  name: string;
+  target: PlanEnvelope['target'];
+  airflow: z.infer<typeof inspectedAirflowSchema>;
+}
 export type Component = PlanEnvelope['target']['components'][number];
 
 /** The envelope's cross-field rules: every runbook's schema applies them in its superRefine. */
@@ -170,6 +190,11 @@ export function checkEnvelope(plan: PlanEnvelope, ctx: z.RefinementCtx): void {
       message: 'a kubernetes target takes change mode gitops or configmap',
     });
   }
+  checkInspected(plan, ctx);
+}
+
+/** The rules of what a plan inspects (components, metadata-DB access), for every runbook's plan. */
+export function checkInspected(plan: InspectedPlan, ctx: z.RefinementCtx): void {
   if (plan.airflow.metadataDb.access === 'in-pod') {
     const component = plan.airflow.metadataDb.component;
     if (!plan.target.components.some((c) => c.name === component)) {

@@ -22,7 +22,9 @@ export type Outcome =
   | 'TIMED_OUT'
   | 'CANCELLED'
   | 'ROLLED_BACK'
-  | 'OPERATOR_TOOK_OVER';
+  | 'OPERATOR_TOOK_OVER'
+  /** A read-only runbook's end: its verdict is in its evidence (and search attributes). */
+  | 'ASSESSED';
 
 export interface RunInput<P> {
   plan: P;
@@ -88,7 +90,8 @@ export type NotificationEvent =
   | 'stopped'
   | 'timed-out'
   | 'cancelled'
-  | 'operator-took-over';
+  | 'operator-took-over'
+  | 'assessed';
 
 export interface NotificationRecord {
   seq: number;

@@ -76,6 +76,17 @@ export interface TestPod {
   containers: TestContainer[];
   /** Default true: phase Running, condition Ready True. */
   ready?: boolean;
+  /** Default 'local'. */
+  nodeName?: string;
+  /** spec.volumes as the API serves them (e.g. a persistentVolumeClaim), informational. */
+  volumes?: JsonObject[];
+  /** spec.initContainers; their state comes from `status.initContainerStatuses`. */
+  initContainers?: TestContainer[];
+  /**
+   * Fields laid over the generated status (phase, initContainerStatuses, containerStatuses...):
+   * a stuck or crashing pod as a scenario describes it.
+   */
+  status?: JsonObject;
 }
 
 export interface TestConfigMap {
@@ -107,8 +118,13 @@ export interface TestWorkload {
 
 export type WorkloadKind = 'Deployment' | 'StatefulSet';
 
+/** Read-only objects served as given (list, get, watch): what the assessment inspects. */
+export type StaticPlural = 'persistentvolumeclaims' | 'persistentvolumes' | 'nodes' | 'events';
+
 export interface KubeApiServerOptions {
   pods?: TestPod[];
+  /** Objects as the API serves them, by plural; namespaced ones carry metadata.namespace. */
+  objects?: Partial<Record<StaticPlural, JsonObject[]>>;
   configMaps?: TestConfigMap[];
   /** Their pods are created at start, Ready, with the rollout complete. */
   deployments?: TestWorkload[];
@@ -170,6 +186,8 @@ export interface KubeApiServer {
   addPod(pod: TestPod): void;
   /** Deletes the pod and creates it again (a bare pod under the same name; a workload's by its controller): the new one sees the ConfigMaps as they are now. */
   recreatePod(namespace: string, name: string): void;
+  /** Creates or replaces a read-only object (a PVC, PV, node or event); watchers are told. */
+  setObject(plural: StaticPlural, object: JsonObject): void;
   /** Creates the ConfigMap or replaces its data (a write: resourceVersion bumped, watchers told). Running pods keep their env. */
   setConfigMap(cm: TestConfigMap): void;
   /** The ConfigMap as the API serves it, or null. */
@@ -226,6 +244,8 @@ interface PodRecord {
   revision: string | null;
   /** A bare pod's spec, to recreate it. */
   bare: TestPod | null;
+  /** A scenario's node, volumes, init containers and status (bare pods only). */
+  scenario: Pick<TestPod, 'nodeName' | 'volumes' | 'initContainers' | 'status'>;
   readyTimer: NodeJS.Timeout | null;
 }
 
@@ -290,7 +310,19 @@ const RESOURCES: Record<string, ResourceInfo> = {
   deployments: { plural: 'deployments', group: 'apps', kind: 'Deployment', apiVersion: 'apps/v1' },
   statefulsets: { plural: 'statefulsets', group: 'apps', kind: 'StatefulSet', apiVersion: 'apps/v1' },
   replicasets: { plural: 'replicasets', group: 'apps', kind: 'ReplicaSet', apiVersion: 'apps/v1' },
+  persistentvolumeclaims: {
+    plural: 'persistentvolumeclaims',
+    group: '',
+    kind: 'PersistentVolumeClaim',
+    apiVersion: 'v1',
+  },
+  persistentvolumes: { plural: 'persistentvolumes', group: '', kind: 'PersistentVolume', apiVersion: 'v1' },
+  nodes: { plural: 'nodes', group: '', kind: 'Node', apiVersion: 'v1' },
+  events: { plural: 'events', group: '', kind: 'Event', apiVersion: 'v1' },
 };
+
+const STATIC_PLURALS: readonly string[] = ['persistentvolumeclaims', 'persistentvolumes', 'nodes', 'events'];
+const CLUSTER_SCOPED: readonly string[] = ['persistentvolumes', 'nodes'];
 
 const SHORT_NAMES: Record<string, string[]> = {
   pods: ['po'],
@@ -299,6 +331,10 @@ const SHORT_NAMES: Record<string, string[]> = {
   deployments: ['deploy'],
   statefulsets: ['sts'],
   replicasets: ['rs'],
+  persistentvolumeclaims: ['pvc'],
+  persistentvolumes: ['pv'],
+  nodes: ['no'],
+  events: ['ev'],
 };
 
 const CHANNEL = { stdin: 0, stdout: 1, stderr: 2, status: 3, resize: 4, close: 255 } as const;
@@ -788,6 +824,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   const controllerDelayMs = opts.controllerDelayMs ?? 30;
   const pods = new Map<string, PodRecord>();
   const configMaps = new Map<string, JsonObject>();
+  /** Read-only objects by plural, keyed `<namespace>/<name>` ('' namespace when cluster-scoped). */
+  const statics = new Map<string, Map<string, JsonObject>>(STATIC_PLURALS.map((pl) => [pl, new Map()]));
   const workloads = new Map<string, Workload>();
   const execs = new Set<Exec>();
   /** Exec'd processes not yet exited (whatever became of their sockets). */
@@ -853,9 +891,13 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
         ...(p.ownerRef ? { ownerReferences: [clone(p.ownerRef)] } : {}),
       },
       spec: {
+        ...(p.scenario.initContainers
+          ? { initContainers: p.scenario.initContainers.map(containerJson) }
+          : {}),
         containers: p.containers.map(containerJson),
+        ...(p.scenario.volumes ? { volumes: p.scenario.volumes.map(clone) } : {}),
         restartPolicy: 'Always',
-        nodeName: 'local',
+        nodeName: p.scenario.nodeName ?? 'local',
         ...(p.owner?.kind === 'StatefulSet' ? { hostname: p.name, subdomain: p.owner.name } : {}),
       },
       status: {
@@ -897,6 +939,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
           containerID: `local://${p.uid}/${c.name}`,
           state: { running: { startedAt: p.created } },
         })),
+        ...(p.scenario.status ? (clone(p.scenario.status) as JsonObject) : {}),
       },
     };
   };
@@ -964,6 +1007,12 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       ownerRef: null,
       revision: null,
       bare: t,
+      scenario: {
+        ...(t.nodeName ? { nodeName: t.nodeName } : {}),
+        ...(t.volumes ? { volumes: t.volumes } : {}),
+        ...(t.initContainers ? { initContainers: t.initContainers } : {}),
+        ...(t.status ? { status: t.status } : {}),
+      },
       readyTimer: null,
     };
     putPod(p);
@@ -1017,6 +1066,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       ownerRef,
       revision,
       bare: null,
+      scenario: {},
       readyTimer: null,
     };
     putPod(p);
@@ -1083,6 +1133,32 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     configMaps.set(key(namespace, name), cm);
     emit('configmaps', 'ADDED', cm);
     return cm;
+  };
+
+  const setObject = (plural: StaticPlural, o: JsonObject) => {
+    const md = obj(o['metadata']);
+    const name = str(md['name']);
+    if (!name) throw new Error(`a ${plural} object needs metadata.name`);
+    const ns = CLUSTER_SCOPED.includes(plural) ? '' : (str(md['namespace']) ?? 'default');
+    const store = statics.get(plural);
+    if (!store) throw new Error(`not a read-only kind: ${plural}`);
+    const r = RESOURCES[plural];
+    const existed = store.get(key(ns, name));
+    rv++;
+    const stored: JsonObject = {
+      apiVersion: r?.apiVersion ?? 'v1',
+      kind: r?.kind ?? plural,
+      ...clone(o),
+      metadata: {
+        ...md,
+        ...(ns ? { namespace: ns } : {}),
+        uid: str(obj(existed?.['metadata'])['uid']) ?? randomUUID(),
+        resourceVersion: String(rv),
+        creationTimestamp: str(md['creationTimestamp']) ?? timestamp(),
+      },
+    };
+    store.set(key(ns, name), stored);
+    emit(plural, existed ? 'MODIFIED' : 'ADDED', stored);
   };
 
   const setConfigMap = (t: TestConfigMap) => {
@@ -1575,8 +1651,9 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   // ---- generic writes ----
 
   const storedObject = (r: ResourceInfo, ns: string, name: string): JsonObject => {
-    const o =
-      r.plural === 'configmaps'
+    const o = statics.has(r.plural)
+      ? statics.get(r.plural)?.get(key(ns, name))
+      : r.plural === 'configmaps'
         ? configMaps.get(key(ns, name))
         : r.plural === 'replicasets'
           ? itemsOf('replicasets').find(
@@ -1717,9 +1794,14 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       ...[...pods.values()].map((x) => x.namespace),
       ...[...configMaps.values()].map((x) => str(obj(x['metadata'])['namespace']) ?? 'default'),
       ...[...workloads.values()].map((x) => x.namespace),
+      ...[...(statics.get('persistentvolumeclaims')?.values() ?? [])].map(
+        (x) => str(obj(x['metadata'])['namespace']) ?? 'default',
+      ),
     ]);
 
   const itemsOf = (plural: string): JsonObject[] => {
+    const stat = statics.get(plural);
+    if (stat) return [...stat.values()];
     if (plural === 'pods') return [...pods.values()].map(podJson);
     if (plural === 'configmaps') return [...configMaps.values()];
     if (plural === 'replicasets')
@@ -1759,9 +1841,67 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       ];
       cells = (o) => {
         const raw = obj(o['status'])['containerStatuses'];
-        const cs = Array.isArray(raw) ? raw : [];
-        const r = cs.filter((c) => isObject(c) && c['ready'] === true).length;
-        return [name(o), `${r}/${cs.length}`, 'Running', '0', age(o)];
+        const cs = (Array.isArray(raw) ? raw : []).filter(isObject);
+        const r = cs.filter((c) => c['ready'] === true).length;
+        const restarts = cs.reduce((n, c) => n + (int(c['restartCount']) ?? 0), 0);
+        return [name(o), `${r}/${cs.length}`, podStatusColumn(o), String(restarts), age(o)];
+      };
+    } else if (plural === 'events') {
+      columns = [col('Last Seen'), col('Type'), col('Reason'), col('Object'), col('Message')];
+      cells = (o) => {
+        const io = obj(o['involvedObject']);
+        return [
+          humanAge(str(o['lastTimestamp']) ?? str(obj(o['metadata'])['creationTimestamp'])),
+          str(o['type']) ?? '',
+          str(o['reason']) ?? '',
+          `${(str(io['kind']) ?? '').toLowerCase()}/${str(io['name']) ?? ''}`,
+          str(o['message']) ?? '',
+        ];
+      };
+    } else if (plural === 'persistentvolumeclaims') {
+      columns = [
+        col('Name', 'string', 'name'),
+        col('Status'),
+        col('Volume'),
+        col('Access Modes'),
+        col('StorageClass'),
+        col('Age'),
+      ];
+      const short: Record<string, string> = {
+        ReadWriteOnce: 'RWO',
+        ReadWriteMany: 'RWX',
+        ReadOnlyMany: 'ROX',
+      };
+      cells = (o) => {
+        const modes = obj(o['status'])['accessModes'] ?? obj(o['spec'])['accessModes'];
+        return [
+          name(o),
+          str(obj(o['status'])['phase']) ?? 'Pending',
+          str(obj(o['spec'])['volumeName']) ?? '',
+          (Array.isArray(modes) ? modes : []).map((m) => short[String(m)] ?? String(m)).join(','),
+          str(obj(o['spec'])['storageClassName']) ?? '',
+          age(o),
+        ];
+      };
+    } else if (plural === 'nodes') {
+      columns = [col('Name', 'string', 'name'), col('Status'), col('Age')];
+      cells = (o) => {
+        const conds = obj(o['status'])['conditions'];
+        const ready = (Array.isArray(conds) ? conds : [])
+          .filter(isObject)
+          .some((c) => c['type'] === 'Ready' && c['status'] === 'True');
+        return [name(o), ready ? 'Ready' : 'NotReady', age(o)];
+      };
+    } else if (plural === 'persistentvolumes') {
+      columns = [col('Name', 'string', 'name'), col('Status'), col('Claim'), col('Age')];
+      cells = (o) => {
+        const ref = obj(obj(o['spec'])['claimRef']);
+        return [
+          name(o),
+          str(obj(o['status'])['phase']) ?? '',
+          ref['name'] ? `${str(ref['namespace']) ?? ''}/${str(ref['name']) ?? ''}` : '',
+          age(o),
+        ];
       };
     } else if (plural === 'configmaps') {
       columns = [col('Name', 'string', 'name'), col('Data', 'integer'), col('Age')];
@@ -1929,7 +2069,15 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
               'update',
               'watch',
             ]),
+            discoveryResource('events', 'Event', true, ['get', 'list', 'watch']),
             discoveryResource('namespaces', 'Namespace', false, ['get', 'list']),
+            discoveryResource('nodes', 'Node', false, ['get', 'list', 'watch']),
+            discoveryResource('persistentvolumeclaims', 'PersistentVolumeClaim', true, [
+              'get',
+              'list',
+              'watch',
+            ]),
+            discoveryResource('persistentvolumes', 'PersistentVolume', false, ['get', 'list', 'watch']),
             discoveryResource('pods', 'Pod', true, ['delete', 'get', 'list', 'watch']),
             discoveryResource('pods/exec', 'PodExecOptions', true, ['create', 'get']),
           ],
@@ -1954,6 +2102,27 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
           ],
         });
     }
+    const cluster = /^\/api\/v1\/(nodes|persistentvolumes)(?:\/([^/]+))?$/.exec(p);
+    if (cluster?.[1]) {
+      if (method !== 'GET') throw methodNotAllowed();
+      const r = RESOURCES[cluster[1]];
+      if (!r) throw methodNotAllowed();
+      const store = statics.get(r.plural) ?? new Map<string, JsonObject>();
+      if (cluster[2] !== undefined) {
+        const o = store.get(key('', decodeURIComponent(cluster[2])));
+        if (!o) throw notFound(r, decodeURIComponent(cluster[2]));
+        return send(res, 200, wantsTable(req) ? table(r.plural, [o]) : o);
+      }
+      const sel = parseLabelSelector(url.searchParams.get('labelSelector'));
+      if (sel === null)
+        throw badRequest(`unable to parse requirement: ${url.searchParams.get('labelSelector') ?? ''}`);
+      const match = (o: JsonObject) => labelsMatch(asLabels(obj(o['metadata'])['labels']), sel);
+      const w = url.searchParams.get('watch');
+      if (w === 'true' || w === '1') return startWatch(res, url, r, null, match);
+      const items = [...store.values()].filter(match).sort(sortByName).map(clone);
+      if (wantsTable(req)) return send(res, 200, table(r.plural, items));
+      return send(res, 200, listJson(r, `${r.kind}List`, items));
+    }
     const nsMatch = /^\/api\/v1\/namespaces(?:\/([^/]+))?$/.exec(p);
     if (nsMatch) {
       if (method !== 'GET') throw methodNotAllowed();
@@ -1970,7 +2139,9 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       return send(res, 200, nsJson(nsMatch[1]));
     }
     const m =
-      /^\/api\/v1(?:\/namespaces\/([^/]+))?\/(pods|configmaps)(?:\/([^/]+)(?:\/([^/]+))?)?$/.exec(p) ??
+      /^\/api\/v1(?:\/namespaces\/([^/]+))?\/(pods|configmaps|persistentvolumeclaims|events)(?:\/([^/]+)(?:\/([^/]+))?)?$/.exec(
+        p,
+      ) ??
       /^\/apis\/apps\/v1(?:\/namespaces\/([^/]+))?\/(deployments|statefulsets|replicasets)(?:\/([^/]+)(?:\/([^/]+))?)?$/.exec(
         p,
       );
@@ -2035,6 +2206,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
     const subres = sub === 'status' ? 'status' : null;
     const current = storedObject(r, ns, name);
+    if (statics.has(r.plural) && method !== 'GET') throw methodNotAllowed();
     if (r.plural === 'replicasets' && (method !== 'GET' || subres !== null)) throw methodNotAllowed();
     if (method === 'GET') return send(res, 200, wantsTable(req) ? table(r.plural, [current]) : current);
     if (method === 'DELETE' && r.plural === 'configmaps' && subres === null) {
@@ -2291,6 +2463,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
 
   // ConfigMaps first: pods resolve their env from them when they are created.
   for (const cm of opts.configMaps ?? []) setConfigMap(cm);
+  for (const [plural, list] of Object.entries(opts.objects ?? {}))
+    for (const o of list ?? []) setObject(plural as StaticPlural, o);
   for (const p of opts.pods ?? []) addPod(p);
   for (const d of opts.deployments ?? []) addWorkload('Deployment', d);
   for (const s of opts.statefulSets ?? []) addWorkload('StatefulSet', s);
@@ -2342,6 +2516,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     execCount: () => execTotal,
     activeExecs: () => live.size,
     addPod,
+    setObject,
     setConfigMap,
     deletePod(namespace, name) {
       removePod(namespace, name);
@@ -2424,6 +2599,23 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** kubectl's STATUS for a pod: an unfinished init container, a waiting container's reason, else the phase. */
+function podStatusColumn(o: JsonObject): string {
+  const st = obj(o['status']);
+  const list = (k: string) => (Array.isArray(st[k]) ? (st[k] as Json[]).filter(isObject) : []);
+  const init = list('initContainerStatuses');
+  const done = init.filter((c) => obj(obj(c['state'])['terminated'])['reason'] === 'Completed').length;
+  if (done < init.length) {
+    const waiting = str(obj(obj(init[done]?.['state'])['waiting'])['reason']);
+    return waiting && waiting !== 'PodInitializing' ? `Init:${waiting}` : `Init:${done}/${init.length}`;
+  }
+  for (const c of list('containerStatuses')) {
+    const reason = str(obj(obj(c['state'])['waiting'])['reason']);
+    if (reason) return reason;
+  }
+  return str(st['phase']) ?? 'Running';
 }
 
 function killGroup(child: ChildProcessWithoutNullStreams): void {

@@ -194,6 +194,46 @@ export const greenScript: Required<Script> = {
   },
   applyLifecycle: async ({ render }) => ({ ...timed, changed: true, detail: `rule ${render.ruleId} put` }),
   revertLifecycle: async () => ({ ...timed, outcome: 'deleted', detail: 'configuration deleted again' }),
+  // A healthy deployment: every planned component running, Airflow healthy, DAGs visible.
+  inspectTarget: async ({ plan }) => ({
+    ...timed,
+    source: 'local',
+    supervisor: 'http://127.0.0.1:1',
+    components: plan.target.components.map((c, i) => ({
+      name: c.name,
+      running: true,
+      pid: 1000 + i,
+      startedAt: T0,
+    })),
+    error: null,
+    notes: [],
+  }),
+  inspectAirflow: async ({ plan }) => ({
+    ...timed,
+    api: plan.airflow.api
+      ? {
+          url: plan.airflow.api.url,
+          health: {
+            metadatabase: { status: 'healthy', latestHeartbeat: null },
+            scheduler: { status: 'healthy', latestHeartbeat: T1 },
+            triggerer: { status: 'healthy', latestHeartbeat: T1 },
+            dag_processor: { status: 'healthy', latestHeartbeat: T1 },
+          },
+          version: '3.3.2',
+          importErrors: [],
+          dagWarnings: [],
+          error: null,
+          notes: [],
+        }
+      : null,
+    db: {
+      visibility: { serializedDags: 3, activeDags: 3, dagFiles: 3, pausedDags: 0 },
+      jobs: [{ jobType: 'SchedulerJob', hostname: 'local', state: 'running', heartbeatAgeSeconds: 1 }],
+      revision: 'cutover-test',
+    },
+    dbError: null,
+  }),
+  judgeDeployment: (input) => real.judgeDeployment(input),
   // Like a worker without CUTOVER_WEBHOOK_URL; test/notifications.test.ts wires in the real activity.
   notify: async () => 'skipped',
 };

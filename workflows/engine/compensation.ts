@@ -8,7 +8,7 @@
  * still changed, for retryCompensation or acknowledge.
  */
 import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
-import type { PlanEnvelope } from '../../domain/engine/plan.js';
+import type { EnginePlan } from '../../domain/engine/plan.js';
 import type { CompensationState, RunResult } from '../../domain/engine/run.js';
 import { describeError } from './errors.js';
 import {
@@ -48,7 +48,7 @@ export function handleOperatorActions(run: Run, choices: OperatorChoice[]): void
     if (!a || typeof a.operator !== 'string' || a.operator.trim() === '')
       return 'an operator name is required';
     if (typeof a.reason !== 'string' || a.reason.trim() === '') return 'a reason is required';
-    const allowed = [...run.plan.approval.approvers, run.input.startedBy];
+    const allowed = [...(run.plan.approval?.approvers ?? []), run.input.startedBy];
     if (!allowed.includes(a.operator))
       return `${a.operator} is neither an approver nor the operator who started the run`;
     if (choices.length > 0) return 'an operator action is already being carried out';
@@ -87,7 +87,7 @@ export function handleOperatorActions(run: Run, choices: OperatorChoice[]): void
 /** What the runbook says about a completed roll-back, in one sentence (after "<phase> failed (...); "). */
 export type RolledBackSummary = () => string;
 
-export async function compensate<P extends PlanEnvelope, E>(
+export async function compensate<P extends EnginePlan, E>(
   run: Run<P, E>,
   undo: UndoStack,
   heal: CompensationStep[],

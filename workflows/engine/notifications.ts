@@ -40,6 +40,7 @@ const OUTCOME_EVENTS: Record<Outcome, NotificationEvent> = {
   CANCELLED: 'cancelled',
   ROLLED_BACK: 'rolled-back',
   OPERATOR_TOOK_OVER: 'operator-took-over',
+  ASSESSED: 'assessed',
 };
 
 const COMPENSATION_OUTCOMES: Partial<Record<Outcome, CompensationOutcome>> = {

@@ -5,7 +5,7 @@
  */
 import { setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { GateVerdict, RecordedDecision, Refusal, Timed } from '../../domain/engine/evidence.js';
-import type { PlanEnvelope } from '../../domain/engine/plan.js';
+import type { EnginePlan } from '../../domain/engine/plan.js';
 import type {
   ApprovalRequest,
   CompensationState,
@@ -18,7 +18,17 @@ import type {
 } from '../../domain/engine/run.js';
 import { targetKey } from '../../domain/plan-key.js';
 import { describeError } from './errors.js';
-import { APPROVER, OUTCOME, PHASE, PLAN, TARGET } from './search-attributes.js';
+import {
+  APPROVER,
+  CRITICAL,
+  OUTCOME,
+  PHASE,
+  PLAN,
+  RECOMMENDATIONS,
+  TARGET,
+  VERDICT,
+  WARNINGS,
+} from './search-attributes.js';
 
 /** What the engine needs to know of a runbook to run it. */
 export interface RunbookMeta<E> {
@@ -45,7 +55,7 @@ export interface RunNotifier {
   settled(): Promise<void>;
 }
 
-export class Run<P extends PlanEnvelope = PlanEnvelope, E = unknown> {
+export class Run<P extends EnginePlan = EnginePlan, E = unknown> {
   phase: string;
   details = 'starting';
   readonly steps: StepRecord[] = [];
@@ -143,6 +153,21 @@ export class Run<P extends PlanEnvelope = PlanEnvelope, E = unknown> {
   /** A red gate before any change: the run ends STOPPED and says nothing changed. */
   stop(phase: string, gate: GateVerdict): RunResult<E> {
     return this.finish('STOPPED', `${phase} gate red, nothing changed: ${gate.reasons.join('; ')}`);
+  }
+
+  /** A read-only runbook's end: its verdict and counts become search attributes, the outcome ASSESSED. */
+  assessed(
+    verdict: string,
+    counts: { critical: number; warnings: number; recommendations: number },
+    reason: string,
+  ): RunResult<E> {
+    upsertSearchAttributes([
+      { key: VERDICT, value: verdict },
+      { key: CRITICAL, value: counts.critical },
+      { key: WARNINGS, value: counts.warnings },
+      { key: RECOMMENDATIONS, value: counts.recommendations },
+    ]);
+    return this.finish('ASSESSED', reason);
   }
 
   finish(outcome: Outcome, reason: string, productionChanged = false): RunResult<E> {

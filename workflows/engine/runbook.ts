@@ -20,7 +20,7 @@ import {
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { PlanEnvelope } from '../../domain/engine/plan.js';
+import type { EnginePlan } from '../../domain/engine/plan.js';
 import type { ApprovalRequest, RunInput, RunResult } from '../../domain/engine/run.js';
 import { durationMs } from '../../domain/duration.js';
 import { awaitGo, handleDecisions } from './approval.js';
@@ -37,11 +37,14 @@ import { RUNBOOK } from './search-attributes.js';
  */
 export const RUNBOOK_ATTRIBUTE_PATCH = 'runbook-search-attribute-v1';
 
-export interface Runbook<P extends PlanEnvelope, E> extends RunbookMeta<E> {
+export interface Runbook<P extends EnginePlan, E> extends RunbookMeta<E> {
   /** The read-only phases. Return a finished result to end the run (run.stop for a red gate). */
   evidence(run: Run<P, E>): Promise<RunResult<E> | undefined>;
-  /** What the approver reads, and the worker time the evidence ended (the deadline counts from it). */
-  review(run: Run<P, E>): { openedAfter: string; lines: string[] };
+  /**
+   * What the approver reads, and the worker time the evidence ended (the deadline counts from it).
+   * Every runbook with a `change` has one; a read-only runbook needs none.
+   */
+  review?(run: Run<P, E>): { openedAfter: string; lines: string[] };
   /**
    * The production change and its proofs. Push each change's undo onto `undo` BEFORE making it; throw
    * GateFailed for a red proof. Returns the sentence the DONE outcome carries.
@@ -53,7 +56,7 @@ export interface Runbook<P extends PlanEnvelope, E> extends RunbookMeta<E> {
   rolledBack?(run: Run<P, E>): string;
 }
 
-export async function runRunbook<P extends PlanEnvelope, E>(
+export async function runRunbook<P extends EnginePlan, E>(
   input: RunInput<P>,
   runbook: Runbook<P, E>,
 ): Promise<RunResult<E>> {
@@ -72,7 +75,7 @@ export async function runRunbook<P extends PlanEnvelope, E>(
   return { ...result, status: run.status() };
 }
 
-async function phases<P extends PlanEnvelope, E>(
+async function phases<P extends EnginePlan, E>(
   run: Run<P, E>,
   runbook: Runbook<P, E>,
 ): Promise<RunResult<E>> {
@@ -87,8 +90,12 @@ async function phases<P extends PlanEnvelope, E>(
     if (ended) return ended;
     if (input.dryRun) return run.finish('PLANNED', 'evidence complete; a dry run never reaches a change');
     if (!runbook.change) return run.finish('DONE', 'evidence complete');
+    const approval = plan.approval;
+    // A runbook that changes production always has an approval policy and a review; their absence is a bug.
+    if (!approval || !runbook.review)
+      throw new Error(`${runbook.kind} changes production but has no approval policy or review`);
 
-    const request = approvalRequest(run, runbook.review(run));
+    const request = approvalRequest(run, approval, runbook.review(run));
     run.enter(
       'AWAIT_GO',
       `waiting for approval from ${request.approvers.join(' or ')} until ${request.deadline} (digest ${request.planDigest})`,
@@ -96,7 +103,7 @@ async function phases<P extends PlanEnvelope, E>(
     run.notifications?.approvalRequested(request);
     const go = await awaitGo(run, request);
     if (go === 'timed-out') {
-      return run.finish('TIMED_OUT', `no decision within ${plan.approval.timeout}; nothing changed`);
+      return run.finish('TIMED_OUT', `no decision within ${approval.timeout}; nothing changed`);
     }
     if (go === 'rejected') {
       return run.finish(
@@ -134,24 +141,25 @@ async function phases<P extends PlanEnvelope, E>(
   }
 }
 
-function approvalRequest<P extends PlanEnvelope, E>(
+function approvalRequest<P extends EnginePlan, E>(
   run: Run<P, E>,
+  approval: NonNullable<EnginePlan['approval']>,
   review: { openedAfter: string; lines: string[] },
 ): ApprovalRequest {
-  const { plan, planDigest, startedBy } = run.input;
-  const timeoutMs = durationMs(plan.approval.timeout);
+  const { planDigest, startedBy } = run.input;
+  const timeoutMs = durationMs(approval.timeout);
   // The gate opens as soon as the last evidence step ends; that step's clock is the workflow's only time source.
   const { openedAfter } = review;
   return {
     planDigest,
-    approvers: plan.approval.approvers,
+    approvers: approval.approvers,
     startedBy,
-    allowSelfApproval: plan.approval.allowSelfApproval,
+    allowSelfApproval: approval.allowSelfApproval,
     timeoutMs,
     openedAfter,
     deadline: openedAfter
       ? new Date(Date.parse(openedAfter) + timeoutMs).toISOString()
-      : `${plan.approval.timeout} after the evidence`,
+      : `${approval.timeout} after the evidence`,
     review: review.lines,
   };
 }

@@ -14,4 +14,24 @@ export const OUTCOME = defineSearchAttributeKey('CutoverOutcome', 'KEYWORD');
 /** The plan's kind: which runbook the run is (`cutover list --runbook`). */
 export const RUNBOOK = defineSearchAttributeKey('CutoverRunbook', 'KEYWORD');
 
-export const SEARCH_ATTRIBUTES = [PHASE, TARGET, PLAN, APPROVER, OUTCOME, RUNBOOK];
+/**
+ * A read-only runbook's verdict (OPERATIONAL, DEGRADED, DOWN) and its counts: `cutover list` and the
+ * Web UI find the deployments that need attention without opening each run.
+ */
+export const VERDICT = defineSearchAttributeKey('CutoverVerdict', 'KEYWORD');
+export const CRITICAL = defineSearchAttributeKey('CutoverCritical', 'INT');
+export const WARNINGS = defineSearchAttributeKey('CutoverWarnings', 'INT');
+export const RECOMMENDATIONS = defineSearchAttributeKey('CutoverRecommendations', 'INT');
+
+export const SEARCH_ATTRIBUTES = [
+  PHASE,
+  TARGET,
+  PLAN,
+  APPROVER,
+  OUTCOME,
+  RUNBOOK,
+  VERDICT,
+  CRITICAL,
+  WARNINGS,
+  RECOMMENDATIONS,
+];

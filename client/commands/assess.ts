@@ -1,0 +1,125 @@
+/**
+ * `cutover assess --plan FILE`: the deployment health assessment, read-only. Starts the plan's
+ * DeploymentAssessment run under `cutover-assess/<target>/<plan>/<random>` (never "the cut-over"
+ * of the target: it neither blocks nor waits for one), follows it, prints the verdict, the
+ * component table and the findings. Exit 0 for OPERATIONAL, 1 for DEGRADED or DOWN.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { Command } from 'commander';
+import { ASSESSMENT_KIND } from '../../domain/assessment/kind.js';
+import type { AssessmentEvidence } from '../../domain/assessment/run.js';
+import { durationMs } from '../../domain/duration.js';
+import type { RunInput, RunResult } from '../../domain/engine/run.js';
+import { loadPlan, planDigest } from '../../domain/plan-file.js';
+import { assessmentWorkflowId, targetKey } from '../../domain/plan-key.js';
+import { runbookOf, type LoadablePlan } from '../../domain/runbooks.js';
+import { PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attributes.js';
+import { assessmentLines } from '../assessment/summary.js';
+import { messageOf, type CliContext } from '../context.js';
+import { CliError, EXIT } from '../exit-codes.js';
+import { command } from '../format.js';
+import { renderReport } from '../report.js';
+import { waitForResult } from './plan.js';
+import { ProgressPrinter } from './watch.js';
+
+interface AssessOptions {
+  plan: string;
+  json?: boolean;
+  out?: string;
+  operator?: string;
+  timeout: string;
+}
+
+export function registerAssess(program: Command, ctx: CliContext): void {
+  program
+    .command('assess')
+    .description('assess a deployment read-only (kind DeploymentAssessment): verdict, components, findings')
+    .requiredOption('--plan <file>', 'a DeploymentAssessment plan (YAML); checked before anything starts')
+    .option('--out <file>', 'also write the assessment document (Markdown) to this file')
+    .option('--json', 'print the result record {outcome, reason, status}')
+    .option('--operator <name>', 'who asks (default: $CUTOVER_OPERATOR, then $USER)')
+    .option('--timeout <duration>', 'give up after this long and cancel the assessment (exit 1)', '10m')
+    .action(async (opts: AssessOptions) => {
+      const plan = await loadPlan(opts.plan);
+      const runbook = runbookOf(plan.kind);
+      if (!runbook?.readOnly)
+        throw new CliError(
+          EXIT.BAD_INPUT,
+          `${opts.plan}: kind ${plan.kind} changes production; assess takes a ${ASSESSMENT_KIND} plan (cutover plan runs a change's evidence read-only)`,
+        );
+      let timeoutMs: number;
+      try {
+        timeoutMs = durationMs(/^\d+$/.test(opts.timeout) ? Number(opts.timeout) : opts.timeout);
+      } catch {
+        throw new CliError(EXIT.BAD_INPUT, `--timeout ${opts.timeout} is not a duration like 90s, 15m or 2h`);
+      }
+      const target = targetKey(plan);
+      const workflowId = assessmentWorkflowId(plan, randomBytes(3).toString('hex'));
+      const startedBy = opts.operator?.trim() || ctx.operatorFromEnv || 'unknown';
+      const input: RunInput<LoadablePlan> = { plan, planDigest: planDigest(plan), startedBy };
+      const { taskQueue } = ctx.settings;
+      const client = await ctx.client();
+      const handle = await client.workflow.start<(input: RunInput<LoadablePlan>) => Promise<RunResult>>(
+        runbook.workflowType,
+        {
+          taskQueue,
+          workflowId,
+          args: [input],
+          workflowIdConflictPolicy: 'FAIL',
+          typedSearchAttributes: [
+            { key: TARGET, value: target },
+            { key: PLAN, value: plan.name },
+            { key: PHASE, value: runbook.firstPhase },
+            { key: RUNBOOK, value: plan.kind },
+          ],
+          staticSummary: `Assessment of ${target} (plan ${plan.name}), read-only`,
+          staticDetails: `Read-only assessment (\`cutover assess\`) of **${target}** by **${startedBy}** from \`${opts.plan}\`: reads pods, events, volumes, Airflow's health and the metadata DB; changes nothing.`,
+        },
+      );
+      if (!opts.json) ctx.note(`assessment ${workflowId} started on task queue ${taskQueue}...`);
+      const progress = opts.json ? null : new ProgressPrinter((line) => ctx.note(line));
+      const settled = await waitForResult(ctx, handle, taskQueue, timeoutMs, progress);
+      if (settled === null) {
+        await handle.cancel().catch(() => undefined);
+        throw new CliError(
+          EXIT.NEGATIVE,
+          `no result within ${opts.timeout} (is a worker polling task queue ${taskQueue}?); the assessment ${workflowId} was cancelled`,
+        );
+      }
+      if ('error' in settled) {
+        if (settled.error instanceof WorkflowFailedError)
+          throw new CliError(
+            EXIT.NEGATIVE,
+            `the assessment ended without an outcome: ${messageOf(settled.error)}`,
+          );
+        throw settled.error;
+      }
+      const { result } = settled;
+      progress?.update(result.status);
+      if (opts.out) {
+        try {
+          await writeFile(opts.out, renderReport(result.status));
+        } catch (err) {
+          throw new CliError(
+            EXIT.BAD_INPUT,
+            `cannot write ${opts.out}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+          );
+        }
+      }
+      if (opts.json) ctx.json(result);
+      else {
+        for (const section of assessmentLines(result)) ctx.out(...section.lines);
+        ctx.out(
+          '',
+          `${result.outcome}: ${result.reason}`,
+          opts.out
+            ? `the document: ${opts.out}`
+            : `the document: ${command('cutover', 'report', workflowId)}`,
+        );
+      }
+      const verdict = (result.status.evidence as AssessmentEvidence).assessment?.verdict;
+      ctx.exitCode = result.outcome === 'ASSESSED' && verdict === 'OPERATIONAL' ? EXIT.OK : EXIT.NEGATIVE;
+    });
+}

@@ -1,0 +1,77 @@
+/**
+ * The deployment health checks as workflow steps, for any runbook: read the target and Airflow at the
+ * same time (both read-only), then judge. The assessment runbook is these steps; a changing runbook
+ * can run them as a gate.
+ */
+import type { HealthOptions } from '../../activities/deployment-health.js';
+import type { SharedActivities } from '../../activities/index.js';
+import type { Assessment } from '../../domain/assessment/judge.js';
+import { verdictLine } from '../../domain/assessment/judge.js';
+import type { AirflowSnapshot, TargetSnapshot } from '../../domain/assessment/snapshot.js';
+import type { Timed } from '../../domain/engine/evidence.js';
+import type { EnginePlan, InspectedPlan } from '../../domain/engine/plan.js';
+import { QUICK, READS, proxyStep } from '../engine/steps.js';
+import type { Run } from '../engine/run.js';
+
+const inspectTarget = proxyStep<SharedActivities, 'inspectTarget'>(
+  'inspectTarget',
+  'ASSESS: read the pods, events and volumes (or the local processes), read-only',
+  READS,
+);
+const inspectAirflow = proxyStep<SharedActivities, 'inspectAirflow'>(
+  'inspectAirflow',
+  "ASSESS: read Airflow's health endpoint, import errors and the metadata DB, read-only",
+  READS,
+);
+const judgeDeployment = proxyStep<SharedActivities, 'judgeDeployment'>(
+  'judgeDeployment',
+  'ASSESS: judge what was read: findings, component table, verdict',
+  QUICK,
+);
+
+export interface HealthReading {
+  target: TargetSnapshot;
+  airflow: AirflowSnapshot;
+  assessment: Assessment & Timed;
+}
+
+/** Reads the deployment (two sources at once) and judges it, as steps of the run's current phase. */
+export async function readHealth<P extends EnginePlan & InspectedPlan, E>(
+  run: Run<P, E>,
+  options: HealthOptions,
+): Promise<HealthReading> {
+  const plan: InspectedPlan = { name: run.plan.name, target: run.plan.target, airflow: run.plan.airflow };
+  const [target, airflow] = await Promise.all([
+    run.step(
+      'read the target',
+      () => inspectTarget({ plan, options }),
+      (t) =>
+        t.error !== null
+          ? `could not be read: ${t.error}`
+          : t.source === 'kubernetes'
+            ? `${t.pods.length} pods, ${t.events.length} events, ${t.claims.length} claims${t.nodes ? `, ${t.nodes.length} nodes` : ''} in ${t.namespace}`
+            : `${t.components.filter((c) => c.running).length}/${t.components.length} components running`,
+    ),
+    run.step(
+      'read Airflow',
+      () => inspectAirflow({ plan }),
+      (a) =>
+        [
+          a.api
+            ? a.api.error
+              ? `API: ${a.api.error}`
+              : `API answered (Airflow ${a.api.version ?? '?'})`
+            : 'no API in the plan',
+          a.db
+            ? `${a.db.visibility.serializedDags} DAGs serialized, ${a.db.jobs.length} running jobs`
+            : `DB: ${a.dbError ?? 'not read'}`,
+        ].join('; '),
+    ),
+  ]);
+  const assessment = await run.step(
+    'judge',
+    () => judgeDeployment({ plan, options, target, airflow }),
+    verdictLine,
+  );
+  return { target, airflow, assessment };
+}
