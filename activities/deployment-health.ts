@@ -4,22 +4,15 @@
  * of them, and any runbook may call them as a gate. A source that cannot be read is reported in the
  * snapshot (a finding), never a failed step: the assessment of a broken deployment must still end.
  */
-import { judge, type Assessment } from '../domain/assessment/judge.js';
+import { healthRow, judge, type Assessment, type JudgedHealth } from '../domain/assessment/judge.js';
 import type { AirflowSnapshot, TargetSnapshot } from '../domain/assessment/snapshot.js';
-import type { Timed } from '../domain/engine/evidence.js';
 import type { InspectedPlan } from '../domain/engine/plan.js';
-import { durationMs, type Duration } from '../domain/duration.js';
+import { durationMs } from '../domain/duration.js';
+import type { HealthOptions } from '../domain/assessment/options.js';
 import { requireAdapter, type Adapters } from './adapters.js';
 import { timed } from './engine/timing.js';
 
-export interface HealthOptions {
-  heartbeatTimeout: Duration;
-  maxRestarts: number;
-  /** The Helm values file (kubernetes targets), when the plan names one. */
-  helmValues?: string;
-}
-
-export const DEFAULT_HEALTH_OPTIONS: HealthOptions = { heartbeatTimeout: '60s', maxRestarts: 5 };
+export type { HealthOptions } from '../domain/assessment/options.js';
 
 export function deploymentHealthActivities(adapters: Adapters) {
   return {
@@ -81,10 +74,14 @@ export function deploymentHealthActivities(adapters: Adapters) {
       options: HealthOptions;
       target: TargetSnapshot;
       airflow: AirflowSnapshot;
-    }): Promise<Assessment & Timed> {
+      /** The assessment before a change: the row then says what got worse since. */
+      baseline?: Assessment;
+      /** A dry run's row is never red: it reports and goes on. */
+      dryRun?: boolean;
+    }): Promise<JudgedHealth> {
       return timed(async () => {
         const { plan, options } = args;
-        return judge(args.target, args.airflow, {
+        const a = judge(args.target, args.airflow, {
           components: plan.target.components.map((c) => c.name),
           namespace: plan.target.kind === 'kubernetes' ? plan.target.namespace : null,
           airflowVersion: plan.airflow.version,
@@ -93,6 +90,7 @@ export function deploymentHealthActivities(adapters: Adapters) {
           now: new Date().toISOString(),
           apiConfigured: plan.airflow.api !== undefined,
         });
+        return { ...a, row: { ...healthRow(a, args.baseline, args.dryRun ?? false), durationMs: 0 } };
       });
     },
   };

@@ -8,6 +8,7 @@
  */
 import type { Adapters } from './adapters.js';
 import { changeActivities } from './change.js';
+import { assessmentActivities } from './assessment/index.js';
 import { dagRunActivities } from './dag-runs.js';
 import { deploymentHealthActivities } from './deployment-health.js';
 import { notifyActivities, type NotifyOptions } from './engine/notify.js';
@@ -19,6 +20,7 @@ import { xcomActivities } from './xcom/index.js';
 export const RUNBOOK_ACTIVITIES = {
   XComBackendCutover: xcomActivities,
   StateStoreBackendCutover: stateStoreActivities,
+  DeploymentAssessment: (adapters: Adapters) => assessmentActivities(adapters),
 } satisfies Record<string, (adapters: Adapters) => object>;
 
 /** Merges activity sets, refusing a name that two of them register. */
@@ -51,7 +53,10 @@ export function createActivities(adapters: Adapters, notifications: NotifyOption
     objectStorageActivities(adapters),
     deploymentHealthActivities(adapters),
     ...Object.values(RUNBOOK_ACTIVITIES).map((factory) => factory(adapters)),
-  ) as SharedActivities & ReturnType<typeof xcomActivities> & ReturnType<typeof stateStoreActivities>;
+  ) as SharedActivities &
+    ReturnType<typeof xcomActivities> &
+    ReturnType<typeof stateStoreActivities> &
+    ReturnType<typeof assessmentActivities>;
 }
 
 /**

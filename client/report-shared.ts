@@ -3,6 +3,8 @@
  * rendered change and its diff, the deploy and its rollouts, the reverts): each
  * rendered here once.
  */
+import type { HealthGateEvidence } from '../domain/assessment/run.js';
+import type { JudgedHealth } from '../domain/assessment/judge.js';
 import type { CheckRow, GateVerdict } from '../domain/engine/evidence.js';
 import type {
   ApplyRecord,
@@ -199,4 +201,34 @@ export function lifecycleSection(ev: ObjectStorageEvidence, p: Put): void {
   if (a) p(`Applied (${span(a)}): ${a.detail}.`, '');
   const r = ev.lifecycleReverted;
   if (r) p(`Reverted (${span(r)}): ${r.outcome}: ${r.detail}.`, '');
+}
+
+/** The health gate: the deployment before the change, after it, after the kill-switch (each a row). */
+export function healthSection(ev: HealthGateEvidence, p: Put): void {
+  const h = ev.health;
+  if (!h?.before) {
+    p('_Not read: the run was recorded before the health gate existed, or stopped before PREFLIGHT._', '');
+    return;
+  }
+  const readings: [string, JudgedHealth | null][] = [
+    ['before the change (PREFLIGHT)', h.before],
+    ['after the change rolled out', h.afterChange],
+    ['after the kill-switch', h.afterRollback],
+  ];
+  p(
+    ...mdTable(
+      ['When', 'Verdict', 'Row', 'Status', 'Detail'],
+      readings
+        .filter((r): r is [string, JudgedHealth] => r[1] !== null)
+        .map(([when, a]) => [when, a.verdict, a.row.name, a.row.status, a.row.detail]),
+    ),
+    '',
+  );
+  if (h.before.findings.length > 0)
+    p(
+      'Findings before the change:',
+      '',
+      ...h.before.findings.map((f) => `- **${f.severity}** (${f.component}): ${f.title}`),
+      '',
+    );
 }

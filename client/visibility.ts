@@ -1,11 +1,9 @@
 /** Visibility queries (List Filter syntax) over the cut-over's search attributes. */
+import { literal } from '../domain/list-filter.js';
 import { ASSESSMENT_ID_PREFIX } from '../domain/plan-key.js';
 import { RUNBOOKS, runbookOf } from '../domain/runbooks.js';
 
-/** A string literal for a List Filter. */
-export function literal(value: string): string {
-  return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
-}
+export { literal } from '../domain/list-filter.js';
 
 /**
  * Workflow ids of dry runs (`cutover plan`): `cutover-plan/<target>/<plan>/<random>`. They

@@ -2,6 +2,7 @@
  * The XCom flip's run types: its phases, its evidence record and the engine's
  * run types specialised to them, shared by its workflow, the CLI and the dossier.
  */
+import type { HealthGateEvidence } from './assessment/run.js';
 import type { ObjectStorageEvidence } from './lifecycle.js';
 import type {
   AffectedRunsEvidence,
@@ -64,7 +65,7 @@ export const HEAL_STEPS = [
 ] as const;
 export type HealStep = (typeof HEAL_STEPS)[number];
 
-export interface Evidence extends ObjectStorageEvidence {
+export interface Evidence extends ObjectStorageEvidence, HealthGateEvidence {
   calibration: CalibrationEvidence | null;
   preflight: PreflightEvidence | null;
   change: RenderedChange | null;

@@ -246,3 +246,101 @@ test('an unreachable API server is a named finding, and the metadata DB is still
   assert.match(f.evidence.join(' '), /ECONNREFUSED|connect/i);
   assert.equal(result.status.evidence.airflow?.db?.visibility.serializedDags, 0);
 });
+
+/** Polls until `fn` returns a value (not undefined): tests wait on conditions, not on the clock. */
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test(
+  '--every: a Temporal Schedule; a run tells only when the verdict or the findings change',
+  SLOW,
+  async () => {
+    const file = path.join(dir, 'plan-scheduled.yaml');
+    writeFileSync(file, stringify({ ...seedPlan(), name: 'assess-hourly' }));
+    const cliEnv = {
+      TEMPORAL_ADDRESS: env.server.address,
+      TEMPORAL_NAMESPACE: 'default',
+      CUTOVER_TASK_QUEUE: taskQueue,
+      CUTOVER_OPERATOR: 'alice',
+    };
+    const run = async (args: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await main(args, {
+        stdout: { write: (s: string) => (stdout += s) },
+        stderr: { write: (s: string) => (stderr += s) },
+        env: cliEnv,
+      });
+      return { code, stdout, stderr };
+    };
+    const created = await run(['assess', '--plan', file, '--every', '1h', '--json']);
+    assert.equal(created.code, 0, created.stderr);
+    const { scheduleId } = JSON.parse(created.stdout) as { scheduleId: string };
+    assert.equal(scheduleId, 'cutover-assess/k8s-cutover-test-airflow-airflow/assess-hourly');
+
+    const completed = async (n: number) =>
+      until(`${n} completed scheduled run(s)`, async () => {
+        const runs = [];
+        for await (const w of env.client.workflow.list({
+          query: `TemporalScheduledById = "${scheduleId}" AND ExecutionStatus = "Completed"`,
+        }))
+          runs.push(w);
+        return runs.length >= n ? runs : undefined;
+      });
+    const resultOf = async (workflowId: string, runId: string) =>
+      (await env.client.workflow.getHandle(workflowId, runId).result()) as RunResult<AssessmentEvidence>;
+    const newest = async (n: number) => {
+      const runs = await completed(n);
+      const sorted = [...runs].sort((a, b) => (a.startTime < b.startTime ? 1 : -1));
+      const w = sorted[0];
+      if (!w) throw new Error('no run');
+      return resultOf(w.workflowId, w.runId);
+    };
+
+    // The first run (triggered at creation) has nothing to compare with: it announces itself.
+    const first = await newest(1);
+    assert.equal(first.status.evidence.assessment?.verdict, 'DOWN');
+    assert.equal(first.status.evidence.comparison?.previousRun, null);
+    assert.equal(first.status.evidence.comparison?.changed, true);
+    assert.deepEqual(
+      first.status.notifications?.map((x) => x.event),
+      ['assessed'],
+    );
+
+    // Nothing changed: the second run is quiet.
+    const schedule = env.client.schedule.getHandle(scheduleId);
+    await schedule.trigger();
+    const second = await newest(2);
+    assert.equal(
+      second.status.evidence.comparison?.changed,
+      false,
+      JSON.stringify(second.status.evidence.comparison),
+    );
+    assert.match(second.reason, /unchanged since the previous run \(no message\)/);
+    assert.deepEqual(second.status.notifications, []);
+
+    // The stuck dag-processor replica goes away: its finding clears, and the run says so.
+    kube.deletePod('airflow', 'airflow-dag-processor-d55949988-69nzr');
+    await schedule.trigger();
+    const third = await newest(3);
+    const c = third.status.evidence.comparison;
+    assert.equal(c?.changed, true);
+    assert.deepEqual(c?.cleared, ['pod-init-stuck:airflow-dag-processor-d55949988-69nzr']);
+    assert.deepEqual(
+      third.status.notifications?.map((x) => x.event),
+      ['assessed'],
+    );
+
+    const removed = await run(['assess', '--plan', file, '--unschedule']);
+    assert.equal(removed.code, 0, removed.stderr);
+    const again = await run(['assess', '--plan', file, '--unschedule']);
+    assert.equal(again.code, 4, 'no such schedule any more');
+  },
+);

@@ -39,6 +39,7 @@ import { startKubeApiServer, type KubeApiServer } from './support/kube-api-serve
 import { startMoto, TEST_REGION, venvDir, type MotoServer } from './support/moto.js';
 import { referencePlanInput } from './support/plans.js';
 import { seedReferenceHistory } from './support/xcom-fixture.js';
+import { airflowInTestCluster } from './support/airflow-in-test-cluster.js';
 
 const SLOW = { timeout: 300_000 };
 const NS = 'cvntrade';
@@ -202,7 +203,11 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
 
   /** Runs the cut-over with the shipped activities (REST API scripted) and approves at AWAIT_GO. */
   async function runApproved(input: CutoverInput, atCompensate?: () => void): Promise<CutoverResult> {
-    const activities = createActivities({ ...wa.adapters, airflowApi: scriptedAirflowApi(apiCalls) });
+    const activities = createActivities({
+      ...wa.adapters,
+      ...airflowInTestCluster('3.1.7'),
+      airflowApi: scriptedAirflowApi(apiCalls),
+    });
     const run = await startCutover(env, input, activities);
     const waiting = await waitForPhase(run.handle, 'AWAIT_GO', 180_000);
     assert.ok(waiting.pendingApproval, 'the approval request is pending');
@@ -333,6 +338,7 @@ void describe('cut-over on a Kubernetes target, end to end', () => {
         'findAffectedRuns',
         'rerunAffectedRuns',
         'confirmHealed',
+        'leftHealthy',
       ]);
       assert.equal(ev.reverts[0]?.changed, true);
       assert.equal(ev.revertRollout?.gate.passed, true, JSON.stringify(ev.revertRollout));

@@ -28,6 +28,7 @@ import { startMoto, TEST_REGION, venvDir, type MotoServer } from './support/moto
 import { S3ObjectStore } from '../adapters/s3-object-store.js';
 import { referencePlanInput } from './support/plans.js';
 import { seedReferenceHistory } from './support/xcom-fixture.js';
+import { airflowInTestCluster } from './support/airflow-in-test-cluster.js';
 
 const SLOW = { timeout: 240_000 };
 const BUCKET = 'cutover-kube-xcom';
@@ -121,7 +122,7 @@ before(async () => {
   worker = await createCutoverWorker({
     connection: env.connection,
     taskQueue,
-    adapters: wa.adapters,
+    adapters: { ...wa.adapters, ...airflowInTestCluster('3.1.7') },
     workflowBundle: await workflowBundle(),
   });
   workerDone = worker.run();
@@ -190,9 +191,16 @@ test(
     assert.ok(ev.preflight);
     assert.deepEqual(
       ev.preflight.checks.filter((c) => c.status !== 'green').map((c) => `${c.status} ${c.name}`),
-      ['amber worker can deploy, verify, validate and revert'],
+      ['amber worker can deploy, verify, validate and revert', 'amber deployment healthy'],
       JSON.stringify(ev.preflight.checks, null, 1),
     );
+    // The pods are read from the test cluster; the plan names no REST API, so Airflow's own health is
+    // not read, and the gate says so (amber) without stopping the run.
+    assert.match(
+      ev.preflight.checks.find((c) => c.id === 'deployment-healthy')?.detail ?? '',
+      /the plan names no airflow\.api/,
+    );
+    assert.equal(ev.health?.before?.components.find((c) => c.component === 'scheduler')?.state, 'running');
     assert.match(ev.preflight.checks.find((c) => c.name.startsWith('provider'))?.detail ?? '', /1\.11\.0/);
 
     // The plan's 7-day rule is rendered against the bucket, never put by a dry run; the orphan

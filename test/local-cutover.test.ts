@@ -363,6 +363,7 @@ void describe('cut-over on the local target, end to end', () => {
         'findAffectedRuns',
         'rerunAffectedRuns',
         'confirmHealed',
+        'leftHealthy',
       ]);
       assert.ok(
         ev.affected?.runs.some((x) => x.runId === scheduledRunId),

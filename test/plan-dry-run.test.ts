@@ -228,14 +228,21 @@ void describe('cutover plan (dry run) on real components', () => {
 
       const pf = result.status.evidence.preflight;
       assert.ok(pf);
-      // The eight checks of the flip, and plans/local.yaml's lifecycle rule (the bucket's config readable).
-      assert.equal(pf.checks.length, 9, pf.checks.map((c) => c.name).join(', '));
+      // The eight checks of the flip, plans/local.yaml's lifecycle rule (the bucket's config readable)
+      // and the deployment's health.
+      assert.equal(pf.checks.length, 10, pf.checks.map((c) => c.name).join(', '));
       assert.match(pf.checks.find((c) => c.id === 'lifecycle')?.detail ?? '', /no configuration yet/);
-      // Every check of Airflow and S3 is green; only the REST API, whose credentials this test's worker
-      // lacks, shows, amber, since a dry run does not need it.
+      // Every check of Airflow and S3 is green. Amber: the REST API, whose credentials this test's worker
+      // lacks, since a dry run does not need it; and the deployment's health, because no Airflow
+      // component runs here (the probes run the venv's Airflow one command at a time): a real run
+      // would stop on that row, a dry run reports it and goes on.
       assert.deepEqual(
         pf.checks.filter((c) => c.status !== 'green').map((c) => `${c.status} ${c.name}`),
-        ['amber worker can deploy, verify, validate and revert'],
+        ['amber worker can deploy, verify, validate and revert', 'amber deployment healthy'],
+      );
+      assert.match(
+        pf.checks.find((c) => c.id === 'deployment-healthy')?.detail ?? '',
+        /local supervisor could not be read.*\(a real run stops here\)/,
       );
       assert.ok(pf.gate.passed);
 

@@ -115,7 +115,10 @@ void test('decision, deploy, verification per component, validation run, steps',
     'pipes are escaped',
   );
   assert.ok(md.includes('| VALIDATE | validate target | **failed** | boom |'));
-  assert.ok(!md.includes('## 11. Compensation'), 'no compensation section when the kill-switch never ran');
+  assert.ok(
+    !md.includes('. Compensation (kill-switch)'),
+    'no compensation section when the kill-switch never ran',
+  );
   assert.ok(!/\n{3,}/.test(md), 'no runs of blank lines');
 });
 
@@ -187,7 +190,7 @@ void test('a rolled-back run shows the compensation: trigger, reverts, re-runs, 
   const md = renderReport({ ...baseStatus(ev, { compensation }), outcome: 'ROLLED_BACK' });
   assert.match(md, /^# Cut-over xcom-flip-prod: ROLLED_BACK/);
   assert.ok(md.includes('Gate: **RED**: 3 XCom errors.'));
-  assert.ok(md.includes('## 11. Compensation (kill-switch)'));
+  assert.ok(md.includes('## 12. Compensation (kill-switch)'));
   assert.ok(md.includes('Triggered by VALIDATE: 3 XCom errors'));
   assert.ok(md.includes('**Failed step**: rerunAffectedRuns (attempt 1): scheduler unreachable'));
   assert.ok(md.includes('Remaining: rerunAffectedRuns, confirmHealed.'));

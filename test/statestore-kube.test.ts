@@ -42,6 +42,7 @@ import { startCutoverEnv, workflowBundle, type CutoverEnv } from './support/cuto
 import { startKubeApiServer, type KubeApiServer } from './support/kube-api-server.js';
 import { startMoto, TEST_REGION, venvDir, type MotoServer } from './support/moto.js';
 import { seedStateRows, stateStoreEnv, type SeededRow } from './support/state-store.js';
+import { airflowInTestCluster } from './support/airflow-in-test-cluster.js';
 
 const SLOW = { timeout: 300_000 };
 const NS = 'cvntrade';
@@ -348,7 +349,11 @@ void describe('state-store flip on a Kubernetes target, end to end', () => {
       const rolloutsBefore = kube.rollouts('Deployment', NS, DEPLOYMENT);
       apiCalls.length = 0;
 
-      const activities = createActivities({ ...wa.adapters, airflowApi: scriptedAirflowApi(apiCalls) });
+      const activities = createActivities({
+        ...wa.adapters,
+        ...airflowInTestCluster(),
+        airflowApi: scriptedAirflowApi(apiCalls),
+      });
       const result = await runApproved(inputFor(p), activities);
       t.diagnostic(`${result.outcome}: ${result.reason}`);
       assert.equal(result.outcome, 'DONE', result.reason);
@@ -482,7 +487,11 @@ void describe('state-store flip on a Kubernetes target, end to end', () => {
       // for a task pod (the KubernetesExecutor's pod template) that got the plan's settings: written by
       // the real backend code with the deployed path and threshold, one small (inline ref) and two large
       // (object refs in S3), task and asset state.
-      const real = createActivities({ ...wa.adapters, airflowApi: scriptedAirflowApi(apiCalls) });
+      const real = createActivities({
+        ...wa.adapters,
+        ...airflowInTestCluster(),
+        airflowApi: scriptedAirflowApi(apiCalls),
+      });
       let seeded: SeededRow[] | undefined;
       let rolloutCalls = 0;
       const activities: CutoverActivities = {
@@ -558,6 +567,7 @@ void describe('state-store flip on a Kubernetes target, end to end', () => {
         'healRows',
         'findAffectedRuns',
         'rerunAffectedRuns',
+        'leftHealthy',
       ]);
       assert.equal(comp?.trigger.phase, 'VERIFY');
       assert.equal(ev.reverts[0]?.changed, true);

@@ -347,6 +347,7 @@ void describe('state-store flip on the local target, end to end', () => {
         'healRows',
         'findAffectedRuns',
         'rerunAffectedRuns',
+        'leftHealthy',
       ]);
       assert.equal(ev.lifecycleApplied?.changed, true, JSON.stringify(ev.lifecycleApplied));
       assert.ok(

@@ -19,6 +19,7 @@ import type { StateStoreInput, StateStoreResult, StateStoreStatus } from '../dom
 import { createCutoverWorker } from '../worker/create-worker.js';
 import { acknowledgeUpdate, approveUpdate, statusQuery } from '../workflows/engine/messages.js';
 import { startCutoverEnv, workflowBundle, type CutoverEnv } from './support/cutover-env.js';
+import { greenScript } from './support/scripted-activities.js';
 
 const T = { startedAt: '2026-06-06T10:00:00.000Z', finishedAt: '2026-06-06T10:00:01.000Z' };
 const GREEN = { passed: true, reasons: [] };
@@ -58,6 +59,9 @@ type Scripted = Pick<
   | 'findAffectedRuns'
   | 'rerunAffectedRuns'
   | 'reportObjects'
+  | 'inspectTarget'
+  | 'inspectAirflow'
+  | 'judgeDeployment'
 > &
   StateStoreActivities;
 
@@ -67,6 +71,10 @@ function script(journal: string[], o: { verifyRed?: boolean; unreadable?: boolea
     ...notifyActivities(),
     // The real step on a worker without S3 or DB adapters: it says why it compared nothing.
     reportObjects: objectStorageActivities({}).reportObjects,
+    // A healthy deployment for the health gate (its own decisions are tested in workflow-health.test.ts).
+    inspectTarget: (input) => greenScript.inspectTarget(input, 1),
+    inspectAirflow: (input) => greenScript.inspectAirflow(input, 1),
+    judgeDeployment: (input) => greenScript.judgeDeployment(input, 1),
     'stateStore.calibrate': async () => {
       journal.push('calibrate');
       const sizes = { p50: 10, p95: 10, p99: 10, p999: 10, max: 10 };
@@ -339,6 +347,7 @@ test(
       'healRows',
       'findAffectedRuns',
       'rerunAffectedRuns',
+      'leftHealthy',
     ]);
     assert.deepEqual(journal.slice(-3), ['revert', 'rollout 1', 'heal']);
   },

@@ -27,9 +27,11 @@ import { testPlan } from './support/plans.js';
 import {
   calls,
   greenScript,
+  HEALTH_STEPS,
   red,
   scriptedActivities,
   SIDE_EFFECTS,
+  stepNames,
   type JournalEntry,
 } from './support/scripted-activities.js';
 
@@ -91,6 +93,7 @@ test(
       'findAffectedRuns',
       'rerunAffectedRuns',
       'confirmHealed',
+      'leftHealthy',
     ]);
     assert.match(stuck.details, /Production is STILL CHANGED/);
     assert.equal(stuck.outcome, null, 'the run does not end on its own');
@@ -254,18 +257,16 @@ test(
     const result = await run.result;
     assert.equal(result.outcome, 'PLANNED');
     assert.ok(result.status.evidence.rehearsal);
-    assert.deepEqual(
-      journal.map((j) => j.name),
-      [
-        'calibrate',
-        'reportObjects',
-        'preflight',
-        'renderChange',
-        'renderLifecycle',
-        'previewChange',
-        'rehearse',
-      ],
-    );
+    assert.deepEqual(stepNames(journal), [
+      'calibrate',
+      'reportObjects',
+      'preflight',
+      ...HEALTH_STEPS,
+      'renderChange',
+      'renderLifecycle',
+      'previewChange',
+      'rehearse',
+    ]);
 
     const noRehearsal: JournalEntry[] = [];
     const quick = await startCutover(

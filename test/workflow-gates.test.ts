@@ -19,9 +19,11 @@ import { testPlan } from './support/plans.js';
 import {
   calls,
   greenScript,
+  HEALTH_STEPS,
   red,
   scriptedActivities,
   SIDE_EFFECTS,
+  stepNames,
   type JournalEntry,
   type Script,
 } from './support/scripted-activities.js';
@@ -99,11 +101,12 @@ test('preflight red: STOPPED, no render, no rehearsal, no apply', { timeout: 60_
   );
   assert.equal(result.outcome, 'STOPPED');
   assert.match(result.reason, /PREFLIGHT gate red.*NoSuchBucket/);
-  assert.deepEqual(
-    journal.map((j) => j.name),
-    ['calibrate', 'reportObjects', 'preflight'],
+  assert.deepEqual(stepNames(journal), ['calibrate', 'reportObjects', 'preflight', ...HEALTH_STEPS]);
+  assert.equal(
+    result.status.evidence.preflight?.checks.filter((c) => c.name === 'functional write/read/delete').at(-1)
+      ?.status,
+    'red',
   );
-  assert.equal(result.status.evidence.preflight?.checks.at(-1)?.status, 'red');
 });
 
 test('rehearsal fails: STOPPED before the approval gate opens', { timeout: 60_000 }, async () => {
@@ -184,6 +187,7 @@ test(
       'findAffectedRuns',
       'rerunAffectedRuns',
       'confirmHealed',
+      'leftHealthy',
     ]);
     assert.equal(comp.trigger.phase, 'VERIFY');
     assert.equal(result.status.evidence.heal?.runs[0]?.readsData, true);

@@ -9,7 +9,14 @@ import {
   type CutoverEnv,
 } from './support/cutover-env.js';
 import { testPlan } from './support/plans.js';
-import { calls, scriptedActivities, SIDE_EFFECTS, type JournalEntry } from './support/scripted-activities.js';
+import {
+  calls,
+  HEALTH_STEPS,
+  scriptedActivities,
+  SIDE_EFFECTS,
+  stepNames,
+  type JournalEntry,
+} from './support/scripted-activities.js';
 
 let env: CutoverEnv;
 before(async () => {
@@ -58,23 +65,22 @@ test('happy path: evidence, approval, apply, verify, validate -> DONE', { timeou
     journal.filter((j) => SIDE_EFFECTS.includes(j.name)).map((j) => j.name),
     ['applyChange', 'applyLifecycle', 'validateRun'],
   );
-  assert.deepEqual(
-    journal.map((j) => j.name),
-    [
-      'calibrate',
-      'reportObjects',
-      'preflight',
-      'renderChange',
-      'renderLifecycle',
-      'previewChange',
-      'rehearse',
-      'applyChange',
-      'waitForRollout',
-      'verifyConfig',
-      'applyLifecycle',
-      'validateRun',
-    ],
-  );
+  assert.deepEqual(stepNames(journal), [
+    'calibrate',
+    'reportObjects',
+    'preflight',
+    ...HEALTH_STEPS,
+    'renderChange',
+    'renderLifecycle',
+    'previewChange',
+    'rehearse',
+    'applyChange',
+    'waitForRollout',
+    'verifyConfig',
+    ...HEALTH_STEPS,
+    'applyLifecycle',
+    'validateRun',
+  ]);
 
   const described = await run.handle.describe();
   const sa = described.typedSearchAttributes;

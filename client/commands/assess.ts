@@ -6,14 +6,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { WorkflowFailedError } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  WorkflowFailedError,
+} from '@temporalio/client';
 import type { Command } from 'commander';
 import { ASSESSMENT_KIND } from '../../domain/assessment/kind.js';
 import type { AssessmentEvidence } from '../../domain/assessment/run.js';
 import { durationMs } from '../../domain/duration.js';
 import type { RunInput, RunResult } from '../../domain/engine/run.js';
 import { loadPlan, planDigest } from '../../domain/plan-file.js';
-import { assessmentWorkflowId, targetKey } from '../../domain/plan-key.js';
+import { ASSESSMENT_ID_PREFIX, assessmentWorkflowId, targetKey } from '../../domain/plan-key.js';
 import { runbookOf, type LoadablePlan } from '../../domain/runbooks.js';
 import { PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attributes.js';
 import { assessmentLines } from '../assessment/summary.js';
@@ -30,6 +35,21 @@ interface AssessOptions {
   out?: string;
   operator?: string;
   timeout: string;
+  every?: string;
+  unschedule?: boolean;
+}
+
+/** The Schedule of a plan's recurring assessment: one per target and plan. */
+export function assessmentScheduleId(plan: Pick<LoadablePlan, 'name' | 'target'>): string {
+  return `${ASSESSMENT_ID_PREFIX}${targetKey(plan)}/${plan.name}`;
+}
+
+function parseDuration(flag: string, value: string): number {
+  try {
+    return durationMs(/^\d+$/.test(value) ? Number(value) : value);
+  } catch {
+    throw new CliError(EXIT.BAD_INPUT, `${flag} ${value} is not a duration like 90s, 15m or 2h`);
+  }
 }
 
 export function registerAssess(program: Command, ctx: CliContext): void {
@@ -41,6 +61,11 @@ export function registerAssess(program: Command, ctx: CliContext): void {
     .option('--json', 'print the result record {outcome, reason, status}')
     .option('--operator <name>', 'who asks (default: $CUTOVER_OPERATOR, then $USER)')
     .option('--timeout <duration>', 'give up after this long and cancel the assessment (exit 1)', '10m')
+    .option(
+      '--every <duration>',
+      'assess on a Temporal Schedule (one now, then every DURATION); a message only when the verdict or the findings change',
+    )
+    .option('--unschedule', "delete the plan's assessment Schedule")
     .action(async (opts: AssessOptions) => {
       const plan = await loadPlan(opts.plan);
       const runbook = runbookOf(plan.kind);
@@ -49,18 +74,77 @@ export function registerAssess(program: Command, ctx: CliContext): void {
           EXIT.BAD_INPUT,
           `${opts.plan}: kind ${plan.kind} changes production; assess takes a ${ASSESSMENT_KIND} plan (cutover plan runs a change's evidence read-only)`,
         );
-      let timeoutMs: number;
-      try {
-        timeoutMs = durationMs(/^\d+$/.test(opts.timeout) ? Number(opts.timeout) : opts.timeout);
-      } catch {
-        throw new CliError(EXIT.BAD_INPUT, `--timeout ${opts.timeout} is not a duration like 90s, 15m or 2h`);
-      }
+      const timeoutMs = parseDuration('--timeout', opts.timeout);
+      const everyMs = opts.every === undefined ? null : parseDuration('--every', opts.every);
+      if (everyMs !== null && everyMs < 60_000)
+        throw new CliError(EXIT.BAD_INPUT, `--every ${opts.every}: a schedule runs at most once a minute`);
       const target = targetKey(plan);
       const workflowId = assessmentWorkflowId(plan, randomBytes(3).toString('hex'));
       const startedBy = opts.operator?.trim() || ctx.operatorFromEnv || 'unknown';
       const input: RunInput<LoadablePlan> = { plan, planDigest: planDigest(plan), startedBy };
       const { taskQueue } = ctx.settings;
       const client = await ctx.client();
+      const scheduleId = assessmentScheduleId(plan);
+      if (opts.unschedule) {
+        try {
+          await client.schedule.getHandle(scheduleId).delete();
+        } catch (err) {
+          if (err instanceof ScheduleNotFoundError)
+            throw new CliError(EXIT.NOT_FOUND, `no assessment schedule ${scheduleId}`);
+          throw err;
+        }
+        if (opts.json) ctx.json({ scheduleId, deleted: true });
+        else ctx.out(`deleted the assessment schedule ${scheduleId}`);
+        return;
+      }
+      const searchAttributes = [
+        { key: TARGET, value: target },
+        { key: PLAN, value: plan.name },
+        { key: PHASE, value: runbook.firstPhase },
+        { key: RUNBOOK, value: plan.kind },
+      ];
+      if (everyMs !== null) {
+        const action = {
+          type: 'startWorkflow' as const,
+          workflowType: runbook.workflowType,
+          args: [{ ...input, scheduleId }],
+          taskQueue,
+          // Temporal appends each run's time to this id.
+          workflowId: `${scheduleId}/scheduled`,
+          typedSearchAttributes: searchAttributes,
+          staticSummary: `Scheduled assessment of ${target} (plan ${plan.name}), read-only`,
+        };
+        const spec = { intervals: [{ every: everyMs }] };
+        let replaced = false;
+        try {
+          await client.schedule.create({
+            scheduleId,
+            spec,
+            action,
+            // A slow assessment is never run twice at once; missed slots while the server was down are skipped.
+            policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1m' },
+            state: {
+              triggerImmediately: true,
+              note: `cutover assess --every ${opts.every ?? ''} by ${startedBy}`,
+            },
+          });
+        } catch (err) {
+          if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+          const h = client.schedule.getHandle(scheduleId);
+          await h.update((prev) => ({ ...prev, spec, action }));
+          await h.trigger();
+          replaced = true;
+        }
+        if (opts.json) ctx.json({ scheduleId, every: opts.every, replaced });
+        else
+          ctx.out(
+            `${replaced ? 'updated' : 'created'} the assessment schedule ${scheduleId}: one run now, then every ${opts.every}`,
+            `a message goes to the worker's webhook only when the verdict or the set of findings changes`,
+            `runs: ${command('cutover', 'list', '--all', '--runbook', plan.kind, '--target', target)}`,
+            `stop it: ${command('cutover', 'assess', '--plan', opts.plan, '--unschedule')}`,
+          );
+        return;
+      }
       const handle = await client.workflow.start<(input: RunInput<LoadablePlan>) => Promise<RunResult>>(
         runbook.workflowType,
         {
@@ -68,12 +152,7 @@ export function registerAssess(program: Command, ctx: CliContext): void {
           workflowId,
           args: [input],
           workflowIdConflictPolicy: 'FAIL',
-          typedSearchAttributes: [
-            { key: TARGET, value: target },
-            { key: PLAN, value: plan.name },
-            { key: PHASE, value: runbook.firstPhase },
-            { key: RUNBOOK, value: plan.kind },
-          ],
+          typedSearchAttributes: searchAttributes,
           staticSummary: `Assessment of ${target} (plan ${plan.name}), read-only`,
           staticDetails: `Read-only assessment (\`cutover assess\`) of **${target}** by **${startedBy}** from \`${opts.plan}\`: reads pods, events, volumes, Airflow's health and the metadata DB; changes nothing.`,
         },

@@ -5,6 +5,7 @@ import { bytes, code, gate, mdTable, NOT_REACHED, span, yes, type Put, type Sect
 import {
   changeSection,
   deploySection,
+  healthSection,
   preflightSection,
   rerunSection,
   lifecycleSection,
@@ -145,6 +146,7 @@ export function stateStoreReportSections(s: RunStatus): {
             );
         },
       },
+      { title: 'Deployment health', render: (p) => healthSection(ev, p) },
     ],
     compensation(p) {
       undoSection(ev, p);

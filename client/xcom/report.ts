@@ -5,6 +5,7 @@ import { bytes, code, gate, mdTable, NOT_REACHED, span, yes, type Put, type Sect
 import {
   changeSection,
   deploySection,
+  healthSection,
   preflightSection,
   rerunSection,
   lifecycleSection,
@@ -181,6 +182,7 @@ export function xcomReportSections(s: RunStatus): {
           }
         },
       },
+      { title: 'Deployment health', render: (p) => healthSection(ev, p) },
     ],
     compensation(p) {
       undoSection(ev, p);

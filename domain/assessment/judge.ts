@@ -3,6 +3,7 @@
  * component, recommendations and the verdict. Pure, so the same snapshot always reads the same way and
  * the change runbooks' health gate uses exactly these rules.
  */
+import type { CheckRow, Timed } from '../engine/evidence.js';
 import type {
   AirflowSnapshot,
   ClaimSnapshot,
@@ -55,6 +56,9 @@ export interface Assessment {
   recommendations: Recommendation[];
   counts: { critical: number; warnings: number; recommendations: number };
 }
+
+/** An assessment and its gate row ("deployment healthy", or "left healthy" against a baseline). */
+export type JudgedHealth = Assessment & Timed & { row: CheckRow };
 
 export interface JudgeOptions {
   /** The plan's components, by name. */
@@ -121,6 +125,50 @@ export function worsened(before: Assessment, after: Assessment): Finding[] {
     const prior = was.get(f.id);
     return prior === undefined || (prior === 'warning' && f.severity === 'critical');
   });
+}
+
+/** The health rows a changing runbook's gates read: stable ids so a dossier and a test can find them. */
+export const DEPLOYMENT_HEALTHY_CHECK = 'deployment-healthy';
+export const LEFT_HEALTHY_CHECK = 'left-healthy';
+
+/**
+ * The gate row for an assessment: before a change "deployment healthy" (red on a critical finding,
+ * amber on a warning); after it, against the assessment before, "left healthy" (red when a critical
+ * finding is new or got worse, amber for a new warning), naming what got worse.
+ */
+export function healthRow(
+  a: Assessment,
+  baseline?: Assessment,
+  /** A dry run reports a sick deployment (amber) and goes on gathering evidence; a real run stops. */
+  dryRun = false,
+): Omit<CheckRow, 'durationMs'> {
+  const list = (fs: Finding[]) => fs.map((f) => f.title).join('; ');
+  if (!baseline) {
+    const critical = a.findings.filter((f) => f.severity === 'critical');
+    const warnings = a.findings.filter((f) => f.severity === 'warning');
+    return {
+      id: DEPLOYMENT_HEALTHY_CHECK,
+      name: 'deployment healthy',
+      status: critical.length > 0 ? (dryRun ? 'amber' : 'red') : warnings.length > 0 ? 'amber' : 'green',
+      detail:
+        critical.length > 0
+          ? `${verdictLine(a)}: ${list(critical)}${dryRun ? ' (a real run stops here)' : ''}`
+          : warnings.length > 0
+            ? `${verdictLine(a)}: ${list(warnings)}`
+            : `${a.verdict}: no finding`,
+    };
+  }
+  const worse = worsened(baseline, a);
+  const critical = worse.filter((f) => f.severity === 'critical');
+  return {
+    id: LEFT_HEALTHY_CHECK,
+    name: 'left healthy',
+    status: critical.length > 0 ? 'red' : worse.length > 0 ? 'amber' : 'green',
+    detail:
+      worse.length > 0
+        ? `got worse since before the change (${baseline.verdict} -> ${a.verdict}): ${list(worse)}`
+        : `nothing got worse (${baseline.verdict} before, ${a.verdict} now)`,
+  };
 }
 
 /** One line for a gate row or a notification: the verdict and the counts. */

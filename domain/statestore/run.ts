@@ -2,6 +2,7 @@
  * The state-store flip's evidence and run types: shared by its workflow, the
  * CLI and the dossier.
  */
+import type { HealthGateEvidence } from '../assessment/run.js';
 import type { ObjectStorageEvidence } from '../lifecycle.js';
 import type { CheckRow, GateVerdict, Timed } from '../engine/evidence.js';
 import type { RunInput, RunResult, RunStatus } from '../engine/run.js';
@@ -101,7 +102,7 @@ export interface StateStoreHealEvidence extends Timed {
   gate: GateVerdict;
 }
 
-export interface StateStoreEvidence extends ObjectStorageEvidence {
+export interface StateStoreEvidence extends ObjectStorageEvidence, HealthGateEvidence {
   calibration: StateStoreCalibration | null;
   preflight: StateStorePreflight | null;
   change: RenderedChange | null;

@@ -7,13 +7,14 @@
 import { Context } from '@temporalio/activity';
 import type { CutoverActivities } from '../../activities/index.js';
 import { createActivities } from '../../activities/index.js';
+import type { AssessmentActivities } from '../../activities/assessment/index.js';
 import type { StateStoreActivities } from '../../activities/statestore/index.js';
 import { XCOM_OBJECT_STORAGE_BACKEND } from '../../domain/airflow-env.js';
 import type { GateVerdict } from '../../domain/evidence.js';
 import { lifecycleDiff, mergeLifecycle, ownedRule } from '../../domain/lifecycle.js';
 
 /** The XCom flip's activities and the shared ones (the state-store runbook has its own script). */
-type Activities = Omit<CutoverActivities, keyof StateStoreActivities>;
+type Activities = Omit<CutoverActivities, keyof StateStoreActivities | keyof AssessmentActivities>;
 export type ActivityName = keyof Activities;
 type InputOf<K extends ActivityName> = Parameters<Activities[K]>[0];
 type OutputOf<K extends ActivityName> = Awaited<ReturnType<Activities[K]>>;
@@ -219,7 +220,8 @@ export const greenScript: Required<Script> = {
             triggerer: { status: 'healthy', latestHeartbeat: T1 },
             dag_processor: { status: 'healthy', latestHeartbeat: T1 },
           },
-          version: '3.3.2',
+          // The release the plan names: the gate's tests are about heartbeats, not versions.
+          version: `${plan.airflow.version}.0`,
           importErrors: [],
           dagWarnings: [],
           error: null,
@@ -237,6 +239,34 @@ export const greenScript: Required<Script> = {
   // Like a worker without CUTOVER_WEBHOOK_URL; test/notifications.test.ts wires in the real activity.
   notify: async () => 'skipped',
 };
+
+/** The health gate reads the target and Airflow at once: their order in the journal is the worker's. */
+const CONCURRENT = new Set<ActivityName>(['inspectAirflow', 'inspectTarget']);
+
+/** The journal's activity names, each concurrent pair in one order (alphabetical) so tests can compare lists. */
+export function stepNames(journal: JournalEntry[]): ActivityName[] {
+  const out: ActivityName[] = [];
+  for (let i = 0; i < journal.length;) {
+    let j = i;
+    while (j < journal.length && CONCURRENT.has(journal[j]?.name as ActivityName)) j += 1;
+    if (j > i) {
+      out.push(
+        ...journal
+          .slice(i, j)
+          .map((e) => e.name)
+          .sort(),
+      );
+      i = j;
+    } else {
+      out.push(journal[i]?.name as ActivityName);
+      i += 1;
+    }
+  }
+  return out;
+}
+
+/** The health gate's three steps as they appear in `stepNames`. */
+export const HEALTH_STEPS: ActivityName[] = ['inspectAirflow', 'inspectTarget', 'judgeDeployment'];
 
 /** Activities that follow `overrides` where given and the green script elsewhere, journaling every call. */
 export function scriptedActivities(overrides: Script = {}, journal: JournalEntry[] = []): Activities {

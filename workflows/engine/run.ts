@@ -73,6 +73,8 @@ export class Run<P extends EnginePlan = EnginePlan, E = unknown> {
   readonly changeId: string;
   /** Null for runs recorded before notifications existed (patch notifications-v1). */
   notifications: RunNotifier | null = null;
+  /** The runbook judged its end not news (a scheduled assessment that found nothing new): no message. */
+  quiet = false;
 
   constructor(
     readonly input: RunInput<P>,
@@ -176,7 +178,7 @@ export class Run<P extends EnginePlan = EnginePlan, E = unknown> {
     this.enter('FINISHED', `${outcome}: ${reason}`);
     upsertSearchAttributes([{ key: OUTCOME, value: outcome }]);
     const result = { outcome, reason, productionChanged, status: this.status() };
-    this.notifications?.finished(result);
+    if (!this.quiet) this.notifications?.finished(result);
     return result;
   }
 }

@@ -3,12 +3,10 @@
  * same time (both read-only), then judge. The assessment runbook is these steps; a changing runbook
  * can run them as a gate.
  */
-import type { HealthOptions } from '../../activities/deployment-health.js';
+import type { HealthOptions } from '../../domain/assessment/options.js';
 import type { SharedActivities } from '../../activities/index.js';
-import type { Assessment } from '../../domain/assessment/judge.js';
-import { verdictLine } from '../../domain/assessment/judge.js';
+import { verdictLine, type Assessment, type JudgedHealth } from '../../domain/assessment/judge.js';
 import type { AirflowSnapshot, TargetSnapshot } from '../../domain/assessment/snapshot.js';
-import type { Timed } from '../../domain/engine/evidence.js';
 import type { EnginePlan, InspectedPlan } from '../../domain/engine/plan.js';
 import { QUICK, READS, proxyStep } from '../engine/steps.js';
 import type { Run } from '../engine/run.js';
@@ -32,13 +30,15 @@ const judgeDeployment = proxyStep<SharedActivities, 'judgeDeployment'>(
 export interface HealthReading {
   target: TargetSnapshot;
   airflow: AirflowSnapshot;
-  assessment: Assessment & Timed;
+  assessment: JudgedHealth;
 }
 
 /** Reads the deployment (two sources at once) and judges it, as steps of the run's current phase. */
 export async function readHealth<P extends EnginePlan & InspectedPlan, E>(
   run: Run<P, E>,
   options: HealthOptions,
+  baseline?: Assessment,
+  dryRun = false,
 ): Promise<HealthReading> {
   const plan: InspectedPlan = { name: run.plan.name, target: run.plan.target, airflow: run.plan.airflow };
   const [target, airflow] = await Promise.all([
@@ -70,8 +70,18 @@ export async function readHealth<P extends EnginePlan & InspectedPlan, E>(
   ]);
   const assessment = await run.step(
     'judge',
-    () => judgeDeployment({ plan, options, target, airflow }),
+    () =>
+      judgeDeployment({
+        plan,
+        options,
+        target,
+        airflow,
+        ...(baseline ? { baseline } : {}),
+        ...(dryRun ? { dryRun } : {}),
+      }),
     verdictLine,
   );
+  // The row's time is the whole reading's: both sources and the judgement (worker clocks only).
+  assessment.row.durationMs = Math.max(0, Date.parse(assessment.finishedAt) - Date.parse(target.startedAt));
   return { target, airflow, assessment };
 }

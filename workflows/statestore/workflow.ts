@@ -35,6 +35,7 @@ import {
   reportObjects,
 } from '../change/object-storage.js';
 import { GateFailed } from '../engine/errors.js';
+import { healthAfterChange, healthAfterRollbackStep, healthBeforeChange } from '../health/gate.js';
 import type { Run } from '../engine/run.js';
 import { runRunbook, type Runbook } from '../engine/runbook.js';
 import { stateStoreSteps } from './steps.js';
@@ -74,6 +75,7 @@ const stateStoreFlip: Runbook<StateStorePlan, StateStoreEvidence> = {
       (p) => `${p.checks.filter((c) => c.status !== 'red').length}/${p.checks.length} checks green or amber`,
     );
     run.evidence.preflight = preflight;
+    await healthBeforeChange(run, preflight);
     if (!preflight.gate.passed) return run.stop('PREFLIGHT', preflight.gate);
 
     run.enter('RENDER', 'rendering the change and its diff');
@@ -175,6 +177,7 @@ const stateStoreFlip: Runbook<StateStorePlan, StateStoreEvidence> = {
         },
       },
       ...rerunSteps(run, since, 'find DAG runs while the flip was live'),
+      ...healthAfterRollbackStep(run),
     ];
   },
 
@@ -211,6 +214,7 @@ async function deploy(run: StateStoreRun, undo: UndoStack, stage: ChangeStage): 
     run.notifications?.verificationFailed(stage.label, verify.gate);
     throw new GateFailed('VERIFY', verify.gate);
   }
+  await healthAfterChange(run, 'VERIFY');
   // Nothing is deleted for a flip that never took: the retention rule goes out once VERIFY holds.
   await applyLifecycle(run, undo, 'after-verify');
 

@@ -24,6 +24,7 @@ import {
   reportObjects,
 } from '../change/object-storage.js';
 import { GateFailed } from '../engine/errors.js';
+import { healthAfterChange, healthAfterRollbackStep, healthBeforeChange } from '../health/gate.js';
 import { runRunbook, type Runbook } from '../engine/runbook.js';
 import type { Run } from '../engine/run.js';
 import { stepsFor } from './steps.js';
@@ -67,6 +68,7 @@ const xcomFlip: Runbook<Plan, Evidence> = {
       (p) => `${p.checks.filter((c) => c.status !== 'red').length}/${p.checks.length} checks green or amber`,
     );
     run.evidence.preflight = preflight;
+    await healthBeforeChange(run, preflight);
     if (!preflight.gate.passed) return run.stop('PREFLIGHT', preflight.gate);
 
     // §3 The change: exact env vars, encoding lint, and the diff an approver reads.
@@ -140,6 +142,7 @@ const xcomFlip: Runbook<Plan, Evidence> = {
           if (!ev.heal.gate.passed) throw new Error(ev.heal.gate.reasons.join('; '));
         },
       },
+      ...healthAfterRollbackStep(run),
     ];
   },
 
@@ -182,6 +185,7 @@ async function deployStage(
     run.notifications?.verificationFailed(stage.label, verify.gate);
     throw new GateFailed('VERIFY', verify.gate);
   }
+  if (phase === 'APPLY') await healthAfterChange(run, 'VERIFY');
   // Nothing is deleted for a flip that never took: the retention rule goes out once VERIFY holds.
   if (phase === 'APPLY') await applyLifecycle(run, undo, 'after-verify');
 
