@@ -16,7 +16,6 @@ import { literal } from '../../domain/list-filter.js';
 import type { Adapters } from '../adapters.js';
 import { timed } from '../engine/timing.js';
 
-
 export function assessmentActivities(
   _adapters: Adapters,
   clientOf: () => Client = () => Context.current().client,
