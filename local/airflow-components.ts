@@ -401,7 +401,8 @@ export async function startAirflowComponents(
     baseUrl,
     port,
     logDir: opts.logDir,
-    components: () => [...running.values()].map((r) => ({ ...r.info })),
+    // A component that exited on its own (crashed, killed) is not running, though restart() may start it again.
+    components: () => [...running.values()].filter((r) => r.exitCode() === null).map((r) => ({ ...r.info })),
     env: fullEnv,
     async restart(which, newEnv) {
       if (stopped) throw new Error('the Airflow stack was stopped');
