@@ -21,6 +21,8 @@ export interface DemoContext {
   envFile: string;
   /** The env file exactly as the demo wrote it. */
   envText: string;
+  /** The metadata DB's URL (a secret: never printed). */
+  metadbUrl: string;
   plan: DemoPlan;
   server: DevServer;
   /** The gRPC port the dev server was started on. */

@@ -13,6 +13,7 @@ import { localTargetEnvFile } from '../local/airflow-env.js';
 import { databaseExists } from '../local/postgres.js';
 import { loadPlan } from '../domain/plan-file.js';
 import { cliCommand, cliEnvFor, type DemoContext } from './context.js';
+import { runAssessment } from './assess-run.js';
 import { runCutover } from './cutover-run.js';
 import { demoPlan, planBucket } from './demo-plan.js';
 import { runDryRun } from './dry-run.js';
@@ -170,6 +171,7 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
     logs,
     envFile,
     envText,
+    metadbUrl: db.url,
     plan,
     server,
     port: stack.port,
@@ -185,7 +187,11 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
       ...(airflow ? ['supervisor.log', 'airflow/<component>.log', 'airflow/tasks/'] : []),
     ],
   };
-  const outcome = opts.dryRun ? { code: await runDryRun(ctx), workflowId: null } : await runCutover(ctx);
+  const outcome = opts.dryRun
+    ? { code: await runDryRun(ctx), workflowId: null }
+    : runbook.name === 'assess'
+      ? await runAssessment(ctx)
+      : await runCutover(ctx);
 
   if (opts.keep) await keepRunning(ctx, outcome.workflowId);
   return outcome;

@@ -56,8 +56,10 @@ What it does, in order:
   9. stops the worker, Airflow, moto and the dev server and drops the database.
 
 Options:
-  --runbook xcom|state-store
-                        which runbook to run on the same stack (default xcom): xcom is the XCom flip
+  --runbook xcom|state-store|assess
+                        which runbook to run on the same stack (default xcom): assess is the
+                        read-only deployment health assessment of the demo's own stack
+                        (plans/assess-local.yaml: verdict, findings, <dir>/assessment.md); xcom is the XCom flip
                         above (plans/local.yaml); state-store is the Airflow 3.3 task/asset state
                         store flip to the same bucket under the prefix state/
                         (plans/state-store-local.yaml: StateStoreObjectStorageBackend, a fixed 1000 B
@@ -168,6 +170,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
     throw new UsageError(
       `--break ${inject}: the ${runbook.name} runbook's drills are ${runbook.drills.join(', ')}`,
     );
+  if (runbook.name === 'assess' && (values['dry-run'] || values.yes))
+    throw new UsageError('--runbook assess only reads: it takes neither --dry-run nor --yes');
   if (values['dry-run'] && (inject !== undefined || values.yes))
     throw new UsageError('--dry-run never reaches AWAIT_GO or APPLY: it takes neither --yes nor --break');
   const port = (flag: string, v: string | undefined) => (v === undefined ? null : parsePort(v, flag));

@@ -1,9 +1,11 @@
 /**
- * The two runbooks the demo can run on its stack (`--runbook`): which checked-in plan, which
+ * The runbooks the demo can run on its stack (`--runbook`): which checked-in plan, which
  * drills, whether the metadata DB needs the reference XCom history, and each one's evidence read
  * by its own types. The status's `runbook` field says which evidence a status holds: nothing here
  * reads rendered text back.
  */
+import { ASSESSMENT_KIND } from '../domain/assessment/kind.js';
+import type { AssessmentPlanInput } from '../domain/assessment/plan.js';
 import type { CutoverStatus, Evidence as XComEvidence } from '../domain/cutover.js';
 import type { RunStatus } from '../domain/engine/run.js';
 import type { PlanInput } from '../domain/plan.js';
@@ -13,11 +15,11 @@ import type { StateStorePlanInput } from '../domain/statestore/plan.js';
 import type { StateStoreEvidence, StateStoreStatus } from '../domain/statestore/run.js';
 import { XCOM_KIND } from '../domain/xcom-kind.js';
 
-export const DEMO_RUNBOOK_NAMES = ['xcom', 'state-store'] as const;
+export const DEMO_RUNBOOK_NAMES = ['xcom', 'state-store', 'assess'] as const;
 export type DemoRunbookName = (typeof DEMO_RUNBOOK_NAMES)[number];
 
 /** A parsed plan file of either runbook, before its schema's defaults. */
-export type RawPlan = PlanInput | StateStorePlanInput;
+export type RawPlan = PlanInput | StateStorePlanInput | AssessmentPlanInput;
 
 export interface DemoRunbook {
   name: DemoRunbookName;
@@ -62,6 +64,16 @@ export const DEMO_RUNBOOKS: Record<DemoRunbookName, DemoRunbook> = {
     drills: drillsOf(STATE_STORE_KIND),
     seedsXComHistory: false,
     objectPath: (raw) => (raw as StateStorePlanInput).spec.stateStore.path,
+  },
+  assess: {
+    name: 'assess',
+    kind: ASSESSMENT_KIND,
+    title: 'the deployment health assessment (read-only) of the demo stack',
+    planFile: 'plans/assess-local.yaml',
+    drills: drillsOf(ASSESSMENT_KIND),
+    seedsXComHistory: false,
+    // The assessment writes nothing: moto gets the bucket the demo's other plans use.
+    objectPath: () => 's3://aws_default@cutover-demo',
   },
 };
 

@@ -220,7 +220,7 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
     assert.equal(run.code, 0, describeRun(run));
     for (const word of [
       '--yes',
-      '--runbook xcom|state-store',
+      '--runbook xcom|state-store|assess',
       '--break env-encoding',
       '--break draft-backend-key',
       '--dry-run',
@@ -246,6 +246,8 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
       // Each runbook takes only its own drills.
       ['--runbook', 'state-store', '--break', 'env-encoding'],
       ['--dry-run', '--yes'],
+      // The assessment only reads: nothing to approve, nothing to dry-run.
+      ['--runbook', 'assess', '--yes'],
     ]) {
       const run = await runDemo(args);
       assert.equal(run.code, 2, describeRun(run));
@@ -371,6 +373,28 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
       const envFile = readFileSync(path.join(dir, 'airflow.env'), 'utf8');
       assert.doesNotMatch(envFile, /XCOM/, 'no XCom setting is left in the env file');
       assert.match(readFileSync(path.join(dir, 'dossier.md'), 'utf8'), /ROLLED_BACK/);
+      await assertNothingLeft(run, db);
+    },
+  );
+
+  void test(
+    '--runbook assess: the assessment of the demo stack, OPERATIONAL, its document written, nothing left',
+    VERY_SLOW,
+    async (t) => {
+      const { args, dir, db } = await demoArgs();
+      const run = await runDemo(['--runbook', 'assess', ...args]);
+      reportTimings(run, t);
+      assert.equal(run.code, 0, describeRun(run));
+      const out = run.stdout;
+      assert.match(out, /the dag processor serialized the 2 DAGs of dags\//);
+      assert.match(out, /^ASSESS: OPERATIONAL \(0 critical, 0 warnings, 0 recommendations\)$/m);
+      for (const c of ['scheduler', 'api-server', 'dag-processor', 'triggerer'])
+        assert.match(out, new RegExp(`^ +${c} +running +pid \\d+`, 'm'));
+      assert.match(out, /^ +DAG visibility +running +2 serialized, 2 active from 2 files$/m);
+      const doc = readFileSync(path.join(dir, 'assessment.md'), 'utf8');
+      assert.match(doc, /^# Airflow Deployment Assessment$/m);
+      assert.match(doc, /### Overall Status: ✅ \*\*OPERATIONAL\*\*/);
+      assert.match(doc, /## \d\. Process Status/);
       await assertNothingLeft(run, db);
     },
   );
