@@ -33,6 +33,8 @@ const SCENARIOS = [
   'needs-operator',
   'ramp',
   'lifecycle-rolled-back',
+  'health-rolled-back',
+  'assessment',
 ];
 
 const files = readdirSync(HISTORIES_DIR)
@@ -53,9 +55,10 @@ test('the corpus holds a history for every recorded scenario', () => {
 for (const file of files) {
   test(`replays ${file} against the shipped workflow`, { timeout: 60_000 }, async () => {
     const history = loadHistory(file);
-    assert.equal(
-      history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name,
-      'xcomBackendCutover',
+    assert.ok(
+      ['xcomBackendCutover', 'deploymentAssessment'].includes(
+        history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name ?? '',
+      ),
     );
     await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history, workflowIdOf(file));
   });

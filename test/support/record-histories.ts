@@ -1,5 +1,5 @@
 /**
- * Records the replay corpus: runs xcomBackendCutover with scripted activities
+ * Records the replay corpus: runs xcomBackendCutover (and the assessment) with scripted activities
  * against a fresh dev server through each scenario below and writes its
  * history to test/histories/<scenario>.json.
  *
@@ -21,6 +21,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import protos from '@temporalio/proto';
 import type { CutoverResult, Outcome } from '../../domain/cutover.js';
 import { WORKFLOW_TYPE } from '../../domain/cutover.js';
+import { ASSESSMENT_WORKFLOW_TYPE } from '../../domain/assessment/kind.js';
+import { assessmentPlanSchema } from '../../domain/assessment/plan.js';
 import type { Plan } from '../../domain/plan.js';
 import { historyFromJson, historyToJson } from '../../client/history-json.js';
 import { createCutoverWorker } from '../../worker/create-worker.js';
@@ -39,6 +41,8 @@ interface Scenario {
   name: string;
   expect: Outcome;
   plan: Plan;
+  /** Another runbook's workflow and input (default: the XCom flip of `plan`). */
+  workflow?: { type: string; input: unknown };
   script: () => Script;
   /** Drives the run from the outside (approve, reject, retry) while the worker runs. */
   drive(handle: WorkflowHandle): Promise<void>;
@@ -48,6 +52,15 @@ const singleStage = testPlan((p) => {
   delete p.spec.xcom.ramp;
 });
 const ramped = testPlan();
+/** The health endpoint is read through the plan's REST API. */
+const withApi = testPlan((p) => {
+  delete p.spec.xcom.ramp;
+  p.airflow.api = {
+    url: 'http://127.0.0.1:8080',
+    usernameEnv: 'AIRFLOW_USER',
+    passwordEnv: 'AIRFLOW_PASSWORD',
+  };
+});
 
 async function approve(handle: WorkflowHandle): Promise<void> {
   const waiting = await waitForPhase(handle, 'AWAIT_GO');
@@ -149,6 +162,53 @@ const scenarios: Scenario[] = [
     }),
     drive: approve,
   },
+  {
+    // The health gate: healthy before, the scheduler dead after the rollout ("left healthy" red), so
+    // the kill-switch reverts; its last step records how the deployment was left.
+    name: 'health-rolled-back',
+    expect: 'ROLLED_BACK',
+    plan: withApi,
+    script: () => {
+      let reads = 0;
+      return {
+        inspectAirflow: async (input, attempt) => {
+          reads += 1;
+          const healthy = await greenScript.inspectAirflow(input, attempt);
+          if (reads !== 2 || !healthy.api?.health) return healthy;
+          const health = { ...healthy.api.health, scheduler: { status: 'unhealthy', latestHeartbeat: null } };
+          return { ...healthy, api: { ...healthy.api, health } };
+        },
+      };
+    },
+    drive: approve,
+  },
+  {
+    // The read-only runbook: ASSESS (target and Airflow read at once, then judged), ASSESSED.
+    name: 'assessment',
+    expect: 'ASSESSED',
+    plan: singleStage,
+    workflow: {
+      type: ASSESSMENT_WORKFLOW_TYPE,
+      input: {
+        plan: assessmentPlanSchema.parse({
+          apiVersion: 'cutover/v1',
+          kind: 'DeploymentAssessment',
+          name: 'assess-history',
+          target: {
+            kind: 'local',
+            name: 'history',
+            envFile: 'airflow.env',
+            components: [{ name: 'scheduler' }],
+          },
+          airflow: { version: '3.3', metadataDb: { access: 'direct', urlEnv: 'CUTOVER_METADB_URL' } },
+        }),
+        planDigest: 'sha256:history',
+        startedBy: 'dococeven',
+      },
+    },
+    script: () => ({}),
+    drive: async () => undefined,
+  },
 ];
 
 async function record(env: CutoverEnv, scenario: Scenario): Promise<string> {
@@ -158,10 +218,10 @@ async function record(env: CutoverEnv, scenario: Scenario): Promise<string> {
     taskQueue,
     activities: scriptedActivities(scenario.script()),
   });
-  const handle = await env.client.workflow.start(WORKFLOW_TYPE, {
+  const handle = await env.client.workflow.start(scenario.workflow?.type ?? WORKFLOW_TYPE, {
     taskQueue,
     workflowId: historyWorkflowId(scenario.name),
-    args: [inputFor(scenario.plan)],
+    args: [scenario.workflow?.input ?? inputFor(scenario.plan)],
   });
   const result = await worker.runUntil(async () => {
     await scenario.drive(handle);
