@@ -229,6 +229,30 @@ test(
   },
 );
 
+test('cutover start with an assessment plan: its own id, no busy check, ASSESSED', SLOW, async () => {
+  const file = path.join(dir, 'plan-start.yaml');
+  writeFileSync(file, stringify(seedPlan()));
+  let stdout = '';
+  let stderr = '';
+  const code = await main(['start', '--plan', file, '--wait', '--json'], {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: {
+      TEMPORAL_ADDRESS: env.server.address,
+      TEMPORAL_NAMESPACE: 'default',
+      CUTOVER_TASK_QUEUE: taskQueue,
+      CUTOVER_OPERATOR: 'alice',
+    },
+  });
+  assert.equal(code, 0, stderr);
+  const out = JSON.parse(stdout) as { workflowId: string; outcome: string };
+  assert.match(
+    out.workflowId,
+    /^cutover-assess\/k8s-cutover-test-airflow-airflow\/assess-seed\/[0-9a-f]{6}$/,
+  );
+  assert.equal(out.outcome, 'ASSESSED');
+});
+
 test('a namespace that does not exist is a named finding, not a crash', SLOW, async () => {
   const { result } = await assess(seedPlan({ namespace: 'no-such-ns' }));
   assert.equal(result.outcome, 'ASSESSED', result.reason);
