@@ -221,6 +221,20 @@ test(
     );
     const pods = await kubectl(kube.kubeconfigPath, 'airflow', ['get', 'pods']);
     assert.match(pods.stdout, /airflow-scheduler-0\s+0\/1\s+Init:0\/1/);
+    const describe = await kubectl(kube.kubeconfigPath, 'airflow', [
+      'describe',
+      'pod',
+      'airflow-scheduler-0',
+    ]);
+    assert.equal(describe.code, 0, describe.stderr);
+    assert.match(describe.stdout, /Node:\s+pi-worker-06/);
+    assert.match(
+      describe.stdout,
+      /wait-for-airflow-migrations:[\s\S]*State:\s+Waiting\s+Reason:\s+PodInitializing/,
+    );
+    assert.match(describe.stdout, /Initialized\s+False/);
+    assert.match(describe.stdout, /ClaimName:\s+airflow-dags/);
+    assert.match(describe.stdout, /Warning\s+FailedMount\s+.*Unable to attach or mount volumes/);
     const pvcs = await kubectl(kube.kubeconfigPath, 'airflow', ['get', 'pvc']);
     assert.match(
       pvcs.stdout,

@@ -483,23 +483,26 @@ function labelsMatch(labels: Labels, reqs: Requirement[]): boolean {
 }
 
 /** metadata.name / metadata.namespace, the fields every resource supports; else 400. */
+/**
+ * The field labels the apiserver supports that clients here use: every kind's metadata.name and
+ * metadata.namespace, pods' spec.nodeName and status.phase, and events' involvedObject.*, reason,
+ * type (kubectl describe lists a pod's events by involvedObject.name, namespace and uid).
+ */
+const FIELD_LABELS =
+  /^(metadata\.(name|namespace)|spec\.nodeName|status\.phase|involvedObject\.(kind|name|namespace|uid|apiVersion|resourceVersion|fieldPath)|reason|type)$/;
+
 function parseFieldSelector(sel: string | null): (o: JsonObject) => boolean {
   const reqs = parseLabelSelector(sel);
   if (reqs === null) throw badRequest(`invalid field selector: ${sel ?? ''}`);
   for (const r of reqs)
-    if (
-      (r.key !== 'metadata.name' && r.key !== 'metadata.namespace') ||
-      r.op === 'exists' ||
-      r.op === 'absent'
-    )
+    if (!FIELD_LABELS.test(r.key) || r.op === 'exists' || r.op === 'absent')
       throw badRequest(`field label not supported: ${r.key}`);
-  return (o) => {
-    const md = obj(o['metadata']);
-    return labelsMatch(
-      { 'metadata.name': str(md['name']) ?? '', 'metadata.namespace': str(md['namespace']) ?? '' },
-      reqs,
-    );
+  const at = (o: JsonObject, key: string): string => {
+    let v: Json | undefined = o;
+    for (const part of key.split('.')) v = isObject(v) ? v[part] : undefined;
+    return typeof v === 'string' ? v : '';
   };
+  return (o) => labelsMatch(Object.fromEntries(reqs.map((r) => [r.key, at(o, r.key)])), reqs);
 }
 
 // ---- patches ------------------------------------------------------------------------------------
@@ -875,6 +878,13 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     return out;
   };
 
+  /** A scenario pod's init containers have all completed (a pod without any is initialized). */
+  const initialized = (p: PodRecord): boolean => {
+    const raw = p.scenario.status?.['initContainerStatuses'];
+    const list = Array.isArray(raw) ? raw.filter(isObject) : [];
+    return list.every((c) => obj(obj(c['state'])['terminated'])['reason'] === 'Completed');
+  };
+
   const podJson = (p: PodRecord): JsonObject => {
     const ready = p.ready;
     return {
@@ -914,7 +924,12 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
             lastProbeTime: null,
             lastTransitionTime: p.created,
           },
-          { type: 'Initialized', status: 'True', lastProbeTime: null, lastTransitionTime: p.created },
+          {
+            type: 'Initialized',
+            status: initialized(p) ? 'True' : 'False',
+            lastProbeTime: null,
+            lastTransitionTime: p.created,
+          },
           {
             type: 'Ready',
             status: ready ? 'True' : 'False',
@@ -1135,13 +1150,20 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     return cm;
   };
 
-  const setObject = (plural: StaticPlural, o: JsonObject) => {
+  const setObject = (plural: StaticPlural, given: JsonObject) => {
+    let o = given;
     const md = obj(o['metadata']);
     const name = str(md['name']);
     if (!name) throw new Error(`a ${plural} object needs metadata.name`);
     const ns = CLUSTER_SCOPED.includes(plural) ? '' : (str(md['namespace']) ?? 'default');
     const store = statics.get(plural);
     if (!store) throw new Error(`not a read-only kind: ${plural}`);
+    // An event about a pod carries the pod's uid, as the kubelet writes it (kubectl describe matches it).
+    const involved = obj(o['involvedObject']);
+    if (plural === 'events' && involved['kind'] === 'Pod' && !involved['uid']) {
+      const pod = pods.get(key(str(involved['namespace']) ?? ns, str(involved['name']) ?? ''));
+      if (pod) o = { ...o, involvedObject: { ...involved, uid: pod.uid } };
+    }
     const r = RESOURCES[plural];
     const existed = store.get(key(ns, name));
     rv++;
@@ -2463,9 +2485,9 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
 
   // ConfigMaps first: pods resolve their env from them when they are created.
   for (const cm of opts.configMaps ?? []) setConfigMap(cm);
+  for (const p of opts.pods ?? []) addPod(p);
   for (const [plural, list] of Object.entries(opts.objects ?? {}))
     for (const o of list ?? []) setObject(plural as StaticPlural, o);
-  for (const p of opts.pods ?? []) addPod(p);
   for (const d of opts.deployments ?? []) addWorkload('Deployment', d);
   for (const s of opts.statefulSets ?? []) addWorkload('StatefulSet', s);
 
