@@ -391,15 +391,16 @@ export function adaptersFromEnv(
 
   // ---- the deployment health checks (any plan that names a target and its Airflow) ----
 
-  const inspectors = new Map<string, KubeInspector>();
+  /** One inspector per kubeconfig (kube() builds one per context, namespace and release). */
+  const inspectors = new Map<k8s.KubeConfig, KubeInspector>();
   const clusterInspector = (plan: InspectedPlan): ClusterInspectorPort => {
     if (plan.target.kind !== 'kubernetes')
       throw new PermanentFault('a local target has no Kubernetes API to inspect');
-    const k = kube(plan.target);
-    let i = inspectors.get(k.kc.currentContext);
+    const { kc } = kube(plan.target);
+    let i = inspectors.get(kc);
     if (!i) {
-      i = new KubeInspector(k.kc);
-      inspectors.set(k.kc.currentContext, i);
+      i = new KubeInspector(kc);
+      inspectors.set(kc, i);
     }
     return i;
   };
