@@ -153,12 +153,15 @@ test(
     assert.equal(count('COMPENSATE'), 1);
     assert.equal(count('AWAIT_GO'), undefined, 'a phase without steps has no samples');
     // Scripted steps take exactly 1 s each (their stamps); CALIBRATE is the calibration + the orphan
-    // report, APPLY apply + rollout, COMPENSATE five steps (the rule was never put: VERIFY failed).
-    assert.equal(sum('PREFLIGHT'), 3);
+    // report, PREFLIGHT the checks + the health gate's two reads (its judgement is the real, pure
+    // activity: its own few ms), APPLY apply + rollout, COMPENSATE five steps (the rule was never put:
+    // VERIFY failed) + the health reading after the kill-switch.
+    assert.equal(Math.floor(sum('PREFLIGHT') ?? 0), 9);
     assert.equal(sum('CALIBRATE'), 6);
     assert.equal(sum('APPLY'), 6);
-    assert.equal(sum('COMPENSATE'), 5);
-    assert.equal(sample(text, 'cutover_phase_duration_seconds_bucket{phase="PREFLIGHT",le="1"}'), 3);
+    assert.equal(Math.floor(sum('COMPENSATE') ?? 0), 7);
+    assert.equal(sample(text, 'cutover_phase_duration_seconds_bucket{phase="PREFLIGHT",le="1"}'), 0);
+    assert.equal(sample(text, 'cutover_phase_duration_seconds_bucket{phase="PREFLIGHT",le="5"}'), 3);
     assert.equal(sample(text, 'cutover_phase_duration_seconds_bucket{phase="CALIBRATE",le="1"}'), 0);
     assert.equal(sample(text, 'cutover_phase_duration_seconds_bucket{phase="APPLY",le="1"}'), 0);
     assert.equal(sample(text, 'cutover_phase_duration_seconds_bucket{phase="APPLY",le="5"}'), 3);

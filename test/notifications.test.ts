@@ -183,12 +183,13 @@ describe('webhook messages from real runs', { concurrency: true }, () => {
         });
         assert.equal(
           patches.length,
-          3,
-          'three patch markers: notifications, the runbook attribute, the object-storage steps',
+          4,
+          'four patch markers: notifications, the runbook attribute, the object-storage steps, the health gate',
         );
         assert.match(patches[0] ?? '', new RegExp(`"${NOTIFICATIONS_PATCH}"`));
         assert.match(patches[1] ?? '', new RegExp(`"${RUNBOOK_ATTRIBUTE_PATCH}"`));
         assert.match(patches[2] ?? '', /"object-storage-steps-v1"/);
+        assert.match(patches[3] ?? '', /"health-gate-v1"/);
         assert.equal(
           (history.events ?? []).filter(
             (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'notify',
