@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { judge, worsened, type JudgeOptions } from '../domain/assessment/judge.js';
+import { healthSection } from '../client/report-shared.js';
+import { healthRow, judge, worsened, type JudgeOptions } from '../domain/assessment/judge.js';
 import type {
   AirflowSnapshot,
   ClusterSnapshot,
@@ -212,4 +213,36 @@ test('worsened: what is new or more severe after a change', () => {
     ['component-missing:scheduler'],
   );
   assert.deepEqual(worsened(after, after), []);
+});
+
+test('the dossier section of the health gate: the three readings, each row, the findings before', () => {
+  const before = judge(local(OPTS.components), airflow({ triggerer: 'unhealthy' }), OPTS);
+  const after = judge(
+    local(['api-server', 'dag-processor', 'triggerer']),
+    airflow({ triggerer: 'unhealthy' }),
+    OPTS,
+  );
+  const stamp = { startedAt: NOW, finishedAt: NOW };
+  const lines: string[] = [];
+  healthSection(
+    {
+      health: {
+        before: { ...before, ...stamp, row: { ...healthRow(before), durationMs: 5 } },
+        afterChange: { ...after, ...stamp, row: { ...healthRow(after, before), durationMs: 5 } },
+        afterRollback: { ...before, ...stamp, row: { ...healthRow(before, before), durationMs: 5 } },
+      },
+    },
+    (...l) => lines.push(...l),
+  );
+  const md = lines.join('\n');
+  assert.match(
+    md,
+    /\| before the change \(PREFLIGHT\) \| DEGRADED \| deployment healthy \| amber \| DEGRADED: 0 critical, 1 warning: The triggerer's last heartbeat/,
+  );
+  assert.match(
+    md,
+    /\| after the change rolled out \| DOWN \| left healthy \| red \| got worse since before the change \(DEGRADED -> DOWN\): scheduler is not running \|/,
+  );
+  assert.match(md, /\| after the kill-switch \| DEGRADED \| left healthy \| green \| nothing got worse/);
+  assert.match(md, /- \*\*warning\*\* \(triggerer\): The triggerer's last heartbeat/);
 });
