@@ -125,7 +125,10 @@ test('the dossier: the state store sections in place, the common ones around the
     '12. Compensation (kill-switch)',
   ]);
   // A status without the health gate's readings (recorded before it existed) says so.
-  assert.match(md, /## 11\. Deployment health\n\n_Not read: the run was recorded before the health gate existed/);
+  assert.match(
+    md,
+    /## 11\. Deployment health\n\n_Not read: the run was recorded before the health gate existed/,
+  );
   assert.match(md, /\| task_state_store \| 120 \| 2 \| 20 B \|/);
   assert.match(md, /\| task \| etl\/extract \| cursor \| 40 \| 65556 B \|/);
   assert.match(
