@@ -310,6 +310,18 @@ export function adaptersFromEnv(
     );
   };
 
+  /** The REST API user from the env vars the plan names, or which of them the worker lacks. */
+  const apiCredentials = (api: {
+    usernameEnv: string;
+    passwordEnv: string;
+  }): { username: string; password: string } | { missing: string } => {
+    const username = env[api.usernameEnv];
+    const password = env[api.passwordEnv];
+    if (username && password) return { username, password };
+    const unset = [api.usernameEnv, api.passwordEnv].filter((n) => !env[n]);
+    return { missing: `${unset.join(' and ')} ${unset.length > 1 ? 'are' : 'is'} not set on the worker` };
+  };
+
   const apis = new Map<string, AirflowRestApi>();
   /**
    * The plan's airflow.api with credentials from the env vars it names; S3 (for counting offloaded
@@ -323,13 +335,9 @@ export function adaptersFromEnv(
         'Airflow REST API',
         'run the validation DAG or re-run DAG runs: the plan names no airflow.api (url, usernameEnv, passwordEnv)',
       );
-    const username = env[api.usernameEnv];
-    const password = env[api.passwordEnv];
-    const unset = [api.usernameEnv, api.passwordEnv].filter((n) => !env[n]);
-    if (!username || !password)
-      throw new PermanentFault(
-        `${unset.join(' and ')} ${unset.length > 1 ? 'are' : 'is'} not set on the worker`,
-      );
+    const creds = apiCredentials(api);
+    if ('missing' in creds) throw new PermanentFault(creds.missing);
+    const { username, password } = creds;
     // Offloaded objects are counted under the path the plan's backend writes to.
     const objectPath = plan.kind === 'XComBackendCutover' ? plan.spec.xcom.path : plan.spec.stateStore.path;
     const key = `${api.url}\u0000${username}\u0000${objectPath}`;
@@ -413,14 +421,11 @@ export function adaptersFromEnv(
     const api = plan.airflow.api;
     if (!api)
       throw adapterMissing('Airflow REST API', "read Airflow's health: the plan names no airflow.api");
-    const username = env[api.usernameEnv];
-    const password = env[api.passwordEnv];
-    const unset = [api.usernameEnv, api.passwordEnv].filter((n) => !env[n]);
+    const creds = apiCredentials(api);
     return new AirflowHealthApi({
       baseUrl: api.url,
       apiVersion: plan.airflow.version.startsWith('2.') ? 'v1' : 'v2',
-      credentials: username && password ? { username, password } : null,
-      noCredentials: `${unset.join(' and ')} ${unset.length > 1 ? 'are' : 'is'} not set on the worker`,
+      ...('missing' in creds ? { credentials: null, noCredentials: creds.missing } : { credentials: creds }),
     });
   };
   const deploymentDb = (plan: InspectedPlan): DeploymentDbPort => {
