@@ -5,6 +5,8 @@
  * workflow in workflows/index.ts, its report sections in client/runbooks.ts).
  */
 import type { z } from 'zod';
+import { formatBytes } from './figures.js';
+import type { thresholdSchema } from './object-storage.js';
 import { FAULT_INJECTIONS } from './cutover.js';
 import type { LifecyclePlan } from './lifecycle.js';
 import { planSchema as xcomPlanSchema, type Plan as XComPlan } from './plan.js';
@@ -29,6 +31,11 @@ export interface RunbookEntry {
   faultInjections: readonly string[];
   /** Reads only: no approval, no change; runs never count as a cut-over on the target. */
   readOnly?: boolean;
+  /**
+   * What a run of this plan changes, in a few words for the Web UI's one-line summary
+   * ("XCom backend -> s3://aws_default@bucket/xcom at 1.6 MB").
+   */
+  changes(plan: LoadablePlan): string;
   /** Rewrites an older layout of its plans, with a notice saying what to change; null when current. */
   migrate?(raw: Record<string, unknown>): { raw: Record<string, unknown>; notice: string } | null;
 }
@@ -47,6 +54,10 @@ export const RUNBOOKS: readonly RunbookEntry[] = [
     title: 'XCom backend flip to object storage (XComObjectStorageBackend with a size threshold)',
     planSchema: xcomPlanSchema,
     faultInjections: FAULT_INJECTIONS,
+    changes: (plan) =>
+      plan.kind === XCOM_KIND
+        ? `XCom backend -> ${plan.spec.xcom.path} at ${thresholdWords(plan.spec.xcom.threshold)}`
+        : '',
     migrate: (raw) =>
       isLegacyXComLayout(raw) ? { raw: withSpecLayout(raw), notice: LEGACY_LAYOUT_NOTICE } : null,
   },
@@ -57,6 +68,10 @@ export const RUNBOOKS: readonly RunbookEntry[] = [
     title: 'Airflow 3.3 task/asset state store flip to object storage (StateStoreObjectStorageBackend)',
     planSchema: stateStorePlanSchema,
     faultInjections: STATE_STORE_FAULT_INJECTIONS,
+    changes: (plan) =>
+      plan.kind === STATE_STORE_KIND
+        ? `State store backend -> ${plan.spec.stateStore.path} at ${thresholdWords(plan.spec.stateStore.threshold)}`
+        : '',
   },
   {
     kind: ASSESSMENT_KIND,
@@ -65,9 +80,17 @@ export const RUNBOOKS: readonly RunbookEntry[] = [
     title: 'Deployment health assessment (read-only): components, pods, volumes, heartbeats, DAG visibility',
     planSchema: assessmentPlanSchema,
     faultInjections: [],
+    changes: () => 'Deployment health assessment (read-only, changes nothing)',
     readOnly: true,
   },
 ];
+
+/** A plan's threshold rule in words: a fixed size, or the quantile calibration will round up from. */
+function thresholdWords(t: ThresholdRule): string {
+  return t.strategy === 'fixed'
+    ? formatBytes(t.bytes)
+    : `a threshold above ${t.quantile} (rounded up to ${formatBytes(t.roundTo)})`;
+}
 
 export function runbookOf(kind: unknown): RunbookEntry | undefined {
   return RUNBOOKS.find((r) => r.kind === kind);
@@ -79,6 +102,8 @@ export function backendStorage(plan: AnyPlan): { path: string; lifecycle: Lifecy
     ? { path: plan.spec.xcom.path, lifecycle: plan.spec.lifecycle }
     : { path: plan.spec.stateStore.path, lifecycle: plan.spec.lifecycle };
 }
+
+type ThresholdRule = z.infer<typeof thresholdSchema>;
 
 export const KINDS = RUNBOOKS.map((r) => r.kind);
 

@@ -110,7 +110,7 @@ void test('phases appear in runbook order', () => {
 });
 
 void test('activities: attempts, the last failure of a retried one, gates, permanent failures', () => {
-  find(/^activity calibrate scheduled: CALIBRATE: measure XCom value sizes/);
+  find(/^activity calibrate scheduled: Measures the size of every XCom value in the metadata DB/);
   find(/^activity calibrate completed \(attempt 1\); gate green$/);
   find(/^activity preflight completed after 2 attempts \(last failure: S3 endpoint timed out\); gate green$/);
   find(/^activity applyChange completed \(attempt 1\); ref merge-target$/);

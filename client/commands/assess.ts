@@ -25,6 +25,7 @@ import { assessmentLines } from '../assessment/summary.js';
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { command } from '../format.js';
+import { runTexts } from '../run-texts.js';
 import { renderReport } from '../report.js';
 import { waitForResult } from './plan.js';
 import { ProgressPrinter } from './watch.js';
@@ -103,6 +104,7 @@ export function registerAssess(program: Command, ctx: CliContext): void {
         { key: PHASE, value: runbook.firstPhase },
         { key: RUNBOOK, value: plan.kind },
       ];
+      const textsInput = { plan, planDigest: input.planDigest, startedBy, planFile: opts.plan };
       if (everyMs !== null) {
         const action = {
           type: 'startWorkflow' as const,
@@ -112,7 +114,7 @@ export function registerAssess(program: Command, ctx: CliContext): void {
           // Temporal appends each run's time to this id.
           workflowId: `${scheduleId}/scheduled`,
           typedSearchAttributes: searchAttributes,
-          staticSummary: `Scheduled assessment of ${target} (plan ${plan.name}), read-only`,
+          ...runTexts({ ...textsInput, workflowId: scheduleId, mode: 'scheduled' }),
         };
         const spec = { intervals: [{ every: everyMs }] };
         let replaced = false;
@@ -153,8 +155,7 @@ export function registerAssess(program: Command, ctx: CliContext): void {
           args: [input],
           workflowIdConflictPolicy: 'FAIL',
           typedSearchAttributes: searchAttributes,
-          staticSummary: `Assessment of ${target} (plan ${plan.name}), read-only`,
-          staticDetails: `Read-only assessment (\`cutover assess\`) of **${target}** by **${startedBy}** from \`${opts.plan}\`: reads pods, events, volumes, Airflow's health and the metadata DB; changes nothing.`,
+          ...runTexts({ ...textsInput, workflowId, mode: 'run' }),
         },
       );
       if (!opts.json) ctx.note(`assessment ${workflowId} started on task queue ${taskQueue}...`);

@@ -23,6 +23,7 @@ import { clientRunbook } from '../runbooks.js';
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { command, keyValues } from '../format.js';
+import { runTexts } from '../run-texts.js';
 import { queryStatus } from '../run-status.js';
 import { DRY_RUN_ID_PREFIX } from '../visibility.js';
 import { followRun, type Settled } from '../follow.js';
@@ -158,8 +159,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
             { key: PHASE, value: runbook.firstPhase },
             { key: RUNBOOK, value: plan.kind },
           ],
-          staticSummary: `Dry run of ${runbook.title}: ${plan.name} on ${target}`,
-          staticDetails: `Dry run (\`cutover plan\`) of **${plan.name}** (digest \`${digest}\`) by **${startedBy}** from \`${file}\`${opts.rehearsal ? '' : ', rehearsal skipped'}: evidence only, never reaches a change.`,
+          ...runTexts({ plan, planDigest: digest, startedBy, planFile: file, workflowId, mode: 'dry-run' }),
         },
       );
       if (!opts.json) {

@@ -13,6 +13,7 @@ import { PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attr
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { command, keyValues } from '../format.js';
+import { runTexts } from '../run-texts.js';
 import { runningOnTarget } from '../visibility.js';
 
 interface StartOptions {
@@ -114,8 +115,15 @@ export function registerStart(program: Command, ctx: CliContext): void {
               { key: PHASE, value: runbook.firstPhase },
               { key: RUNBOOK, value: plan.kind },
             ],
-            staticSummary: `${runbook.title}: ${plan.name} on ${target}`,
-            staticDetails: `Plan **${plan.name}** (digest \`${digest}\`) started by **${startedBy}** from \`${opts.plan}\`.`,
+            ...runTexts({
+              plan,
+              planDigest: digest,
+              startedBy,
+              planFile: opts.plan,
+              workflowId,
+              mode: 'run',
+              ...(opts.break ? { inject: opts.break } : {}),
+            }),
           },
         );
       } catch (err) {

@@ -1,31 +1,15 @@
 /** `cutover status ID`: where a cut-over stands, what it found, and what it waits for. */
 import type { Command } from 'commander';
+import { approvalRequestLines } from '../../domain/engine/approval-request.js';
 import type { RunStatus } from '../../domain/engine/run.js';
 import type { CliContext } from '../context.js';
 import { command, keyValues, table } from '../format.js';
 import { loadRun, type RunView } from '../run-status.js';
 
-/** The approval request and the exact commands to answer it. */
+/** The approval request and the exact commands to answer it (the Web UI shows the same lines). */
 export function pendingApprovalLines(status: RunStatus): string[] {
   const a = status.pendingApproval;
-  if (!a) return [];
-  const self = a.allowSelfApproval
-    ? 'self-approval allowed'
-    : `self-approval not allowed; started by ${a.startedBy}`;
-  return [
-    'pending approval:',
-    ...keyValues([
-      ['who may approve', `${a.approvers.join(', ')} (${self})`],
-      ['deadline', a.deadline],
-      ['plan digest', a.planDigest],
-    ]),
-    '  review:',
-    ...a.review.map((line) => `    - ${line}`),
-    '  to approve:',
-    `    ${command('cutover', 'approve', status.workflowId, '--operator', '<name>', '--reason', '"<why>"', '--digest', a.planDigest)}`,
-    '  to reject:',
-    `    ${command('cutover', 'reject', status.workflowId, '--operator', '<name>', '--reason', '"<why>"', '--digest', a.planDigest)}`,
-  ];
+  return a ? approvalRequestLines(status.workflowId, a) : [];
 }
 
 /** What is left when the kill-switch itself failed, and the two answers an operator can give. */

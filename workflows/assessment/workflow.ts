@@ -23,7 +23,7 @@ import { readHealth } from '../health/steps.js';
 
 const compareWithPrevious = proxyStep<AssessmentActivities, 'assess.compareWithPrevious'>(
   'assess.compareWithPrevious',
-  "ASSESS: compare with the schedule's previous assessment",
+  "Compares this assessment with the schedule's previous one (ASSESS).",
   READS,
 );
 

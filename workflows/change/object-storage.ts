@@ -27,19 +27,23 @@ const step = <K extends keyof SharedActivities & string>(
 const steps = {
   reportObjects: step(
     'reportObjects',
-    'CALIBRATE: objects under the backend prefix against the references in the metadata DB',
+    'Lists the objects under the backend prefix against the references in the metadata DB (CALIBRATE).',
     READS,
   ),
   renderLifecycle: step(
     'renderLifecycle',
-    'RENDER: the bucket lifecycle configuration merged with the retention rule',
+    'Merges the retention rule into the bucket lifecycle configuration (RENDER).',
     QUICK,
   ),
-  applyLifecycle: step('applyLifecycle', 'APPLY: put the bucket lifecycle configuration', QUICK),
-  revertLifecycle: step('revertLifecycle', 'COMPENSATE: restore the bucket lifecycle configuration', {
-    startToCloseTimeout: '2m',
-    ...COMPENSATING,
-  }),
+  applyLifecycle: step('applyLifecycle', 'Puts the merged bucket lifecycle configuration (APPLY).', QUICK),
+  revertLifecycle: step(
+    'revertLifecycle',
+    'Restores the bucket lifecycle configuration as it was (COMPENSATE).',
+    {
+      startToCloseTimeout: '2m',
+      ...COMPENSATING,
+    },
+  ),
 };
 
 function lifecycleOf(plan: AnyPlan) {

@@ -17,32 +17,40 @@ export function changeSteps(plan: AnyPlan) {
     options: Parameters<typeof proxyStep>[2],
   ) => proxyStep<SharedActivities, K>(name, summary, options);
   return {
-    previewChange: step('previewChange', 'RENDER: diff of the change against what is live', QUICK),
-    applyChange: step('applyChange', 'APPLY: deploy the change', {
+    previewChange: step('previewChange', 'Diffs the change against what is live (RENDER).', QUICK),
+    applyChange: step('applyChange', 'Deploys the change the way the target is deployed (APPLY).', {
       startToCloseTimeout: '10m',
       // A GitOps push or a patch is quick, but a worker that dies in it must be noticed in 20 s, not 10 min.
       heartbeatTimeout: HEARTBEAT,
       retry: retry(5),
     }),
-    waitForRollout: step('waitForRollout', 'APPLY: restart components and wait for the rollout', {
-      startToCloseTimeout: rolloutMs + 60_000,
-      heartbeatTimeout: HEARTBEAT,
-      retry: retry(2),
-    }),
-    revertChange: step('revertChange', 'COMPENSATE: revert the change', {
+    waitForRollout: step(
+      'waitForRollout',
+      'Restarts the components and waits until the rollout is complete (APPLY).',
+      {
+        startToCloseTimeout: rolloutMs + 60_000,
+        heartbeatTimeout: HEARTBEAT,
+        retry: retry(2),
+      },
+    ),
+    revertChange: step('revertChange', 'Reverts the change (COMPENSATE).', {
       startToCloseTimeout: '10m',
       ...COMPENSATING,
     }),
     waitForRevertRollout: step(
       'waitForRollout',
-      'COMPENSATE: wait until every component runs the old config',
+      'Waits until every component runs the old config again (COMPENSATE).',
       { startToCloseTimeout: rolloutMs + 60_000, ...COMPENSATING },
     ),
-    findAffectedRuns: step('findAffectedRuns', 'COMPENSATE: find DAG runs that ran under the new config', {
-      startToCloseTimeout: '5m',
-      ...COMPENSATING,
-    }),
-    rerunAffectedRuns: step('rerunAffectedRuns', 'COMPENSATE: clear and re-run the affected DAG runs', {
+    findAffectedRuns: step(
+      'findAffectedRuns',
+      'Finds the DAG runs that ran under the new config (COMPENSATE).',
+      {
+        startToCloseTimeout: '5m',
+        ...COMPENSATING,
+      },
+    ),
+    rerunAffectedRuns: step('rerunAffectedRuns', 'Clears and re-runs the affected DAG runs (COMPENSATE).', {
       startToCloseTimeout: validationMs + 60_000,
       ...COMPENSATING,
     }),

@@ -94,16 +94,22 @@ export class Run<P extends EnginePlan = EnginePlan, E = unknown> {
     return this.input.plan;
   }
 
-  enter(phase: string, details: string): void {
+  enter(phase: string, details: string, more: string[] = []): void {
     this.phase = phase;
-    this.say(details);
+    this.say(details, more);
     upsertSearchAttributes([{ key: PHASE, value: phase }]);
   }
 
-  /** One sentence for people: the status query and the Web UI show the same words. */
-  say(details: string): void {
+  /**
+   * One sentence for people: the status query and the Web UI show the same words. `more` is a block
+   * the Web UI shows under it as preformatted text (the approval request, laid out as `status` prints it).
+   */
+  say(details: string, more: string[] = []): void {
     this.details = details;
-    setCurrentDetails(`**${this.phase}**: ${details}`);
+    const fence = '```';
+    const block =
+      more.length > 0 ? `\n\n${fence}\n${more.join('\n').replaceAll(fence, "'''")}\n${fence}` : '';
+    setCurrentDetails(`**${this.phase}**: ${details}${block}`);
   }
 
   /** Runs one activity as a named step of the current phase and records how it went. */

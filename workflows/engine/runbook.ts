@@ -19,7 +19,9 @@ import {
   patched,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
+import { approvalRequestLines } from '../../domain/engine/approval-request.js';
 import type { EnginePlan } from '../../domain/engine/plan.js';
 import type { ApprovalRequest, RunInput, RunResult } from '../../domain/engine/run.js';
 import { durationMs } from '../../domain/duration.js';
@@ -99,6 +101,7 @@ async function phases<P extends EnginePlan, E>(
     run.enter(
       'AWAIT_GO',
       `waiting for approval from ${request.approvers.join(' or ')} until ${request.deadline} (digest ${request.planDigest})`,
+      approvalRequestLines(workflowInfo().workflowId, request),
     );
     run.notifications?.approvalRequested(request);
     const go = await awaitGo(run, request);

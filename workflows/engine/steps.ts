@@ -54,7 +54,7 @@ export function proxyStep<A extends object, K extends keyof A & string>(
 export const notifyStep = proxyStep<
   { notify(message: NotificationMessage): Promise<NotifyOutcome> },
   'notify'
->('notify', 'NOTIFY: webhook message for a state change', {
+>('notify', 'Sends the webhook message for a change of state (NOTIFY).', {
   startToCloseTimeout: '30s',
   retry: {
     initialInterval: '500ms',

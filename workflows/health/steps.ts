@@ -13,17 +13,17 @@ import type { Run } from '../engine/run.js';
 
 const inspectTarget = proxyStep<SharedActivities, 'inspectTarget'>(
   'inspectTarget',
-  'ASSESS: read the pods, events and volumes (or the local processes), read-only',
+  'Reads the pods, events and volumes (or the local processes), changing nothing (ASSESS).',
   READS,
 );
 const inspectAirflow = proxyStep<SharedActivities, 'inspectAirflow'>(
   'inspectAirflow',
-  "ASSESS: read Airflow's health endpoint, import errors and the metadata DB, read-only",
+  "Reads Airflow's health endpoint, its import errors and the metadata DB, changing nothing (ASSESS).",
   READS,
 );
 const judgeDeployment = proxyStep<SharedActivities, 'judgeDeployment'>(
   'judgeDeployment',
-  'ASSESS: judge what was read: findings, component table, verdict',
+  'Judges what was read into findings, a component table and a verdict (ASSESS).',
   QUICK,
 );
 

@@ -18,22 +18,22 @@ export function stateStoreSteps(plan: StateStorePlan) {
   return {
     calibrate: step(
       'stateStore.calibrate',
-      'CALIBRATE: measure task and asset state sizes in the metadata DB',
+      'Measures the size of every task and asset state value in the metadata DB (CALIBRATE).',
       READS,
     ),
     preflight: step(
       'stateStore.preflight',
-      'PREFLIGHT: read-only checks (versions, config resolution in every component, draft names)',
+      'Checks, read-only, the versions, how the config resolves in every component and the draft names (PREFLIGHT).',
       READS,
     ),
     renderChange: step(
       'stateStore.renderChange',
-      'RENDER: the exact env vars and their encoding lint',
+      'Renders the exact environment variables and lints their encoding (RENDER).',
       QUICK,
     ),
     rehearse: step(
       'stateStore.rehearse',
-      'REHEARSE: marker in the DB, object round trip, break, heal, clean up',
+      'Rehearses the kill-switch: a marker row, an object round trip, a break, a heal and the clean-up (REHEARSE).',
       {
         startToCloseTimeout: '15m',
         heartbeatTimeout: HEARTBEAT,
@@ -42,12 +42,12 @@ export function stateStoreSteps(plan: StateStorePlan) {
     ),
     verifyConfig: step(
       'stateStore.verifyConfig',
-      'VERIFY: resolve the state-store config inside every component',
+      'Resolves the effective state-store config inside every component (VERIFY).',
       READS,
     ),
     validateRun: step(
       'stateStore.validateRun',
-      'VALIDATE: the validation DAG writes and reads back its state',
+      'Runs the validation DAG, which writes its state and reads it back (VALIDATE).',
       {
         startToCloseTimeout: validationMs + 60_000,
         heartbeatTimeout: HEARTBEAT,
@@ -56,7 +56,7 @@ export function stateStoreSteps(plan: StateStorePlan) {
     ),
     healRows: step(
       'stateStore.healRows',
-      'COMPENSATE: rewrite state rows written under the backend to plain values',
+      'Rewrites the state rows written under the backend back to plain values (COMPENSATE).',
       {
         // A big window is rewritten in one go; the journal makes a retry resume, the heartbeat notices a dead worker.
         startToCloseTimeout: '60m',

@@ -19,28 +19,52 @@ export function stepsFor(plan: Plan) {
   const reads = READS;
   const compensating = COMPENSATING;
   return {
-    calibrate: step('calibrate', 'CALIBRATE: measure XCom value sizes in the metadata DB', reads),
-    preflight: step(
-      'preflight',
-      'PREFLIGHT: read-only checks (provider, connection, S3 round trip, config resolution)',
+    calibrate: step(
+      'calibrate',
+      'Measures the size of every XCom value in the metadata DB and proposes a threshold (CALIBRATE).',
       reads,
     ),
-    renderChange: step('renderChange', 'RENDER: the exact env vars and their encoding lint', quick),
-    rehearse: step('rehearse', 'REHEARSE: kill-switch rehearsal (offload, break, heal, clean up)', {
-      startToCloseTimeout: '15m',
-      heartbeatTimeout: HEARTBEAT,
-      retry: retry(3),
-    }),
-    verifyConfig: step('verifyConfig', 'VERIFY: resolve the config inside every component', reads),
-    validateRun: step('validateRun', 'VALIDATE: post-flip DAG run', {
-      startToCloseTimeout: validationMs + 60_000,
-      heartbeatTimeout: HEARTBEAT,
-      retry: retry(2),
-    }),
-    confirmHealed: step('confirmHealed', 'COMPENSATE: confirm the re-runs read data again', {
-      startToCloseTimeout: '5m',
-      ...compensating,
-    }),
+    preflight: step(
+      'preflight',
+      'Checks, read-only, the provider, the connection, an S3 round trip and how the config resolves (PREFLIGHT).',
+      reads,
+    ),
+    renderChange: step(
+      'renderChange',
+      'Renders the exact environment variables and lints their encoding (RENDER).',
+      quick,
+    ),
+    rehearse: step(
+      'rehearse',
+      'Rehearses the kill-switch: offloads a sentinel, breaks reads, heals them and cleans up (REHEARSE).',
+      {
+        startToCloseTimeout: '15m',
+        heartbeatTimeout: HEARTBEAT,
+        retry: retry(3),
+      },
+    ),
+    verifyConfig: step(
+      'verifyConfig',
+      'Resolves the effective config inside every component (VERIFY).',
+      reads,
+    ),
+    validateRun: step(
+      'validateRun',
+      'Runs the validation DAG on the new config and checks what it wrote (VALIDATE).',
+      {
+        startToCloseTimeout: validationMs + 60_000,
+        heartbeatTimeout: HEARTBEAT,
+        retry: retry(2),
+      },
+    ),
+    confirmHealed: step(
+      'confirmHealed',
+      'Confirms that the re-run DAG runs read their data again (COMPENSATE).',
+      {
+        startToCloseTimeout: '5m',
+        ...compensating,
+      },
+    ),
   };
 }
 
