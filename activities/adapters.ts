@@ -7,6 +7,7 @@
 import type {
   AffectedRun,
   ComponentConfig,
+  SizeBand,
   SizeQuantiles,
   NonJsonXComs,
   ChangeStage,
@@ -31,6 +32,7 @@ export type { Heartbeat } from './heartbeat.js';
 export interface XComSizeStats {
   rowCount: number;
   sizeBytes: SizeQuantiles;
+  sizeBands: SizeBand[];
   rowsAbove: { '48KB': number; '100KB': number; '1MB': number };
   topProducers: { dagId: string; taskId: string; rows: number; maxBytes: number }[];
   /**

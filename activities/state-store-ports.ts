@@ -4,13 +4,14 @@
  * implement them; declared here so activities/adapters.ts never imports an adapter.
  */
 import type { Component } from '../domain/engine/plan.js';
-import type { SizeQuantiles } from '../domain/evidence.js';
+import type { SizeBand, SizeQuantiles } from '../domain/evidence.js';
 import type { Heartbeat } from './heartbeat.js';
 
 export interface StateSizeStats<P> {
   /** Plain (not wrapped) rows: the ones the quantiles and producers describe. */
   rowCount: number;
   sizeBytes: SizeQuantiles;
+  sizeBands: SizeBand[];
   totalBytes: number;
   /** Rows already holding the backend's marker: not measured. */
   wrapped: { rows: number; inlineRefs: number; objectRefs: number };

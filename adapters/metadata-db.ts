@@ -59,7 +59,12 @@
  */
 import pg from 'pg';
 import { cursorPages, KEY_OF_REF, referenceRegex } from './pg-cursor.js';
-import type { NonJsonXComs, SizeQuantiles } from '../domain/evidence.js';
+import {
+  SIZE_BAND_EDGES_SQL,
+  sizeBandsFrom,
+  type NonJsonXComs,
+  type SizeQuantiles,
+} from '../domain/evidence.js';
 import type { MetadataDbPort, XComSizeStats } from '../activities/adapters.js';
 import type { AirflowSnapshot } from '../domain/assessment/snapshot.js';
 import { PermanentFault } from '../activities/engine/errors.js';
@@ -218,12 +223,16 @@ const SIZES_AGG_CTES = `
         GROUP BY dag_id, task_id
         ORDER BY n DESC, mx DESC, dag_id, task_id
         LIMIT 5
+      ),
+      bands AS (
+        SELECT width_bucket(b::int8, ${SIZE_BAND_EDGES_SQL}) AS k, count(*)::int8 AS n FROM s GROUP BY 1
       )`;
 
 const SIZES_COLUMNS = `agg.n, agg.q, agg.mx, agg.above_48kb, agg.above_100kb, agg.above_1mb,
              coalesce((SELECT json_agg(json_build_object('dagId', dag_id, 'taskId', task_id, 'rows', n, 'maxBytes', mx)
                                        ORDER BY n DESC, mx DESC, dag_id, task_id)
-                       FROM top), '[]'::json) AS top`;
+                       FROM top), '[]'::json) AS top,
+             coalesce((SELECT json_agg(json_build_array(k, n) ORDER BY k) FROM bands), '[]'::json) AS bands`;
 
 /**
  * Quantiles, band counts and top producers in one round trip. Each value is
@@ -289,6 +298,8 @@ export interface XComSizesRow {
   above_100kb: string | number;
   above_1mb: string | number;
   top: { dagId: string; taskId: string; rows: number | string; maxBytes: number | string }[];
+  /** [band, rows] pairs (see sizeBandsFrom); absent from a probe older than the bands. */
+  bands?: [number | string, number | string][];
   /** bytea only: rows whose value is not JSON, how many of them are pickles, which tasks wrote them. */
   nonjson_n?: string | number;
   nonjson_pickled?: string | number;
@@ -321,6 +332,7 @@ export function xcomSizeStatsFrom(row: XComSizesRow): XComSizeStats {
   return {
     rowCount: Number(row.n),
     sizeBytes,
+    sizeBands: sizeBandsFrom(row.bands ?? []),
     rowsAbove: {
       '48KB': Number(row.above_48kb),
       '100KB': Number(row.above_100kb),

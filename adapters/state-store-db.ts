@@ -19,6 +19,7 @@
  */
 import pg from 'pg';
 import { cursorPages, KEY_OF_REF, referenceRegex } from './pg-cursor.js';
+import { SIZE_BAND_EDGES_SQL, sizeBandsFrom } from '../domain/evidence.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import { checkThresholds, PERMANENT_SQLSTATES, scrubCredentials, toLibpqUrl } from './metadata-db.js';
 import type {
@@ -85,10 +86,14 @@ function sizesSql(t: StoreSql): string {
       GROUP BY p1, p2, p3
       ORDER BY mx DESC, n DESC, p1, p2, p3
       LIMIT $3
+    ),
+    bands AS (
+      SELECT width_bucket(b::int8, ${SIZE_BAND_EDGES_SQL}) AS k, count(*)::int8 AS n FROM m WHERE NOT w GROUP BY 1
     )
     SELECT agg.n, agg.q, agg.mx, agg.total, wr.n AS wrapped, wr.obj AS wrapped_obj,
            coalesce((SELECT json_agg(${t.producerJson} ORDER BY mx DESC, n DESC, p1, p2, p3) FROM top),
-                    '[]'::json) AS top
+                    '[]'::json) AS top,
+           coalesce((SELECT json_agg(json_build_array(k, n) ORDER BY k) FROM bands), '[]'::json) AS bands
     FROM agg, wr`;
 }
 
@@ -116,6 +121,7 @@ interface SizesRow {
   wrapped: string;
   wrapped_obj: string;
   top: Record<string, string | number | null>[];
+  bands: [string | number, string | number][] | null;
 }
 
 function statsFrom<P>(row: SizesRow | undefined, producer: (p: Record<string, string | number | null>) => P) {
@@ -133,6 +139,7 @@ function statsFrom<P>(row: SizesRow | undefined, producer: (p: Record<string, st
       max: Number(row.mx),
     },
     totalBytes: Number(row.total),
+    sizeBands: sizeBandsFrom(row.bands ?? []),
     wrapped: { rows: wrapped, inlineRefs: wrapped - objectRefs, objectRefs },
     topProducers: row.top.map(producer),
   };

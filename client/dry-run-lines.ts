@@ -3,10 +3,9 @@ import type { CheckRow } from '../domain/engine/evidence.js';
 import type { RunStatus } from '../domain/engine/run.js';
 import type { ChangePreview, RenderedChange } from '../domain/evidence.js';
 import type { ObjectStorageEvidence } from '../domain/lifecycle.js';
-import { table } from './format.js';
+import { formatBytes, formatBytesExact, table } from './format.js';
 
-const bytes = (n: number | null | undefined): string =>
-  n === null || n === undefined ? '-' : `${n.toLocaleString('en-US')} B`;
+const bytes = formatBytes;
 
 export const gateWord = (g: { passed: boolean } | undefined | null): string =>
   !g ? '' : g.passed ? 'green' : 'RED';
@@ -53,7 +52,7 @@ export function changeLines(
     return out;
   }
   for (const stage of ch.stages) {
-    out.push(`   stage ${stage.label} (threshold ${bytes(stage.thresholdBytes)}):`);
+    out.push(`   stage ${stage.label} (threshold ${formatBytesExact(stage.thresholdBytes)}):`);
     for (const [k, v] of Object.entries(stage.env)) out.push(`     ${k}=${v}`);
   }
   for (const f of ch.lint.findings)

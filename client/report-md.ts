@@ -1,5 +1,7 @@
 /** Markdown building blocks of the dossier, shared by the common sections and every runbook's own. */
 import type { GateVerdict } from '../domain/engine/evidence.js';
+import { formatBytes, formatBytesExact, formatCount, formatDuration } from '../domain/figures.js';
+import type { Plot } from './plots/svg.js';
 
 /** Appends lines to the document being written. */
 export type Put = (...lines: string[]) => void;
@@ -25,8 +27,17 @@ export function mdTable(headers: string[], rows: unknown[][], align: ('l' | 'r')
   ];
 }
 
-export const bytes = (n: number | null | undefined): string =>
-  n === null || n === undefined ? '–' : `${n} B`;
+/** Figures as the reference dossier writes them (domain/figures.ts): 1.6 MB, 7 175, 1 min 12 s. */
+export const bytes = formatBytes;
+/** A size the backend compares exactly (a threshold): 1.6 MB (1 600 000 B). */
+export const exactBytes = formatBytesExact;
+export const count = formatCount;
+export const duration = formatDuration;
+
+/** The Markdown that shows a plot: an image beside the dossier (`report --out DIR`), inline SVG in HTML. */
+export function plotLines(plot: Plot | null): string[] {
+  return plot ? [`![${plot.title.replace(/[[\]]/g, '')}](${plot.file})`, ''] : [];
+}
 export const yes = (b: boolean): string => (b ? 'yes' : '**NO**');
 export const code = (s: string): string => `\`${s.replace(/`/g, "'")}\``;
 

@@ -15,14 +15,26 @@ import type {
   RolloutEvidence,
 } from '../domain/evidence.js';
 import type { ObjectStorageEvidence } from '../domain/lifecycle.js';
-import { bytes, code, gate, mdTable, NOT_REACHED, span, yes, type Put } from './report-md.js';
+import {
+  bytes,
+  code,
+  count,
+  duration,
+  exactBytes,
+  gate,
+  mdTable,
+  NOT_REACHED,
+  span,
+  yes,
+  type Put,
+} from './report-md.js';
 
 export function changeSection(ch: RenderedChange | null, preview: ChangePreview | null, p: Put): void {
   if (!ch) p(NOT_REACHED, '');
   else {
     if (preview) p(`Destination: ${preview.destination}.`, '');
     for (const stage of ch.stages) {
-      p(`### Stage ${stage.label} (threshold ${bytes(stage.thresholdBytes)})`, '');
+      p(`### Stage ${stage.label} (threshold ${exactBytes(stage.thresholdBytes)})`, '');
       p(
         ...mdTable(
           ['Variable', 'Value'],
@@ -119,7 +131,7 @@ export function preflightSection(pf: { checks: CheckRow[]; gate: GateVerdict } |
         x.name,
         x.status === 'green' ? 'green' : `**${x.status}**`,
         x.detail,
-        `${x.durationMs} ms`,
+        duration(x.durationMs),
       ]),
       ['l', 'l', 'l', 'r'],
     ),
@@ -166,9 +178,14 @@ export function objectsSection(ev: ObjectStorageEvidence, p: Put): void {
     ...mdTable(
       ['', 'Objects', 'Bytes', 'Oldest'],
       [
-        ['listed', o.listed.objects, bytes(o.listed.bytes), o.listed.oldest],
-        ['still referenced', o.referenced.objects, bytes(o.referenced.bytes), o.referenced.oldest],
-        ['orphaned (no row references them)', o.orphaned.objects, bytes(o.orphaned.bytes), o.orphaned.oldest],
+        ['listed', count(o.listed.objects), bytes(o.listed.bytes), o.listed.oldest],
+        ['still referenced', count(o.referenced.objects), bytes(o.referenced.bytes), o.referenced.oldest],
+        [
+          'orphaned (no row references them)',
+          count(o.orphaned.objects),
+          bytes(o.orphaned.bytes),
+          o.orphaned.oldest,
+        ],
       ],
       ['l', 'r', 'r', 'l'],
     ),

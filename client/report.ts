@@ -5,37 +5,10 @@
  * `report` command feeds it the query or result).
  */
 import type { RunStatus } from '../domain/engine/run.js';
-import { code, mdTable, seconds, type Put } from './report-md.js';
+import { code, duration, mdTable, plotLines, type Put } from './report-md.js';
+import { timelinePlot } from './plots/timeline.js';
+import { rcaFigures } from './rca.js';
 import { clientRunbook } from './runbooks.js';
-
-/**
- * Root-cause analysis for a run that failed after APPLY: what failed, when, what the kill-switch
- * did, and the time from detection (the failing step's end) to healed (the last compensation
- * step's end). Worker timestamps only: the same figures the evidence holds.
- */
-export function rcaFigures(status: RunStatus): {
-  failingStep: string | null;
-  detectedAt: string | null;
-  healedAt: string | null;
-  timeToHealSeconds: number | null;
-} | null {
-  const comp = status.compensation;
-  if (!comp) return null;
-  const steps = status.steps;
-  const first = steps.findIndex((s) => s.phase === 'COMPENSATE' || s.phase === 'NEEDS_OPERATOR');
-  const before = first > 0 ? steps.slice(0, first) : steps;
-  const failing = [...before].reverse().find((s) => s.status === 'failed') ?? before[before.length - 1];
-  const detectedAt = failing?.finishedAt ?? null;
-  const compensating = first >= 0 ? steps.slice(first).filter((s) => s.finishedAt) : [];
-  const healed = status.outcome === 'ROLLED_BACK' ? compensating[compensating.length - 1] : undefined;
-  const healedAt = healed?.finishedAt ?? null;
-  return {
-    failingStep: failing ? `${failing.phase} / ${failing.step}` : null,
-    detectedAt,
-    healedAt,
-    timeToHealSeconds: seconds(detectedAt ?? undefined, healedAt ?? undefined),
-  };
-}
 
 function rca(status: RunStatus, p: (...lines: string[]) => void): void {
   const comp = status.compensation;
@@ -55,7 +28,10 @@ function rca(status: RunStatus, p: (...lines: string[]) => void): void {
           `${comp.completed.join(' → ') || 'nothing completed'}${comp.remaining.length ? `; left: ${comp.remaining.join(', ')}` : ''}`,
         ],
         ['Healed', figures.healedAt ?? `not healed (${status.outcome ?? status.phase})`],
-        ['Time to heal', figures.timeToHealSeconds === null ? '–' : `${figures.timeToHealSeconds} s`],
+        [
+          'Time to heal',
+          figures.timeToHealSeconds === null ? '–' : duration(figures.timeToHealSeconds * 1000),
+        ],
       ],
     ),
     '',
@@ -162,6 +138,7 @@ export function renderReport(status: RunStatus): string {
   rca(status, p);
 
   p('## Steps', '');
+  p(...plotLines(timelinePlot(status)));
   p(
     ...mdTable(
       ['Phase', 'Step', 'Status', 'Summary'],

@@ -6,12 +6,15 @@
 import type { RunResult, RunStatus } from '../domain/engine/run.js';
 import type { DryRunSection } from './dry-run-lines.js';
 import type { Put, Section } from './report-md.js';
-import { assessmentDocument } from './assessment/report.js';
+import type { CutoverStatus } from '../domain/cutover.js';
+import type { StateStoreStatus } from '../domain/statestore/run.js';
+import type { Plot } from './plots/svg.js';
+import { assessmentDocument, assessmentGridPlot } from './assessment/report.js';
 import { assessmentLines } from './assessment/summary.js';
 import { stateStoreDryRun } from './statestore/dry-run.js';
-import { stateStoreReportSections } from './statestore/report.js';
+import { stateStoreCalibrationPlots, stateStoreReportSections } from './statestore/report.js';
 import { xcomDryRun } from './xcom/dry-run.js';
-import { xcomReportSections } from './xcom/report.js';
+import { xcomCalibrationPlot, xcomReportSections } from './xcom/report.js';
 
 export interface ClientRunbook {
   kind: string;
@@ -24,20 +27,37 @@ export interface ClientRunbook {
   dryRun(result: RunResult): DryRunSection[];
   /** A read-only runbook's whole document, in place of the dossier's sections around a change. */
   document?(status: RunStatus): string;
+  /** The runbook's own plots, each referenced by its sections (report-md.ts plotLines). */
+  plots(status: RunStatus): Plot[];
 }
 
 export type { DryRunSection } from './dry-run-lines.js';
 
 const RUNBOOKS: ClientRunbook[] = [
-  { kind: 'XComBackendCutover', report: xcomReportSections, dryRun: xcomDryRun },
-  { kind: 'StateStoreBackendCutover', report: stateStoreReportSections, dryRun: stateStoreDryRun },
+  {
+    kind: 'XComBackendCutover',
+    report: xcomReportSections,
+    dryRun: xcomDryRun,
+    plots: (s) => present(xcomCalibrationPlot((s as CutoverStatus).evidence.calibration)),
+  },
+  {
+    kind: 'StateStoreBackendCutover',
+    report: stateStoreReportSections,
+    dryRun: stateStoreDryRun,
+    plots: (s) => stateStoreCalibrationPlots((s as StateStoreStatus).evidence.calibration),
+  },
   {
     kind: 'DeploymentAssessment',
     report: () => ({ before: [], after: [], compensation: () => undefined }),
     dryRun: assessmentLines,
     document: assessmentDocument,
+    plots: (s) => present(assessmentGridPlot(s)),
   },
 ];
+
+function present(plot: Plot | null): Plot[] {
+  return plot ? [plot] : [];
+}
 
 /** The renderers for a kind; a status without one (a run of an older shape) is the first runbook's. */
 export function clientRunbook(kind: string | undefined): ClientRunbook {

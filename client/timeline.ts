@@ -13,7 +13,7 @@ import type { temporal } from '@temporalio/proto';
 import type { CutoverInput, CutoverResult, CutoverStatus } from '../domain/cutover.js';
 import type { GateVerdict, Refusal } from '../domain/evidence.js';
 import { targetKey } from '../domain/plan-key.js';
-import { humanDuration } from './format.js';
+import { formatDuration } from './format.js';
 
 // @temporalio/proto is CommonJS: its namespaces come through the default import.
 const enums = protos.temporal.api.enums.v1;
@@ -49,7 +49,7 @@ function isoTime(ts: { seconds?: unknown; nanos?: number | null } | null | undef
 
 function durationOf(d: { seconds?: unknown; nanos?: number | null } | null | undefined): string {
   if (!d) return '?';
-  return humanDuration(num(d.seconds) * 1000 + Math.floor((d.nanos ?? 0) / 1e6));
+  return formatDuration(num(d.seconds) * 1000 + Math.floor((d.nanos ?? 0) / 1e6));
 }
 
 function decode<T>(payload: Payload | null | undefined): T | undefined {

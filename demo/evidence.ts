@@ -4,7 +4,7 @@
  * validation run and, for a run that was rolled back, the story of the compensation. Every line is
  * built from the runbook's typed evidence (demo/runbooks.ts), never parsed back out of text.
  */
-import { rcaFigures } from '../client/report.js';
+import { rcaFigures } from '../client/rca.js';
 import { clientRunbook } from '../client/runbooks.js';
 import type { RunStatus } from '../domain/engine/run.js';
 import { DEMO_APPROVER } from './options.js';

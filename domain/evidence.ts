@@ -27,6 +27,27 @@ export interface SizeQuantiles {
 }
 
 /**
+ * How many values fall in each power-of-two size band [fromBytes, toBytes), smallest first; empty
+ * bands are left out. Measured in the same scan as the quantiles, for the dossier's plot.
+ */
+export interface SizeBand {
+  fromBytes: number;
+  toBytes: number;
+  rows: number;
+}
+
+/** The bands of a histogram query's `[k, n]` pairs: band k holds 2^(k-1) <= size < 2^k (band 0 is size 0). */
+export function sizeBandsFrom(pairs: readonly (readonly [number | string, number | string])[]): SizeBand[] {
+  return pairs.map(([k, n]) => {
+    const band = Number(k);
+    return { fromBytes: band === 0 ? 0 : 2 ** (band - 1), toBytes: 2 ** band, rows: Number(n) };
+  });
+}
+
+/** The band edges the histogram query compares against: 1, 2, 4, ... 2^40 (1 TB and more is one band). */
+export const SIZE_BAND_EDGES_SQL = `ARRAY[${Array.from({ length: 41 }, (_, i) => 2 ** i).join(',')}]::int8[]`;
+
+/**
  * XCom rows whose stored value is not JSON, so calibration cannot measure them as the
  * object-storage backend would (it JSON-encodes every value): only Airflow 2's bytea column
  * can hold them, e.g. pickles written with [core] enable_xcom_pickling. They are in none of
@@ -44,6 +65,8 @@ export interface CalibrationEvidence extends Timed {
   source: 'metadata-db' | 'in-pod';
   rowCount: number;
   sizeBytes: SizeQuantiles;
+  /** Absent in runs recorded before the dossier plotted the distribution. */
+  sizeBands?: SizeBand[];
   rowsAbove: { '48KB': number; '100KB': number; '1MB': number };
   topProducers: { dagId: string; taskId: string; rows: number; maxBytes: number }[];
   /** Present when the value column can hold non-JSON values (Airflow 2's bytea); rows > 0 fails the gate. */

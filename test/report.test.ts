@@ -1,7 +1,8 @@
 /** renderReport(status): the Markdown dossier, from evidence shaped like the reference cut-over. */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { rcaFigures, renderReport } from '../client/report.js';
+import { renderReport } from '../client/report.js';
+import { rcaFigures } from '../client/rca.js';
 import { emptyEvidence, type CutoverStatus, type Evidence } from '../domain/cutover.js';
 import { planDigest } from '../domain/plan-file.js';
 import { testPlan } from './support/plans.js';
@@ -72,26 +73,26 @@ void test('status line and the calibration table carry the measured figures', ()
   assert.ok(md.includes(`| Plan digest | \`${planDigest(plan)}\` |`));
   assert.ok(
     md.includes(
-      '| XCom rows | p50 | p95 | p99 | p99.9 | max |\n|---:|---:|---:|---:|---:|---:|\n| 7175 | 15 B | 73000 B | 307000 B | 1520000 B | 1990000 B |',
+      '| XCom rows | p50 | p95 | p99 | p99.9 | max |\n|---:|---:|---:|---:|---:|---:|\n| 7 175 | 15 B | 73 KB | 307 KB | 1.52 MB | 1.99 MB |',
     ),
   );
   assert.ok(md.includes('| 545 | 277 | 11 |'));
-  assert.ok(md.includes('Proposed threshold: **1600000 B** (above-p99.9: scripted).'));
+  assert.ok(md.includes('Proposed threshold: **1.6 MB (1 600 000 B)** (above-p99.9: scripted).'));
   assert.ok(md.includes('Historical rows that would offload at this threshold: **7** (the plan allows 10).'));
-  assert.ok(md.includes('| diagnostic__s42 | discriminate_cell | 120 | 1990000 B |'));
+  assert.ok(md.includes('| diagnostic__s42 | discriminate_cell | 120 | 1.99 MB |'));
 });
 
 void test('preflight, change (env vars and diff) and rehearsal verdict', () => {
   const md = renderReport(done);
   assert.ok(md.includes('| functional write/read/delete | green | PASS | 40 ms |'));
-  assert.ok(md.includes('### Stage target (threshold 1600000 B)'));
+  assert.ok(md.includes('### Stage target (threshold 1.6 MB (1 600 000 B))'));
   assert.ok(md.includes('| `AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD` | `1600000` |'));
   assert.ok(md.includes('| `AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION` | (empty) |'));
   assert.ok(md.includes('Encoding lint: clean.'));
   assert.ok(md.includes('```diff\n+AIRFLOW__CORE__XCOM_BACKEND: ...\n```'));
   assert.ok(md.includes('Verdict: **PASSED**'));
   assert.ok(
-    md.includes('| 1665536 B | `s3://aws_default@bucket/xcom/_rehearsal/x` | yes | yes | yes | yes | yes |'),
+    md.includes('| 1.67 MB | `s3://aws_default@bucket/xcom/_rehearsal/x` | yes | yes | yes | yes | yes |'),
   );
 });
 
@@ -103,12 +104,12 @@ void test('decision, deploy, verification per component, validation run, steps',
   for (const c of ['scheduler', 'api-server', 'triggerer', 'dag-processor']) {
     assert.ok(
       md.includes(
-        `| ${c} | ${c}-0 | XComObjectStorageBackend | s3://aws_default@cvntrade-artifacts/xcom | 1600000 B | (none) | – |`,
+        `| ${c} | ${c}-0 | XComObjectStorageBackend | s3://aws_default@cvntrade-artifacts/xcom | 1.6 MB (1 600 000 B) | (none) | – |`,
       ),
       c,
     );
   }
-  assert.ok(md.includes('| diagnostic__s42 | `cutover__abc__target` | success | 0 | 2 | 0 | 1200 B | 0 |'));
+  assert.ok(md.includes('| diagnostic__s42 | `cutover__abc__target` | success | 0 | 2 | 0 | 1.2 KB | 0 |'));
   assert.ok(md.includes('Tasks: push success, pull success.'));
   assert.ok(
     md.includes('| CALIBRATE | measure XCom sizes | ok | 7175 rows \\| p99.9 1520000 B |'),
@@ -285,7 +286,7 @@ void test('the objects under the prefix and the lifecycle rule: diff, amber warn
   ev.lifecycleReverted = await greenScript.revertLifecycle({ plan, render }, 1);
   const md = renderReport(baseStatus(ev));
   assert.ok(md.includes('## 2. Objects under the backend prefix'));
-  assert.ok(md.includes('| orphaned (no row references them) | 1 | 1000000 B |'));
+  assert.ok(md.includes('| orphaned (no row references them) | 1 | 1 MB |'));
   assert.ok(md.includes('Referenced objects older than the 7-day retention: 0.'));
   assert.ok(md.includes('## 5. Lifecycle rule'));
   assert.match(

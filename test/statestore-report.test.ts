@@ -130,7 +130,7 @@ test('the dossier: the state store sections in place, the common ones around the
     /## 11\. Deployment health\n\n_Not read: the run was recorded before the health gate existed/,
   );
   assert.match(md, /\| task_state_store \| 120 \| 2 \| 20 B \|/);
-  assert.match(md, /\| task \| etl\/extract \| cursor \| 40 \| 65556 B \|/);
+  assert.match(md, /\| task \| etl\/extract \| cursor \| 40 \| 65\.6 KB \|/);
   assert.match(
     md,
     /Data-aware heal since .*: \*\*41\*\* row\(s\) rewritten to plain values \(37 inline refs, 4 read back from objects\)/,
@@ -156,7 +156,7 @@ test('the dry run: the runbook sections, and the worker-can-deploy row found by 
   assert.match(lines, /^1\. CALIBRATE green/m);
   assert.match(
     lines,
-    /threshold 1,000 B \(fixed by the plan at 1000 bytes\); 7 existing rows at or above it \(allowed 10\)/,
+    /threshold 1 KB \(1 000 B\) \(fixed by the plan at 1000 bytes\); 7 existing rows at or above it \(allowed 10\)/,
   );
   assert.match(lines, /^4\. REHEARSAL green/m);
   assert.match(lines, /row rewrite heals: +yes/);

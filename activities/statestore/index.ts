@@ -75,6 +75,7 @@ export function stateStoreActivities(adapters: Adapters) {
         const task: StoreSizes = {
           rowCount: sizes.task.rowCount,
           sizeBytes: sizes.task.sizeBytes,
+          sizeBands: sizes.task.sizeBands,
           wrapped: sizes.task.wrapped,
           topProducers: sizes.task.topProducers.map((p) => ({
             name: `${p.dagId}/${p.taskId}`,
@@ -86,6 +87,7 @@ export function stateStoreActivities(adapters: Adapters) {
         const asset: StoreSizes = {
           rowCount: sizes.asset.rowCount,
           sizeBytes: sizes.asset.sizeBytes,
+          sizeBands: sizes.asset.sizeBands,
           wrapped: sizes.asset.wrapped,
           topProducers: sizes.asset.topProducers.map((p) => ({
             name: p.assetName ?? '(asset gone)',

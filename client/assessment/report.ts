@@ -15,7 +15,9 @@ import type {
   ProcessSnapshot,
 } from '../../domain/assessment/snapshot.js';
 import type { RunStatus } from '../../domain/engine/run.js';
-import { code, mdTable, type Put } from '../report-md.js';
+import { code, mdTable, plotLines, type Put } from '../report-md.js';
+import { statusGridPlot } from '../plots/status-grid.js';
+import type { Plot } from '../plots/svg.js';
 
 const STATE_MARK: Record<ComponentRow['state'], string> = {
   running: '✅ Running',
@@ -28,6 +30,12 @@ const VERDICT_MARK: Record<Assessment['verdict'], string> = {
   DEGRADED: '⚠️ **DEGRADED**',
   DOWN: '❌ **DOWN**',
 };
+
+/** The component table as a status grid (null before the judgement). */
+export function assessmentGridPlot(status: RunStatus): Plot | null {
+  const a = (status.evidence as AssessmentEvidence).assessment;
+  return a ? statusGridPlot(a) : null;
+}
 
 export function assessmentDocument(status: RunStatus): string {
   const ev = status.evidence as AssessmentEvidence;
@@ -54,6 +62,7 @@ export function assessmentDocument(status: RunStatus): string {
   }
 
   p('## Executive Summary', '', `### Overall Status: ${VERDICT_MARK[a.verdict]}`, '');
+  p(...plotLines(statusGridPlot(a)));
   p(
     ...mdTable(
       ['Component', 'Status', 'Details'],

@@ -2,10 +2,10 @@
 import type { RunResult } from '../../domain/engine/run.js';
 import type { StateStoreResult } from '../../domain/statestore/run.js';
 import { changeLines, failedSteps, gateWord, objectStorageLines, preflightLines } from '../dry-run-lines.js';
-import { keyValues, table } from '../format.js';
+import { formatBytes, formatBytesExact, formatCount, keyValues, table } from '../format.js';
 import type { DryRunSection } from '../dry-run-lines.js';
 
-const bytes = (n: number): string => `${n.toLocaleString('en-US')} B`;
+const bytes = formatBytes;
 const yesNo = (b: boolean): string => (b ? 'yes' : 'NO');
 
 export function stateStoreDryRun(r0: RunResult): DryRunSection[] {
@@ -32,7 +32,7 @@ export function stateStoreDryRun(r0: RunResult): DryRunSection[] {
         ['store', 'rows', 'wrapped', 'p50', 'p99', 'p99.9', 'max'],
         (['task', 'asset'] as const).map((k) => [
           k,
-          c[k].rowCount.toLocaleString('en-US'),
+          formatCount(c[k].rowCount),
           c[k].wrapped.rows,
           bytes(c[k].sizeBytes.p50),
           bytes(c[k].sizeBytes.p99),
@@ -41,7 +41,7 @@ export function stateStoreDryRun(r0: RunResult): DryRunSection[] {
         ]),
         '   ',
       ),
-      `   threshold ${bytes(c.proposal.thresholdBytes)} (${c.proposal.rationale}); ${c.projectedOffloadRows} existing rows at or above it (allowed ${c.maxOffloadRows})`,
+      `   threshold ${formatBytesExact(c.proposal.thresholdBytes)} (${c.proposal.rationale}); ${formatCount(c.projectedOffloadRows)} existing rows at or above it (allowed ${formatCount(c.maxOffloadRows)})`,
     );
     for (const reason of c.gate.reasons) out.push(`   RED: ${reason}`);
   }

@@ -1,7 +1,23 @@
 /** The state-store flip's own dossier sections: its calibration, preflight, rehearsal, verification, validation, heal. */
 import type { RunStatus } from '../../domain/engine/run.js';
-import type { StateStoreStatus } from '../../domain/statestore/run.js';
-import { bytes, code, gate, mdTable, NOT_REACHED, span, yes, type Put, type Section } from '../report-md.js';
+import type { StateStoreCalibration, StateStoreStatus } from '../../domain/statestore/run.js';
+import { calibrationPlot } from '../plots/calibration.js';
+import type { Plot } from '../plots/svg.js';
+import {
+  bytes,
+  code,
+  count,
+  duration,
+  exactBytes,
+  gate,
+  mdTable,
+  NOT_REACHED,
+  plotLines,
+  span,
+  yes,
+  type Put,
+  type Section,
+} from '../report-md.js';
 import {
   changeSection,
   deploySection,
@@ -12,6 +28,24 @@ import {
   objectsSection,
   undoSection,
 } from '../report-shared.js';
+
+/** Each store's sizes as a plot, with the one threshold both share. */
+export function stateStoreCalibrationPlots(c: StateStoreCalibration | null): Plot[] {
+  if (!c) return [];
+  return (['task', 'asset'] as const).flatMap((k) => {
+    const store = c[k];
+    const plot = calibrationPlot({
+      file: `calibration-${k}-state.svg`,
+      title: `${k}_state_store value sizes: ${count(store.rowCount)} plain rows`,
+      bands: store.sizeBands ?? [],
+      quantiles: store.sizeBytes,
+      thresholdBytes: c.proposal.thresholdBytes,
+      projectedOffloadRows: c.projectedOffloadRows,
+      offloadNote: 'task and asset rows together',
+    });
+    return plot ? [plot] : [];
+  });
+}
 
 export function stateStoreReportSections(s: RunStatus): {
   before: Section[];
@@ -32,7 +66,7 @@ export function stateStoreReportSections(s: RunStatus): {
               ['Store', 'Plain rows', 'Already wrapped', 'p50', 'p95', 'p99', 'p99.9', 'max'],
               (['task', 'asset'] as const).map((k) => [
                 `${k}_state_store`,
-                c[k].rowCount,
+                count(c[k].rowCount),
                 c[k].wrapped.rows,
                 bytes(c[k].sizeBytes.p50),
                 bytes(c[k].sizeBytes.p95),
@@ -43,12 +77,14 @@ export function stateStoreReportSections(s: RunStatus): {
               ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
             ),
             '',
-            `Proposed threshold: **${bytes(c.proposal.thresholdBytes)}** (${c.proposal.strategy}: ${c.proposal.rationale}).`,
-            `Existing rows at or above it: **${c.projectedOffloadRows}** (the plan allows ${c.maxOffloadRows}).`,
+            `Proposed threshold: **${exactBytes(c.proposal.thresholdBytes)}** (${c.proposal.strategy}: ${c.proposal.rationale}).`,
+            `Existing rows at or above it: **${count(c.projectedOffloadRows)}** (the plan allows ${count(c.maxOffloadRows)}).`,
+            '',
           );
+          for (const plot of stateStoreCalibrationPlots(c)) p(...plotLines(plot));
           const producers = [
-            ...c.task.topProducers.map((t) => ['task', t.name, t.key, t.rows, bytes(t.maxBytes)]),
-            ...c.asset.topProducers.map((t) => ['asset', t.name, t.key, t.rows, bytes(t.maxBytes)]),
+            ...c.task.topProducers.map((t) => ['task', t.name, t.key, count(t.rows), bytes(t.maxBytes)]),
+            ...c.asset.topProducers.map((t) => ['asset', t.name, t.key, count(t.rows), bytes(t.maxBytes)]),
           ];
           if (producers.length > 0)
             p(
@@ -113,7 +149,7 @@ export function stateStoreReportSections(s: RunStatus): {
                   x.component,
                   x.workerBackend,
                   x.path,
-                  bytes(x.threshold),
+                  exactBytes(x.threshold),
                   x.compression === '' ? '(none)' : x.compression,
                   x.error,
                 ]),
@@ -153,7 +189,7 @@ export function stateStoreReportSections(s: RunStatus): {
       const h = ev.heal;
       if (h) {
         p(
-          `Data-aware heal since ${h.since}: **${h.rewritten}** row(s) rewritten to plain values (${h.inlineRefs} inline refs, ${h.objectRefs} read back from objects) in ${h.durationMs} ms; ${h.markerRowsRemaining} marker row(s) left.`,
+          `Data-aware heal since ${h.since}: **${count(h.rewritten)}** row(s) rewritten to plain values (${count(h.inlineRefs)} inline refs, ${count(h.objectRefs)} read back from objects) in ${duration(h.durationMs)}; ${count(h.markerRowsRemaining)} marker row(s) left.`,
           '',
         );
         if (h.unreadable.length > 0)

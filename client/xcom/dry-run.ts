@@ -1,12 +1,11 @@
 /** The XCom flip's dry-run evidence for a terminal: compact, section by section, red rows first-class. */
 import type { CutoverResult } from '../../domain/cutover.js';
 import type { RunResult } from '../../domain/engine/run.js';
-import { keyValues, table } from '../format.js';
+import { formatBytes, formatBytesExact, formatCount, formatDuration, keyValues, table } from '../format.js';
 import type { DryRunSection } from '../dry-run-lines.js';
 import { changeLines, failedSteps, gateWord, objectStorageLines, preflightLines } from '../dry-run-lines.js';
 
-const bytes = (n: number | null | undefined): string =>
-  n === null || n === undefined ? '-' : `${n.toLocaleString('en-US')} B`;
+const bytes = formatBytes;
 const yesNo = (b: boolean): string => (b ? 'yes' : 'NO');
 
 export function xcomDryRun(r0: RunResult): DryRunSection[] {
@@ -35,7 +34,7 @@ export function xcomDryRun(r0: RunResult): DryRunSection[] {
         ['XCom rows', 'p50', 'p95', 'p99', 'p99.9', 'max'],
         [
           [
-            c.rowCount.toLocaleString('en-US'),
+            formatCount(c.rowCount),
             bytes(c.sizeBytes.p50),
             bytes(c.sizeBytes.p95),
             bytes(c.sizeBytes.p99),
@@ -50,16 +49,16 @@ export function xcomDryRun(r0: RunResult): DryRunSection[] {
         [[c.rowsAbove['48KB'], c.rowsAbove['100KB'], c.rowsAbove['1MB']]],
         '   ',
       ),
-      `   threshold proposed: ${bytes(c.proposal.thresholdBytes)} (${c.proposal.strategy}: ${c.proposal.rationale})`,
-      `   historical rows that would offload: ${c.projectedOffloadRows} (plan allows ${c.maxOffloadRows})`,
+      `   threshold proposed: ${formatBytesExact(c.proposal.thresholdBytes)} (${c.proposal.strategy}: ${c.proposal.rationale})`,
+      `   historical rows that would offload: ${formatCount(c.projectedOffloadRows)} (plan allows ${formatCount(c.maxOffloadRows)})`,
     );
     if (c.ramp)
       out.push(
-        `   ramp starts at ${bytes(c.ramp.startBytes)}: ${c.ramp.projectedOffloadRows} historical rows would offload`,
+        `   ramp starts at ${formatBytesExact(c.ramp.startBytes)}: ${formatCount(c.ramp.projectedOffloadRows)} historical rows would offload`,
       );
     if (c.topProducers.length > 0)
       out.push(
-        `   largest producers: ${c.topProducers.map((p) => `${p.dagId}.${p.taskId} ${p.rows} rows (max ${bytes(p.maxBytes)})`).join(', ')}`,
+        `   largest producers: ${c.topProducers.map((p) => `${p.dagId}.${p.taskId} ${formatCount(p.rows)} rows (max ${bytes(p.maxBytes)})`).join(', ')}`,
       );
     for (const r of c.gate.reasons) out.push(`   RED: ${r}`);
   }
@@ -91,7 +90,7 @@ export function xcomDryRun(r0: RunResult): DryRunSection[] {
           [
             'timings',
             Object.entries(r.timingsMs)
-              .map(([k, v]) => `${k} ${v} ms`)
+              .map(([k, v]) => `${k} ${formatDuration(v)}`)
               .join(', '),
           ],
         ],

@@ -1,7 +1,24 @@
 /** The XCom flip's own dossier sections: its calibration, preflight, rehearsal, verification, validation, heal. */
 import type { CutoverStatus } from '../../domain/cutover.js';
+import type { CalibrationEvidence } from '../../domain/evidence.js';
+import { calibrationPlot } from '../plots/calibration.js';
+import type { Plot } from '../plots/svg.js';
 import type { RunStatus } from '../../domain/engine/run.js';
-import { bytes, code, gate, mdTable, NOT_REACHED, span, yes, type Put, type Section } from '../report-md.js';
+import {
+  bytes,
+  code,
+  count,
+  duration,
+  exactBytes,
+  gate,
+  mdTable,
+  NOT_REACHED,
+  plotLines,
+  span,
+  yes,
+  type Put,
+  type Section,
+} from '../report-md.js';
 import {
   changeSection,
   deploySection,
@@ -12,6 +29,19 @@ import {
   objectsSection,
   undoSection,
 } from '../report-shared.js';
+
+/** The XCom sizes as a plot: the distribution, the quantiles, the threshold and what it offloads. */
+export function xcomCalibrationPlot(c: CalibrationEvidence | null): Plot | null {
+  if (!c) return null;
+  return calibrationPlot({
+    file: 'calibration.svg',
+    title: `XCom value sizes: ${count(c.rowCount)} values, threshold ${bytes(c.proposal.thresholdBytes)}`,
+    bands: c.sizeBands ?? [],
+    quantiles: c.sizeBytes,
+    thresholdBytes: c.proposal.thresholdBytes,
+    projectedOffloadRows: c.projectedOffloadRows,
+  });
+}
 
 export function xcomReportSections(s: RunStatus): {
   before: Section[];
@@ -37,7 +67,7 @@ export function xcomReportSections(s: RunStatus): {
                 ['XCom rows', 'p50', 'p95', 'p99', 'p99.9', 'max'],
                 [
                   [
-                    c.rowCount,
+                    count(c.rowCount),
                     bytes(c.sizeBytes.p50),
                     bytes(c.sizeBytes.p95),
                     bytes(c.sizeBytes.p99),
@@ -50,16 +80,18 @@ export function xcomReportSections(s: RunStatus): {
               '',
               ...mdTable(
                 ['Rows above 48 KB', 'above 100 KB', 'above 1 MB'],
-                [[c.rowsAbove['48KB'], c.rowsAbove['100KB'], c.rowsAbove['1MB']]],
+                [[count(c.rowsAbove['48KB']), count(c.rowsAbove['100KB']), count(c.rowsAbove['1MB'])]],
                 ['r', 'r', 'r'],
               ),
               '',
-              `Proposed threshold: **${bytes(c.proposal.thresholdBytes)}** (${c.proposal.strategy}: ${c.proposal.rationale}).`,
-              `Historical rows that would offload at this threshold: **${c.projectedOffloadRows}** (the plan allows ${c.maxOffloadRows}).`,
+              `Proposed threshold: **${exactBytes(c.proposal.thresholdBytes)}** (${c.proposal.strategy}: ${c.proposal.rationale}).`,
+              `Historical rows that would offload at this threshold: **${count(c.projectedOffloadRows)}** (the plan allows ${count(c.maxOffloadRows)}).`,
+              '',
+              ...plotLines(xcomCalibrationPlot(c)),
             );
             if (c.ramp)
               p(
-                `Ramp: starts at ${bytes(c.ramp.startBytes)}, where ${c.ramp.projectedOffloadRows} historical rows would offload.`,
+                `Ramp: starts at ${exactBytes(c.ramp.startBytes)}, where ${count(c.ramp.projectedOffloadRows)} historical rows would offload.`,
               );
             if (c.topProducers.length > 0) {
               p(
@@ -68,7 +100,7 @@ export function xcomReportSections(s: RunStatus): {
                 '',
                 ...mdTable(
                   ['DAG', 'Task', 'Rows', 'Largest value'],
-                  c.topProducers.map((t) => [t.dagId, t.taskId, t.rows, bytes(t.maxBytes)]),
+                  c.topProducers.map((t) => [t.dagId, t.taskId, count(t.rows), bytes(t.maxBytes)]),
                   ['l', 'l', 'r', 'r'],
                 ),
               );
@@ -114,7 +146,8 @@ export function xcomReportSections(s: RunStatus): {
               ),
             );
             const timings = Object.entries(r.timingsMs);
-            if (timings.length > 0) p('', `Timings: ${timings.map(([k, v]) => `${k} ${v} ms`).join(', ')}.`);
+            if (timings.length > 0)
+              p('', `Timings: ${timings.map(([k, v]) => `${k} ${duration(v)}`).join(', ')}.`);
             p('', gate(r.gate), '');
           }
         },
@@ -136,7 +169,7 @@ export function xcomReportSections(s: RunStatus): {
                   x.pod,
                   x.xcomClass,
                   x.path,
-                  bytes(x.threshold),
+                  exactBytes(x.threshold),
                   x.compression === '' ? '(none)' : x.compression,
                   x.error,
                 ]),

@@ -3,6 +3,7 @@
  * component, recommendations and the verdict. Pure, so the same snapshot always reads the same way and
  * the change runbooks' health gate uses exactly these rules.
  */
+import { formatDuration } from '../figures.js';
 import type { CheckRow, Timed } from '../engine/evidence.js';
 import type {
   AirflowSnapshot,
@@ -957,8 +958,5 @@ export function ageSeconds(iso: string, now: string): number {
 }
 
 export function formatAge(seconds: number): string {
-  if (seconds < 120) return `${seconds} s`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
-  if (seconds < 172_800) return `${Math.round(seconds / 3600)} h`;
-  return `${Math.round(seconds / 86_400)} d`;
+  return formatDuration(seconds * 1000);
 }

@@ -14,6 +14,7 @@ import type {
   RerunEvidence,
   RevertRecord,
   RolloutEvidence,
+  SizeBand,
   SizeQuantiles,
 } from '../evidence.js';
 import { emptyChangeEvidence } from '../evidence.js';
@@ -29,6 +30,8 @@ export interface StoreSizes {
   /** Plain rows: the ones the quantiles describe. */
   rowCount: number;
   sizeBytes: SizeQuantiles;
+  /** Absent in runs recorded before the dossier plotted the distribution. */
+  sizeBands?: SizeBand[];
   /** Rows already holding the backend's marker (a worker backend is or was configured). */
   wrapped: { rows: number; inlineRefs: number; objectRefs: number };
   topProducers: { name: string; key: string; rows: number; maxBytes: number }[];

@@ -10,7 +10,7 @@ import { createActivities } from '../../activities/index.js';
 import type { AssessmentActivities } from '../../activities/assessment/index.js';
 import type { StateStoreActivities } from '../../activities/statestore/index.js';
 import { XCOM_OBJECT_STORAGE_BACKEND } from '../../domain/airflow-env.js';
-import type { GateVerdict } from '../../domain/evidence.js';
+import { sizeBandsFrom, type GateVerdict } from '../../domain/evidence.js';
 import { lifecycleDiff, mergeLifecycle, ownedRule } from '../../domain/lifecycle.js';
 
 /** The XCom flip's activities and the shared ones (the state-store runbook has its own script). */
@@ -52,6 +52,27 @@ export const greenScript: Required<Script> = {
     source: 'metadata-db',
     rowCount: 7175,
     sizeBytes: { p50: 15, p95: 73_000, p99: 307_000, p999: 1_520_000, max: 1_990_000 },
+    // [band, rows]: band k holds 2^(k-1) <= size < 2^k; 7 175 values in all, as in the reference dossier.
+    sizeBands: sizeBandsFrom([
+      [4, 3577],
+      [5, 1100],
+      [6, 520],
+      [7, 380],
+      [8, 290],
+      [9, 200],
+      [10, 160],
+      [11, 130],
+      [12, 100],
+      [13, 80],
+      [14, 60],
+      [15, 40],
+      [16, 238],
+      [17, 300],
+      [18, 120],
+      [19, 80],
+      [20, 54],
+      [21, 11],
+    ]),
     rowsAbove: { '48KB': 545, '100KB': 277, '1MB': 11 },
     topProducers: [{ dagId: 'diagnostic__s42', taskId: 'discriminate_cell', rows: 120, maxBytes: 1_990_000 }],
     proposal: { thresholdBytes: 1_600_000, strategy: 'above-p99.9', rationale: 'scripted' },

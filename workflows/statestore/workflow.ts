@@ -14,6 +14,7 @@
  * are re-run.
  */
 import { workflowInfo } from '@temporalio/workflow';
+import { formatBytes, formatBytesExact, formatCount } from '../../domain/figures.js';
 import type { ChangeStage } from '../../domain/evidence.js';
 import { STATE_STORE_KIND } from '../../domain/statestore/kind.js';
 import type { StateStorePlan } from '../../domain/statestore/plan.js';
@@ -61,7 +62,7 @@ const stateStoreFlip: Runbook<StateStorePlan, StateStoreEvidence> = {
       'measure state sizes',
       () => steps.calibrate({ plan }),
       (c) =>
-        `${c.task.rowCount} task + ${c.asset.rowCount} asset rows (${c.task.wrapped.rows + c.asset.wrapped.rows} already wrapped); threshold ${c.proposal.thresholdBytes} B would offload ${c.projectedOffloadRows} (max ${c.maxOffloadRows})`,
+        `${formatCount(c.task.rowCount)} task + ${formatCount(c.asset.rowCount)} asset rows (${formatCount(c.task.wrapped.rows + c.asset.wrapped.rows)} already wrapped); threshold ${formatBytesExact(c.proposal.thresholdBytes)} would offload ${formatCount(c.projectedOffloadRows)} (max ${formatCount(c.maxOffloadRows)})`,
     );
     run.evidence.calibration = calibration;
     if (!calibration.gate.passed) return run.stop('CALIBRATE', calibration.gate);
@@ -125,7 +126,7 @@ const stateStoreFlip: Runbook<StateStorePlan, StateStoreEvidence> = {
     const c = ev.calibration;
     if (c)
       lines.push(
-        `calibration: ${c.task.rowCount} task and ${c.asset.rowCount} asset state rows; p99.9 ${Math.max(c.task.sizeBytes.p999, c.asset.sizeBytes.p999)} B, max ${Math.max(c.task.sizeBytes.max, c.asset.sizeBytes.max)} B; threshold ${c.proposal.thresholdBytes} B (${c.proposal.rationale}); ${c.projectedOffloadRows} existing rows at or above it (allowed ${c.maxOffloadRows})`,
+        `calibration: ${formatCount(c.task.rowCount)} task and ${formatCount(c.asset.rowCount)} asset state rows; p99.9 ${formatBytes(Math.max(c.task.sizeBytes.p999, c.asset.sizeBytes.p999))}, max ${formatBytes(Math.max(c.task.sizeBytes.max, c.asset.sizeBytes.max))}; threshold ${formatBytesExact(c.proposal.thresholdBytes)} (${c.proposal.rationale}); ${formatCount(c.projectedOffloadRows)} existing rows at or above it (allowed ${formatCount(c.maxOffloadRows)})`,
       );
     lines.push(...changeReviewLines(ev));
     lines.push(...lifecycleReviewLines(ev));
@@ -150,7 +151,7 @@ const stateStoreFlip: Runbook<StateStorePlan, StateStoreEvidence> = {
     if (!stage) throw new Error('no rendered stage to deploy');
     await applyLifecycle(run, undo, 'before-flip');
     await deploy(run, undo, stage);
-    return `StateStoreObjectStorageBackend live at threshold ${stage.thresholdBytes} B, verified in every component and validated by a DAG run`;
+    return `StateStoreObjectStorageBackend live at threshold ${formatBytesExact(stage.thresholdBytes)}, verified in every component and validated by a DAG run`;
   },
 
   heal(run) {
@@ -191,7 +192,7 @@ async function deploy(run: StateStoreRun, undo: UndoStack, stage: ChangeStage): 
   const steps = stateStoreSteps(plan);
   run.enter(
     'APPLY',
-    `deploying ${stage.label} (threshold ${stage.thresholdBytes} B) via ${plan.change.mode}`,
+    `deploying ${stage.label} (threshold ${formatBytesExact(stage.thresholdBytes)}) via ${plan.change.mode}`,
   );
   // A drill: the draft key goes out; VERIFY still holds the components to the plan.
   const deployed = run.input.inject === 'draft-backend-key' ? withDraftBackendKey(stage) : stage;

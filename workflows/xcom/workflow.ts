@@ -7,6 +7,7 @@
  * stack) + re-run the affected DAG runs (this runbook's heal).
  */
 import { workflowInfo } from '@temporalio/workflow';
+import { formatBytes, formatBytesExact, formatCount } from '../../domain/figures.js';
 import type { CutoverInput, CutoverResult, Evidence } from '../../domain/cutover.js';
 import { emptyEvidence, XCOM_KIND } from '../../domain/cutover.js';
 import type { ChangeStage } from '../../domain/evidence.js';
@@ -53,7 +54,7 @@ const xcomFlip: Runbook<Plan, Evidence> = {
       'measure XCom sizes',
       () => steps.calibrate({ plan }),
       (c) =>
-        `${c.rowCount} rows, p99.9 ${c.sizeBytes.p999} B, max ${c.sizeBytes.max} B; threshold ${c.proposal.thresholdBytes} B would offload ${c.projectedOffloadRows} rows (max ${c.maxOffloadRows})`,
+        `${formatCount(c.rowCount)} rows, p99.9 ${formatBytes(c.sizeBytes.p999)}, max ${formatBytes(c.sizeBytes.max)}; threshold ${formatBytesExact(c.proposal.thresholdBytes)} would offload ${formatCount(c.projectedOffloadRows)} rows (max ${formatCount(c.maxOffloadRows)})`,
     );
     run.evidence.calibration = calibration;
     if (!calibration.gate.passed) return run.stop('CALIBRATE', calibration.gate);
@@ -118,7 +119,7 @@ const xcomFlip: Runbook<Plan, Evidence> = {
       await deployStage(run, undo, stage, i === 0 ? 'APPLY' : 'RAMP');
     }
     const target = run.evidence.calibration?.proposal.thresholdBytes;
-    return `XComObjectStorageBackend live at threshold ${target} B, verified in every component and validated by a DAG run`;
+    return `XComObjectStorageBackend live at threshold ${formatBytesExact(target)}, verified in every component and validated by a DAG run`;
   },
 
   // A bare revert leaves downstream tasks reading path strings: re-run what ran under the new backend.
@@ -159,7 +160,10 @@ async function deployStage(
 ): Promise<void> {
   const plan = run.plan;
   const steps = stepsFor(plan);
-  run.enter(phase, `deploying ${stage.label} (threshold ${stage.thresholdBytes} B) via ${plan.change.mode}`);
+  run.enter(
+    phase,
+    `deploying ${stage.label} (threshold ${formatBytesExact(stage.thresholdBytes)}) via ${plan.change.mode}`,
+  );
   // A drill: the stage goes out misspelled as in the reference incident; VERIFY still holds it to the plan.
   const deployed =
     phase === 'APPLY' && run.input.inject === 'env-encoding' ? withDottedSectionSpelling(stage) : stage;
@@ -214,7 +218,7 @@ function review(run: XComRun): { openedAfter: string; lines: string[] } {
   const c = ev.calibration;
   if (c) {
     lines.push(
-      `calibration: ${c.rowCount} XCom rows; p50 ${c.sizeBytes.p50} B, p99.9 ${c.sizeBytes.p999} B, max ${c.sizeBytes.max} B; threshold ${c.proposal.thresholdBytes} B (${c.proposal.rationale}); ${c.projectedOffloadRows} historical rows would offload (allowed ${c.maxOffloadRows})`,
+      `calibration: ${formatCount(c.rowCount)} XCom rows; p50 ${formatBytes(c.sizeBytes.p50)}, p99.9 ${formatBytes(c.sizeBytes.p999)}, max ${formatBytes(c.sizeBytes.max)}; threshold ${formatBytesExact(c.proposal.thresholdBytes)} (${c.proposal.rationale}); ${formatCount(c.projectedOffloadRows)} historical rows would offload (allowed ${formatCount(c.maxOffloadRows)})`,
     );
   }
   lines.push(...changeReviewLines(ev));
@@ -226,7 +230,7 @@ function review(run: XComRun): { openedAfter: string; lines: string[] } {
   const r = ev.rehearsal;
   if (r) {
     lines.push(
-      `rehearsal: ${r.valueBytes} B offloaded; break ${r.breakConfirmed ? 'confirmed' : 'not confirmed'}; heal ${r.healConfirmed ? 'confirmed' : 'not confirmed'}; sentinel ${r.sentinelCleaned ? 'cleaned' : 'left behind'}`,
+      `rehearsal: ${formatBytes(r.valueBytes)} offloaded; break ${r.breakConfirmed ? 'confirmed' : 'not confirmed'}; heal ${r.healConfirmed ? 'confirmed' : 'not confirmed'}; sentinel ${r.sentinelCleaned ? 'cleaned' : 'left behind'}`,
     );
   }
   return { openedAfter, lines };
