@@ -76,6 +76,16 @@ export async function runAssessment(ctx: DemoContext): Promise<{ code: number; w
   say(`Assessment ${workflowId}${result ? `: ${result.reason}` : ''}`);
   if (link) say(`  Temporal Web UI: ${link}`);
   say(`  document:        ${shown(doc)} (also: ${cliCommand(ctx, 'report', workflowId)})`);
+  const page = doc.replace(/\.md$/, '.html');
+  const html = await life.guard(
+    runCli(ctx, ['report', workflowId, '--format', 'html', '--out', page], {
+      echoStdout: false,
+      echoStderr: true,
+    }),
+  );
+  if (html.code === 0)
+    say(`  as one page:     ${shown(page)} (self-contained HTML, components as a status grid)`);
+  else warn(`could not write the HTML document (cutover report --format html exited ${html.code})`);
   say(`  logs:            ${shown(ctx.logs)}/ (${ctx.logNames.join(', ')})`);
   return { code, workflowId };
 }

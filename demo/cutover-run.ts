@@ -202,12 +202,22 @@ export async function runCutover(ctx: DemoContext): Promise<CutoverRunOutcome> {
   );
   if (started.uiLink) say(`  Temporal Web UI: ${started.uiLink}`);
   const dossier = path.join(ctx.dir, 'dossier.md');
-  const report = await life.guard(
-    runCli(ctx, ['report', s.workflowId, '--out', dossier], { echoStdout: false, echoStderr: true }),
+  const page = path.join(ctx.dir, 'dossier.html');
+  const [report, html] = await life.guard(
+    Promise.all([
+      runCli(ctx, ['report', s.workflowId, '--out', dossier], { echoStdout: false, echoStderr: true }),
+      runCli(ctx, ['report', s.workflowId, '--format', 'html', '--out', page], {
+        echoStdout: false,
+        echoStderr: true,
+      }),
+    ]),
   );
   if (report.code === 0)
     say(`  dossier:         ${shown(dossier)} (${cliCommand(ctx, 'report', s.workflowId)})`);
   else warn(`could not write the dossier (cutover report exited ${report.code})`);
+  if (html.code === 0)
+    say(`  as one page:     ${shown(page)} (self-contained HTML with plots, for a change ticket)`);
+  else warn(`could not write the HTML dossier (cutover report --format html exited ${html.code})`);
   say(`  logs:            ${shown(ctx.logs)}/ (${ctx.logNames.join(', ')})`);
   return { code: exitCodeFor(result.outcome, drill), workflowId: s.workflowId };
 }

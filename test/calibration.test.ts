@@ -160,6 +160,22 @@ void describe('CALIBRATE on an Airflow-migrated PostgreSQL', () => {
         max: 1_990_000,
       });
       assert.deepEqual(stats.rowsAbove, { '48KB': 545, '100KB': 277, '1MB': 11 });
+      // The plot's size bands, from the same scan: each value in the band of its bit length.
+      const expectedBands = new Map<number, number>();
+      for (const size of REFERENCE_DISTRIBUTION) {
+        const band = size === 0 ? 0 : size.toString(2).length;
+        expectedBands.set(band, (expectedBands.get(band) ?? 0) + 1);
+      }
+      assert.deepEqual(
+        stats.sizeBands,
+        [...expectedBands.entries()]
+          .sort(([a], [b]) => a - b)
+          .map(([k, rows]) => ({ fromBytes: k === 0 ? 0 : 2 ** (k - 1), toBytes: 2 ** k, rows })),
+      );
+      assert.equal(
+        stats.sizeBands.reduce((sum, b) => sum + b.rows, 0),
+        7175,
+      );
       assert.deepEqual(stats.topProducers, expectedTopProducers());
       assert.deepEqual(
         stats.topProducers.map((p) => [p.dagId, p.taskId, p.rows]),
@@ -253,6 +269,7 @@ void describe('CALIBRATE on an Airflow-migrated PostgreSQL', () => {
     assert.deepEqual(stats, {
       rowCount: 0,
       sizeBytes: { p50: 0, p95: 0, p99: 0, p999: 0, max: 0 },
+      sizeBands: [],
       rowsAbove: { '48KB': 0, '100KB': 0, '1MB': 0 },
       topProducers: [],
     });

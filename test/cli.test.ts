@@ -304,14 +304,36 @@ void test('report renders the evidence, with the calibration figures', async () 
   const r = await cli(['report', ID]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^# Cut-over xcom-flip-prod: DONE/);
-  assert.ok(r.stdout.includes('| 7175 | 15 B | 73000 B | 307000 B | 1520000 B | 1990000 B |'), r.stdout);
-  assert.ok(r.stdout.includes('Proposed threshold: **1600000 B**'));
+  assert.ok(r.stdout.includes('| 7 175 | 15 B | 73 KB | 307 KB | 1.52 MB | 1.99 MB |'), r.stdout);
+  assert.ok(r.stdout.includes('Proposed threshold: **1.6 MB (1 600 000 B)**'));
+  assert.ok(!r.stdout.includes('.svg)'), 'on stdout the Markdown travels without its plots');
   assert.ok(r.stdout.includes('**Approved** by **dococeven** (via update): evidence reviewed'));
   const out = path.join(dir, 'report.md');
   const toFile = await cli(['report', ID, '--out', out]);
   assert.equal(toFile.code, 0, toFile.stderr);
   assert.match(toFile.stdout, /^wrote .*report\.md/);
   assert.equal(readFileSync(out, 'utf8'), r.stdout);
+
+  // Into a directory: the Markdown with its plots as SVG files beside it.
+  const outDir = path.join(dir, 'dossier-dir/');
+  const toDir = await cli(['report', ID, '--out', outDir]);
+  assert.equal(toDir.code, 0, toDir.stderr);
+  assert.match(toDir.stdout, /dossier\.md .* and calibration\.svg, timeline\.svg beside it/);
+  const md = readFileSync(path.join(outDir, 'dossier.md'), 'utf8');
+  assert.match(md, /^!\[XCom value sizes: 7 175 values, threshold 1\.6 MB\]\(calibration\.svg\)$/m);
+  assert.match(md, /^!\[Timeline of .*\]\(timeline\.svg\)$/m);
+  const svg = readFileSync(path.join(outDir, 'calibration.svg'), 'utf8');
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.match(svg, /data-role="threshold" data-bytes="1600000"/);
+
+  // One self-contained HTML page, with the same plots inline.
+  const html = await cli(['report', ID, '--format', 'html']);
+  assert.equal(html.code, 0, html.stderr);
+  assert.match(html.stdout, /^<!doctype html>/);
+  assert.match(html.stdout, /<figure id="calibration"><svg /);
+  assert.match(html.stdout, /<figure id="timeline"><svg /);
+  assert.ok(html.stdout.includes("default-src 'none'"), 'a CSP that forbids every request');
+  assert.ok(!/<script|<link|src="http/.test(html.stdout), 'no script, no external asset');
 });
 
 void test(

@@ -1,21 +1,26 @@
 /**
  * The Temporal Web UI in a real browser (issue #6): Debian's chromium, driven headless by playwright-core
- * (which never downloads a browser here), opens the dev server's Web UI, finds a cut-over waiting at
- * AWAIT_GO in the workflow list, opens it, and checks that the phase and the pending approval are on the
- * page. A full-page screenshot is saved to test-artifacts/ for CI to keep.
+ * (which never downloads a browser here), opens the dev server's Web UI, finds a cut-over started by
+ * `cutover start` and waiting at AWAIT_GO in the workflow list, opens it, and checks the phase, the static
+ * summary and details, and the approval request in the current details (issue #16). A full-page
+ * screenshot is saved to test-artifacts/ for CI to keep.
  */
 import assert from 'node:assert/strict';
-import { accessSync, constants, mkdirSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { NativeConnection } from '@temporalio/worker';
 import { chromium } from 'playwright-core';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { startDevServer } from '../client/devserver.js';
+import { CHROMIUM_ARGS, chromiumPath } from './support/chromium.js';
 import { freePort } from '../local/ports.js';
 import { repoRoot } from '../local/venv.js';
-import { inputFor, startCutover, waitForPhase, type CutoverEnv } from './support/cutover-env.js';
-import { testPlan } from './support/plans.js';
+import { main } from '../client/cli.js';
+import { createCutoverWorker } from '../worker/create-worker.js';
+import { waitForPhase, type CutoverEnv } from './support/cutover-env.js';
 import { scriptedActivities } from './support/scripted-activities.js';
 import { connectClient } from './support/temporal.js';
 
@@ -25,46 +30,6 @@ const UI_TIMEOUT_MS = 90_000;
 const SCREENSHOT = path.join(repoRoot(), 'test-artifacts', 'web-ui-await-go.png');
 /** Saved instead of SCREENSHOT when the test fails, so that a stale passing picture never misleads. */
 const FAILED_SCREENSHOT = SCREENSHOT.replace(/\.png$/, '.failed.png');
-
-/** Debian's chromium: $CHROMIUM_PATH, else `chromium` on PATH, else /usr/bin/chromium. */
-function chromiumPath(): string {
-  const candidates = [
-    process.env['CHROMIUM_PATH'],
-    ...(process.env['PATH'] ?? '')
-      .split(path.delimiter)
-      .map((d) => (d ? path.join(d, 'chromium') : undefined)),
-    '/usr/bin/chromium',
-  ];
-  for (const c of candidates) {
-    if (c === undefined || c === '') continue;
-    try {
-      accessSync(c, constants.X_OK);
-      return c;
-    } catch {
-      // next
-    }
-  }
-  throw new Error(
-    'chromium is not installed (apt-get install --no-install-recommends chromium; .ci/run does)',
-  );
-}
-
-/** Flags that keep the browser off the network except for the page under test. */
-const CHROMIUM_ARGS = [
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-default-apps',
-  '--disable-extensions',
-  '--disable-domain-reliability',
-  '--disable-client-side-phishing-detection',
-  '--no-first-run',
-  '--no-default-browser-check',
-  '--metrics-recording-only',
-  '--disable-dev-shm-usage',
-  // The tests run as root in CI containers, where chromium's sandbox cannot start.
-  ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
-];
 
 let env: CutoverEnv;
 let uiUrl: string;
@@ -114,11 +79,32 @@ test(
   'the Web UI shows a cut-over waiting at AWAIT_GO with its pending approval',
   { timeout: TEST_TIMEOUT_MS },
   async () => {
-    const plan = testPlan((p) => {
-      delete p.spec.xcom.ramp;
+    // Started as an operator starts it, by the CLI, so that the page shows what `cutover start` sets.
+    const taskQueue = `web-ui-${randomUUID()}`;
+    const worker = await createCutoverWorker({
+      connection: env.connection,
+      taskQueue,
+      activities: scriptedActivities(),
     });
-    const run = await startCutover(env, inputFor(plan), scriptedActivities());
-    const workflowId = run.handle.workflowId;
+    const workerDone = worker.run();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cutover-web-ui-'));
+    const planFile = path.join(dir, 'reference-dossier.yaml');
+    copyFileSync(path.join(repoRoot(), 'plans', 'reference-dossier.yaml'), planFile);
+    let out = '';
+    let err = '';
+    const code = await main(['start', '--plan', planFile, '--id'], {
+      stdout: { write: (t: string) => (out += t) },
+      stderr: { write: (t: string) => (err += t) },
+      env: {
+        TEMPORAL_ADDRESS: env.server.address,
+        TEMPORAL_NAMESPACE: 'default',
+        CUTOVER_TASK_QUEUE: taskQueue,
+        CUTOVER_OPERATOR: 'alice',
+      },
+    });
+    assert.equal(code, 0, err);
+    const workflowId = out.trim();
+    const run = { handle: env.client.workflow.getHandle(workflowId) };
     let browser: Browser | undefined;
     let page: Page | undefined;
     let passed = false;
@@ -146,7 +132,7 @@ test(
       const link = page.getByRole('link', { name: workflowId, exact: true }).first();
       await visibleText(link, `${workflowId} in the list of runs at AWAIT_GO`);
       await link.click();
-      await page.waitForURL((u) => u.pathname.includes(`/workflows/${workflowId}/`));
+      await page.waitForURL((u) => u.href.includes(`/workflows/${encodeURIComponent(workflowId)}/`));
 
       // The Search Attributes tab (a JSON viewer): the phase as the workflow upserted it.
       await page.getByText('Search Attributes', { exact: true }).first().click();
@@ -157,14 +143,44 @@ test(
       assert.match(phaseAttribute, /"CutoverPhase":\s*"AWAIT_GO"/);
       console.log(`web-ui: Search Attributes shows ${phaseAttribute}`);
 
-      // The User Metadata tab: "Current Details" is the workflow's setCurrentDetails Markdown,
-      // `**AWAIT_GO**: waiting for approval from ...`, which the UI renders in a sandboxed frame.
+      // The User Metadata tab: the static summary and details `cutover start` set, and "Current Details",
+      // the workflow's setCurrentDetails Markdown: `**AWAIT_GO**: waiting for approval from ...` and the
+      // approval request as `cutover status` prints it.
       await page.getByText('User Metadata', { exact: true }).first().click();
       await visibleText(
         page.getByText('Current Details', { exact: true }).first(),
         'the Current Details heading',
       );
-      const details = page.frameLocator('iframe[src*="/render"]').first();
+      // Each of the three is Markdown the UI renders in its own sandboxed frame, in this order.
+      const frames = page.frameLocator('iframe[src*="/render"]');
+      const summary = await visibleText(frames.nth(0).locator('body'), 'the static summary');
+      console.log(`web-ui: Summary shows "${summary}"`);
+      assert.equal(
+        summary,
+        'XCom backend -> s3://aws_default@cvntrade-artifacts/xcom at a threshold above p99.9 (rounded up to 100 KB) on k8s-scaleway-prod-cvntrade-airflow',
+      );
+      const staticDetails = await visibleText(frames.nth(1).locator('body'), 'the static details');
+      console.log(`web-ui: Details shows\n${staticDetails}`);
+      for (const expected of [
+        `Plan digest: ${status.planDigest}`,
+        'Approvers: dococeven, platform-oncall (self-approval not allowed)',
+        'Deadline: 1 d after the evidence is complete (AWAIT_GO)',
+        `reference-dossier.yaml`,
+        `cutover approve ${workflowId} --operator <name> --reason "<why>" --digest ${status.planDigest}`,
+        `cutover report ${workflowId} --format html --out dossier.html`,
+      ])
+        assert.ok(staticDetails.includes(expected), `the details say "${expected}":\n${staticDetails}`);
+      const details = frames.nth(2);
+      const request = await visibleText(details.locator('pre').first(), 'the approval request');
+      console.log(`web-ui: Current Details carries the approval request\n${request}`);
+      assert.match(request, /^pending approval:\n {2}who may approve: +dococeven, platform-oncall/);
+      assert.ok(request.includes('    - calibration: 7 175 XCom rows'), request);
+      assert.ok(
+        request.includes(
+          `cutover approve ${workflowId} --operator <name> --reason "<why>" --digest ${status.planDigest}`,
+        ),
+        request,
+      );
       const sentence = await visibleText(
         details.getByText(approval).first(),
         `the pending approval ("${approval}")`,
@@ -193,7 +209,9 @@ test(
       }
       await browser?.close();
       await run.handle.terminate('web-ui test done').catch(() => undefined);
-      await run.result.catch(() => undefined);
+      worker.shutdown();
+      await workerDone.catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
     }
   },
 );

@@ -26,7 +26,7 @@ import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { command } from '../format.js';
 import { runTexts } from '../run-texts.js';
-import { renderReport } from '../report.js';
+import { renderDossier } from '../dossier.js';
 import { waitForResult } from './plan.js';
 import { ProgressPrinter } from './watch.js';
 
@@ -58,7 +58,10 @@ export function registerAssess(program: Command, ctx: CliContext): void {
     .command('assess')
     .description('assess a deployment read-only (kind DeploymentAssessment): verdict, components, findings')
     .requiredOption('--plan <file>', 'a DeploymentAssessment plan (YAML); checked before anything starts')
-    .option('--out <file>', 'also write the assessment document (Markdown) to this file')
+    .option(
+      '--out <file>',
+      'also write the assessment document to this file: Markdown, or one self-contained HTML page when it ends in .html',
+    )
     .option('--json', 'print the result record {outcome, reason, status}')
     .option('--operator <name>', 'who asks (default: $CUTOVER_OPERATOR, then $USER)')
     .option('--timeout <duration>', 'give up after this long and cancel the assessment (exit 1)', '10m')
@@ -180,7 +183,10 @@ export function registerAssess(program: Command, ctx: CliContext): void {
       progress?.update(result.status);
       if (opts.out) {
         try {
-          await writeFile(opts.out, renderReport(result.status));
+          await writeFile(
+            opts.out,
+            renderDossier(result.status, /\.html?$/i.test(opts.out) ? 'html' : 'markdown'),
+          );
         } catch (err) {
           throw new CliError(
             EXIT.BAD_INPUT,

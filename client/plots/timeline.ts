@@ -11,7 +11,7 @@ import { COLOURS, el, svgDocument, text, tooltip, type Plot } from './svg.js';
 const W = 760;
 const LABEL = 118;
 const RIGHT = 24;
-const TOP = 34;
+const TOP = 40;
 const LANE = 26;
 const BOTTOM = 46;
 const PW = W - LABEL - RIGHT;
@@ -117,37 +117,33 @@ export function timelinePlot(status: RunStatus): Plot | null {
     );
   }
   if (rca?.detectedAt) {
+    // Two labels stacked above the lanes, beside the failure line on the side with room.
     const xd = x(Date.parse(rca.detectedAt));
+    const left = xd > LABEL + PW * 0.4;
+    const lx = left ? xd - 6 : xd + 6;
+    const anchor = left ? 'end' : 'start';
     body.push(
-      el('line', { x1: xd, x2: xd, y1: TOP - 12, y2: H - BOTTOM, stroke: COLOURS.red, 'stroke-width': 2 }),
+      el('line', { x1: xd, x2: xd, y1: 6, y2: H - BOTTOM, stroke: COLOURS.red, 'stroke-width': 2 }),
       text(
-        { x: xd - 4, y: TOP - 16, 'text-anchor': 'end', fill: COLOURS.red },
+        { x: lx, y: 14, 'text-anchor': anchor, fill: COLOURS.red, 'data-role': 'failure' },
         `failed: ${rca.failingStep ?? ''}`,
       ),
     );
     if (rca.healedAt) {
       const xh = x(Date.parse(rca.healedAt));
-      const mid = H - BOTTOM - 6;
       body.push(
-        el('line', {
-          x1: xh,
-          x2: xh,
-          y1: TOP - 12,
-          y2: H - BOTTOM,
-          stroke: COLOURS.green,
-          'stroke-width': 2,
-        }),
+        el('line', { x1: xh, x2: xh, y1: 20, y2: H - BOTTOM, stroke: COLOURS.green, 'stroke-width': 2 }),
         el('line', {
           x1: xd,
           x2: xh,
-          y1: mid,
-          y2: mid,
+          y1: 24,
+          y2: 24,
           stroke: COLOURS.ink,
           'marker-end': 'url(#arrow)',
           'data-role': 'time-to-heal',
         }),
         text(
-          { x: xh - 4, y: mid - 6, 'text-anchor': 'end', fill: COLOURS.green, 'font-weight': 'bold' },
+          { x: lx, y: 29, 'text-anchor': anchor, fill: COLOURS.green, 'font-weight': 'bold' },
           `healed: time to heal ${formatDuration(Date.parse(rca.healedAt) - Date.parse(rca.detectedAt))}`,
         ),
       );

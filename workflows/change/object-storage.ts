@@ -6,6 +6,7 @@
  * Both steps came after the first runs of these workflows were recorded: `patched` keeps those
  * histories replaying (they never took the steps).
  */
+import { formatBytes, formatCount } from '../../domain/figures.js';
 import { patched } from '@temporalio/workflow';
 import type { SharedActivities } from '../../activities/index.js';
 import type { ObjectStorageEvidence } from '../../domain/lifecycle.js';
@@ -105,7 +106,7 @@ export function lifecycleReviewLines(ev: ObjectStorageEvidence): string[] {
   const o = ev.objects;
   if (o && !o.skipped)
     lines.push(
-      `objects under ${o.bucket}/${o.keyPrefix}: ${o.listed.objects} (${o.listed.bytes} B), ${o.orphaned.objects} no longer referenced by the DB (${o.orphaned.bytes} B, oldest ${o.orphaned.oldest ?? '-'})`,
+      `objects under ${o.bucket}/${o.keyPrefix}: ${formatCount(o.listed.objects)} (${formatBytes(o.listed.bytes)}), ${formatCount(o.orphaned.objects)} no longer referenced by the DB (${formatBytes(o.orphaned.bytes)}, oldest ${o.orphaned.oldest ?? '-'})`,
     );
   const l = ev.lifecycle;
   if (!l) return lines;
