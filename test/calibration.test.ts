@@ -228,7 +228,7 @@ void describe('CALIBRATE on an Airflow-migrated PostgreSQL', () => {
       assert.equal(ev.gate.reasons.length, 1);
       assert.match(
         ev.gate.reasons[0] ?? '',
-        /7 historical rows would offload at 1600000 B.*maxOffloadRows 3/,
+        /7 historical rows would offload at 1\.6 MB \(1 600 000 B\).*maxOffloadRows 3/,
       );
     });
   });

@@ -156,7 +156,7 @@ void test('status shows CALIBRATE..REHEARSE evidence and the pending approval at
   const human = await cli(['status', ID]);
   assert.equal(human.code, 0, human.stderr);
   assert.match(human.stdout, /phase: +AWAIT_GO/);
-  assert.match(human.stdout, /CALIBRATE +measure XCom sizes +ok +7175 rows/);
+  assert.match(human.stdout, /CALIBRATE +measure XCom sizes +ok +7 175 rows/);
   assert.match(human.stdout, /pending approval:/);
   assert.match(human.stdout, /who may approve: +dococeven, platform-oncall/);
   assert.ok(

@@ -202,8 +202,8 @@ async function assertNothingLeft(run: DemoRun, db: string): Promise<void> {
 }
 
 function assertCalibration(out: string): void {
-  assert.match(out, /7,175 +15 B +73,000 B +307,000 B +1,520,000 B +1,990,000 B/);
-  assert.match(out, /threshold proposed: 1,600,000 B \(above-p99\.9/);
+  assert.match(out, /7 175 +15 B +73 KB +307 KB +1\.52 MB +1\.99 MB/);
+  assert.match(out, /threshold proposed: 1\.6 MB \(1 600 000 B\) \(above-p99\.9/);
   assert.match(out, /historical rows that would offload: 7 \(plan allows 10\)/);
   assert.match(out, /^ {2}2\. PREFLIGHT green$/m);
   assert.match(out, /^ {2}4\. REHEARSAL green$/m);
@@ -412,7 +412,7 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
       // No XCom history: the state tables start empty and the plan's fixed threshold is proposed.
       assert.doesNotMatch(out, /XCom rows seeded/);
       assert.match(out, /^ {2}1\. CALIBRATE green$/m);
-      assert.match(out, /threshold 1,000 B \(fixed by the plan/);
+      assert.match(out, /threshold 1 KB \(1 000 B\) \(fixed by the plan/);
       assert.match(out, /^ {2}4\. REHEARSAL green$/m);
       assert.match(out, /approved as demo/);
       assert.match(out, /^Cut-over cutover\/local-demo\/state-store-flip-local: DONE$/m);
@@ -449,8 +449,8 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
     assert.equal(run.code, 0, describeRun(run));
     const out = run.stdout;
     assert.match(out, /^Dry run of plan xcom-flip-local on local-demo: PLANNED$/m);
-    assert.match(out, /7,175 +15 B +73,000 B +307,000 B +1,520,000 B +1,990,000 B/);
-    assert.match(out, /threshold proposed: 1,600,000 B \(above-p99\.9/);
+    assert.match(out, /7 175 +15 B +73 KB +307 KB +1\.52 MB +1\.99 MB/);
+    assert.match(out, /threshold proposed: 1\.6 MB \(1 600 000 B\) \(above-p99\.9/);
     assert.match(out, /env file: +\S+airflow\.env \(unchanged by the dry run, byte for byte\)/);
     for (const phase of ['CALIBRATE', 'PREFLIGHT', 'RENDER', 'REHEARSE'])
       assert.match(out, new RegExp(`^ {4}${phase} +\\d+\\.\\d s$`, 'm'), `wall time of ${phase}`);

@@ -304,9 +304,9 @@ void describe('cutover plan (dry run) on real components', () => {
       assert.match(out, /^Dry run of plan xcom-flip-local on local-demo: PLANNED$/m);
       assert.match(out, /^1\. CALIBRATE green \(metadata DB\)$/m);
       assert.match(out, /XCom rows +p50 +p95 +p99 +p99\.9 +max/);
-      assert.match(out, /7,175 +15 B +73,000 B +307,000 B +1,520,000 B +1,990,000 B/);
+      assert.match(out, /7 175 +15 B +73 KB +307 KB +1\.52 MB +1\.99 MB/);
       assert.match(out, /rows > 48 KB +> 100 KB +> 1 MB\n +545 +277 +11/);
-      assert.match(out, /threshold proposed: 1,600,000 B \(above-p99\.9/);
+      assert.match(out, /threshold proposed: 1\.6 MB \(1 600 000 B\) \(above-p99\.9/);
       assert.match(out, /historical rows that would offload: 7 \(plan allows 10\)/);
       assert.match(out, /^2\. PREFLIGHT green$/m);
       assert.match(out, /^ +green +object storage write -> read -> delete/m);
@@ -373,7 +373,7 @@ void describe('cutover plan (dry run) on real components', () => {
     assert.equal(result.outcome, 'STOPPED');
     assert.match(
       result.reason,
-      /^CALIBRATE gate red, nothing changed: 7 historical rows would offload at 1600000 B, above the plan's maxOffloadRows 3/,
+      /^CALIBRATE gate red, nothing changed: 7 historical rows would offload at 1\.6 MB \(1 600 000 B\), above the plan's maxOffloadRows 3/,
     );
     assert.equal(result.status.evidence.calibration?.gate.passed, false);
     assert.equal(result.status.evidence.preflight, null);

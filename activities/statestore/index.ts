@@ -4,6 +4,7 @@
  * collide with another runbook's on the shared task queue; the change, its
  * rollout and DAG re-runs are the shared activities.
  */
+import { formatBytesExact, formatCount } from '../../domain/figures.js';
 import { heartbeat } from '@temporalio/activity';
 import { lintAirflowEnv } from '../../domain/airflow-env.js';
 import type { CheckRow } from '../../domain/engine/evidence.js';
@@ -105,7 +106,7 @@ export function stateStoreActivities(adapters: Adapters) {
           gate: gate(
             projected > max
               ? [
-                  `${projected} existing state rows are at or above ${proposal.thresholdBytes} B (the plan allows ${max}): raise spec.stateStore.maxOffloadRows or the threshold`,
+                  `${formatCount(projected)} existing state rows are at or above ${formatBytesExact(proposal.thresholdBytes)} (the plan allows ${formatCount(max)}): raise spec.stateStore.maxOffloadRows or the threshold`,
                 ]
               : [],
           ),

@@ -1,4 +1,5 @@
 import type { CalibrationEvidence } from '../../domain/evidence.js';
+import { formatBytesExact, formatCount } from '../../domain/figures.js';
 import type { Plan } from '../../domain/plan.js';
 import { proposeThreshold } from '../../domain/threshold.js';
 import { requireAdapter, type Adapters } from '../adapters.js';
@@ -33,7 +34,7 @@ export function calibrateActivities(adapters: Adapters) {
         }
         if (projected > plan.spec.xcom.maxOffloadRows) {
           reasons.push(
-            `${projected} historical rows would offload at ${proposal.thresholdBytes} B, above the plan's maxOffloadRows ${plan.spec.xcom.maxOffloadRows}: not near-inert`,
+            `${formatCount(projected)} historical rows would offload at ${formatBytesExact(proposal.thresholdBytes)}, above the plan's maxOffloadRows ${formatCount(plan.spec.xcom.maxOffloadRows)}: not near-inert`,
           );
         }
         if (rampStart !== undefined && rampStart <= proposal.thresholdBytes) {
@@ -43,7 +44,7 @@ export function calibrateActivities(adapters: Adapters) {
         }
         if (rampStart !== undefined && (rampProjected ?? 0) > 0) {
           reasons.push(
-            `the ramp's first step (${rampStart} B) would already offload ${rampProjected} rows; start above the max (${stats.sizeBytes.max} B)`,
+            `the ramp's first step (${formatBytesExact(rampStart)}) would already offload ${formatCount(rampProjected ?? 0)} rows; start above the max (${formatBytesExact(stats.sizeBytes.max)})`,
           );
         }
         return {

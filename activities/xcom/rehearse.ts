@@ -1,4 +1,5 @@
 import { heartbeat } from '@temporalio/activity';
+import { formatBytesExact } from '../../domain/figures.js';
 import type { ChangeStage, RehearsalEvidence } from '../../domain/evidence.js';
 import type { Plan } from '../../domain/plan.js';
 import { requireAdapter, type Adapters } from '../adapters.js';
@@ -26,7 +27,7 @@ export function rehearseActivities(adapters: Adapters) {
       return timed(async () => {
         const outcome = await probes.rehearse({ component, plan, runId, env: stage.env, heartbeat });
         const reasons: string[] = [];
-        if (!outcome.offloaded) reasons.push(`the ${outcome.valueBytes} B sentinel was not offloaded`);
+        if (!outcome.offloaded) reasons.push(`the ${formatBytesExact(outcome.valueBytes)} sentinel was not offloaded`);
         if (!outcome.breakConfirmed)
           reasons.push('BaseXCom did not return the path string: the break was not reproduced');
         if (!outcome.roundTripIntact) reasons.push('the offloaded object did not round-trip intact');

@@ -60,7 +60,7 @@ export async function reportObjects(run: StorageRun): Promise<void> {
     (r) =>
       r.skipped
         ? `not compared: ${r.skipped}`
-        : `${r.listed.objects} object(s) under ${r.keyPrefix}: ${r.referenced.objects} referenced, ${r.orphaned.objects} orphaned (${r.orphaned.bytes} B)`,
+        : `${formatCount(r.listed.objects)} object(s) under ${r.keyPrefix}: ${formatCount(r.referenced.objects)} referenced, ${formatCount(r.orphaned.objects)} orphaned (${formatBytes(r.orphaned.bytes)})`,
   );
 }
 
