@@ -45,6 +45,14 @@ function rca(status: RunStatus, p: (...lines: string[]) => void): void {
   );
 }
 
+/** The header's one line: a long failure is told in full under its section and the RCA. */
+const HEADLINE_MAX = 400;
+function clippedDetails(details: string): string {
+  return details.length <= HEADLINE_MAX
+    ? details
+    : `${details.slice(0, HEADLINE_MAX - 1)}… (in full below: the failing phase's section and the RCA)`;
+}
+
 export function renderReport(status: RunStatus): string {
   const own = clientRunbook(status.runbook).document;
   if (own) return own(status);
@@ -63,11 +71,13 @@ export function renderReport(status: RunStatus): string {
         ['Started by', status.startedBy],
         ['Phase', status.phase],
         ['Outcome', status.outcome ?? 'not finished'],
-        ['Now', status.details],
+        ['Now', clippedDetails(status.details)],
       ],
     ),
     '',
   );
+
+  p(...plotLines(timelinePlot(status)));
 
   const runbook = clientRunbook(status.runbook).report(status);
   let n = 0;
@@ -138,7 +148,6 @@ export function renderReport(status: RunStatus): string {
   rca(status, p);
 
   p('## Steps', '');
-  p(...plotLines(timelinePlot(status)));
   p(
     ...mdTable(
       ['Phase', 'Step', 'Status', 'Summary'],

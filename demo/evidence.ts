@@ -4,6 +4,7 @@
  * validation run and, for a run that was rolled back, the story of the compensation. Every line is
  * built from the runbook's typed evidence (demo/runbooks.ts), never parsed back out of text.
  */
+import { formatBytes } from '../domain/figures.js';
 import { rcaFigures } from '../client/rca.js';
 import { clientRunbook } from '../client/runbooks.js';
 import type { RunStatus } from '../domain/engine/run.js';
@@ -89,7 +90,7 @@ export function validationLines(status: RunStatus, where: string): string[] {
     });
   return te.evidence.validations.map(
     (v) =>
-      `  validation run: ${v.dagId}/${v.runId} ${v.state}; ${v.offloadedCount} offloaded value(s), ${v.inlineCount} inline, largest ${v.largestXComBytes.toLocaleString('en-US')} B; ${v.objectCount} object(s) in ${where}; ${v.xcomErrors} XCom error(s); gate ${gateText(v.gate)}`,
+      `  validation run: ${v.dagId}/${v.runId} ${v.state}; ${v.offloadedCount} offloaded value(s), ${v.inlineCount} inline, largest ${formatBytes(v.largestXComBytes)}; ${v.objectCount} object(s) in ${where}; ${v.xcomErrors} XCom error(s); gate ${gateText(v.gate)}`,
   );
 }
 

@@ -3,6 +3,7 @@
  * a PostgreSQL database migrated by Airflow (and seeded with the reference XCom history for the XCom
  * runbook), and moto's S3 server with the plan's bucket. Each registers its disposer as soon as it exists.
  */
+import { formatCount } from '../domain/figures.js';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -115,8 +116,8 @@ export async function startStack(
     if (opts.runbook.seedsXComHistory) {
       t = performance.now();
       const seeded = await life.guard(seedReferenceHistory(db.url));
-      timings.push({ label: `seed ${seeded.rows.toLocaleString('en-US')} XCom rows`, ms: since(t) });
-      seededNote = `, ${seeded.rows.toLocaleString('en-US')} XCom rows seeded [${seconds(since(t))}]`;
+      timings.push({ label: `seed ${formatCount(seeded.rows)} XCom rows`, ms: since(t) });
+      seededNote = `, ${formatCount(seeded.rows)} XCom rows seeded [${seconds(since(t))}]`;
     }
     say(
       `  [ok] PostgreSQL database ${opts.db} on ${describeServer(serverUrl)}${existed ? ' (the leftover one was dropped first)' : ''}: ` +

@@ -2,6 +2,7 @@
  * Threshold proposal from measured XCom sizes. Pure, so the rule the dossier
  * used ("the smallest round value strictly above p99.9") is tested on its own.
  */
+import { formatBytes, formatBytesExact } from './figures.js';
 import type { SizeQuantiles } from './evidence.js';
 import type { z } from 'zod';
 import type { thresholdSchema } from './object-storage.js';
@@ -22,7 +23,7 @@ export function proposeThreshold(
     return {
       thresholdBytes: strategy.bytes,
       strategy: 'fixed',
-      rationale: `fixed by the plan at ${strategy.bytes} bytes`,
+      rationale: `fixed by the plan at ${formatBytesExact(strategy.bytes)}`,
     };
   }
   const measured = sizes[QUANTILE_FIELD[strategy.quantile]];
@@ -33,7 +34,7 @@ export function proposeThreshold(
   return {
     thresholdBytes,
     strategy: `above-${strategy.quantile}`,
-    rationale: `smallest multiple of ${step} strictly above ${strategy.quantile} (${measured} B): keeps values up to ${strategy.quantile} inline in the metadata DB`,
+    rationale: `smallest multiple of ${formatBytes(step)} strictly above ${strategy.quantile} (${formatBytesExact(measured)}): keeps values up to ${strategy.quantile} inline in the metadata DB`,
   };
 }
 
