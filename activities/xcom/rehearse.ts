@@ -27,7 +27,8 @@ export function rehearseActivities(adapters: Adapters) {
       return timed(async () => {
         const outcome = await probes.rehearse({ component, plan, runId, env: stage.env, heartbeat });
         const reasons: string[] = [];
-        if (!outcome.offloaded) reasons.push(`the ${formatBytesExact(outcome.valueBytes)} sentinel was not offloaded`);
+        if (!outcome.offloaded)
+          reasons.push(`the ${formatBytesExact(outcome.valueBytes)} sentinel was not offloaded`);
         if (!outcome.breakConfirmed)
           reasons.push('BaseXCom did not return the path string: the break was not reproduced');
         if (!outcome.roundTripIntact) reasons.push('the offloaded object did not round-trip intact');
