@@ -122,7 +122,7 @@ void test('activities: attempts, the last failure of a retried one, gates, perma
 });
 
 void test('the approval: a refused signal, an update accepted, the deadline timer', () => {
-  find(/^timer 1 started: fires in 1d \(approval deadline\)$/);
+  find(/^timer 1 started: fires in 1 d \(approval deadline\)$/);
   const refused = find(/^signal approve from mallory/);
   assert.match(
     refused.text,

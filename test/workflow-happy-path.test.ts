@@ -42,7 +42,7 @@ test('happy path: evidence, approval, apply, verify, validate -> DONE', { timeou
     '2026-06-07T10:00:01.000Z',
     'deadline = rehearsal end + 24h',
   );
-  assert.ok(waiting.pendingApproval.review.some((l) => l.startsWith('calibration: 7175 XCom rows')));
+  assert.ok(waiting.pendingApproval.review.some((l) => l.startsWith('calibration: 7 175 XCom rows')));
   assert.ok(
     waiting.pendingApproval.review.some((l) =>
       l.includes('AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD="1600000"'),

@@ -149,7 +149,8 @@ export function calibrationPlot(input: CalibrationPlotInput): Plot | null {
       el('line', {
         x1: xx,
         x2: xx,
-        y1: ly + 3,
+        // From the plot's top, so that a line never crosses another quantile's label.
+        y1: M.top,
         y2: base,
         stroke: COLOURS.ink,
         'stroke-dasharray': '3 3',
