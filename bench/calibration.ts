@@ -13,6 +13,7 @@
  *
  * Approaches:
  *   calibrate    PostgresMetadataDb.measureXComSizes(): one round trip, everything computed in PostgreSQL
+ *   calibrate-no-bands  the same statement without the size bands the dossier plots: what they cost
  *   count        PostgresMetadataDb.countRowsAtOrAbove([1600000, 2000000]) (the second CALIBRATE query)
  *   bare         SELECT sum(octet_length(value::text)) FROM xcom: the floor, one scan that measures every value
  *                (PostgreSQL runs it with parallel workers; the calibration query's ordered-set aggregate runs serially)
@@ -23,12 +24,20 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { PostgresMetadataDb } from '../adapters/metadata-db.js';
+import { measureXComSizesSql, PostgresMetadataDb, type XComSizesRow } from '../adapters/metadata-db.js';
 import { createAirflowTestDatabase } from '../test/support/airflow-db.js';
 import { dropDatabase, PG_HOST, PG_PORT, PG_USER } from '../test/support/postgres.js';
 import { generateXComHistory, REFERENCE_DISTRIBUTION } from '../test/support/xcom-fixture.js';
 
-const APPROACHES = ['calibrate', 'count', 'bare', 'bare-serial', 'pull-cursor', 'pull-all'] as const;
+const APPROACHES = [
+  'calibrate',
+  'calibrate-no-bands',
+  'count',
+  'bare',
+  'bare-serial',
+  'pull-cursor',
+  'pull-all',
+] as const;
 type Approach = (typeof APPROACHES)[number];
 
 interface ChildResult {
@@ -80,6 +89,20 @@ function summarise(sizes: Int32Array): string {
   });
 }
 
+const XCOM_JSONB = { qualified: 'xcom', sizeExpr: 'octet_length(value::text)', columnType: 'jsonb' } as const;
+
+/** The calibration statement without its size-band CTE and column; throws if its shape changed. */
+function withoutBands(sql: string): string {
+  const out = sql
+    .replace(/,\s*bands AS \([\s\S]*?GROUP BY 1\s*\)/, '')
+    .replace(
+      /,\s*coalesce\(\(SELECT json_agg\(json_build_array\(k, n\) ORDER BY k\) FROM bands\), '\[\]'::json\) AS bands/,
+      '',
+    );
+  if (/\bbands\b/.test(out)) throw new Error('the calibration statement changed shape: update withoutBands');
+  return out;
+}
+
 async function runApproach(approach: Approach, url: string): Promise<string> {
   if (approach === 'calibrate' || approach === 'count') {
     const db = new PostgresMetadataDb(url);
@@ -98,6 +121,11 @@ async function runApproach(approach: Approach, url: string): Promise<string> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
+    if (approach === 'calibrate-no-bands') {
+      const r = await client.query<XComSizesRow>(withoutBands(measureXComSizesSql(XCOM_JSONB)));
+      const row = r.rows[0];
+      return JSON.stringify({ rows: Number(row?.n ?? 0), max: Number(row?.mx ?? 0) });
+    }
     if (approach === 'bare' || approach === 'bare-serial') {
       if (approach === 'bare-serial') await client.query('SET max_parallel_workers_per_gather = 0');
       const r = await client.query<{ s: string }>(
@@ -239,6 +267,8 @@ async function parent(): Promise<void> {
     console.log(`\n| approach | median ms (${runs} runs) | peak RSS MB |\n| --- | ---: | ---: |`);
     for (const a of approaches) console.log(`| ${a} | ${med(a).toFixed(0)} | ${rss(a)} |`);
     const ratio = (x: number, y: number) => (Number.isFinite(x / y) ? (x / y).toFixed(2) : 'n/a');
+    if (approaches.includes('calibrate') && approaches.includes('calibrate-no-bands'))
+      console.log(`calibrate / calibrate-no-bands = ${ratio(med('calibrate'), med('calibrate-no-bands'))}`);
     for (const b of ['bare', 'bare-serial'] as const)
       if (approaches.includes('calibrate') && approaches.includes(b))
         console.log(`calibrate / ${b} = ${ratio(med('calibrate'), med(b))}`);
