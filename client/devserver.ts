@@ -20,7 +20,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
-import { freePort } from '../local/ports.js';
+import { freePort, freeServicePort } from '../local/ports.js';
 import { repoRoot, venvDir } from '../local/venv.js';
 import { SEARCH_ATTRIBUTES } from '../workflows/engine/search-attributes.js';
 
@@ -247,9 +247,12 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const ip = opts.ip ?? DEFAULT_IP;
   const ui = opts.ui ?? true;
   const namespace = opts.namespace ?? 'default';
+  // Below the ephemeral range on loopback (local/ports.ts): the CLI's own random picks come from that
+  // range, and one was seen to land on a port freePort had just released ("address already in use").
+  const pick = () => (ip === DEFAULT_IP ? freeServicePort() : freePort(ip));
   let port: number;
   if (opts.port === undefined) {
-    port = await freePort(ip);
+    port = await pick();
   } else {
     port = opts.port;
     await assertPortFree(ip, port, 'gRPC');
@@ -263,7 +266,19 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const dbFilename = opts.dbFilename === undefined ? null : path.resolve(opts.dbFilename);
   if (dbFilename !== null) mkdirSync(path.dirname(dbFilename), { recursive: true });
 
+  // The HTTP API and metrics ports too are ours, distinct from the others, so that the CLI picks none.
+  const taken = new Set<number | null>([port, uiPort]);
+  const ownPorts: number[] = [];
+  while (ownPorts.length < 2) {
+    const p = await pick();
+    if (!taken.has(p)) {
+      taken.add(p);
+      ownPorts.push(p);
+    }
+  }
+  const [httpPort, metricsPort] = ownPorts as [number, number];
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(port)];
+  args.push('--http-port', String(httpPort), '--metrics-port', String(metricsPort));
   if (uiPort !== null) args.push('--ui-port', String(uiPort));
   else args.push('--headless');
   if (dbFilename !== null) args.push('--db-filename', dbFilename);
