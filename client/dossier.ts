@@ -28,9 +28,17 @@ export function buildDossier(status: RunStatus): Dossier {
   return { markdown, plots };
 }
 
-/** The dossier in one of its forms, as the text of one file. */
-export function renderDossier(status: RunStatus, format: DossierFormat, withPlotFiles = false): string {
+/**
+ * The dossier in one of its forms, as the text of one file. A caller that also writes the plots
+ * passes the dossier it built for them, so that it is built once.
+ */
+export function renderDossier(
+  status: RunStatus,
+  format: DossierFormat,
+  withPlotFiles = false,
+  built?: Dossier,
+): string {
   if (format === 'json') return `${JSON.stringify({ ...status, rca: rcaFigures(status) }, null, 2)}\n`;
-  const d = buildDossier(status);
+  const d = built ?? buildDossier(status);
   return format === 'html' ? renderHtml(d) : dossierMarkdown(d, withPlotFiles);
 }

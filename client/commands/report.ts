@@ -53,8 +53,9 @@ export function registerReport(program: Command, ctx: CliContext): void {
       }
       const intoDir = await isDirectory(opts.out);
       const file = intoDir ? path.join(opts.out, `dossier.${EXTENSION[opts.format]}`) : opts.out;
-      const plots = intoDir && opts.format === 'markdown' ? buildDossier(view.status).plots : [];
-      const text = renderDossier(view.status, opts.format, plots.length > 0);
+      const built = intoDir && opts.format === 'markdown' ? buildDossier(view.status) : undefined;
+      const plots = built?.plots ?? [];
+      const text = renderDossier(view.status, opts.format, plots.length > 0, built);
       try {
         if (intoDir) await mkdir(opts.out, { recursive: true });
         await writeFile(file, text);

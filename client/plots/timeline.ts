@@ -27,15 +27,18 @@ function isTimed(s: StepRecord): s is Timed {
   return typeof s.startedAt === 'string' && typeof s.finishedAt === 'string';
 }
 
-/** The approval wait: from the last evidence step's end to the first change step's start. */
-function approvalWait(status: RunStatus, steps: Timed[]): { from: number; to: number } | null {
+/**
+ * The approval wait: from the last evidence step's end to the first change step's start; `at` is
+ * that change step's index, where the AWAIT_GO lane goes.
+ */
+function approvalWait(status: RunStatus, steps: Timed[]): { from: number; to: number; at: number } | null {
   if (!status.decision || status.decision.kind !== 'approve') return null;
   const evidencePhases = new Set(['CALIBRATE', 'PREFLIGHT', 'RENDER', 'REHEARSE', 'ASSESS']);
-  const firstChange = steps.findIndex((s) => !evidencePhases.has(s.phase));
-  const lastEvidence = steps[firstChange - 1];
-  const change = steps[firstChange];
-  if (firstChange < 1 || !lastEvidence || !change) return null;
-  return { from: Date.parse(lastEvidence.finishedAt), to: Date.parse(change.startedAt) };
+  const at = steps.findIndex((s) => !evidencePhases.has(s.phase));
+  const lastEvidence = steps[at - 1];
+  const change = steps[at];
+  if (!lastEvidence || !change) return null;
+  return { from: Date.parse(lastEvidence.finishedAt), to: Date.parse(change.startedAt), at };
 }
 
 export function timelinePlot(status: RunStatus): Plot | null {
@@ -43,12 +46,9 @@ export function timelinePlot(status: RunStatus): Plot | null {
   if (steps.length === 0) return null;
   const wait = approvalWait(status, steps);
   const rca = rcaFigures(status);
-  const lanes: string[] = [];
-  for (const s of steps) {
-    if (wait && s.phase !== 'CALIBRATE' && !lanes.includes('AWAIT_GO') && Date.parse(s.startedAt) >= wait.to)
-      lanes.push('AWAIT_GO');
-    if (!lanes.includes(s.phase)) lanes.push(s.phase);
-  }
+  const phases = steps.map((s) => s.phase);
+  if (wait) phases.splice(wait.at, 0, 'AWAIT_GO');
+  const lanes = [...new Set(phases)];
   const t0 = Math.min(...steps.map((s) => Date.parse(s.startedAt)));
   const t1 = Math.max(t0 + 1, ...steps.map((s) => Date.parse(s.finishedAt)));
   const span = t1 - t0;
