@@ -29,6 +29,7 @@ export const DEFAULT_CONNECT_TIMEOUT = '5s';
 /** gRPC status codes the CLI tells apart. */
 const GRPC_INVALID_ARGUMENT = 3;
 const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_NOT_FOUND = 5;
 const GRPC_UNAVAILABLE = 14;
 
 export class CliContext {
@@ -142,6 +143,10 @@ export class CliContext {
         EXIT.UNREACHABLE,
         `cannot reach Temporal at ${this.cachedSettings?.address ?? '?'}: ${messageOf(err)}`,
       );
+    }
+    // Some calls (fetchHistory, say) surface a missing workflow as the bare gRPC status, not as WorkflowNotFoundError.
+    if (code === GRPC_NOT_FOUND) {
+      return new CliError(EXIT.NOT_FOUND, `not found in namespace ${this.cachedSettings?.namespace ?? 'default'}: ${messageOf(err)}`);
     }
     if (code === GRPC_INVALID_ARGUMENT && /search attribute/i.test(messageOf(err))) {
       const names = SEARCH_ATTRIBUTES.map((k) => k.name).join(', ');

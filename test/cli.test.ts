@@ -12,7 +12,10 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Worker } from '@temporalio/worker';
 import { main } from '../client/cli.js';
+import { ProgressPrinter } from '../client/commands/watch.js';
+import { clock } from '../client/format.js';
 import type { CutoverStatus } from '../domain/cutover.js';
+import type { RunStatus } from '../domain/engine/run.js';
 import { createCutoverWorker } from '../worker/create-worker.js';
 import { statusQuery } from '../workflows/engine/messages.js';
 import { startCutoverEnv, type CutoverEnv } from './support/cutover-env.js';
@@ -172,6 +175,40 @@ void test('watch returns at AWAIT_GO with the approve command (exit 0)', async (
   assert.match(r.stdout, /Web UI: http/);
   assert.match(r.stdout, /AWAIT_GO: the run waits for a person/);
   assert.ok(r.stdout.includes(`cutover approve ${ID}`));
+});
+
+void test('watch attached late stamps each line with the time of the event, not the time it printed it', () => {
+  const lines: string[] = [];
+  const at = (iso: string) => clock(new Date(iso));
+  const status = {
+    phase: 'PREFLIGHT',
+    details: 'checking read-only',
+    detailsAt: '2020-01-02T03:04:30.000Z',
+    steps: [
+      {
+        phase: 'CALIBRATE',
+        step: 'calibrate',
+        status: 'ok',
+        summary: 'p99 1.6 MB',
+        startedAt: '2020-01-02T03:04:05.000Z',
+        finishedAt: '2020-01-02T03:04:09.000Z',
+      },
+      {
+        phase: 'PREFLIGHT',
+        step: 'preflight',
+        status: 'running',
+        summary: '',
+        startedAt: '2020-01-02T03:04:31.000Z',
+      },
+    ],
+  } as unknown as RunStatus;
+  new ProgressPrinter((l) => lines.push(l)).update(status);
+  assert.deepEqual(lines, [
+    `${at('2020-01-02T03:04:05.000Z')} CALIBRATE`,
+    `${at('2020-01-02T03:04:09.000Z')}   [ok] calibrate: p99 1.6 MB`,
+    `${at('2020-01-02T03:04:30.000Z')} PREFLIGHT      checking read-only`,
+    `${at('2020-01-02T03:04:31.000Z')}   [..] preflight`,
+  ]);
 });
 
 void test('a second cut-over of the same target is refused while one runs (exit 3)', async () => {
@@ -466,6 +503,11 @@ void test('errors: unknown workflow (4), unknown flag (2), no server (5, quickly
     missing.stderr,
     'cutover: no cut-over with workflow id cutover/nope/nope in namespace default\n',
   );
+
+  // replay reads history, where a missing run is a bare gRPC NOT_FOUND: still 4, in words.
+  const replayMissing = await cli(['replay', 'cutover/nope/nope']);
+  assert.equal(replayMissing.code, 4, replayMissing.stderr);
+  assert.equal(replayMissing.stderr, 'cutover: no run with workflow id cutover/nope/nope\n');
 
   const flag = await cli(['status', ID, '--frobnicate']);
   assert.equal(flag.code, 2);

@@ -169,6 +169,57 @@ void test('cutover start checks the plan before it connects to anything', async 
   assert.match(r.stderr, /airflow\.metadataDb\.urlEnv: must be the NAME of an environment variable/);
 });
 
+void test('an empty plan file says so', async () => {
+  for (const [name, text] of [
+    ['empty.yaml', ''],
+    ['comments-only.yaml', '# nothing here yet\n\n'],
+  ] as const) {
+    const file = path.join(dir, name);
+    writeFileSync(file, text);
+    const r = await cli(['validate', file]);
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.stderr,
+      `cutover: ${file}: invalid plan (1 problem)\n  - (plan): the plan file is empty (no YAML mapping in it)\n`,
+    );
+  }
+});
+
+void test('a plan too large for a workflow input is refused at validate and at start, before any connection', async () => {
+  // 5 MB in one description-like field: the file bound names the size.
+  const huge = writePlan('huge.yaml', (p) => {
+    (p as Record<string, unknown>)['description'] = 'x'.repeat(5_000_000);
+  });
+  // A long text field under the file bound: the field is named.
+  const long = writePlan('long-field.yaml', (p) => {
+    p.approval.approvers = ['platform-oncall', 'y'.repeat(10_000)];
+  });
+  const port = await freePort();
+  const env = { TEMPORAL_ADDRESS: `127.0.0.1:${port}`, CUTOVER_OPERATOR: 'alice' };
+  for (const args of [
+    ['validate', huge],
+    ['start', '--plan', huge],
+  ]) {
+    const r = await cli(args, env);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /invalid plan \(1 problem\)\n {2}- \(plan\): the file is 5 MB; a plan is at most 256 KB\n$/,
+    );
+  }
+  for (const args of [
+    ['validate', long],
+    ['start', '--plan', long],
+  ]) {
+    const r = await cli(args, env);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /- approval\.approvers\[1\]: 10 000 characters; a text field holds at most 4 096\n$/,
+    );
+  }
+});
+
 void test('schema/<kind>.schema.json is the schema the code generates for every kind (npm run schema)', async () => {
   for (const { kind } of RUNBOOKS) {
     const file = path.join('schema', schemaFileName(kind));

@@ -552,6 +552,42 @@ void describe('Airflow probes (real Airflow from the venv, real S3 API from moto
     });
 
     void test(
+      'a component env without AIRFLOW_HOME: the probe gets a private one and no ~/airflow appears',
+      SLOW,
+      async () => {
+        // HOME is a fresh dir we can look into: Airflow's default home would be HOME/airflow.
+        const userHome = mkdtempSync(path.join(tmpdir(), 'cutover-user-home-'));
+        try {
+          const env = airflowBaseEnv({ airflowHome: home.dir, s3Endpoint: moto.endpoint });
+          delete env['AIRFLOW_HOME'];
+          delete env['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN'];
+          env['HOME'] = userHome;
+          const exec = new LocalExecPort({ envFor: () => env });
+          const p = new ExecAirflowProbes(exec);
+          const got = await p.resolveConfig({ component: scheduler });
+          assert.equal(got.error ?? null, null);
+          assert.deepEqual(readdirSync(userHome), [], 'nothing written under HOME');
+          // The private home is there while the command runs and gone after.
+          const r = await exec.exec({
+            component: scheduler,
+            command: [
+              'python',
+              '-c',
+              'import os; print(os.environ["AIRFLOW_HOME"], os.path.isdir(os.environ["AIRFLOW_HOME"]))',
+            ],
+            timeoutMs: 30_000,
+          });
+          const [used, existed] = r.stdout.trim().split(' ');
+          assert.equal(existed, 'True');
+          assert.ok(used?.startsWith(path.join(tmpdir(), 'cutover-exec-airflow-home-')), used);
+          assert.equal(existsSync(used ?? ''), false, 'removed after the command');
+        } finally {
+          rmSync(userHome, { recursive: true, force: true });
+        }
+      },
+    );
+
+    void test(
       'a component without Airflow: VERIFY reports the import error, REHEARSE is a PermanentFault',
       SLOW,
       async () => {

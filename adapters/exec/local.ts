@@ -4,9 +4,16 @@
  * env configured for its component (process.env is not inherited), stdin
  * written then closed, stdout and stderr captured separately. A timeout kills
  * the whole process group (the command runs as a group leader) and rejects.
+ *
+ * A component env without AIRFLOW_HOME gets a private one for the command (a temp dir, removed
+ * after): Airflow would otherwise create ~/airflow (airflow.cfg, a SQLite airflow.db) on the
+ * worker's machine. An explicit AIRFLOW_HOME is the component's own and is kept: it holds the
+ * airflow.cfg whose effective values a probe is there to read.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { constants } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { constants, tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Component } from '../../domain/plan.js';
 import { ExecError, tail, type ExecArgs, type ExecPort, type ExecResult } from './port.js';
 
@@ -26,7 +33,21 @@ export class LocalExecPort implements ExecPort {
     this.maxOutputBytes = options.maxOutputBytes ?? 64 * 1024 * 1024;
   }
 
-  exec({ component, command, stdin, timeoutMs }: ExecArgs): Promise<ExecResult> {
+  async exec(args: ExecArgs): Promise<ExecResult> {
+    const env = { ...this.options.envFor(args.component) };
+    if (env['AIRFLOW_HOME']) return this.run(args, env);
+    const home = await mkdtemp(path.join(tmpdir(), 'cutover-exec-airflow-home-'));
+    try {
+      return await this.run(args, { ...env, AIRFLOW_HOME: home });
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  }
+
+  private run(
+    { component, command, stdin, timeoutMs }: ExecArgs,
+    env: Record<string, string>,
+  ): Promise<ExecResult> {
     const who = component.name;
     const [program, ...argv] = command;
     if (!program)
@@ -38,7 +59,7 @@ export class LocalExecPort implements ExecPort {
       let child: ChildProcessWithoutNullStreams;
       try {
         child = spawn(program, argv, {
-          env: { ...this.options.envFor(component) },
+          env,
           cwd: this.options.cwdFor?.(component),
           detached: true, // its own process group, so a timeout can kill grandchildren too
         });

@@ -192,7 +192,19 @@ export function registerReplay(program: Command, ctx: CliContext): void {
       if (opts.file !== undefined) history = await readHistoryFile(opts.file);
       else {
         const client = await ctx.client();
-        history = await client.workflow.getHandle(id as string, opts.runId).fetchHistory();
+        history = await client.workflow
+          .getHandle(id as string, opts.runId)
+          .fetchHistory()
+          .catch((err: unknown) => {
+            // fetchHistory reports a missing run as the bare gRPC NOT_FOUND status.
+            if ((err as { code?: unknown }).code === 5) {
+              throw new CliError(
+                EXIT.NOT_FOUND,
+                `no run with workflow id ${String(id)}${opts.runId ? ` and run id ${opts.runId}` : ''}`,
+              );
+            }
+            throw err;
+          });
       }
       const events = history.events?.length ?? 0;
       if (events === 0) throw new CliError(EXIT.BAD_INPUT, 'the history has no events');

@@ -29,9 +29,9 @@ export class ProgressPrinter {
   constructor(private readonly write: (line: string) => void) {}
 
   update(s: RunStatus): void {
-    const phaseLine = (phase: string, details: string | null) => {
+    const phaseLine = (phase: string, details: string | null, at: string | undefined) => {
       this.header = phase;
-      this.write(`${clock()} ${phase.padEnd(14)} ${details ?? ''}`.trimEnd());
+      this.write(`${stamp(at)} ${phase.padEnd(14)} ${details ?? ''}`.trimEnd());
       if (details !== null) {
         this.phase = phase;
         this.details = details;
@@ -42,11 +42,24 @@ export class ProgressPrinter {
       if (this.steps[i] === key) return;
       this.steps[i] = key;
       // A phase passed between two polls still gets its header (its details are gone by now).
-      if (st.phase !== this.header) phaseLine(st.phase, st.phase === s.phase ? s.details : null);
-      this.write(`${clock()}   ${MARK[st.status]} ${st.step}${st.summary ? `: ${st.summary}` : ''}`);
+      if (st.phase !== this.header) {
+        const current = st.phase === s.phase;
+        phaseLine(st.phase, current ? s.details : null, current ? s.detailsAt : st.startedAt);
+      }
+      const at = st.status === 'running' ? st.startedAt : (st.finishedAt ?? st.startedAt);
+      this.write(`${stamp(at)}   ${MARK[st.status]} ${st.step}${st.summary ? `: ${st.summary}` : ''}`);
     });
-    if (s.phase !== this.phase || s.details !== this.details) phaseLine(s.phase, s.details);
+    if (s.phase !== this.phase || s.details !== this.details) phaseLine(s.phase, s.details, s.detailsAt);
   }
+}
+
+/**
+ * The time a line is about: the event's own (workflow time), so a watch attached late tells the past
+ * as it happened; now only for runs from before the status carried times.
+ */
+function stamp(iso: string | undefined): string {
+  const t = iso === undefined ? NaN : Date.parse(iso);
+  return clock(Number.isNaN(t) ? new Date() : new Date(t));
 }
 
 /** The run cannot move on until a person answers. */
