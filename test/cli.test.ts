@@ -177,13 +177,12 @@ void test('watch returns at AWAIT_GO with the approve command (exit 0)', async (
   assert.ok(r.stdout.includes(`cutover approve ${ID}`));
 });
 
-void test('watch attached late stamps each line with the time of the event, not the time it printed it', () => {
+void test('watch attached late stamps each line with the time of its event, not the time it prints it', () => {
   const lines: string[] = [];
   const at = (iso: string) => clock(new Date(iso));
   const status = {
-    phase: 'PREFLIGHT',
-    details: 'checking read-only',
-    detailsAt: '2020-01-02T03:04:30.000Z',
+    phase: 'COMPENSATE',
+    details: 'reverting',
     steps: [
       {
         phase: 'CALIBRATE',
@@ -193,22 +192,33 @@ void test('watch attached late stamps each line with the time of the event, not 
         startedAt: '2020-01-02T03:04:05.000Z',
         finishedAt: '2020-01-02T03:04:09.000Z',
       },
-      {
-        phase: 'PREFLIGHT',
-        step: 'preflight',
-        status: 'running',
-        summary: '',
-        startedAt: '2020-01-02T03:04:31.000Z',
-      },
+      { phase: 'VERIFY', step: 'verify', status: 'failed', summary: 'scheduler: old config' },
+      { phase: 'COMPENSATE', step: 'revert', status: 'running', summary: '' },
     ],
   } as unknown as RunStatus;
-  new ProgressPrinter((l) => lines.push(l)).update(status);
+  const entries = [
+    { phase: 'CALIBRATE', at: '2020-01-02T03:04:04.000Z' },
+    { phase: 'VERIFY', at: '2020-01-02T03:05:00.000Z' },
+    { phase: 'COMPENSATE', at: '2020-01-02T03:06:00.000Z' },
+  ];
+  const printer = new ProgressPrinter(
+    (l) => lines.push(l),
+    entries,
+    () => new Date('2030-06-07T08:09:10Z'),
+  );
+  printer.update(status);
   assert.deepEqual(lines, [
-    `${at('2020-01-02T03:04:05.000Z')} CALIBRATE`,
+    `${at('2020-01-02T03:04:04.000Z')} CALIBRATE`,
     `${at('2020-01-02T03:04:09.000Z')}   [ok] calibrate: p99 1.6 MB`,
-    `${at('2020-01-02T03:04:30.000Z')} PREFLIGHT      checking read-only`,
-    `${at('2020-01-02T03:04:31.000Z')}   [..] preflight`,
+    `${at('2020-01-02T03:05:00.000Z')} VERIFY`,
+    // A failed step ends its phase: the time the run moved on.
+    `${at('2020-01-02T03:06:00.000Z')}   [FAILED] verify: scheduler: old config`,
+    `${at('2020-01-02T03:06:00.000Z')} COMPENSATE     reverting`,
+    `${at('2020-01-02T03:06:00.000Z')}   [..] revert`,
   ]);
+  // What changes after attaching is news from the last poll: stamped now.
+  printer.update({ ...status, details: 'restarting' } as RunStatus);
+  assert.equal(lines.at(-1), `${at('2030-06-07T08:09:10Z')} COMPENSATE     restarting`);
 });
 
 void test('a second cut-over of the same target is refused while one runs (exit 3)', async () => {

@@ -121,13 +121,13 @@ void describe('LocalExecPort', () => {
       assert.equal(res.exitCode, 0);
       const [first, names] = res.stdout.split('\n');
       assert.equal(first, 'unset bar');
-      // sh itself may add PWD/SHLVL/_; nothing else of ours
+      // sh itself may add PWD/SHLVL/_; of ours only the private AIRFLOW_HOME an env without one gets
       assert.deepEqual(
         (names ?? '')
           .trim()
           .split(' ')
           .filter((n) => !['PWD', 'SHLVL', '_', 'OLDPWD'].includes(n)),
-        ['FOO', 'PATH'],
+        ['AIRFLOW_HOME', 'FOO', 'PATH'],
       );
     } finally {
       delete process.env.CUTOVER_MUST_NOT_LEAK;

@@ -9,6 +9,8 @@ import { durationMs } from '../../domain/duration.js';
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { clock } from '../format.js';
+import type { History } from '../history-json.js';
+import { timeline } from '../timeline.js';
 import { followRun, type Settled } from '../follow.js';
 import { executionInfo, queryStatus } from '../run-status.js';
 import { GOOD_OUTCOMES } from './start.js';
@@ -18,20 +20,44 @@ const POLL_MS = 1000;
 
 const MARK: Record<StepRecord['status'], string> = { running: '[..]', ok: '[ok]', failed: '[FAILED]' };
 
-/** Prints only what changed since the last status it saw. */
+/** When each phase was entered, in order, as the run's history tells it (the phase search attribute). */
+export type PhaseEntries = readonly { phase: string; at: string }[];
+
+export function phaseEntries(history: History): PhaseEntries {
+  return timeline(history)
+    .filter((e) => e.kind === 'phase')
+    .map((e) => ({ phase: /^phase ([^;\s]+)/.exec(e.text)?.[1] ?? '', at: e.time }))
+    .filter((e) => e.phase !== '');
+}
+
+/**
+ * Prints only what changed since the last status it saw. What the first status holds is the past
+ * (a watch attached late, or a finished run): each line carries the time of its event (the step's
+ * own times, else when its phase was entered or left, from history), not the time it is printed.
+ * Later lines are news within one poll, stamped now.
+ */
 export class ProgressPrinter {
   private phase = '';
   private details = '';
   /** The phase whose header was printed last: steps are told under their own phase. */
   private header = '';
   private readonly steps: string[] = [];
+  private past = true;
 
-  constructor(private readonly write: (line: string) => void) {}
+  constructor(
+    private readonly write: (line: string) => void,
+    private readonly entries: PhaseEntries = [],
+    private readonly now: () => Date = () => new Date(),
+  ) {}
 
   update(s: RunStatus): void {
-    const phaseLine = (phase: string, details: string | null, at: string | undefined) => {
+    const stamp = (iso: string | undefined): string => {
+      const t = this.past && iso !== undefined ? Date.parse(iso) : NaN;
+      return clock(Number.isNaN(t) ? this.now() : new Date(t));
+    };
+    const phaseLine = (phase: string, details: string | null) => {
       this.header = phase;
-      this.write(`${stamp(at)} ${phase.padEnd(14)} ${details ?? ''}`.trimEnd());
+      this.write(`${stamp(this.entered(phase))} ${phase.padEnd(14)} ${details ?? ''}`.trimEnd());
       if (details !== null) {
         this.phase = phase;
         this.details = details;
@@ -42,24 +68,34 @@ export class ProgressPrinter {
       if (this.steps[i] === key) return;
       this.steps[i] = key;
       // A phase passed between two polls still gets its header (its details are gone by now).
-      if (st.phase !== this.header) {
-        const current = st.phase === s.phase;
-        phaseLine(st.phase, current ? s.details : null, current ? s.detailsAt : st.startedAt);
-      }
-      const at = st.status === 'running' ? st.startedAt : (st.finishedAt ?? st.startedAt);
+      if (st.phase !== this.header) phaseLine(st.phase, st.phase === s.phase ? s.details : null);
+      const at =
+        st.status === 'ok'
+          ? (st.finishedAt ?? st.startedAt)
+          : st.status === 'failed'
+            ? (st.finishedAt ?? this.left(st.phase) ?? this.entered(st.phase))
+            : (st.startedAt ?? this.entered(st.phase));
       this.write(`${stamp(at)}   ${MARK[st.status]} ${st.step}${st.summary ? `: ${st.summary}` : ''}`);
     });
-    if (s.phase !== this.phase || s.details !== this.details) phaseLine(s.phase, s.details, s.detailsAt);
+    if (s.phase !== this.phase || s.details !== this.details) phaseLine(s.phase, s.details);
+    this.past = false;
   }
-}
 
-/**
- * The time a line is about: the event's own (workflow time), so a watch attached late tells the past
- * as it happened; now only for runs from before the status carried times.
- */
-function stamp(iso: string | undefined): string {
-  const t = iso === undefined ? NaN : Date.parse(iso);
-  return clock(Number.isNaN(t) ? new Date() : new Date(t));
+  /** When the run last entered this phase. */
+  private entered(phase: string): string | undefined {
+    return this.entries[this.lastEntry(phase)]?.at;
+  }
+
+  /** When the run moved on from this phase (a failed step ends its phase at once). */
+  private left(phase: string): string | undefined {
+    const i = this.lastEntry(phase);
+    return i >= 0 ? this.entries[i + 1]?.at : undefined;
+  }
+
+  private lastEntry(phase: string): number {
+    for (let i = this.entries.length - 1; i >= 0; i--) if (this.entries[i]?.phase === phase) return i;
+    return -1;
+  }
 }
 
 /** The run cannot move on until a person answers. */
@@ -97,7 +133,9 @@ export function registerWatch(program: Command, ctx: CliContext): void {
         `  Web UI: ${ctx.uiLink(id, execution.runId) ?? '(set CUTOVER_UI_URL)'}`,
       );
 
-      const progress = new ProgressPrinter((line) => ctx.out(line));
+      // The past this watch prints at once is stamped from history; it is read once, at attach.
+      const entries = phaseEntries(await handle.fetchHistory());
+      const progress = new ProgressPrinter((line) => ctx.out(line), entries);
       let last: RunStatus | null = null;
       let workerMissing = false;
       let waiting = false;

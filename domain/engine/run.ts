@@ -114,8 +114,6 @@ export interface RunStatus<E = unknown> {
   phase: string;
   /** One sentence: what is happening now (also the Web UI's current details). */
   details: string;
-  /** When the details were last set (workflow time, ISO); absent for runs from before it was kept. */
-  detailsAt?: string;
   steps: StepRecord[];
   /** What the runbook measured, checked and did: its own record type. */
   evidence: E;

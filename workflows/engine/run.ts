@@ -58,7 +58,6 @@ export interface RunNotifier {
 export class Run<P extends EnginePlan = EnginePlan, E = unknown> {
   phase: string;
   details = 'starting';
-  detailsAt: string | undefined = undefined;
   readonly steps: StepRecord[] = [];
   readonly evidence: E;
   decision: RecordedDecision | null = null;
@@ -107,8 +106,6 @@ export class Run<P extends EnginePlan = EnginePlan, E = unknown> {
    */
   say(details: string, more: string[] = []): void {
     this.details = details;
-    // Workflow time, deterministic: `watch` stamps the line with it, however late it attaches.
-    this.detailsAt = new Date().toISOString();
     const fence = '```';
     const block =
       more.length > 0 ? `\n\n${fence}\n${more.join('\n').replaceAll(fence, "'''")}\n${fence}` : '';
@@ -117,13 +114,7 @@ export class Run<P extends EnginePlan = EnginePlan, E = unknown> {
 
   /** Runs one activity as a named step of the current phase and records how it went. */
   async step<T extends Timed>(name: string, run: () => Promise<T>, summarise: (v: T) => string): Promise<T> {
-    const record: StepRecord = {
-      phase: this.phase,
-      step: name,
-      status: 'running',
-      summary: '',
-      startedAt: new Date().toISOString(),
-    };
+    const record: StepRecord = { phase: this.phase, step: name, status: 'running', summary: '' };
     this.steps.push(record);
     try {
       const value = await run();
@@ -137,7 +128,6 @@ export class Run<P extends EnginePlan = EnginePlan, E = unknown> {
     } catch (err) {
       record.status = 'failed';
       record.summary = describeError(err);
-      record.finishedAt = new Date().toISOString();
       throw err;
     }
   }
@@ -157,7 +147,6 @@ export class Run<P extends EnginePlan = EnginePlan, E = unknown> {
       startedBy: this.input.startedBy,
       phase: this.phase,
       details: this.details,
-      detailsAt: this.detailsAt,
       steps: this.steps,
       evidence: this.evidence,
       decision: this.decision,
