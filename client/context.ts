@@ -146,7 +146,10 @@ export class CliContext {
     }
     // Some calls (fetchHistory, say) surface a missing workflow as the bare gRPC status, not as WorkflowNotFoundError.
     if (code === GRPC_NOT_FOUND) {
-      return new CliError(EXIT.NOT_FOUND, `not found in namespace ${this.cachedSettings?.namespace ?? 'default'}: ${messageOf(err)}`);
+      return new CliError(
+        EXIT.NOT_FOUND,
+        `not found in namespace ${this.cachedSettings?.namespace ?? 'default'}: ${messageOf(err)}`,
+      );
     }
     if (code === GRPC_INVALID_ARGUMENT && /search attribute/i.test(messageOf(err))) {
       const names = SEARCH_ATTRIBUTES.map((k) => k.name).join(', ');
