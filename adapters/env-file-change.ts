@@ -18,14 +18,53 @@ import type { ChangeStage } from '../domain/evidence.js';
 
 const LINE = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)=(.*)$/;
 
-/** Reads `KEY=VALUE` lines (optionally `export`, optionally double-quoted); the local runner uses the same parser. */
-export function parseEnvFile(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const raw of text.split('\n')) {
-    const m = LINE.exec(raw.trim());
-    if (!m || !m[1]) continue;
-    out.set(m[1], unquote(m[2] ?? ''));
+/**
+ * A file that is not an env file: its first line that is neither blank, a `#` comment nor
+ * KEY=VALUE. The line's text is left out on purpose: env files hold credentials.
+ */
+export class EnvFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly why: string,
+  ) {
+    super(`${file} is not an env file: line ${line} ${why}`);
+    this.name = 'EnvFileError';
   }
+}
+
+/** Why one trimmed line is not a blank, a comment or KEY=VALUE (with a double-quoted value that is one string), or null. */
+function lineProblem(line: string): string | null {
+  if (line === '' || line.startsWith('#')) return null;
+  if (line.includes('\0')) return 'holds a NUL byte (a binary file?)';
+  const m = LINE.exec(line);
+  if (!m) return 'is not a comment, a blank line or KEY=VALUE';
+  const value = m[2] ?? '';
+  if (value.startsWith('"')) {
+    try {
+      if (value.length < 2 || !value.endsWith('"') || typeof JSON.parse(value) !== 'string')
+        throw new Error();
+    } catch {
+      return `has a double-quoted value of ${m[1] ?? '?'} that is not one string (an unescaped " or \\?)`;
+    }
+  }
+  return null;
+}
+
+/**
+ * Reads an env file the way the local components' loader does: blank lines, `#` comments and
+ * `KEY=VALUE` (optionally `export`, optionally double-quoted with JSON escapes). Anything else
+ * throws EnvFileError naming the line: a file we cannot parse is a file we must not rewrite.
+ */
+export function parseEnvFile(text: string, file = 'the env file'): Map<string, string> {
+  const out = new Map<string, string>();
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    const why = lineProblem(line);
+    if (why !== null) throw new EnvFileError(file, i + 1, why);
+    const m = LINE.exec(line);
+    if (m?.[1]) out.set(m[1], unquote(m[2] ?? ''));
+  });
   return out;
 }
 
@@ -82,9 +121,11 @@ export class EnvFileChange implements ChangePort {
     );
   }
 
+  /** The file's text, only when it parses as an env file: never edit what we could not read. */
   private async read(): Promise<string> {
+    let text: string;
     try {
-      return await readFile(this.envFile, 'utf8');
+      text = await readFile(this.envFile, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new PermanentFault(
@@ -93,6 +134,14 @@ export class EnvFileChange implements ChangePort {
       }
       throw err;
     }
+    try {
+      parseEnvFile(text, this.envFile);
+    } catch (err) {
+      if (err instanceof EnvFileError)
+        throw new PermanentFault(`${err.message}: cutover edits only a file it parsed`);
+      throw err;
+    }
+    return text;
   }
 
   private async write(text: string): Promise<void> {
@@ -115,7 +164,7 @@ export class EnvFileChange implements ChangePort {
   async apply({ stage, changeId }: { stage: ChangeStage; changeId: string }): Promise<AppliedChange> {
     const before = await this.read();
     const journal = this.journalPath(changeId, stage.label);
-    const current = parseEnvFile(before);
+    const current = parseEnvFile(before, this.envFile);
     // First attempt only: a retry after a crash must not record the new values as "previous".
     if (!(await exists(journal))) {
       const previous = Object.fromEntries(Object.keys(stage.env).map((k) => [k, current.get(k) ?? null]));
@@ -141,7 +190,7 @@ export class EnvFileChange implements ChangePort {
     const journal = revertHandle ?? this.journalPath(changeId, stage.label);
     if (!(await exists(journal))) {
       // The apply never got as far as its journal, so it never wrote the file either.
-      const live = parseEnvFile(before);
+      const live = parseEnvFile(before, this.envFile);
       return {
         changed: false,
         ref: contentRef(before),

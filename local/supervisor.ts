@@ -60,7 +60,7 @@ export interface Supervisor extends SupervisorState {
 
 /** What the components run with: the env file, with the venv's bin first on PATH and a HOME. */
 export function componentEnvFromFile(envFile: string): Record<string, string> {
-  const vars = Object.fromEntries(parseEnvFile(readFileSync(envFile, 'utf8')));
+  const vars = Object.fromEntries(parseEnvFile(readFileSync(envFile, 'utf8'), envFile));
   return {
     ...vars,
     PATH: vars.PATH ?? venvPath(),

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { EnvFileChange, parseEnvFile } from '../adapters/env-file-change.js';
+import { EnvFileChange, EnvFileError, parseEnvFile } from '../adapters/env-file-change.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import { renderStage } from '../domain/airflow-env.js';
 
@@ -106,4 +106,41 @@ test('the diff (evidence, kept in history) never shows the values of other varia
   const diff = await new EnvFileChange(file).diff(target);
   assert.doesNotMatch(diff, /s3cret|abc123|LOAD_EXAMPLES|AIRFLOW_HOME/);
   assert.match(diff, /^\+AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH=/m);
+});
+
+test('only an env file parses: comments, blanks, export and quoted values; any other line is named', () => {
+  const good = ['# comment', '', '  export A=1', 'B="two words"', 'C=', 'D={"k":"v"}', 'E=x=y'].join('\n');
+  assert.deepEqual(Object.fromEntries(parseEnvFile(good)), {
+    A: '1',
+    B: 'two words',
+    C: '',
+    D: '{"k":"v"}',
+    E: 'x=y',
+  });
+  assert.throws(
+    () => parseEnvFile('A=1\nroot:x:0:0:root:/root:/bin/bash\n', '/etc/passwd'),
+    (err: unknown) =>
+      err instanceof EnvFileError &&
+      err.line === 2 &&
+      err.message === '/etc/passwd is not an env file: line 2 is not a comment, a blank line or KEY=VALUE',
+  );
+  assert.throws(() => parseEnvFile('A="unterminated\n', 'f'), /line 1 has a double-quoted value of A/);
+  // The message never repeats the line: env files hold credentials.
+  assert.throws(
+    () => parseEnvFile('TOKEN secret-value\n', 'f'),
+    (err: unknown) => err instanceof Error && !err.message.includes('secret-value'),
+  );
+});
+
+test('a file that is not an env file is never edited: diff, apply and revert refuse it', async () => {
+  const passwd = 'root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n';
+  const file = await envFile(passwd);
+  const change = new EnvFileChange(file);
+  const refused = (err: unknown) =>
+    err instanceof PermanentFault &&
+    /is not an env file: line 1 .*cutover edits only a file it parsed/.test(err.message);
+  await assert.rejects(change.diff(target), refused);
+  await assert.rejects(change.apply({ stage: target, changeId: 'wf-passwd' }), refused);
+  await assert.rejects(change.revert({ stage: target, revertHandle: null, changeId: 'wf-passwd' }), refused);
+  assert.equal(await readFile(file, 'utf8'), passwd);
 });

@@ -220,6 +220,31 @@ void test('a plan too large for a workflow input is refused at validate and at s
   }
 });
 
+void test('a local target whose env file is not an env file is refused naming the line, at validate and start', async () => {
+  const notEnv = path.join(dir, 'passwd');
+  writeFileSync(notEnv, '# looks fine\nroot:x:0:0:root:/root:/bin/bash\n');
+  const file = path.join(dir, 'local-passwd.yaml');
+  writeFileSync(
+    file,
+    readFileSync(path.join(REPO_ROOT, 'plans', 'local.yaml'), 'utf8').replace(
+      'envFile: .cutover/demo/airflow.env',
+      `envFile: ${notEnv}`,
+    ),
+  );
+  const port = await freePort();
+  for (const args of [
+    ['validate', file],
+    ['start', '--plan', file],
+  ]) {
+    const r = await cli(args, { TEMPORAL_ADDRESS: `127.0.0.1:${port}`, CUTOVER_OPERATOR: 'alice' });
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(
+      r.stderr,
+      `cutover: ${file}: invalid plan (1 problem)\n  - target.envFile: ${notEnv} is not an env file: line 2 is not a comment, a blank line or KEY=VALUE\n`,
+    );
+  }
+});
+
 void test('schema/<kind>.schema.json is the schema the code generates for every kind (npm run schema)', async () => {
   for (const { kind } of RUNBOOKS) {
     const file = path.join('schema', schemaFileName(kind));

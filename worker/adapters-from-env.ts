@@ -42,7 +42,7 @@ import { S3ObjectStore, type S3ObjectStoreOptions } from '../adapters/s3-object-
 import type { ObjectReferencesPort, ObjectStorePort } from '../activities/object-store-ports.js';
 import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
 import { LocalRollout, supervisorStateFile } from '../adapters/local-rollout.js';
-import { EnvFileChange, parseEnvFile } from '../adapters/env-file-change.js';
+import { EnvFileChange, EnvFileError, parseEnvFile } from '../adapters/env-file-change.js';
 import { GitOpsChange } from '../adapters/gitops-change.js';
 import { LocalExecPort } from '../adapters/exec/local.js';
 import { ConfigMapChange } from '../adapters/kube/configmap-change.js';
@@ -98,7 +98,12 @@ export function readEnvFileVars(file: string): Record<string, string> {
       `cannot read the local target's env file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
     );
   }
-  return Object.fromEntries(parseEnvFile(text));
+  try {
+    return Object.fromEntries(parseEnvFile(text, file));
+  } catch (err) {
+    if (err instanceof EnvFileError) throw new PermanentFault(`the local target's ${err.message}`);
+    throw err;
+  }
 }
 
 /**

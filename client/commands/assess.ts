@@ -17,7 +17,8 @@ import { ASSESSMENT_KIND } from '../../domain/assessment/kind.js';
 import type { AssessmentEvidence } from '../../domain/assessment/run.js';
 import { durationMs } from '../../domain/duration.js';
 import type { RunInput, RunResult } from '../../domain/engine/run.js';
-import { loadPlan, planDigest } from '../../domain/plan-file.js';
+import { planDigest } from '../../domain/plan-file.js';
+import { loadPlanChecked } from '../plan-load.js';
 import { ASSESSMENT_ID_PREFIX, assessmentWorkflowId, targetKey } from '../../domain/plan-key.js';
 import { runbookOf, type LoadablePlan } from '../../domain/runbooks.js';
 import { PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attributes.js';
@@ -71,7 +72,7 @@ export function registerAssess(program: Command, ctx: CliContext): void {
     )
     .option('--unschedule', "delete the plan's assessment Schedule")
     .action(async (opts: AssessOptions) => {
-      const plan = await loadPlan(opts.plan);
+      const { plan } = await loadPlanChecked(opts.plan);
       const runbook = runbookOf(plan.kind);
       if (!runbook?.readOnly)
         throw new CliError(

@@ -15,7 +15,8 @@ import { durationMs } from '../../domain/duration.js';
 import { WORKER_CAN_DEPLOY_CHECK, type CheckRow } from '../../domain/engine/evidence.js';
 import type { PlanEnvelope } from '../../domain/engine/plan.js';
 import type { RunInput, RunResult, RunStatus } from '../../domain/engine/run.js';
-import { loadPlan, planDigest } from '../../domain/plan-file.js';
+import { planDigest } from '../../domain/plan-file.js';
+import { loadPlanChecked } from '../plan-load.js';
 import { targetKey } from '../../domain/plan-key.js';
 import { runbookOf, type LoadablePlan } from '../../domain/runbooks.js';
 import { PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attributes.js';
@@ -123,7 +124,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .option('--operator <name>', 'who runs the dry run (default: $CUTOVER_OPERATOR, then $USER)')
     .option('--timeout <duration>', 'give up after this long and cancel the dry run (exit 1)', '30m')
     .action(async (file: string, opts: PlanOptions) => {
-      const plan = await loadPlan(file);
+      const { plan } = await loadPlanChecked(file);
       const runbook = runbookOf(plan.kind);
       if (!runbook) throw new CliError(EXIT.BAD_INPUT, `${file}: no runbook for kind ${plan.kind}`);
       let timeoutMs: number;

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import type { RunInput, RunResult } from '../../domain/engine/run.js';
-import { loadPlan, planDigest } from '../../domain/plan-file.js';
+import { planDigest } from '../../domain/plan-file.js';
+import { loadPlanChecked } from '../plan-load.js';
 import { assessmentWorkflowId, targetKey, workflowIdFor } from '../../domain/plan-key.js';
 import { RUNBOOKS, runbookOf, type LoadablePlan } from '../../domain/runbooks.js';
 import { PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attributes.js';
@@ -66,7 +67,7 @@ export function registerStart(program: Command, ctx: CliContext): void {
       ).choices([...new Set(RUNBOOKS.flatMap((r) => r.faultInjections))]),
     )
     .action(async (opts: StartOptions) => {
-      const plan = await loadPlan(opts.plan);
+      const { plan } = await loadPlanChecked(opts.plan);
       const runbook = runbookOf(plan.kind);
       if (!runbook) throw new CliError(EXIT.BAD_INPUT, `${opts.plan}: no runbook for kind ${plan.kind}`);
       if (opts.break && !runbook.faultInjections.includes(opts.break)) {

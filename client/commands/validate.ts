@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadPlanWithNotices, planDigest } from '../../domain/plan-file.js';
+import { planDigest } from '../../domain/plan-file.js';
+import { loadPlanChecked } from '../plan-load.js';
 import { targetKey } from '../../domain/plan-key.js';
 import { KINDS, RUNBOOKS, runbookOf, workflowIdShown } from '../../domain/runbooks.js';
 import { CliError, EXIT } from '../exit-codes.js';
@@ -30,7 +31,7 @@ export function registerValidate(program: Command, ctx: CliContext): void {
     .argument('<file>', 'plan file (YAML)')
     .option('--json', 'print {file, workflowId, target, planDigest, plan} as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
-      const { plan, notices } = await loadPlanWithNotices(file);
+      const { plan, notices } = await loadPlanChecked(file);
       const digest = planDigest(plan);
       for (const notice of notices) ctx.note(`${file}: notice: ${notice}`);
       if (opts.json) {
