@@ -302,6 +302,36 @@ void describe('Airflow probes (real Airflow from the venv, real S3 API from moto
     );
 
     void test(
+      'a threshold with trailing whitespace: preflight and VERIFY judge it alike, as conf.getint reads it',
+      SLOW,
+      async () => {
+        const plan = planFor({ path: base });
+        const env = { ...stageEnv(plan), AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD: `${THRESHOLD} ` };
+        const rows = await probes.preflight({ component: scheduler, plan, runId: 'pf-space', env });
+        const res = row(rows, 'config resolves');
+        assert.equal(res.status, 'green', show(rows));
+        assert.ok(
+          res.detail.includes(
+            `xcom_objectstorage_threshold is '${THRESHOLD} ', read as ${THRESHOLD} by conf.getint`,
+          ),
+          res.detail,
+        );
+        const got = await probes.resolveConfig({ component: scheduler, extraEnv: env });
+        assert.equal(got.threshold, THRESHOLD);
+        const stage = { label: 'target', thresholdBytes: THRESHOLD, env };
+        assert.deepEqual(configMismatches(got, stage, plan), []);
+        // Text that getint cannot read is still red (the plan's fixed threshold is expected).
+        const red = await probes.preflight({
+          component: scheduler,
+          plan,
+          runId: 'pf-space-2',
+          env: { ...env, AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD: `${THRESHOLD} x` },
+        });
+        assert.equal(row(red, 'config resolves').status, 'red', show(red));
+      },
+    );
+
+    void test(
       'a connection that does not exist is red (and S3 is not tried through a fallback)',
       SLOW,
       async () => {
