@@ -13,6 +13,15 @@ export { literal } from '../domain/list-filter.js';
 export const DRY_RUN_ID_PREFIX = 'cutover-plan/';
 
 /** Cut-overs of one target that are still running (dry runs and read-only assessments excluded). */
+/**
+ * Running cut-overs (not dry runs, not assessments) that hold any of these lock keys, or run on this
+ * target (runs started before lock keys existed carry only their target).
+ */
+export function runningHolding(locks: readonly string[], target: string): string {
+  const holds = locks.length > 0 ? `CutoverLocks IN (${locks.map(literal).join(', ')}) OR ` : '';
+  return `(${holds}CutoverTarget = ${literal(target)}) AND ExecutionStatus = "Running" AND WorkflowId NOT STARTS_WITH ${literal(DRY_RUN_ID_PREFIX)} AND WorkflowId NOT STARTS_WITH ${literal(ASSESSMENT_ID_PREFIX)}`;
+}
+
 export function runningOnTarget(target: string): string {
   return `CutoverTarget = ${literal(target)} AND ExecutionStatus = "Running" AND WorkflowId NOT STARTS_WITH ${literal(DRY_RUN_ID_PREFIX)} AND WorkflowId NOT STARTS_WITH ${literal(ASSESSMENT_ID_PREFIX)}`;
 }

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { formatBytes } from './figures.js';
 import type { thresholdSchema } from './object-storage.js';
 import { FAULT_INJECTIONS } from './cutover.js';
-import type { LifecyclePlan } from './lifecycle.js';
+import { objectLocation, type LifecyclePlan } from './lifecycle.js';
 import { planSchema as xcomPlanSchema, type Plan as XComPlan } from './plan.js';
 import { LEGACY_LAYOUT_NOTICE, isLegacyXComLayout, withSpecLayout } from './xcom-layout.js';
 import { STATE_STORE_KIND, STATE_STORE_WORKFLOW_TYPE } from './statestore/kind.js';
@@ -36,6 +36,11 @@ export interface RunbookEntry {
    * ("XCom backend -> s3://aws_default@bucket/xcom at 1.6 MB").
    */
   changes(plan: LoadablePlan): string;
+  /**
+   * Lock keys for what a run changes beyond the envelope's target and change (domain/engine/locks.ts),
+   * e.g. a bucket's lifecycle configuration.
+   */
+  locks?(plan: LoadablePlan): string[];
   /** Rewrites an older layout of its plans, with a notice saying what to change; null when current. */
   migrate?(raw: Record<string, unknown>): { raw: Record<string, unknown>; notice: string } | null;
 }
@@ -58,6 +63,7 @@ export const RUNBOOKS: readonly RunbookEntry[] = [
       plan.kind === XCOM_KIND
         ? `XCom backend -> ${plan.spec.xcom.path} at ${thresholdWords(plan.spec.xcom.threshold)}`
         : '',
+    locks: (plan) => (plan.kind === XCOM_KIND ? storageLocks(plan) : []),
     migrate: (raw) =>
       isLegacyXComLayout(raw) ? { raw: withSpecLayout(raw), notice: LEGACY_LAYOUT_NOTICE } : null,
   },
@@ -72,6 +78,7 @@ export const RUNBOOKS: readonly RunbookEntry[] = [
       plan.kind === STATE_STORE_KIND
         ? `State store backend -> ${plan.spec.stateStore.path} at ${thresholdWords(plan.spec.stateStore.threshold)}`
         : '',
+    locks: (plan) => (plan.kind === STATE_STORE_KIND ? storageLocks(plan) : []),
   },
   {
     kind: ASSESSMENT_KIND,
@@ -101,6 +108,12 @@ export function backendStorage(plan: AnyPlan): { path: string; lifecycle: Lifecy
   return plan.kind === XCOM_KIND
     ? { path: plan.spec.xcom.path, lifecycle: plan.spec.lifecycle }
     : { path: plan.spec.stateStore.path, lifecycle: plan.spec.lifecycle };
+}
+
+/** A bucket's lifecycle configuration is read, merged and written whole: one writer at a time. */
+function storageLocks(plan: AnyPlan): string[] {
+  const { path, lifecycle } = backendStorage(plan);
+  return lifecycle ? [`bucket-lifecycle:${objectLocation(path).bucket}`] : [];
 }
 
 type ThresholdRule = z.infer<typeof thresholdSchema>;

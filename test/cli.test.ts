@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -15,6 +15,7 @@ import { main } from '../client/cli.js';
 import { ProgressPrinter } from '../client/commands/watch.js';
 import { clock } from '../client/format.js';
 import type { CutoverStatus } from '../domain/cutover.js';
+import { lockKeys } from '../domain/engine/locks.js';
 import type { RunStatus } from '../domain/engine/run.js';
 import { createCutoverWorker } from '../worker/create-worker.js';
 import { statusQuery } from '../workflows/engine/messages.js';
@@ -543,4 +544,82 @@ void test('the bin runs the compiled CLI', () => {
   });
   assert.equal(sub.status, 0);
   assert.match(sub.stdout, /--digest <digest>/);
+});
+
+void test('one cut-over per thing changed: another plan and target name on the same env file is refused (exit 3)', async () => {
+  const envFile = path.join(dir, 'airflow.env');
+  writeFileSync(envFile, 'AIRFLOW__CORE__LOAD_EXAMPLES=False\n');
+  const alias = path.join(dir, 'alias.env');
+  symlinkSync(envFile, alias);
+  const localPlan = (file: string, target: string, name: string, envPath: string) => {
+    writeFileSync(
+      file,
+      readFileSync(path.join(REPO_ROOT, 'plans', 'local.yaml'), 'utf8')
+        .replace('envFile: .cutover/demo/airflow.env', `envFile: ${envPath}`)
+        .replace('  name: demo', `  name: ${target}`)
+        .replace('name: xcom-flip-local', `name: ${name}`),
+    );
+    return file;
+  };
+  const first = localPlan(path.join(dir, 'local-a.yaml'), 'team-a', 'flip-a', envFile);
+  const started = await cli(['start', '--plan', first, '--id']);
+  assert.equal(started.code, 0, started.stderr);
+  const firstId = started.stdout.trim();
+  try {
+    await listUntil(['--target', 'local-team-a'], (rows) => rows.some((r) => r.workflowId === firstId));
+    // Same file through a symlink, another target name, another plan name: the lock is the file.
+    const second = localPlan(path.join(dir, 'local-b.yaml'), 'team-b', 'flip-b', alias);
+    const r = await cli(['start', '--plan', second]);
+    assert.equal(r.code, 3, r.stderr);
+    const runId = env.client.workflow
+      .getHandle(firstId)
+      .describe()
+      .then((d) => d.runId);
+    assert.equal(
+      r.stderr,
+      `cutover: refused: cut-over ${firstId} (run ${await runId}) is already running on target local-team-a and changes bucket-lifecycle:cutover-demo, env-file:${realpathSync(envFile)}; follow it with: cutover watch ${firstId}\n`,
+    );
+    // Another env file and another bucket is another system: not refused by the first run.
+    const otherEnv = path.join(dir, 'other.env');
+    writeFileSync(otherEnv, 'AIRFLOW__CORE__LOAD_EXAMPLES=False\n');
+    const third = localPlan(path.join(dir, 'local-c.yaml'), 'team-c', 'flip-c', otherEnv);
+    writeFileSync(third, readFileSync(third, 'utf8').replaceAll('cutover-demo', 'cutover-other'));
+    const ok = await cli(['start', '--plan', third, '--id']);
+    assert.equal(ok.code, 0, ok.stderr);
+    await env.client.workflow.getHandle(ok.stdout.trim()).terminate('test cleanup: scripted run at AWAIT_GO');
+  } finally {
+    await env.client.workflow.getHandle(firstId).terminate('test cleanup: scripted run at AWAIT_GO');
+  }
+});
+
+void test('lock keys name what is changed: the release, the ConfigMap, the values file, the bucket lifecycle', () => {
+  const resolver = {
+    canonicalPath: (f: string) => `/real${f}`,
+    cluster: (c: string | undefined) =>
+      c === 'admin@prod' || c === 'ro@prod' ? 'https://prod:6443' : 'other',
+    repo: (r: string) => r,
+  };
+  const k8s = (context: string, change: Record<string, string>) =>
+    lockKeys(
+      {
+        target: {
+          kind: 'kubernetes',
+          context,
+          namespace: 'airflow',
+          release: 'af',
+          components: [{ name: 's' }],
+        },
+        change,
+      } as unknown as Parameters<typeof lockKeys>[0],
+      resolver,
+    );
+  // Two contexts on one cluster share the release's key.
+  assert.deepEqual(k8s('admin@prod', { mode: 'configmap', configMap: 'airflow-env' }), [
+    'configmap:https://prod:6443/airflow/airflow-env',
+    'release:https://prod:6443/airflow/af',
+  ]);
+  assert.deepEqual(
+    k8s('ro@prod', { mode: 'gitops', repo: 'https://git.example/infra', valuesFile: 'airflow/values.yaml' }),
+    ['release:https://prod:6443/airflow/af', 'values-file:https://git.example/infra#airflow/values.yaml'],
+  );
 });

@@ -150,7 +150,7 @@ test('the Temporal service registers exactly the search attributes the workflow 
   const flags = (service('temporal').command ?? [])
     .filter((a) => a.startsWith('--search-attribute='))
     .map((a) => a.slice('--search-attribute='.length));
-  const cliType = (t: string) => (t === 'INT' ? 'Int' : 'Keyword');
+  const cliType = (t: string) => ({ INT: 'Int', KEYWORD_LIST: 'KeywordList' })[t] ?? 'Keyword';
   assert.deepEqual(flags.sort(), SEARCH_ATTRIBUTES.map((k) => `${k.name}=${cliType(k.type)}`).sort());
 });
 

@@ -9,13 +9,14 @@ import type { RunInput, RunResult } from '../../domain/engine/run.js';
 import { planDigest } from '../../domain/plan-file.js';
 import { loadPlanChecked } from '../plan-load.js';
 import { assessmentWorkflowId, targetKey, workflowIdFor } from '../../domain/plan-key.js';
-import { RUNBOOKS, runbookOf, type LoadablePlan } from '../../domain/runbooks.js';
-import { PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attributes.js';
+import { RUNBOOKS, runbookOf, type AnyPlan, type LoadablePlan } from '../../domain/runbooks.js';
+import { LOCKS, PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attributes.js';
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { command, keyValues } from '../format.js';
 import { runTexts } from '../run-texts.js';
-import { runningOnTarget } from '../visibility.js';
+import { runningHolding } from '../visibility.js';
+import { planLockKeys } from '../locks.js';
 
 interface StartOptions {
   plan: string;
@@ -29,21 +30,33 @@ interface StartOptions {
 /** Outcomes a script may treat as success. */
 export const GOOD_OUTCOMES: readonly string[] = ['DONE', 'PLANNED', 'ASSESSED'];
 
-function alreadyRunning(workflowId: string, target: string, runId?: string): CliError {
+function alreadyRunning(workflowId: string, target: string, runId?: string, shared: string[] = []): CliError {
   return new CliError(
     EXIT.REFUSED,
-    `refused: cut-over ${workflowId}${runId ? ` (run ${runId})` : ''} is already running on target ${target}; ` +
+    `refused: cut-over ${workflowId}${runId ? ` (run ${runId})` : ''} is already running on target ${target}` +
+      `${shared.length > 0 ? ` and changes ${shared.join(', ')}` : ''}; ` +
       `follow it with: ${command('cutover', 'watch', workflowId)}`,
   );
 }
 
-/** One cut-over per target: refuse while another one runs there (a dry run, `cutover plan`, does not count). */
-async function refuseIfTargetBusy(client: Client, target: string): Promise<void> {
+/**
+ * One cut-over at a time on what it changes: refuse while a running one holds any of this plan's lock
+ * keys (the env file, the release, the values file...), whatever the plans are named. A dry run
+ * (`cutover plan`) does not count.
+ */
+async function refuseIfTargetBusy(client: Client, target: string, locks: string[]): Promise<void> {
   // Visibility is eventually consistent: a run started moments ago may not be listed yet. The
   // workflow-id conflict policy at start closes that gap for the same plan; this query is what
-  // catches a different plan aimed at the same target.
-  for await (const info of client.workflow.list({ query: runningOnTarget(target), pageSize: 10 })) {
-    throw alreadyRunning(info.workflowId, target, info.runId);
+  // catches a different plan that changes the same things.
+  for await (const info of client.workflow.list({ query: runningHolding(locks, target), pageSize: 10 })) {
+    const theirs = info.typedSearchAttributes.get(LOCKS) ?? [];
+    const theirTarget = info.typedSearchAttributes.get(TARGET) ?? target;
+    throw alreadyRunning(
+      info.workflowId,
+      theirTarget,
+      info.runId,
+      locks.filter((k) => theirs.includes(k)),
+    );
   }
 }
 
@@ -98,7 +111,8 @@ export function registerStart(program: Command, ctx: CliContext): void {
       const { taskQueue } = ctx.settings;
 
       const client = await ctx.client();
-      if (!runbook.readOnly) await refuseIfTargetBusy(client, target);
+      const locks = runbook.readOnly ? [] : await planLockKeys(plan as AnyPlan);
+      if (!runbook.readOnly) await refuseIfTargetBusy(client, target, locks);
       let handle;
       try {
         handle = await client.workflow.start<(input: RunInput<LoadablePlan>) => Promise<RunResult>>(
@@ -115,6 +129,7 @@ export function registerStart(program: Command, ctx: CliContext): void {
               { key: PLAN, value: plan.name },
               { key: PHASE, value: runbook.firstPhase },
               { key: RUNBOOK, value: plan.kind },
+              ...(locks.length > 0 ? [{ key: LOCKS, value: locks }] : []),
             ],
             ...runTexts({
               plan,

@@ -11,6 +11,12 @@ export const APPROVER = defineSearchAttributeKey('CutoverApprover', 'KEYWORD');
 /** How the run ended (DONE, ROLLED_BACK, STOPPED...): a finished run's phase alone does not say. */
 export const OUTCOME = defineSearchAttributeKey('CutoverOutcome', 'KEYWORD');
 
+/**
+ * What a run changes, as lock keys (domain/engine/locks.ts): the env file, the release, the values
+ * file, the bucket's lifecycle. Set at start; a start is refused while a running cut-over holds one.
+ */
+export const LOCKS = defineSearchAttributeKey('CutoverLocks', 'KEYWORD_LIST');
+
 /** The plan's kind: which runbook the run is (`cutover list --runbook`). */
 export const RUNBOOK = defineSearchAttributeKey('CutoverRunbook', 'KEYWORD');
 
@@ -30,6 +36,7 @@ export const SEARCH_ATTRIBUTES = [
   APPROVER,
   OUTCOME,
   RUNBOOK,
+  LOCKS,
   VERDICT,
   CRITICAL,
   WARNINGS,
