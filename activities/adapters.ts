@@ -131,6 +131,8 @@ export interface AirflowApiPort {
     unpause: boolean;
     timeoutMs: number;
     heartbeat: Heartbeat;
+    /** The DAG run's `conf` (the XCom validation DAG reads `large_bytes`). */
+    conf?: Record<string, unknown>;
   }): Promise<DagRunResult>;
   runsSince(args: { since: string }): Promise<AffectedRun[]>;
   clearAndWait(args: {

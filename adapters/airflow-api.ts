@@ -199,6 +199,7 @@ export class AirflowRestApi implements AirflowApiPort {
     unpause: boolean;
     timeoutMs: number;
     heartbeat: Heartbeat;
+    conf?: Record<string, unknown>;
   }): Promise<DagRunResult> {
     const { dagId, runId } = args;
     const dag = await this.session.request<{ is_paused: boolean }>('GET', `/dags/${enc(dagId)}`, {
@@ -222,7 +223,7 @@ export class AirflowRestApi implements AirflowApiPort {
         body: { is_paused: false },
       });
     }
-    await this.ensureRun(dagId, runId);
+    await this.ensureRun(dagId, runId, args.conf ?? {});
     const state = await this.waitTerminal(dagId, runId, args.timeoutMs, args.heartbeat);
     if (!TERMINAL_RUN_STATES.has(state)) {
       throw new Error(`validation run ${dagId}/${runId} is still ${state} after ${args.timeoutMs} ms`);
@@ -334,7 +335,7 @@ export class AirflowRestApi implements AirflowApiPort {
   // --- runs ----------------------------------------------------------------------------------
 
   /** The run with this id, triggered only if it does not exist yet (an activity retry reuses it). */
-  private async ensureRun(dagId: string, runId: string): Promise<void> {
+  private async ensureRun(dagId: string, runId: string, conf: Record<string, unknown>): Promise<void> {
     const path = `/dags/${enc(dagId)}/dagRuns/${enc(runId)}`;
     const existing = await this.session.request('GET', path, {
       label: '/dags/{dag_id}/dagRuns/{run_id}',
@@ -343,8 +344,8 @@ export class AirflowRestApi implements AirflowApiPort {
     if (existing.status === 200) return;
     const body =
       this.opts.apiVersion === 'v2'
-        ? { dag_run_id: runId, logical_date: null, conf: {} }
-        : { dag_run_id: runId, conf: {} };
+        ? { dag_run_id: runId, logical_date: null, conf }
+        : { dag_run_id: runId, conf };
     const created = await this.session.request('POST', `/dags/${enc(dagId)}/dagRuns`, {
       label: '/dags/{dag_id}/dagRuns',
       body,

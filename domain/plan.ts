@@ -41,7 +41,11 @@ export const planSchema = z
             dagId: z.string().min(1),
             unpause: z.boolean().default(false),
             timeout: durationSchema.default('30m'),
-            /** Expected offloaded values in the validation run (0 for a near-inert flip). */
+            /**
+             * Most offloaded values the validation run may show. Unless it is 0 (a near-inert flip,
+             * where the DAG keeps its own 2 MB value), the run's large value is sized above the
+             * stage's threshold and at least one value must offload.
+             */
             maxOffloaded: z.number().int().nonnegative().optional(),
           })
           .strict(),

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import { PermanentFault } from '../activities/engine/errors.js';
 import {
@@ -20,6 +21,9 @@ import {
 } from '../adapters/airflow-api.js';
 import { renderStage } from '../domain/airflow-env.js';
 import type { DagRunResult } from '../activities/adapters.js';
+import type { ValidationEvidence } from '../domain/evidence.js';
+import { VALIDATION_MARGIN_BYTES, validateActivities } from '../activities/xcom/validate.js';
+import { testPlan } from './support/plans.js';
 import { startAirflowComponents, type AirflowStack } from '../local/airflow-components.js';
 import { createAirflowTestDatabase, repoRoot, type AirflowTestDatabase } from './support/airflow-db.js';
 import { airflowBaseEnv, tempAirflowHome } from './support/airflow.js';
@@ -37,6 +41,8 @@ const SLOW = { timeout: 900_000 };
 const suffix = randomBytes(3).toString('hex');
 const runIds = {
   base: `cutover-validate-base-${suffix}`,
+  inert: `cutover-validate-inert-${suffix}`,
+  sized: `cutover-validate-sized-${suffix}`,
   offload: `cutover-validate-offload-${suffix}`,
 };
 
@@ -203,6 +209,41 @@ void describe('AirflowRestApi against real Airflow 3.3 components', () => {
     assert.deepEqual(await s3Keys(''), []);
   });
 
+  /** VALIDATE as the workflow runs it, on the real API: the large value sized from the stage's threshold. */
+  function validateAt(
+    thresholdBytes: number,
+    runId: string,
+    maxOffloaded?: number,
+  ): Promise<ValidationEvidence> {
+    const plan = testPlan((p) => {
+      p.spec.validation = { dagId: DAG_ID, unpause: true, timeout: '5m', maxOffloaded };
+    });
+    // The activity heartbeats through its context: run it in one, as a worker would.
+    const { validateRun } = validateActivities({ airflowApi: api() });
+    return new MockActivityEnvironment().run(validateRun, {
+      plan,
+      runId,
+      thresholdBytes,
+    }) as Promise<ValidationEvidence>;
+  }
+
+  void test(
+    'VALIDATE is red when the plan expects an offload and the run offloaded nothing (a 3 MB threshold, BaseXCom)',
+    SLOW,
+    async () => {
+      const v = await validateAt(3_000_000, runIds.inert);
+      assert.equal(v.state, 'success');
+      assert.equal(v.offloadedCount, 0);
+      // The value was sized above the threshold (a fixed 2 MB would have been below it).
+      assert.equal(v.largestXComBytes, 3_000_000 + VALIDATION_MARGIN_BYTES);
+      assert.equal(v.gate.passed, false);
+      assert.match(
+        v.gate.reasons.join('; '),
+        /no XCom value was offloaded \(the run's large value was 3\.07 MB \(3 065 536 B\)\)/,
+      );
+    },
+  );
+
   let offloadSince = '';
   let offloaded: DagRunResult | undefined;
 
@@ -244,6 +285,18 @@ void describe('AirflowRestApi against real Airflow 3.3 components', () => {
       // An offloaded value's size is its object's: the same 2,000,000 encoded bytes, uncompressed.
       assert.equal(off[0]?.bytes, keys[0]?.size);
       assert.equal(off[0]?.bytes, LARGE_BYTES);
+    },
+  );
+
+  void test(
+    'VALIDATE sizes the large value from the stage threshold: it offloads, and the gate passes',
+    SLOW,
+    async () => {
+      const v = await validateAt(THRESHOLD, runIds.sized);
+      assert.equal(v.state, 'success');
+      assert.equal(v.offloadedCount, 1);
+      assert.equal(v.largestXComBytes, THRESHOLD + VALIDATION_MARGIN_BYTES);
+      assert.ok(v.gate.passed, v.gate.reasons.join('; '));
     },
   );
 

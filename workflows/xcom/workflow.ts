@@ -196,7 +196,7 @@ async function deployStage(
   run.enter(phase === 'APPLY' ? 'VALIDATE' : 'RAMP', `post-flip run of ${plan.spec.validation.dagId}`);
   const validation = await run.step(
     `validate ${stage.label}`,
-    () => steps.validateRun({ plan, runId: validationRunId(stage) }),
+    () => steps.validateRun({ plan, runId: validationRunId(stage), thresholdBytes: stage.thresholdBytes }),
     (v) => `${v.dagId}/${v.runId} ${v.state}, ${v.xcomErrors} XCom errors, ${v.offloadedCount} offloaded`,
   );
   run.evidence.validations.push(validation);
