@@ -57,6 +57,7 @@ function spawnWorker(opts: {
   taskQueue: string;
   journalDir: string;
   blockIn?: ActivityName;
+  redGate?: ActivityName;
 }) {
   const child = spawn(process.execPath, [WORKER_ENTRY], {
     env: {
@@ -65,6 +66,7 @@ function spawnWorker(opts: {
       CUTOVER_TASK_QUEUE: opts.taskQueue,
       CUTOVER_JOURNAL_DIR: opts.journalDir,
       CUTOVER_BLOCK_IN: opts.blockIn ?? '',
+      CUTOVER_RED_GATE: opts.redGate ?? '',
       CUTOVER_WORKFLOW_BUNDLE: bundlePath,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -397,6 +399,88 @@ describe('durability (real dev server, worker in its own process)', { concurrenc
         await second?.stop();
         await first.stop();
       }
+    },
+  );
+
+  // d. The same kill in every other phase with a step of its own: the step is retried on a new worker
+  // after the heartbeat timeout, the run ends DONE, and no side effect happens twice.
+  for (const [phase, activity] of [
+    ['CALIBRATE', 'calibrate'],
+    ['PREFLIGHT', 'preflight'],
+    ['VERIFY', 'verifyConfig'],
+    ['VALIDATE', 'validateRun'],
+  ] as const) {
+    test(
+      `d. worker SIGKILLed in ${phase} (${activity}): retried on a new worker, DONE, no side effect twice`,
+      { timeout: 120_000 },
+      async () => {
+        const label = `d-${activity}`;
+        const taskQueue = `durability-${label}-${randomUUID()}`;
+        const dir = journalDir(label);
+        const w1 = spawnWorker({ address: server.address, taskQueue, journalDir: dir, blockIn: activity });
+        await w1.ready;
+        const handle = await startRun(client, taskQueue, label);
+        let w2: WorkerProcess | undefined;
+        const replaceWorker = async () => {
+          await w1.blocked;
+          await w1.kill('SIGKILL');
+          w2 = spawnWorker({ address: server.address, taskQueue, journalDir: dir });
+          await w2.ready;
+        };
+        if (EVIDENCE_STEPS.includes(activity)) await replaceWorker();
+        const waiting = await waitForPhase(handle, 'AWAIT_GO', 90_000);
+        await approve(handle, waiting.planDigest);
+        if (!EVIDENCE_STEPS.includes(activity)) await replaceWorker();
+        const result = await resultWithin(handle, 90_000, [w1, ...(w2 ? [w2] : [])]);
+        assert.equal(result.outcome, 'DONE', result.reason);
+        assert.equal(result.productionChanged, true);
+        assert.deepEqual(
+          callsOf(dir, activity).map((c) => [c.attempt, c.pid]),
+          [
+            [1, w1.pid],
+            [2, w2?.pid],
+          ],
+          `${activity}: the first attempt died with its worker, the second ran on the new one`,
+        );
+        assertEachSideEffectOnce(dir);
+      },
+    );
+  }
+
+  test(
+    'e. worker SIGKILLed in COMPENSATE (revertChange): the undo is retried on a new worker, ROLLED_BACK, reverted once',
+    { timeout: 120_000 },
+    async () => {
+      const taskQueue = `durability-e-${randomUUID()}`;
+      const dir = journalDir('e');
+      const opts = { address: server.address, taskQueue, journalDir: dir, redGate: 'verifyConfig' as const };
+      const w1 = spawnWorker({ ...opts, blockIn: 'revertChange' });
+      await w1.ready;
+      const handle = await startRun(client, taskQueue, 'e');
+      const waiting = await waitForPhase(handle, 'AWAIT_GO');
+      await approve(handle, waiting.planDigest);
+      await w1.blocked;
+      await w1.kill('SIGKILL');
+      const w2 = spawnWorker(opts);
+      await w2.ready;
+      const result = await resultWithin(handle, 90_000, [w1, w2]);
+      assert.equal(result.outcome, 'ROLLED_BACK', result.reason);
+      assert.equal(result.productionChanged, false);
+      assert.deepEqual(result.status.compensation?.undoRemaining, []);
+      assert.deepEqual(
+        callsOf(dir, 'revertChange').map((c) => [c.attempt, c.pid]),
+        [
+          [1, w1.pid],
+          [2, w2.pid],
+        ],
+      );
+      // The revert happened once (on the killed worker); the retry found it done.
+      assert.deepEqual(
+        effectsIn(dir)
+          .filter((e) => e.name === 'revertChange')
+          .map((e) => e.pid),
+        [w1.pid],
+      );
     },
   );
 });

@@ -11,6 +11,8 @@
  *                         <key>        one marker file per side effect, created with O_EXCL
  *   CUTOVER_BLOCK_IN      optional activity name: on its FIRST attempt that activity performs its
  *                         side effect, then heartbeats every second forever
+ *   CUTOVER_RED_GATE      optional activity name whose gate comes back red (verifyConfig: the run
+ *                         goes on to COMPENSATE)
  *   CUTOVER_WORKFLOW_BUNDLE  optional: a file written from bundleWorkflowCode({ workflowsPath:
  *                         WORKFLOWS_PATH }), so that several worker processes need not bundle
  *                         the same workflow code each (webpack takes seconds)
@@ -62,6 +64,7 @@ const address = required('TEMPORAL_ADDRESS');
 const taskQueue = required('CUTOVER_TASK_QUEUE');
 const journalDir = required('CUTOVER_JOURNAL_DIR');
 const blockIn = process.env['CUTOVER_BLOCK_IN'] ?? '';
+const redGate = process.env['CUTOVER_RED_GATE'] ?? '';
 const bundlePath = process.env['CUTOVER_WORKFLOW_BUNDLE'] ?? '';
 mkdirSync(journalDir, { recursive: true });
 
@@ -168,7 +171,10 @@ function journaledActivities(): Activities {
     out[name] = async (input: never) => {
       const i = input as { stage?: { label: string }; runId?: string };
       journalCall(name, i.stage?.label ?? i.runId ?? null);
-      return impl(input);
+      const value = await impl(input);
+      return name === redGate
+        ? { ...(value as object), gate: { passed: false, reasons: [`${name}: red by CUTOVER_RED_GATE`] } }
+        : value;
     };
   }
   return out as unknown as Activities;
