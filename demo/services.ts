@@ -34,6 +34,17 @@ export interface ServicesOptions {
   s3Endpoint: string;
 }
 
+/** What died under the run: the dev server or the worker take the run's only way forward with them. */
+export class ComponentDied extends Error {
+  constructor(
+    readonly component: 'server' | 'worker' | 'airflow',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ComponentDied';
+  }
+}
+
 export interface Services {
   airflow: DemoAirflow | null;
   /** Rejects when the dev server, the worker or the Airflow supervisor stops under the run. */
@@ -110,18 +121,20 @@ export async function startServices(o: ServicesOptions): Promise<Services> {
   const fatal = new Promise<never>((_, reject) => {
     void server.exited.then((e) =>
       reject(
-        new Error(
+        new ComponentDied(
+          'server',
           `the Temporal dev server exited (code ${e.code}, signal ${e.signal}); see ${shown(server.logFile ?? 'its log')}`,
         ),
       ),
     );
     worker.run.then(
-      () => reject(new Error('the worker stopped')),
-      (err: unknown) => reject(new Error(`the worker failed: ${errorText(err)}`)),
+      () => reject(new ComponentDied('worker', 'the worker stopped')),
+      (err: unknown) => reject(new ComponentDied('worker', `the worker failed: ${errorText(err)}`)),
     );
     void airflow?.exited.then((e) =>
       reject(
-        new Error(
+        new ComponentDied(
+          'airflow',
           `the Airflow supervisor exited (code ${e.code}, signal ${e.signal}); see ${shown(airflow.logFile)}`,
         ),
       ),
