@@ -65,7 +65,9 @@ async function follow(
   const end = await followRun(handle, {
     pollMs: POLL_MS,
     deadline: Infinity,
-    ...(draining ? {} : { guard: (wait: Promise<void>) => ctx.life.guard(Promise.race([wait, ctx.fatal])) }),
+    // Draining, only the server or the worker dying ends the wait: the kill-switch cannot go on.
+    guard: (wait: Promise<void>) =>
+      draining ? Promise.race([wait, ctx.carrierGone]) : ctx.life.guard(Promise.race([wait, ctx.fatal])),
     async poll() {
       let status: RunStatus | null = null;
       try {
@@ -190,7 +192,15 @@ async function drain(
     ctx.life.whatIsLeft = null;
     return;
   }
-  const end = await follow(ctx, handle, started, seen, true);
+  let end: Settled | null;
+  try {
+    end = await follow(ctx, handle, started, seen, true);
+  } catch (err) {
+    ctx.life.whatIsLeft = null;
+    warn(`${errorText(err)} before the kill-switch ended; what is left:`);
+    for (const line of leftLines(ctx, id, seen.status)) warn(`  ${line}`);
+    return;
+  }
   ctx.life.whatIsLeft = null;
   say('');
   if (end && 'result' in end) {

@@ -166,7 +166,7 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
     null,
   );
 
-  const { airflow, fatal } = await startServices({
+  const { airflow, fatal, carrierGone } = await startServices({
     life,
     timings,
     server,
@@ -208,6 +208,7 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
     client,
     cliEnv: cliEnvFor(server),
     fatal,
+    carrierGone,
     serverGone: () => serverState.exited,
     logNames: [
       'temporal.log',

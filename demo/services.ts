@@ -49,6 +49,8 @@ export interface Services {
   airflow: DemoAirflow | null;
   /** Rejects when the dev server, the worker or the Airflow supervisor stops under the run. */
   fatal: Promise<never>;
+  /** Rejects when the dev server or the worker stops: nothing can carry a run on after that. */
+  carrierGone: Promise<never>;
 }
 
 export async function startServices(o: ServicesOptions): Promise<Services> {
@@ -141,6 +143,14 @@ export async function startServices(o: ServicesOptions): Promise<Services> {
     );
   });
   fatal.catch(() => undefined);
+  const carrierGone = new Promise<never>((_, reject) => {
+    void server.exited.then(() => reject(new ComponentDied('server', 'the Temporal dev server exited')));
+    worker.run.then(
+      () => reject(new ComponentDied('worker', 'the worker stopped')),
+      (err: unknown) => reject(new ComponentDied('worker', `the worker failed: ${errorText(err)}`)),
+    );
+  });
+  carrierGone.catch(() => undefined);
 
-  return { airflow, fatal };
+  return { airflow, fatal, carrierGone };
 }
