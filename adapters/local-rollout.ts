@@ -11,6 +11,13 @@ import { readFileSync } from 'node:fs';
 import type { ProcessInspectorPort } from '../activities/deployment-health-ports.js';
 import type { Heartbeat, RolloutPort } from '../activities/adapters.js';
 import { PermanentFault } from '../activities/engine/errors.js';
+import {
+  DEFAULT_REACH_RETRY,
+  triesText,
+  unreachableCode,
+  whileReachable,
+  type ReachRetry,
+} from './controller-reach.js';
 import type { Component } from '../domain/plan.js';
 import { envMismatches as mismatches } from '../domain/env-mismatch.js';
 
@@ -27,6 +34,8 @@ export interface LocalRolloutOptions {
   fetch?: typeof fetch;
   /** The components the plan expects (for `inspect`); default: those the supervisor reports. */
   components?: string[];
+  /** How a supervisor that refuses connections is tried again before the step fails (default 3 tries over 30 s). */
+  reachRetry?: ReachRetry;
 }
 
 interface LiveEnv {
@@ -131,15 +140,39 @@ export class LocalRollout implements RolloutPort, ProcessInspectorPort {
     }
   }
 
-  /** Polls /health until the supervisor runs every component and restarts nothing, or the deadline. */
+  /**
+   * Runs `attempt` while the supervisor takes connections: one that refuses them for the bounded
+   * retry (3 tries over 30 s) is dead, not busy, and the step fails with ControllerUnreachable
+   * naming the components nothing can restart now and since when.
+   */
+  private reachable<T>(attempt: () => Promise<T>, components: Component[], heartbeat: Heartbeat): Promise<T> {
+    const retry = this.options.reachRetry ?? DEFAULT_REACH_RETRY;
+    const names = components.map((c) => c.name).join(', ');
+    return whileReachable(
+      attempt,
+      retry,
+      (since, code, tries) =>
+        `supervisor unreachable at ${this.url()} (${code}, ${triesText(tries, retry)}): ` +
+        `the Airflow components ${names} are down or unmanaged since ${since} at the latest; ` +
+        'nothing can restart them or read their env until the supervisor runs again (npm run airflow-local)',
+      (code, tried) =>
+        heartbeat({ waiting: `supervisor unreachable (${code}), try ${tried}/${retry.tries}` }),
+    );
+  }
+
+  /**
+   * Polls /health until the supervisor runs every component and restarts nothing, or the deadline.
+   * A connection error is thrown (the caller tells busy from dead); any answer is "busy".
+   */
   private async untilIdle(deadline: number, heartbeat: Heartbeat): Promise<void> {
     for (;;) {
       try {
         const res = await this.fetchFn(`${this.url()}/health`, { signal: AbortSignal.timeout(10_000) });
         await res.arrayBuffer();
         if (res.ok) return;
-      } catch {
-        // unreachable for now: the checks below say so if it stays that way
+      } catch (err) {
+        if (unreachableCode(err) !== null) throw err;
+        // a slow answer: busy, like a 503
       }
       if (Date.now() >= deadline) return;
       heartbeat({ waiting: 'supervisor busy' });
@@ -160,21 +193,24 @@ export class LocalRollout implements RolloutPort, ProcessInspectorPort {
   }): Promise<{ name: string; ready: boolean; detail: string }[]> {
     const keys = Object.keys(args.expectEnv);
     const deadline = Date.now() + args.timeoutMs;
+    const reachable = <T>(attempt: () => Promise<T>) =>
+      this.reachable(attempt, args.components, args.heartbeat);
     // A restart already under way (asked by an attempt of this step whose worker died) finishes first.
-    await this.untilIdle(deadline, args.heartbeat);
-    const check = async () =>
+    await reachable(() => this.untilIdle(deadline, args.heartbeat));
+    const read = async () =>
       Promise.all(
         args.components.map(async (c) => {
           try {
             const live = await this.live(c, keys);
             return { c, live, problems: mismatches(live.env, args.expectEnv) };
           } catch (err) {
-            if (err instanceof PermanentFault) throw err;
+            if (err instanceof PermanentFault || unreachableCode(err) !== null) throw err;
             const why = err instanceof Error ? err.message : String(err);
             return { c, live: null, problems: [why] };
           }
         }),
       );
+    const check = () => reachable(read);
     const before = await check();
     if (before.every((x) => x.problems.length === 0))
       return before.map(({ c, live }) => ({
@@ -193,22 +229,24 @@ export class LocalRollout implements RolloutPort, ProcessInspectorPort {
       );
     } catch (err) {
       if (err instanceof PermanentFault) throw err;
-      // A restart that failed or ran out of time is the verdict for the gate, not a reason to restart again.
-      restartError = err instanceof Error ? err.message : String(err);
+      // A restart that failed or ran out of time is the verdict for the gate, not a reason to restart
+      // again. A supervisor that died under it is not: the check below tells dead from back again.
+      if (unreachableCode(err) === null) restartError = err instanceof Error ? err.message : String(err);
     }
     const after = await check();
-    return after.map(({ c, live, problems }) => ({
-      name: c.name,
-      ready: problems.length === 0 && restartError === null,
-      detail:
-        problems.length === 0 && restartError === null
-          ? `restarted: pid ${live?.pid} (started ${live?.startedAt}) carries the env`
-          : [
-              restartError,
-              problems.length ? `${live ? `pid ${live.pid}` : c.name}: ${problems.join('; ')}` : null,
-            ]
-              .filter(Boolean)
-              .join('; '),
-    }));
+    return after.map(({ c, live, problems }) => {
+      // The gate prefixes the component's name: each problem once, the restart's error not repeated.
+      const own = problems.filter((p) => p !== restartError);
+      return {
+        name: c.name,
+        ready: problems.length === 0 && restartError === null,
+        detail:
+          problems.length === 0 && restartError === null
+            ? `restarted: pid ${live?.pid} (started ${live?.startedAt}) carries the env`
+            : [restartError, own.length ? `${live ? `pid ${live.pid}: ` : ''}${own.join('; ')}` : null]
+                .filter(Boolean)
+                .join('; '),
+      };
+    });
   }
 }

@@ -32,6 +32,11 @@ export interface TemporalBinary {
 }
 
 export interface DevServerOptions {
+  /**
+   * Its own process group, so a terminal's Ctrl-C reaches only the process that started it, which
+   * decides the order things stop in (the demo lets a run's kill-switch finish first).
+   */
+  ownProcessGroup?: boolean;
   /** Address the frontend (and the UI) bind to. Default 127.0.0.1. */
   ip?: string;
   /** gRPC frontend port. Default: a free port. */
@@ -299,7 +304,10 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const logOffset = statSync(logFile).size;
   writeSync(logFd, `=== ${new Date().toISOString()} ${binary.path} ${args.join(' ')}\n`);
 
-  const child = spawn(binary.path, args, { stdio: ['ignore', logFd, logFd] });
+  const child = spawn(binary.path, args, {
+    stdio: ['ignore', logFd, logFd],
+    detached: opts.ownProcessGroup ?? false,
+  });
   closeSync(logFd);
 
   // Set by the 'exit' listener (an object, so that TypeScript does not narrow it to null).

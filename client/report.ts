@@ -7,8 +7,17 @@
 import type { RunStatus } from '../domain/engine/run.js';
 import { code, duration, mdTable, plotLines, type Put } from './report-md.js';
 import { timelinePlot } from './plots/timeline.js';
-import { rcaFigures } from './rca.js';
+import { rcaFigures, type DetectedFrom } from './rca.js';
 import { clientRunbook } from './runbooks.js';
+
+/** The detection time with where it comes from when that is not the failing step's own end. */
+function detected(at: string | null, from: DetectedFrom | null): string {
+  if (at === null) return 'no step of the run has a time';
+  if (from === 'kill-switch start')
+    return `${at} (the kill-switch started; the failing step has no time of its own)`;
+  if (from === 'after the last step before') return `after ${at} (the last time before the failure)`;
+  return at;
+}
 
 function rca(status: RunStatus, p: (...lines: string[]) => void): void {
   const comp = status.compensation;
@@ -22,7 +31,7 @@ function rca(status: RunStatus, p: (...lines: string[]) => void): void {
         ['Failing phase', comp.trigger.phase],
         ['Failing step', figures.failingStep],
         ['Error', comp.trigger.error],
-        ['Detected', figures.detectedAt],
+        ['Detected', detected(figures.detectedAt, figures.detectedFrom)],
         [
           'Compensation',
           `${comp.completed.join(' → ') || 'nothing completed'}${comp.remaining.length ? `; left: ${comp.remaining.join(', ')}` : ''}`,
@@ -30,7 +39,9 @@ function rca(status: RunStatus, p: (...lines: string[]) => void): void {
         ['Healed', figures.healedAt ?? `not healed (${status.outcome ?? status.phase})`],
         [
           'Time to heal',
-          figures.timeToHealSeconds === null ? '–' : duration(figures.timeToHealSeconds * 1000),
+          figures.timeToHealSeconds !== null
+            ? duration(figures.timeToHealSeconds * 1000)
+            : `not healed (${status.outcome ?? status.phase})`,
         ],
       ],
     ),

@@ -29,7 +29,13 @@ export interface StartAirflowOptions {
 
 export async function startAirflow(opts: StartAirflowOptions): Promise<DemoAirflow> {
   try {
-    return await spawnSupervisor({ ...opts, components: opts.components ?? AIRFLOW_COMPONENTS });
+    // Its own process group: a terminal's Ctrl-C reaches the demo alone, which stops Airflow only
+    // after the run's kill-switch has used it.
+    return await spawnSupervisor({
+      ...opts,
+      components: opts.components ?? AIRFLOW_COMPONENTS,
+      ownProcessGroup: true,
+    });
   } catch (err) {
     if (err instanceof SupervisorStartAborted) throw new Interrupted('SIGINT');
     throw err;

@@ -32,6 +32,8 @@ export interface DemoContext {
   cliEnv: NodeJS.ProcessEnv;
   /** Rejects when something the run needs dies under it (dev server, worker, Airflow). */
   fatal: Promise<never>;
+  /** Rejects when the dev server or the worker dies: a cancelled run's kill-switch cannot go on. */
+  carrierGone: Promise<never>;
   serverGone(): boolean;
   /** The log files worth naming at the end. */
   logNames: string[];

@@ -15,7 +15,8 @@ import type { RunStatus } from '../domain/engine/run.js';
 import { answerApproval, approvalMode } from './approval.js';
 import { cliCommand, phaseTimings, planArg, runCli, starter, type DemoContext } from './context.js';
 import { approvalLines, compensationLines, EvidencePrinter, validationLines } from './evidence.js';
-import { ORDER, within } from './lifecycle.js';
+import { Interrupted, ORDER, within } from './lifecycle.js';
+import { ComponentDied } from './services.js';
 import { DEMO_APPROVER } from './options.js';
 import { errorText, say, shown, since, warn } from './output.js';
 
@@ -38,8 +39,23 @@ function exitCodeFor(outcome: string, drill: boolean): number {
   return outcome === 'DONE' || (drill && outcome === 'ROLLED_BACK') ? 0 : 1;
 }
 
-/** Polls the status until the run ends, printing progress and evidence, answering the go once. */
-async function follow(ctx: DemoContext, handle: WorkflowHandle, started: Started): Promise<Settled> {
+/** The last status the demo read: what a second Ctrl-C or a lost server leaves behind is told from it. */
+interface Seen {
+  status: RunStatus | null;
+}
+
+/**
+ * Polls the status until the run ends, printing progress and evidence, answering the go once.
+ * After an interruption (`draining`) it only follows the kill-switch: no go is answered, the demo's
+ * own interruption does not end the wait, and NEEDS_OPERATOR ends it (the run then waits for a person).
+ */
+async function follow(
+  ctx: DemoContext,
+  handle: WorkflowHandle,
+  started: Started,
+  seen: Seen,
+  draining = false,
+): Promise<Settled | null> {
   const progress = new ProgressPrinter(say);
   const evidence = new EvidencePrinter(say);
   const mode = approvalMode(ctx.opts.yes);
@@ -49,7 +65,9 @@ async function follow(ctx: DemoContext, handle: WorkflowHandle, started: Started
   const end = await followRun(handle, {
     pollMs: POLL_MS,
     deadline: Infinity,
-    guard: (wait) => ctx.life.guard(Promise.race([wait, ctx.fatal])),
+    // Draining, only the server or the worker dying ends the wait: the kill-switch cannot go on.
+    guard: (wait: Promise<void>) =>
+      draining ? Promise.race([wait, ctx.carrierGone]) : ctx.life.guard(Promise.race([wait, ctx.fatal])),
     async poll() {
       let status: RunStatus | null = null;
       try {
@@ -62,10 +80,17 @@ async function follow(ctx: DemoContext, handle: WorkflowHandle, started: Started
         silentWorker = true;
       }
       if (!status) return undefined;
+      seen.status = status;
       progress.update(status);
       evidence.update(status);
       const waiting = waitsForHuman(status);
-      if (waiting && status.phase === 'AWAIT_GO' && question === null && status.pendingApproval) {
+      if (
+        !draining &&
+        waiting &&
+        status.phase === 'AWAIT_GO' &&
+        question === null &&
+        status.pendingApproval
+      ) {
         say('');
         const approve = cliCommand(
           ctx,
@@ -91,18 +116,111 @@ async function follow(ctx: DemoContext, handle: WorkflowHandle, started: Started
         say('NEEDS_OPERATOR: the compensation itself failed; the run waits for a person.');
         for (const line of needsOperatorLines(status))
           say(line.replace(/^(\s*)cutover /, `$1${cliCommand(ctx, '').trimEnd()} `));
+        if (draining) return 'stop';
       }
       return undefined;
     },
   });
   // Set inside poll(), which TypeScript's flow analysis does not follow.
   (question as AbortController | null)?.abort();
-  if (end === null) throw new Error('stopped following before the run settled');
+  if (end === null) {
+    if (draining) return null;
+    throw new Error('stopped following before the run settled');
+  }
   if ('result' in end) {
+    seen.status = end.result.status;
     progress.update(end.result.status); // the steps that finished after the last poll
     evidence.update(end.result.status);
   }
   return end;
+}
+
+/** What is left changed, from the last status the demo read and the env file as it is now. */
+function leftLines(ctx: DemoContext, workflowId: string, status: RunStatus | null): string[] {
+  let envSame: boolean | null = null;
+  try {
+    envSame = readFileSync(ctx.envFile, 'utf8') === ctx.envText;
+  } catch {
+    envSame = null;
+  }
+  const comp = status?.compensation;
+  return [
+    `the cut-over ${workflowId} was last seen in ${status?.phase ?? 'an unknown phase'}${
+      comp
+        ? `; undo not done: ${comp.undoRemaining.join(', ') || 'none'}; kill-switch steps left: ${comp.remaining.join(', ') || 'none'}`
+        : ''
+    }`,
+    `the env file ${shown(ctx.envFile)} is ${
+      envSame === null
+        ? 'unreadable'
+        : envSame
+          ? 'byte for byte what the demo wrote'
+          : 'CHANGED: it still holds what the cut-over deployed'
+    }`,
+  ];
+}
+
+/**
+ * The demo was interrupted, or a component died, while the run was live: cancel the run so that
+ * its kill-switch undoes what it changed, follow it to its outcome (or NEEDS_OPERATOR) and tell it,
+ * all before anything is stopped. Only the dev server or the worker dying leaves nothing to wait for.
+ */
+async function drain(
+  ctx: DemoContext,
+  handle: WorkflowHandle,
+  started: Started,
+  seen: Seen,
+  why: Interrupted | ComponentDied,
+): Promise<void> {
+  const id = started.workflowId;
+  const cause = why instanceof Interrupted ? why.signal : why.message;
+  if (why instanceof ComponentDied && why.component !== 'airflow') {
+    warn(`${cause}: nothing can carry the cut-over ${id} on; what is left:`);
+    for (const line of leftLines(ctx, id, seen.status)) warn(`  ${line}`);
+    return;
+  }
+  warn(
+    `${cause}: cancelling the cut-over ${id} so that its kill-switch undoes what it changed; ` +
+      'waiting for its outcome before stopping anything (Ctrl-C again stops waiting and says what is left)',
+  );
+  ctx.life.whatIsLeft = () => leftLines(ctx, id, seen.status);
+  try {
+    await handle.cancel();
+  } catch (err) {
+    warn(`could not cancel the cut-over ${id}: ${errorText(err)}; what is left:`);
+    for (const line of leftLines(ctx, id, seen.status)) warn(`  ${line}`);
+    ctx.life.whatIsLeft = null;
+    return;
+  }
+  let end: Settled | null;
+  try {
+    end = await follow(ctx, handle, started, seen, true);
+  } catch (err) {
+    ctx.life.whatIsLeft = null;
+    warn(`${errorText(err)} before the kill-switch ended; what is left:`);
+    for (const line of leftLines(ctx, id, seen.status)) warn(`  ${line}`);
+    return;
+  }
+  ctx.life.whatIsLeft = null;
+  say('');
+  if (end && 'result' in end) {
+    const { result } = end;
+    say(`Cut-over ${id}: ${result.outcome} (cancelled: ${cause})`);
+    say(`  reason: ${result.reason}`);
+    say(`  production changed: ${result.productionChanged ? 'yes (the flip is live)' : 'no'}`);
+    const story = compensationLines(result.status);
+    if (story.lines.length > 0) {
+      say('');
+      for (const line of story.lines) say(line);
+      say('');
+    }
+  } else if (end && 'error' in end) {
+    warn(`the cut-over ${id} ended without an outcome: ${errorText(end.error)}`);
+  } else {
+    say(`Cut-over ${id}: NEEDS_OPERATOR (cancelled: ${cause}); it stays open, waiting for a person`);
+    say(`  details: ${seen.status?.details ?? '(no status)'}`);
+  }
+  for (const line of leftLines(ctx, id, seen.status)) say(`  ${line}`);
 }
 
 export async function runCutover(ctx: DemoContext): Promise<CutoverRunOutcome> {
@@ -135,31 +253,41 @@ export async function runCutover(ctx: DemoContext): Promise<CutoverRunOutcome> {
   if (started.uiLink) say(`  Temporal Web UI: ${started.uiLink}`);
   const handle = client.workflow.getHandle(started.workflowId, started.runId, { followRuns: false });
 
+  const seen: Seen = { status: null };
   let ended = false;
   life.add(
     'the cut-over',
     ORDER.RUN,
     async () => {
       if (ended || ctx.serverGone()) return;
-      // Interrupted mid-run: end it now. Its Airflow, env file and database are torn down with the
-      // demo, so there is nothing for a compensation to protect, and it would take minutes.
-      const done = await within(
-        Promise.race([
-          handle.terminate('the demo was interrupted; its stack is being torn down').then(
-            () => true,
-            () => false,
-          ),
-          ctx.server.exited.then(() => false),
-        ]),
-        3_000,
+      // Only when something other than an interruption or a dying component ended the demo mid-run
+      // (those are handled below, before anything stops). Never terminate: past AWAIT_GO the run may
+      // have changed production. Cancel it, so its kill-switch runs (in a non-cancellable scope), while
+      // the worker still serves it (ORDER.RUN comes first).
+      await handle.cancel().catch(() => undefined);
+      const settled = await within(
+        handle.result().then(
+          () => true,
+          () => true,
+        ),
+        120_000,
         false,
       );
-      if (done) warn(`terminated the cut-over ${started.workflowId} (the demo was interrupted)`);
+      if (!settled) for (const line of leftLines(ctx, started.workflowId, seen.status)) warn(line);
     },
     null,
   );
 
-  const end = await follow(ctx, handle, started);
+  let end: Settled;
+  try {
+    end = (await follow(ctx, handle, started, seen)) as Settled;
+  } catch (err) {
+    if (!(err instanceof Interrupted) && !(err instanceof ComponentDied)) throw err;
+    timings.push({ label: 'cut-over (cutover start)', ms: since(t), note: 'interrupted' });
+    await drain(ctx, handle, started, seen, err);
+    ended = true;
+    throw err;
+  }
   ended = true;
   const runMs = since(t);
   say('');

@@ -65,6 +65,11 @@ export class Lifecycle {
   private readonly pending: Promise<unknown>[] = [];
   private seq = 0;
   private by: NodeJS.Signals | null = null;
+  /**
+   * What a second Ctrl-C leaves behind, told before the process exits: set while the demo waits for
+   * a run's kill-switch after the first one.
+   */
+  whatIsLeft: (() => string[]) | null = null;
 
   constructor() {
     this.abortedPromise = new Promise<never>((_, reject) => {

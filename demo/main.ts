@@ -12,6 +12,7 @@ import { Client, Connection } from '@temporalio/client';
 import { localTargetEnvFile } from '../local/airflow-env.js';
 import { databaseExists } from '../local/postgres.js';
 import { loadPlan } from '../domain/plan-file.js';
+import { PHASE } from '../workflows/engine/search-attributes.js';
 import { cliCommand, cliEnvFor, type DemoContext } from './context.js';
 import { runAssessment } from './assess-run.js';
 import { runCutover } from './cutover-run.js';
@@ -35,25 +36,51 @@ interface RunOutcome {
   workflowId: string | null;
 }
 
-/** Ends whatever a demo interrupted earlier left running on this state dir's server. */
-async function terminateLeftovers(client: Client): Promise<void> {
-  const leftovers: string[] = [];
+/** Phases in which a run may have changed its Airflow: its undo may still be owed. */
+const CHANGING_PHASES = new Set(['APPLY', 'VERIFY', 'VALIDATE', 'RAMP', 'COMPENSATE', 'NEEDS_OPERATOR']);
+
+/**
+ * What an earlier demo left running on this state dir's server (it was killed, or its run waits at
+ * NEEDS_OPERATOR). Before the demo rewrites the env file or recreates the database:
+ * - a run that provably changed nothing (a dry run, an assessment, a run before APPLY) is
+ *   terminated, as nothing is owed;
+ * - a run that may have changed production is never terminated, and the demo refuses to go on.
+ *   Cancelling it and serving it with this demo's worker was the alternative, but its undo would
+ *   act on the files this demo is about to rewrite, and its Airflow and database would be the new
+ *   ones: the outcome would claim a roll-back of something else. The person decides instead.
+ */
+async function endLeftovers(opts: Options, address: string): Promise<void> {
+  const connection = await Connection.connect({ address });
   try {
-    // The server and its history belong to this state dir: anything running there is an earlier
-    // demo's, and its Airflow, env file and database are gone.
+    const client = new Client({ connection });
+    const ended: string[] = [];
+    const owed: string[] = [];
     for await (const wf of client.workflow.list({ query: 'ExecutionStatus = "Running"' })) {
+      const phase = wf.typedSearchAttributes.get(PHASE);
+      const readOnly = wf.workflowId.startsWith('cutover-plan/') || wf.type === 'deploymentAssessment';
+      if (!readOnly && (phase === undefined || CHANGING_PHASES.has(phase))) {
+        owed.push(`${wf.workflowId} (${phase ?? 'phase unknown'})`);
+        continue;
+      }
       await client.workflow
         .getHandle(wf.workflowId, wf.runId)
-        .terminate('left over from an interrupted demo run');
-      leftovers.push(wf.workflowId);
+        .terminate(`left over by an interrupted demo in ${phase ?? 'its first phase'}: nothing was changed`);
+      ended.push(wf.workflowId);
     }
-  } catch (err) {
-    warn(`could not look for runs left over by an earlier demo: ${errorText(err)}`);
+    if (ended.length > 0)
+      say(
+        `  [note] terminated ${ended.length} run(s) an interrupted demo left before any change: ${ended.join(', ')}`,
+      );
+    if (owed.length > 0)
+      throw new Error(
+        `an earlier demo left ${owed.join(', ')} open: it may have changed its Airflow, and its undo is owed. ` +
+          `The demo does not end such a run, nor overwrite the env file ${shown(path.join(opts.dir, 'airflow.env'))} ` +
+          `or the database ${opts.db} it would undo. Read what is left in that env file; then, to let the run go, ` +
+          `remove ${shown(path.join(opts.dir, 'temporal.db'))} (its history goes with it), or run the demo with another --dir.`,
+      );
+  } finally {
+    await connection.close();
   }
-  if (leftovers.length > 0)
-    say(
-      `  [note] terminated ${leftovers.length} run(s) left running by an interrupted demo: ${leftovers.join(', ')}`,
-    );
 }
 
 /** --keep: what to try meanwhile, the wall times so far, then wait for Ctrl-C. */
@@ -100,7 +127,9 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
   say(
     `Starting the stack: Temporal dev server, PostgreSQL database (Airflow schema${runbook.seedsXComHistory ? ' + XCom history' : ''}), moto S3`,
   );
-  const stack = await startStack(opts, life, timings, { dir, logs }, planBucket(runbook));
+  const stack = await startStack(opts, life, timings, { dir, logs }, planBucket(runbook), (server) =>
+    endLeftovers(opts, server.address),
+  );
   const { server, db, moto } = stack;
   const serverState = { exited: false };
   void server.exited.then(() => (serverState.exited = true));
@@ -128,7 +157,7 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
     `  [ok] env file ${shown(envFile)}; plan ${shown(plan.file)}${plan.edits ? ` (${runbook.planFile} ${plan.edits})` : ''}`,
   );
 
-  // A client for the run, and for what an interrupted earlier demo left running.
+  // A client for the run.
   const client = await life.acquire(
     'the Temporal client',
     ORDER.CLIENT,
@@ -136,9 +165,8 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
     (c) => c.connection.close(),
     null,
   );
-  await terminateLeftovers(client);
 
-  const { airflow, fatal } = await startServices({
+  const { airflow, fatal, carrierGone } = await startServices({
     life,
     timings,
     server,
@@ -152,12 +180,14 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
   });
 
   // Probes still running (the run was interrupted mid-step) would hold the worker's shutdown. The
-  // supervisor is no group leader: only the probes, which run detached, are killed here.
+  // dev server, moto and the supervisor lead process groups too (a terminal's Ctrl-C must not reach
+  // them): they are stopped in their turn, only the probes are killed here.
+  const stackPids = new Set([server.pid, moto.pid, airflow?.supervisorPid]);
   life.add(
     'probe processes',
     ORDER.PROBES,
     async () => {
-      const probes = killChildren(childProcesses().filter((c) => c.groupLeader));
+      const probes = killChildren(childProcesses().filter((c) => c.groupLeader && !stackPids.has(c.pid)));
       for (const p of probes) warn(`killed the running probe (pid ${p.pid})`);
     },
     null,
@@ -178,6 +208,7 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
     client,
     cliEnv: cliEnvFor(server),
     fatal,
+    carrierGone,
     serverGone: () => serverState.exited,
     logNames: [
       'temporal.log',
@@ -222,9 +253,12 @@ async function demo(argv: string[]): Promise<DemoResult> {
   const life = new Lifecycle();
   const onSignal = (signal: NodeJS.Signals) => {
     if (life.interrupt(signal)) {
-      warn(`${signal}: stopping everything the demo started (${signal} again to kill it at once)...`);
+      if (life.whatIsLeft)
+        warn(`${signal}: still waiting for the cut-over's kill-switch (${signal} again stops waiting)...`);
+      else warn(`${signal}: stopping everything the demo started (${signal} again to kill it at once)...`);
     } else {
       warn(`${signal} again: killing what is left`);
+      for (const line of life.whatIsLeft?.() ?? []) warn(line);
       process.exit(life.interruptionExitCode); // the exit hooks SIGKILL every descendant
     }
   };

@@ -34,10 +34,23 @@ export interface ServicesOptions {
   s3Endpoint: string;
 }
 
+/** What died under the run: the dev server or the worker take the run's only way forward with them. */
+export class ComponentDied extends Error {
+  constructor(
+    readonly component: 'server' | 'worker' | 'airflow',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ComponentDied';
+  }
+}
+
 export interface Services {
   airflow: DemoAirflow | null;
   /** Rejects when the dev server, the worker or the Airflow supervisor stops under the run. */
   fatal: Promise<never>;
+  /** Rejects when the dev server or the worker stops: nothing can carry a run on after that. */
+  carrierGone: Promise<never>;
 }
 
 export async function startServices(o: ServicesOptions): Promise<Services> {
@@ -110,24 +123,34 @@ export async function startServices(o: ServicesOptions): Promise<Services> {
   const fatal = new Promise<never>((_, reject) => {
     void server.exited.then((e) =>
       reject(
-        new Error(
+        new ComponentDied(
+          'server',
           `the Temporal dev server exited (code ${e.code}, signal ${e.signal}); see ${shown(server.logFile ?? 'its log')}`,
         ),
       ),
     );
     worker.run.then(
-      () => reject(new Error('the worker stopped')),
-      (err: unknown) => reject(new Error(`the worker failed: ${errorText(err)}`)),
+      () => reject(new ComponentDied('worker', 'the worker stopped')),
+      (err: unknown) => reject(new ComponentDied('worker', `the worker failed: ${errorText(err)}`)),
     );
     void airflow?.exited.then((e) =>
       reject(
-        new Error(
+        new ComponentDied(
+          'airflow',
           `the Airflow supervisor exited (code ${e.code}, signal ${e.signal}); see ${shown(airflow.logFile)}`,
         ),
       ),
     );
   });
   fatal.catch(() => undefined);
+  const carrierGone = new Promise<never>((_, reject) => {
+    void server.exited.then(() => reject(new ComponentDied('server', 'the Temporal dev server exited')));
+    worker.run.then(
+      () => reject(new ComponentDied('worker', 'the worker stopped')),
+      (err: unknown) => reject(new ComponentDied('worker', `the worker failed: ${errorText(err)}`)),
+    );
+  });
+  carrierGone.catch(() => undefined);
 
-  return { airflow, fatal };
+  return { airflow, fatal, carrierGone };
 }

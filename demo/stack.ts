@@ -64,6 +64,8 @@ export async function startStack(
   timings: Timing[],
   dirs: { dir: string; logs: string },
   bucket: string,
+  /** Runs once the server is up and before the database is touched (what an earlier demo left). */
+  beforeChanges: (server: DevServer) => Promise<void> = async () => undefined,
 ): Promise<Stack> {
   const serverUrl = pgServerUrl();
   const notes: string[] = [];
@@ -82,6 +84,7 @@ export async function startStack(
         ui: true,
         dbFilename: path.join(dirs.dir, 'temporal.db'),
         logFile: path.join(dirs.logs, 'temporal.log'),
+        ownProcessGroup: true,
       }),
       (s) => s.stop(),
     );
@@ -92,7 +95,11 @@ export async function startStack(
     return server;
   })();
 
+  // The database an earlier run may still have to undo is not dropped before that is known: the
+  // database waits for the server (a few seconds) instead of starting beside it.
+  const cleared = serverStep.then(beforeChanges);
   const dbStep = (async (): Promise<LocalDatabase> => {
+    await life.guard(cleared);
     let t = performance.now();
     const existed = await life.guard(databaseExists(opts.db, serverUrl));
     const db = await life.acquire(
@@ -131,7 +138,12 @@ export async function startStack(
     const moto = await life.acquire(
       'moto',
       ORDER.MOTO,
-      startMoto({ bucket, logFile: path.join(dirs.logs, 'moto.log'), signal: life.signal }),
+      startMoto({
+        bucket,
+        logFile: path.join(dirs.logs, 'moto.log'),
+        signal: life.signal,
+        ownProcessGroup: true,
+      }),
       (m) => m.stop(),
     );
     timings.push({ label: 'moto S3 start + bucket', ms: since(t) });

@@ -28,6 +28,9 @@ export function installWorkerLogging(file: string): void {
   });
   Runtime.install({
     logger,
+    // The SDK would shut the worker down at the first SIGINT/SIGTERM; the demo decides when: an
+    // interrupted run's kill-switch needs the worker until its outcome is known.
+    shutdownSignals: [],
     // The SDK core's own lines (retries, heartbeats) go to the same file instead of the terminal.
     telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
   });

@@ -101,9 +101,26 @@ interface Running {
 
 /** Process groups still alive, SIGKILLed if this Node process exits without stopping them. */
 const liveGroups = new Set<number>();
+let groupsFile: string | null = null;
+
+/**
+ * Keeps `file` listing the live component process groups (a JSON array of pgids), rewritten at
+ * every start and stop: a process killed with SIGKILL runs no exit hook, so whoever started it reads
+ * the file to kill the groups it orphaned (local/supervisor-process.ts).
+ */
+export function recordGroupsIn(file: string): void {
+  groupsFile = file;
+  writeGroups();
+}
+
+function writeGroups(): void {
+  if (groupsFile) writeFileSync(groupsFile, `${JSON.stringify([...liveGroups])}\n`);
+}
+
 let exitHook = false;
 function trackGroup(pgid: number): void {
   liveGroups.add(pgid);
+  writeGroups();
   if (exitHook) return;
   exitHook = true;
   process.on('exit', () => {
@@ -292,6 +309,7 @@ export async function startAirflowComponents(
     await Promise.race([r.exited, sleep(5_000)]);
     while (groupAlive(pgid)) await sleep(100);
     liveGroups.delete(pgid);
+    writeGroups();
   }
 
   async function health(): Promise<HealthInfo | null> {

@@ -36,6 +36,11 @@ export interface MotoOptions {
   timeoutMs?: number;
   /** Stops moto and rejects when aborted during the start. */
   signal?: AbortSignal;
+  /**
+   * Its own process group, so a terminal's Ctrl-C reaches only the process that started it, which
+   * decides the order things stop in (the demo lets a run's kill-switch finish first).
+   */
+  ownProcessGroup?: boolean;
 }
 
 /** An S3 client for a moto endpoint: path-style, us-east-1, moto's credentials. */
@@ -87,6 +92,7 @@ export async function startMoto(opts: MotoOptions = {}): Promise<MotoServer> {
   const child = spawn(venvPython(), ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
     env: { PATH: venvPath(), HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8' },
     stdio: logFd === null ? ['ignore', 'pipe', 'pipe'] : ['ignore', logFd, logFd],
+    detached: opts.ownProcessGroup ?? false,
   });
   if (logFd !== null) closeSync(logFd);
   let memory = '';

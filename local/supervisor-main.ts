@@ -1,6 +1,6 @@
 /**
  * `npm run airflow-local -- --env-file FILE [--dags DIR] [--components a,b,...] [--control-host H]
- * [--control-port N] [--api-host H] [--api-port N] [--exit-with-parent] [--username U] [--password-env VAR] [--log-dir DIR]`:
+ * [--control-port N] [--api-host H] [--api-port N] [--exit-with-parent] [--groups-file FILE] [--username U] [--password-env VAR] [--log-dir DIR]`:
  * runs the Airflow components of a `local` target under the supervisor (supervisor.ts) until SIGINT
  * or SIGTERM. The REST API password comes from the env var named by --password-env (default
  * CUTOVER_AIRFLOW_PASSWORD), never from the command line.
@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AIRFLOW_COMPONENTS } from './airflow-components.js';
+import { AIRFLOW_COMPONENTS, recordGroupsIn } from './airflow-components.js';
 import { parseComponents, startSupervisor } from './supervisor.js';
 import { repoRoot } from './venv.js';
 
@@ -31,6 +31,7 @@ async function main(): Promise<void> {
       'password-env': { type: 'string', default: 'CUTOVER_AIRFLOW_PASSWORD' },
       'log-dir': { type: 'string' },
       'exit-with-parent': { type: 'boolean', default: false },
+      'groups-file': { type: 'string' },
     },
     strict: true,
   });
@@ -48,6 +49,8 @@ async function main(): Promise<void> {
   const absEnv = path.resolve(envFile);
   const logDir = path.resolve(values['log-dir'] ?? path.join(path.dirname(absEnv), 'logs'));
   mkdirSync(logDir, { recursive: true });
+  // Before the first component starts: a supervisor killed outright leaves this list to its parent.
+  if (values['groups-file']) recordGroupsIn(path.resolve(values['groups-file']));
   const sup = await startSupervisor({
     envFile: absEnv,
     dagsFolder: path.resolve(values.dags),

@@ -23,8 +23,43 @@ export interface SupervisorProcess extends SupervisorState {
   logDir: string;
   /** Settles when the supervisor has exited (for any reason). */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** SIGTERM (the supervisor stops the components), SIGKILL after graceMs. Idempotent. */
+  /**
+   * SIGTERM (the supervisor stops the components), SIGKILL after graceMs, then the component
+   * process groups it left behind (killed outright, it stops none). Idempotent.
+   */
   stop(graceMs?: number): Promise<void>;
+  /** SIGKILLs the component process groups still alive from the supervisor's list; returns their pgids. */
+  killOrphans(): number[];
+}
+
+/** Where the supervisor lists its components' live process groups (--groups-file). */
+export const componentGroupsFile = (envFile: string) => `${envFile}.supervisor-groups.json`;
+
+/**
+ * SIGKILLs the process groups `file` lists that are still alive. Only after the supervisor has
+ * exited: the list is then final, and its groups (setsid leaders it spawned, their workers in the
+ * group) have no one else to stop them. A pgid reused by an unrelated group in the meantime would
+ * need the kernel to wrap the pid space within a demo's lifetime; the risk is accepted.
+ */
+export function killComponentGroups(file: string): number[] {
+  let groups: number[];
+  try {
+    groups = (JSON.parse(readFileSync(file, 'utf8')) as unknown[]).filter(
+      (g): g is number => typeof g === 'number' && Number.isInteger(g) && g > 1,
+    );
+  } catch {
+    return [];
+  }
+  const killed: number[] = [];
+  for (const g of groups) {
+    try {
+      process.kill(-g, 'SIGKILL');
+      killed.push(g);
+    } catch {
+      // gone already
+    }
+  }
+  return killed;
 }
 
 export interface SpawnSupervisorOptions {
@@ -43,6 +78,11 @@ export interface SpawnSupervisorOptions {
   /** Aborting while the components start stops them and rejects with SupervisorStartAborted. */
   signal?: AbortSignal;
   startTimeoutMs?: number;
+  /**
+   * Its own process group, so a terminal's Ctrl-C reaches only the process that started it, which
+   * decides the order things stop in (the demo lets a run's kill-switch finish first).
+   */
+  ownProcessGroup?: boolean;
 }
 
 export class SupervisorStartAborted extends Error {
@@ -56,6 +96,9 @@ export async function spawnSupervisor(opts: SpawnSupervisorOptions): Promise<Sup
   const stateFile = supervisorStateFile(opts.envFile);
   // A state file left by a supervisor that was killed would look like this one being ready.
   rmSync(stateFile, { force: true });
+  const groupsFile = componentGroupsFile(opts.envFile);
+  // An earlier supervisor's list: its groups were dealt with when it ended (or are not ours now).
+  rmSync(groupsFile, { force: true });
   const logDir = opts.logDir ?? path.join(path.dirname(opts.logFile), 'airflow-logs');
   const out = openSync(opts.logFile, 'a');
   const child = spawn(
@@ -76,8 +119,14 @@ export async function spawnSupervisor(opts: SpawnSupervisorOptions): Promise<Sup
       '--log-dir',
       logDir,
       '--exit-with-parent',
+      '--groups-file',
+      groupsFile,
     ],
-    { env: { ...process.env, [PASSWORD_ENV]: opts.password }, stdio: ['ignore', out, out] },
+    {
+      env: { ...process.env, [PASSWORD_ENV]: opts.password },
+      stdio: ['ignore', out, out],
+      detached: opts.ownProcessGroup ?? false,
+    },
   );
   closeSync(out);
   const pid = child.pid;
@@ -89,12 +138,21 @@ export async function spawnSupervisor(opts: SpawnSupervisorOptions): Promise<Sup
       resolve({ code, signal });
     }),
   );
+  const killOrphans = () => (done ? killComponentGroups(groupsFile) : []);
+  // This process ending (a demo's second Ctrl-C, a test that fails) must not leave them either.
+  process.once('exit', () => {
+    if (!done) child.kill('SIGKILL');
+    done = true;
+    killComponentGroups(groupsFile);
+  });
   const stop = async (graceMs = 90_000): Promise<void> => {
-    if (done) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    await exited;
-    clearTimeout(timer);
+    if (!done) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    }
+    killOrphans();
   };
   const tail = () => {
     try {
@@ -119,5 +177,14 @@ export async function spawnSupervisor(opts: SpawnSupervisorOptions): Promise<Sup
     await new Promise((r) => setTimeout(r, 250));
   }
   const state = JSON.parse(readFileSync(stateFile, 'utf8')) as SupervisorState;
-  return { ...state, stateFile, supervisorPid: pid, logFile: opts.logFile, logDir, exited, stop };
+  return {
+    ...state,
+    stateFile,
+    supervisorPid: pid,
+    logFile: opts.logFile,
+    logDir,
+    exited,
+    stop,
+    killOrphans,
+  };
 }

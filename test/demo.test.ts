@@ -90,8 +90,11 @@ interface DemoRun {
   ms: number;
 }
 
-/** Runs the demo; sends SIGINT (to the demo process only) once its output matches `interruptAt`. */
-function runDemo(args: string[], interruptAt?: RegExp): Promise<DemoRun> {
+/**
+ * Runs the demo; sends SIGINT (to the demo process only) once its output matches `interruptAt`.
+ * `act` is called with the output so far at every chunk and every 100 ms (a condition to wait on).
+ */
+function runDemo(args: string[], interruptAt?: RegExp, act?: (out: string) => void): Promise<DemoRun> {
   const venvBin = path.join(venvDir(), 'bin');
   const child = spawn(process.execPath, [DEMO, ...args], {
     cwd: REPO_ROOT,
@@ -116,6 +119,7 @@ function runDemo(args: string[], interruptAt?: RegExp): Promise<DemoRun> {
     maybeInterrupt();
   });
   const watch = () => {
+    act?.(run.stdout + run.stderr);
     if (child.pid === undefined) return;
     for (const pid of descendants(child.pid)) {
       const info = readProc(pid);
@@ -462,23 +466,81 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
   });
 
   void test(
-    'SIGINT during the cut-over: exit 130, the run terminated, Airflow and everything else stopped, the database dropped',
+    'SIGINT during the cut-over: exit 130, the run cancelled (never terminated) and its outcome told, then Airflow and everything else stopped, the database dropped',
     VERY_SLOW,
     async () => {
       const { args, db } = await demoArgs();
       const run = await runDemo(['--yes', ...args], /^\d\d:\d\d:\d\d CALIBRATE/m);
       assert.equal(run.code, 130, describeRun(run));
       assert.match(run.stderr, /SIGINT: stopping everything the demo started/);
-      assert.match(run.stderr, /terminated the cut-over cutover\/local-demo\/xcom-flip-local/);
+      assert.match(run.stderr, /SIGINT: cancelling the cut-over cutover\/local-demo\/xcom-flip-local/);
+      assert.doesNotMatch(run.stderr, /terminated/);
+      assert.match(
+        run.stdout,
+        /^Cut-over cutover\/local-demo\/xcom-flip-local: CANCELLED \(cancelled: SIGINT\)$/m,
+      );
       assert.match(
         run.stdout,
         /^ {2}shutdown +\d+\.\d s +\(worker stopped, Airflow stopped, moto stopped, database \w+ dropped/m,
       );
-      assert.doesNotMatch(run.stdout, /^Cut-over /m);
       assert.ok(
         [...run.seen.values()].some((p) => /airflow scheduler/.test(p.command)),
         'Airflow was running when the demo was interrupted',
       );
+      await assertNothingLeft(run, db);
+    },
+  );
+
+  void test(
+    'the supervisor killed (SIGKILL) mid-APPLY under --keep: the run cancelled, its kill-switch ends it, the env file as before, no process left',
+    VERY_SLOW,
+    async () => {
+      const { args, dir, db } = await demoArgs();
+      const envFile = path.join(dir, 'airflow.env');
+      let written: string | null = null;
+      let killed: number | null = null;
+      const run = await runDemo(['--yes', '--keep', ...args], undefined, (out) => {
+        if (killed !== null) return;
+        // The env file as the demo wrote it, read before the cut-over can touch it.
+        if (written === null && /\[ok\] env file/.test(out)) written = readFileSync(envFile, 'utf8');
+        const pid = /supervisor pid (\d+)/.exec(out)?.[1];
+        // Mid-APPLY: the change is in the env file, the rollout is restarting the components.
+        if (written !== null && pid && /^\d\d:\d\d:\d\d APPLY/m.test(out)) {
+          if (readFileSync(envFile, 'utf8') === written) return;
+          killed = Number(pid);
+          process.kill(killed, 'SIGKILL');
+        }
+      });
+      assert.ok(killed !== null, `the supervisor was killed mid-APPLY\n${describeRun(run)}`);
+      assert.equal(run.code, 1, describeRun(run));
+      assert.match(
+        run.stderr,
+        /the Airflow supervisor exited \(code null, signal SIGKILL\).*: cancelling the cut-over cutover\/local-demo\/xcom-flip-local/,
+      );
+      assert.doesNotMatch(run.stderr, /terminated/);
+      const outcome =
+        /^Cut-over cutover\/local-demo\/xcom-flip-local: (ROLLED_BACK|NEEDS_OPERATOR) \(cancelled: /m.exec(
+          run.stdout,
+        );
+      assert.ok(outcome, describeRun(run));
+      if (outcome[1] === 'NEEDS_OPERATOR') {
+        // Told plainly and once: the supervisor is gone, which components are down and since when.
+        const details = /^ {2}details: (.*)$/m.exec(run.stdout)?.[1] ?? '';
+        assert.match(
+          details,
+          /supervisor unreachable at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED, 3 tries over 30 s\)/,
+        );
+        assert.match(
+          details,
+          /the Airflow components (?:(?:api-server|scheduler|dag-processor|triggerer)(?:, |(?= are))){4} are down or unmanaged since \d{4}-/,
+        );
+        assert.equal(details.split('supervisor unreachable').length, 2, details);
+        assert.doesNotMatch(details, /components on the old config/);
+      }
+      // The revert needs no supervisor: the env file is what the demo wrote, and the demo says so.
+      assert.equal(readFileSync(envFile, 'utf8'), written);
+      assert.match(run.stdout, /the env file \S+airflow\.env is byte for byte what the demo wrote/);
+      assert.doesNotMatch(run.stdout, /Running until Ctrl-C/, '--keep does not keep a broken stack');
       await assertNothingLeft(run, db);
     },
   );

@@ -267,11 +267,87 @@ void test('a rolled-back run has an RCA: failing step, error, compensation, time
   assert.deepEqual(rcaFigures(status), {
     failingStep: 'VERIFY / verify target',
     detectedAt: at(25),
+    detectedFrom: 'failing step',
     healedAt: at(72),
     timeToHealSeconds: 47,
   });
   assert.equal(rcaFigures(done), null, 'no RCA when the kill-switch never ran');
   assert.ok(!renderReport(done).includes('## RCA'));
+});
+
+void test('every run the kill-switch touched has Detected and Time to heal, whatever the failing phase', () => {
+  const at = (s: number) => new Date(Date.UTC(2026, 5, 6, 10, 0, s)).toISOString();
+  const timed = (phase: string, step: string, from: number, to: number) => ({
+    phase,
+    step,
+    status: 'ok' as const,
+    summary: 'ok',
+    startedAt: at(from),
+    finishedAt: at(to),
+  });
+  // The tester's run: S3 killed mid-VALIDATE, validateRun threw after its retries: a failed step has
+  // no worker time of its own.
+  const validateThrew = {
+    phase: 'VALIDATE',
+    step: 'validate target',
+    status: 'failed' as const,
+    summary: 'S3 down',
+  };
+  const compensation = (
+    completed: string[],
+    failed: { step: string; error: string; attempt: number } | null,
+  ) => ({
+    trigger: { phase: 'VALIDATE', error: 'Could not connect to the endpoint URL' },
+    completed,
+    failed,
+    remaining: failed ? [failed.step] : [],
+    undoRemaining: [],
+    operatorActions: [],
+  });
+  const rolledBack: CutoverStatus = {
+    ...baseStatus(done.evidence, { compensation: compensation(['revert target', 'waitForRollout'], null) }),
+    outcome: 'ROLLED_BACK',
+    steps: [
+      timed('APPLY', 'apply target', 0, 1),
+      timed('VERIFY', 'verify target', 20, 25),
+      validateThrew,
+      timed('COMPENSATE', 'revert target', 90, 91),
+      timed('COMPENSATE', 'rollout of the reverted config', 91, 130),
+    ],
+  };
+  const md = renderReport(rolledBack);
+  assert.ok(
+    md.includes(
+      `| Detected | ${at(90)} (the kill-switch started; the failing step has no time of its own) |`,
+    ),
+    md,
+  );
+  assert.ok(md.includes('| Failing step | VALIDATE / validate target |'), md);
+  assert.ok(md.includes('| Time to heal | 40 s |'), md);
+  assert.equal(rcaFigures(rolledBack)?.detectedFrom, 'kill-switch start');
+
+  // The kill-switch's first step failed too (no time anywhere after the failure): NEEDS_OPERATOR.
+  const stuck: CutoverStatus = {
+    ...baseStatus(done.evidence, {
+      compensation: compensation([], { step: 'revert target', error: 'env file locked', attempt: 1 }),
+    }),
+    phase: 'NEEDS_OPERATOR',
+    outcome: null,
+    steps: [
+      timed('APPLY', 'apply target', 0, 1),
+      timed('VERIFY', 'verify target', 20, 25),
+      validateThrew,
+      { phase: 'COMPENSATE', step: 'revert target', status: 'failed', summary: 'env file locked' },
+    ],
+  };
+  const md2 = renderReport(stuck);
+  assert.ok(md2.includes(`| Detected | after ${at(25)} (the last time before the failure) |`), md2);
+  assert.ok(md2.includes('| Time to heal | not healed (NEEDS_OPERATOR) |'), md2);
+  for (const doc of [md, md2]) {
+    const rows = doc.split('\n').filter((l) => /^\| (Detected|Time to heal) \|/.test(l));
+    assert.equal(rows.length, 2);
+    for (const row of rows) assert.doesNotMatch(row, /\| – \|$/, row);
+  }
 });
 
 void test('the objects under the prefix and the lifecycle rule: diff, amber warnings, apply and revert', async () => {

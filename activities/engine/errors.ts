@@ -27,7 +27,27 @@ export class PermanentFault extends Error {
   }
 }
 
+/**
+ * The controller that restarts the components (the local supervisor, the Kubernetes API server)
+ * refused connections for a bounded retry: the rollout cannot be driven or watched, and waiting out
+ * the rollout timeout would only delay NEEDS_OPERATOR. The message names the URL, since when, and
+ * the components left in an unknown or stopped state.
+ */
+export class ControllerUnreachable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ControllerUnreachable';
+  }
+}
+
 export function toActivityFailure(err: unknown): unknown {
+  if (err instanceof ControllerUnreachable) {
+    return ApplicationFailure.create({
+      type: 'ControllerUnreachable',
+      nonRetryable: true,
+      message: err.message,
+    });
+  }
   if (err instanceof PermanentFault) {
     return ApplicationFailure.create({ type: 'PermanentFault', nonRetryable: true, message: err.message });
   }

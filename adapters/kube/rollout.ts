@@ -25,6 +25,7 @@ import type { Component } from '../../domain/plan.js';
 import { componentSelector, type KubeExecPort } from './exec.js';
 import { kubeErrorText, kubeStatusCode } from './errors.js';
 import { envMismatches as mismatches } from '../../domain/env-mismatch.js';
+import { DEFAULT_REACH_RETRY, triesText, whileReachable, type ReachRetry } from '../controller-reach.js';
 
 export const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
 
@@ -57,6 +58,8 @@ export interface KubeRolloutOptions {
   python: string[];
   /** Poll interval (default 1 s). */
   pollMs?: number;
+  /** How an API server that refuses connections is tried again before the step fails (default 3 tries over 30 s). */
+  reachRetry?: ReachRetry;
 }
 
 type Env = Record<string, string | null>;
@@ -160,9 +163,25 @@ export class KubeRollout implements RolloutPort {
     heartbeat: Heartbeat;
   }): Promise<{ name: string; ready: boolean; detail: string }[]> {
     const deadline = Date.now() + args.timeoutMs;
-    // Components roll at the same time, as a Helm upgrade would roll them.
-    return Promise.all(
-      args.components.map((c) => this.one(c, args.expectEnv, deadline, args.timeoutMs, args.heartbeat)),
+    const retry = this.options.reachRetry ?? DEFAULT_REACH_RETRY;
+    const names = args.components.map((c) => c.name).join(', ');
+    const server = this.options.kubeConfig.getCurrentCluster()?.server ?? '(the kubeconfig names none)';
+    // A connection error starts the component's wait again (each step of it is idempotent); after
+    // the bounded retry the step fails once for all components, not once per component.
+    return whileReachable(
+      () =>
+        Promise.all(
+          args.components.map((c) => this.one(c, args.expectEnv, deadline, args.timeoutMs, args.heartbeat)),
+        ),
+      retry,
+      (since, code, tries) =>
+        `Kubernetes API server unreachable at ${server} (${code}, ${triesText(tries, retry)}): ` +
+        `the rollout of ${names} can be neither driven nor watched since ${since}; ` +
+        'their pods may still run, on whichever config they started with',
+      (code, tried) =>
+        args.heartbeat({
+          waiting: `Kubernetes API server unreachable (${code}), try ${tried}/${retry.tries}`,
+        }),
     );
   }
 
