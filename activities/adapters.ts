@@ -13,6 +13,7 @@ import type {
   ChangeStage,
   CheckRow,
 } from '../domain/evidence.js';
+import type { SignatureCheck } from '../domain/engine/evidence.js';
 import type { Component, Plan } from '../domain/plan.js';
 import type { AnyPlan } from '../domain/runbooks.js';
 import type { Heartbeat } from './heartbeat.js';
@@ -143,6 +144,24 @@ export interface AirflowApiPort {
   readsData(args: { run: AffectedRun }): Promise<{ readsData: boolean; detail: string }>;
 }
 
+/** What a signature check needs: the signers, who claims to sign, the exact text and its signature. */
+export interface VerifySignatureArgs {
+  /** allowed_signers lines (the plan's approval.allowedSigners). */
+  allowedSigners: readonly string[];
+  /** The identity the signature must be valid for. */
+  principal: string;
+  message: string;
+  /** Armored SSH signature. */
+  signature: string;
+  /** Judge the key's validity window at this time (ISO 8601) instead of now. */
+  at?: string;
+}
+
+/** SSH signature verification (ssh-keygen -Y verify): a bad signature is a verdict, not an error. */
+export interface SignatureVerifierPort {
+  verify(args: VerifySignatureArgs): Promise<SignatureCheck>;
+}
+
 /**
  * An adapter, or a factory that builds one for a plan: one worker serves many
  * targets, and which database, cluster or repo to talk to is in the plan.
@@ -174,6 +193,8 @@ export interface Adapters {
   airflowHealth?: AdapterSource<AirflowHealthPort, InspectedPlan>;
   /** DAG visibility and job heartbeats in the metadata DB. */
   deploymentDb?: AdapterSource<DeploymentDbPort, InspectedPlan>;
+  /** Checks the SSH signatures of starts and decisions when a plan lists approval.allowedSigners. */
+  signatures?: SignatureVerifierPort;
 }
 
 /** The plan a key's factory takes: a change runbook's plan, or any inspected one. */
@@ -206,6 +227,7 @@ const ADAPTER_NAMES: Record<keyof Adapters, string> = {
   processInspector: 'local supervisor inspection',
   airflowHealth: 'Airflow health (REST API)',
   deploymentDb: 'deployment health (metadata DB)',
+  signatures: 'signature verification (ssh-keygen)',
 };
 
 /** The port behind `Adapters[K]` (ports are objects, so excluding functions leaves the port). */

@@ -13,6 +13,7 @@ import { dagRunActivities } from './dag-runs.js';
 import { deploymentHealthActivities } from './deployment-health.js';
 import { notifyActivities, type NotifyOptions } from './engine/notify.js';
 import { objectStorageActivities } from './object-storage.js';
+import { signatureActivities } from './engine/signatures.js';
 import { stateStoreActivities } from './statestore/index.js';
 import { xcomActivities } from './xcom/index.js';
 
@@ -48,6 +49,7 @@ type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) exten
 export function createActivities(adapters: Adapters, notifications: NotifyOptions = {}) {
   return mergeActivities(
     notifyActivities(notifications),
+    signatureActivities(adapters),
     changeActivities(adapters),
     dagRunActivities(adapters),
     objectStorageActivities(adapters),
@@ -60,10 +62,11 @@ export function createActivities(adapters: Adapters, notifications: NotifyOption
 }
 
 /**
- * The activities every runbook may call: notifications, the change and its rollout, DAG re-runs, the
+ * The activities every runbook may call: notifications, signature checks, the change and its rollout, DAG re-runs, the
  * bucket, the deployment health checks.
  */
 export type SharedActivities = ReturnType<typeof notifyActivities> &
+  ReturnType<typeof signatureActivities> &
   ReturnType<typeof changeActivities> &
   ReturnType<typeof dagRunActivities> &
   ReturnType<typeof objectStorageActivities> &

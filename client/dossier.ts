@@ -9,13 +9,13 @@ import { timelinePlot } from './plots/timeline.js';
 import { rcaFigures } from './rca.js';
 import { IMAGE_LINE, dossierMarkdown, type Dossier } from './dossier-model.js';
 import { renderHtml } from './report-html.js';
-import { renderReport } from './report.js';
+import { renderReport, type HistoryFacts } from './report.js';
 import { clientRunbook } from './runbooks.js';
 
 export type DossierFormat = 'markdown' | 'html' | 'json';
 
-export function buildDossier(status: RunStatus): Dossier {
-  const markdown = renderReport(status);
+export function buildDossier(status: RunStatus, history?: HistoryFacts): Dossier {
+  const markdown = renderReport(status, history);
   const candidates = [...clientRunbook(status.runbook).plots(status)];
   const timeline = timelinePlot(status);
   if (timeline) candidates.push(timeline);
@@ -37,8 +37,10 @@ export function renderDossier(
   format: DossierFormat,
   withPlotFiles = false,
   built?: Dossier,
+  history?: HistoryFacts,
 ): string {
-  if (format === 'json') return `${JSON.stringify({ ...status, rca: rcaFigures(status) }, null, 2)}\n`;
-  const d = built ?? buildDossier(status);
+  if (format === 'json')
+    return `${JSON.stringify({ ...status, rca: rcaFigures(status), ...(history ? { history } : {}) }, null, 2)}\n`;
+  const d = built ?? buildDossier(status, history);
   return format === 'html' ? renderHtml(d) : dossierMarkdown(d, withPlotFiles);
 }

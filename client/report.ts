@@ -5,6 +5,7 @@
  * `report` command feeds it the query or result).
  */
 import type { RunStatus } from '../domain/engine/run.js';
+import type { ReceivedMessage, RunStart } from './history-messages.js';
 import { code, duration, mdTable, plotLines, type Put } from './report-md.js';
 import { timelinePlot } from './plots/timeline.js';
 import { rcaFigures, type DetectedFrom } from './rca.js';
@@ -64,7 +65,39 @@ function clippedDetails(details: string): string {
     : `${details.slice(0, HEADLINE_MAX - 1)}… (in full below: the failing phase's section and the RCA)`;
 }
 
-export function renderReport(status: RunStatus): string {
+/** What the run's Temporal history adds to its status: who (which client) sent what. */
+export interface HistoryFacts {
+  start: RunStart | null;
+  messages: ReceivedMessage[];
+}
+
+function messagesTable(history: HistoryFacts, p: Put): void {
+  if (history.messages.length === 0) return;
+  p(
+    'Messages received, from the Temporal history (the client identity is what Temporal recorded for the caller; the operator is what the message claims; updates refused by their validator leave no event):',
+    '',
+    ...mdTable(
+      ['Time', 'Message', 'Via', 'Claimed operator', 'Temporal client identity', 'Answer'],
+      history.messages.map((m) => [
+        m.time,
+        m.action,
+        m.via,
+        m.claimedOperator ?? '–',
+        code(m.identity),
+        m.outcome
+          ? m.outcome.accepted
+            ? 'accepted'
+            : `refused: ${m.outcome.text}`
+          : m.via === 'signal'
+            ? '(see above)'
+            : 'pending',
+      ]),
+    ),
+    '',
+  );
+}
+
+export function renderReport(status: RunStatus, history?: HistoryFacts): string {
   const own = clientRunbook(status.runbook).document;
   if (own) return own(status);
   const out: string[] = [];
@@ -79,7 +112,10 @@ export function renderReport(status: RunStatus): string {
         ['Workflow', code(status.workflowId)],
         ['Target', status.target],
         ['Plan digest', code(status.planDigest)],
-        ['Started by', status.startedBy],
+        [
+          'Started by',
+          `${status.startedBy}${status.startSigner ? ` (signed, ${status.startSigner.keyType} key ${code(status.startSigner.fingerprint)})` : ''}${history?.start ? `, from Temporal client ${code(history.start.identity)}` : ''}`,
+        ],
         ['Phase', status.phase],
         ['Outcome', status.outcome ?? 'not finished'],
         ['Now', clippedDetails(status.details)],
@@ -111,6 +147,12 @@ export function renderReport(status: RunStatus): string {
         `Digest quoted: ${code(d.digest)} (${matches}).`,
         '',
       );
+      if (d.signer)
+        p(
+          `Signed by ${d.signer.principal} with ${d.signer.keyType} key ${code(d.signer.fingerprint)}, verified by the worker (ssh-keygen -Y verify against the plan's approval.allowedSigners; re-check with \`cutover report ${status.workflowId} --verify\`).`,
+          '',
+        );
+      else if (status.startSigner || status.pendingApproval?.signaturesRequired) p('**Not signed.**', '');
     } else if (status.pendingApproval) {
       const a = status.pendingApproval;
       p(
@@ -119,16 +161,29 @@ export function renderReport(status: RunStatus): string {
       );
     } else p('_No decision recorded._', '');
     if (status.refusals.length > 0) {
+      const keyed = status.refusals.some((x) => x.fingerprint);
       p(
         'Refused messages:',
         '',
-        ...mdTable(
-          ['Message', 'From', 'Via', 'Why refused'],
-          status.refusals.map((x) => [x.message, x.operator, x.via, x.why]),
-        ),
+        ...(keyed
+          ? mdTable(
+              ['Message', 'From', 'Via', 'Signing key', 'Why refused'],
+              status.refusals.map((x) => [
+                x.message,
+                x.operator,
+                x.via,
+                x.fingerprint ? code(x.fingerprint) : '–',
+                x.why,
+              ]),
+            )
+          : mdTable(
+              ['Message', 'From', 'Via', 'Why refused'],
+              status.refusals.map((x) => [x.message, x.operator, x.via, x.why]),
+            )),
         '',
       );
     }
+    if (history) messagesTable(history, p);
   });
   for (const s of runbook.after) section(s.title, s.render);
 

@@ -35,13 +35,13 @@ export interface TimelineEntry {
 }
 
 /** Long, number or string (protobuf JSON) to number. */
-function num(value: unknown): number {
+export function num(value: unknown): number {
   if (value === null || value === undefined) return 0;
   if (typeof value === 'number') return value;
   return Number(String(value));
 }
 
-function isoTime(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): string {
+export function isoTime(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): string {
   if (!ts) return '';
   const ms = num(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6);
   return new Date(ms).toISOString();
@@ -61,7 +61,7 @@ function decode<T>(payload: Payload | null | undefined): T | undefined {
   }
 }
 
-function firstArg<T>(payloads: { payloads?: Payload[] | null } | null | undefined): T | undefined {
+export function firstArg<T>(payloads: { payloads?: Payload[] | null } | null | undefined): T | undefined {
   return decode<T>(payloads?.payloads?.[0]);
 }
 

@@ -297,3 +297,45 @@ void test('a plan in the layout from before the engine still works, and validate
   assert.equal(half.code, 2);
   assert.match(half.stderr, /\(plan\): unknown field\(s\) xcom/);
 });
+
+void test('approval.allowedSigners: each bad key line and each approver without a key is named', () => {
+  const ed = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMDeV7cXzJD8CiXWzW2zVH13fZHEJZOE7pg35t/u0aiO';
+  const problems = problemsOf((p) => {
+    p.approval.approvers = ['dococeven', 'platform-oncall'];
+    p.approval.allowedSigners = [
+      `dococeven namespaces="cutover" ${ed} dococeven@laptop`,
+      `* ${ed}`,
+      'platform-oncall ssh-ed25519 not-base64!',
+      `platform-oncall namespaces="git" ${ed}`,
+      `platform-oncall cert-authority ${ed}`,
+      `platform-oncall ssh-rsa ${ed.split(' ')[1]}`,
+      'platform-oncall',
+    ];
+  });
+  assert.deepEqual(problems, [
+    'approval.allowedSigners[1]: principal "*" is not a plain name: cutover matches approvers by name, so patterns (*, ?, !) and empty names are refused',
+    'approval.allowedSigners[2]: the ssh-ed25519 key is not valid base64 of an SSH public key',
+    'approval.allowedSigners[3]: namespaces="git" does not include "cutover": this key could never sign a cutover decision',
+    "approval.allowedSigners[4]: cert-authority lines are not supported: list each approver's own key (self-approval is judged on the signing key)",
+    'approval.allowedSigners[5]: the key says "ssh-rsa" but its data is a ssh-ed25519 key',
+    'approval.allowedSigners[6]: expected "principal[,principal] [options] keytype base64-key [comment]"',
+    'approval.approvers[1]: platform-oncall has no key in approval.allowedSigners: with signers, every approver needs one',
+  ]);
+  const onlyComments = problemsOf((p) => {
+    p.approval.allowedSigners = ['# nobody yet'];
+  });
+  assert.deepEqual(onlyComments, [
+    'approval.allowedSigners: lists no key: remove it to approve by name, or add one line per approver',
+  ]);
+});
+
+void test('approval.allowedSigners in git format parses and changes the digest', () => {
+  const ed = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMDeV7cXzJD8CiXWzW2zVH13fZHEJZOE7pg35t/u0aiO';
+  const raw = referencePlanInput();
+  raw.approval.allowedSigners = [
+    `dococeven,platform-oncall namespaces="cutover",valid-after="20260101" ${ed} shared on-call key`,
+  ];
+  const plan = parsePlan(stringify(raw));
+  assert.deepEqual('approval' in plan && plan.approval?.allowedSigners, raw.approval.allowedSigners);
+  assert.notEqual(planDigest(plan), planDigest(parsePlan(stringify(referencePlanInput()))));
+});

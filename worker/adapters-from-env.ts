@@ -45,6 +45,7 @@ import { LocalRollout, supervisorStateFile } from '../adapters/local-rollout.js'
 import { EnvFileChange, EnvFileError, parseEnvFile } from '../adapters/env-file-change.js';
 import { GitOpsChange } from '../adapters/gitops-change.js';
 import { LocalExecPort } from '../adapters/exec/local.js';
+import { SshKeygen } from '../adapters/ssh-keygen.js';
 import { ConfigMapChange } from '../adapters/kube/configmap-change.js';
 import { KubeExecPort, loadKubeConfig } from '../adapters/kube/exec.js';
 import { KubeRollout } from '../adapters/kube/rollout.js';
@@ -459,6 +460,7 @@ export function adaptersFromEnv(
       processInspector,
       airflowHealth,
       deploymentDb,
+      signatures: new SshKeygen(),
     },
     missing: [...MISSING],
     available: [
@@ -472,6 +474,7 @@ export function adaptersFromEnv(
       'state store (StateStoreBackendCutover): the tables over the direct metadata-DB connection; resolve, rehearsal and heal probes inside the components on both targets',
       'object storage (S3 via the AWS SDK): the bucket lifecycle rule (s3:GetLifecycleConfiguration, s3:PutLifecycleConfiguration) and the orphan report (s3:ListBucket, direct metadata-DB access)',
       'deployment health checks: pods, events, claims and nodes (kubernetes, read-only), the supervisor (local), the health endpoint, import errors and DAG warnings (REST API), DAG visibility and heartbeats (direct metadata DB)',
+      "signed approvals: SSH signatures checked with ssh-keygen -Y verify against the plan's approval.allowedSigners",
       "Airflow REST API from the plan's airflow.api (credentials from the env vars it names; S3 via AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and the AWS SDK's credential chain)",
     ],
     async close() {

@@ -5,7 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
+import { requiresSignatures } from '../../domain/engine/allowed-signers.js';
 import type { RunInput, RunResult } from '../../domain/engine/run.js';
+import { startMessage, type StartSignature } from '../../domain/engine/signed-message.js';
 import { planDigest } from '../../domain/plan-file.js';
 import { loadPlanChecked } from '../plan-load.js';
 import { assessmentWorkflowId, targetKey, workflowIdFor } from '../../domain/plan-key.js';
@@ -15,11 +17,13 @@ import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { command, keyValues } from '../format.js';
 import { runTexts } from '../run-texts.js';
-import { runningHolding } from '../visibility.js';
 import { planLockKeys } from '../locks.js';
+import { signFor } from '../signing.js';
+import { runningHolding } from '../visibility.js';
 
 interface StartOptions {
   plan: string;
+  key?: string;
   id?: boolean;
   wait?: boolean;
   operator?: string;
@@ -72,6 +76,10 @@ export function registerStart(program: Command, ctx: CliContext): void {
     )
     .option('--wait', 'wait until the run finishes; exit 0 only for DONE or PLANNED')
     .option('--operator <name>', 'who starts the run (default: $CUTOVER_OPERATOR, then $USER)')
+    .option(
+      '--key <file>',
+      "SSH key that signs the start when the plan lists approval.allowedSigners (a private key, or its .pub with the key in ssh-agent; default: the agent's key listed for the operator)",
+    )
     .option('--json', 'print {workflowId, runId, planDigest, uiLink} (and outcome, reason with --wait)')
     .addOption(
       new Option(
@@ -102,10 +110,30 @@ export function registerStart(program: Command, ctx: CliContext): void {
           'who is starting this cut-over? pass --operator NAME (or set CUTOVER_OPERATOR)',
         );
       }
+      const signers = 'approval' in plan ? plan.approval?.allowedSigners : undefined;
+      let startSignature: StartSignature | undefined;
+      if (requiresSignatures(signers)) {
+        // Signed before the run exists: the text binds the workflow id, the digest and the time instead.
+        const signedAt = new Date().toISOString();
+        const signature = await signFor({
+          signers: signers ?? [],
+          principal: startedBy,
+          message: startMessage({ workflowId, planDigest: digest, principal: startedBy, signedAt }),
+          keyFile: opts.key,
+          env: ctx.io.env,
+          what: 'the start',
+        });
+        startSignature = { signature, signedAt };
+      } else if (opts.key) {
+        ctx.note(
+          `--key ignored: ${opts.plan} lists no approval.allowedSigners, so nothing checks a signature`,
+        );
+      }
       const input: RunInput<LoadablePlan> = {
         plan,
         planDigest: digest,
         startedBy,
+        ...(startSignature ? { startSignature } : {}),
         ...(opts.break ? { inject: opts.break } : {}),
       };
       const { taskQueue } = ctx.settings;
@@ -168,13 +196,13 @@ export function registerStart(program: Command, ctx: CliContext): void {
             ['run id', runId],
             ['plan digest', digest],
             ['target', target],
-            ['started by', startedBy],
+            ['started by', `${startedBy}${startSignature ? ' (start signed)' : ''}`],
             ['task queue', taskQueue],
             ['Web UI', uiLink ?? '(set CUTOVER_UI_URL for a link)'],
           ]),
           'next:',
           `  ${command('cutover', 'watch', workflowId)}`,
-          `  ${command('cutover', 'approve', workflowId, '--operator', '<name>', '--reason', '"<why>"', '--digest', digest)}`,
+          `  ${command('cutover', 'approve', workflowId, '--operator', '<name>', '--reason', '"<why>"', '--digest', digest, ...(startSignature ? ['--key', '<your key>'] : []))}`,
         );
       }
       if (!opts.wait) {

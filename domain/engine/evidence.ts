@@ -35,16 +35,45 @@ export interface Decision {
   reason: string;
   /** The plan digest the operator reviewed. */
   digest: string;
+  /**
+   * `ssh-keygen -Y sign -n cutover` over the decision's text (domain/engine/signed-message.ts), armored;
+   * required when the plan lists approval.allowedSigners. A signature is public: it may sit in history.
+   */
+  signature?: string;
 }
+
+/** The key that made a signature, as ssh-keygen reported it when it verified the signature. */
+export interface Signer {
+  /** The allowed_signers principal the signature was verified for. */
+  principal: string;
+  /** `SHA256:...`, as `ssh-keygen -l` prints it. */
+  fingerprint: string;
+  /** ED25519, RSA, ECDSA... */
+  keyType: string;
+}
+
+/** What the signature check (ssh-keygen -Y verify) found. */
+export type SignatureCheck =
+  | { verified: true; signer: Signer }
+  | {
+      verified: false;
+      why: string;
+      /** The key that made the signature, when it is a well-formed signature over this text. */
+      fingerprint?: string;
+    };
 
 export interface RecordedDecision extends Decision {
   kind: 'approve' | 'reject';
   via: 'signal' | 'update';
+  /** The verified key, when the plan lists approval.allowedSigners. */
+  signer?: Signer;
 }
 
 export interface Refusal {
-  message: 'approve' | 'reject' | 'retryCompensation' | 'acknowledge';
+  message: 'approve' | 'reject' | 'retryCompensation' | 'acknowledge' | 'start';
   operator: string;
-  via: 'signal' | 'update';
+  via: 'signal' | 'update' | 'start';
   why: string;
+  /** The key behind a refused signature, when ssh-keygen could tell. */
+  fingerprint?: string;
 }

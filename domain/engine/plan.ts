@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { DURATION_PATTERN } from '../duration.js';
+import { isCommentLine, parseAllowedSigner, signerPrincipals } from './allowed-signers.js';
 
 export const name = z
   .string()
@@ -119,13 +120,46 @@ export const airflowSchema = z
   })
   .strict();
 
+/** One line of an allowed_signers file (domain/engine/allowed-signers.ts says what is accepted). */
+const allowedSignerLine = z.string().superRefine((line, ctx) => {
+  if (isCommentLine(line)) return;
+  const parsed = parseAllowedSigner(line);
+  if ('problem' in parsed) ctx.addIssue({ code: 'custom', message: parsed.problem });
+});
+
 export const approvalSchema = z
   .object({
     approvers: z.array(z.string().min(1)).min(1),
     allowSelfApproval: z.boolean().default(false),
     timeout: durationSchema.default('24h'),
+    /**
+     * The approvers' SSH public keys, in git's allowed_signers format (`name [namespaces="cutover"]
+     * ssh-ed25519 AAAA... [comment]`). When given, every start and decision must be signed with one
+     * of them (`ssh-keygen -Y sign -n cutover`), and self-approval is judged on keys, not names.
+     */
+    allowedSigners: z.array(allowedSignerLine).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((a, ctx) => {
+    if (!a.allowedSigners) return;
+    const principals = signerPrincipals(a.allowedSigners);
+    if (principals.size === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowedSigners'],
+        message: 'lists no key: remove it to approve by name, or add one line per approver',
+      });
+      return;
+    }
+    a.approvers.forEach((name, i) => {
+      if (!principals.has(name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['approvers', i],
+          message: `${name} has no key in approval.allowedSigners: with signers, every approver needs one`,
+        });
+    });
+  });
 
 export const rolloutSchema = z
   .object({ timeout: durationSchema.default('10m') })

@@ -4,7 +4,8 @@
  * runbook measured and did is its own `evidence`; what the engine owns (the
  * decision, the compensation, the steps) sits beside it.
  */
-import type { RecordedDecision, Refusal } from './evidence.js';
+import type { RecordedDecision, Refusal, Signer } from './evidence.js';
+import type { StartSignature } from './signed-message.js';
 
 /** The phases the engine itself enters; a runbook adds its own (CALIBRATE, APPLY, ...). */
 export const ENGINE_PHASES = ['AWAIT_GO', 'COMPENSATE', 'NEEDS_OPERATOR', 'FINISHED'] as const;
@@ -32,6 +33,11 @@ export interface RunInput<P> {
   planDigest: string;
   /** Who started the run (for the self-approval rule). */
   startedBy: string;
+  /**
+   * The starter's signature over the start (`cutover start --key`), required when the plan lists
+   * approval.allowedSigners; checked before anything else runs.
+   */
+  startSignature?: StartSignature;
   /** Dry run (`cutover plan`): ends after the evidence, before AWAIT_GO. */
   dryRun?: boolean;
   /** Skip the rehearsal; only allowed with dryRun (the rehearsal is a mandatory gate otherwise). */
@@ -45,6 +51,10 @@ export interface ApprovalRequest {
   approvers: string[];
   startedBy: string;
   allowSelfApproval: boolean;
+  /** The plan lists approval.allowedSigners: every decision must carry a valid SSH signature. */
+  signaturesRequired?: boolean;
+  /** The fingerprint of the key that signed the start (self-approval is also judged on it). */
+  startedWithKey?: string;
   timeoutMs: number;
   /** The approval window opens when the last evidence step finishes; it closes timeoutMs later. */
   openedAfter: string;
@@ -111,6 +121,8 @@ export interface RunStatus<E = unknown> {
   target: string;
   planDigest: string;
   startedBy: string;
+  /** The verified key that signed the start, when the plan lists approval.allowedSigners. */
+  startSigner?: Signer;
   phase: string;
   /** One sentence: what is happening now (also the Web UI's current details). */
   details: string;

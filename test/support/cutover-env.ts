@@ -3,7 +3,7 @@
  * scripted activities in an in-process worker.
  */
 import { randomUUID } from 'node:crypto';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import {
   bundleWorkflowCode,
   DefaultLogger,
@@ -59,7 +59,7 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 }
 
 export interface RunningCutover {
-  handle: WorkflowHandle;
+  handle: WorkflowHandleWithFirstExecutionRunId;
   worker: Worker;
   taskQueue: string;
   /** Resolves with the workflow result while the worker runs; the worker stops afterwards. */
@@ -71,6 +71,7 @@ export async function startCutover(
   env: CutoverEnv,
   input: CutoverInput,
   activities: object,
+  workflowId = `cutover-test-${randomUUID()}`,
 ): Promise<RunningCutover> {
   const taskQueue = `test-${randomUUID()}`;
   const worker = await createCutoverWorker({
@@ -81,7 +82,7 @@ export async function startCutover(
   });
   const handle = await env.client.workflow.start(WORKFLOW_TYPE, {
     taskQueue,
-    workflowId: `cutover-test-${randomUUID()}`,
+    workflowId,
     args: [input],
   });
   const result = worker.runUntil(handle.result() as Promise<CutoverResult>);

@@ -7,6 +7,7 @@
 import { Context } from '@temporalio/activity';
 import type { CutoverActivities } from '../../activities/index.js';
 import { createActivities } from '../../activities/index.js';
+import { SshKeygen } from '../../adapters/ssh-keygen.js';
 import type { AssessmentActivities } from '../../activities/assessment/index.js';
 import type { StateStoreActivities } from '../../activities/statestore/index.js';
 import { XCOM_OBJECT_STORAGE_BACKEND } from '../../domain/airflow-env.js';
@@ -43,7 +44,8 @@ const timed = { startedAt: T0, finishedAt: T1 };
 export const GREEN: GateVerdict = { passed: true, reasons: [] };
 export const red = (...reasons: string[]): GateVerdict => ({ passed: false, reasons });
 
-const real = createActivities({});
+// The real signature checks, over the real ssh-keygen: signed approvals are never scripted.
+const real = createActivities({ signatures: new SshKeygen() });
 
 /** Green defaults shaped like the reference dossier. */
 export const greenScript: Required<Script> = {
@@ -259,6 +261,8 @@ export const greenScript: Required<Script> = {
   judgeDeployment: (input) => real.judgeDeployment(input),
   // Like a worker without CUTOVER_WEBHOOK_URL; test/notifications.test.ts wires in the real activity.
   notify: async () => 'skipped',
+  verifySignature: (input) => real.verifySignature(input),
+  verifyStart: (input) => real.verifyStart(input),
 };
 
 /** The health gate reads the target and Airflow at once: their order in the journal is the worker's. */

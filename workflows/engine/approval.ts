@@ -3,12 +3,22 @@
  * The same rules judge signals (a refused one is recorded and changes nothing)
  * and updates (a refused one is rejected by its validator, so the CLI learns why
  * at once).
+ *
+ * When the plan lists approval.allowedSigners a decision must also carry an SSH signature over
+ * its text for this run. The validator stays synchronous and deterministic: it checks the rules
+ * above and that a signature is there; the handler then has ssh-keygen verify it (a local
+ * activity) and judges again, since the gate may have closed meanwhile. A signature refused there
+ * is recorded in the run's refusals, for updates as for signals. Signals get the same check: a
+ * signal is how `temporal workflow signal` and the Web UI decide, and an unverified one must not
+ * count where the plan asks for keys.
  */
 import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
-import type { Decision, RecordedDecision } from '../../domain/engine/evidence.js';
+import type { Decision, RecordedDecision, Signer } from '../../domain/engine/evidence.js';
 import type { ApprovalRequest } from '../../domain/engine/run.js';
+import { isArmoredSignature } from '../../domain/engine/signed-message.js';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from './messages.js';
 import type { Run } from './run.js';
+import { signersOf, verifyDecision } from './signatures.js';
 
 export type DecisionKind = 'approve' | 'reject';
 
@@ -29,6 +39,11 @@ export function refusal(kind: DecisionKind, d: Decision, run: Run): string | nul
   if (d.digest !== request.planDigest) {
     return `digest ${String(d.digest)} does not match the plan under review (${request.planDigest})`;
   }
+  if (request.signaturesRequired && !isArmoredSignature(d.signature)) {
+    return d.signature === undefined
+      ? 'this plan lists approval.allowedSigners: the decision must be signed (cutover approve|reject --key FILE, or a key in ssh-agent)'
+      : 'the signature is not an armored SSH signature (-----BEGIN SSH SIGNATURE-----)';
+  }
   const isApprover = request.approvers.includes(d.operator);
   if (kind === 'approve') {
     if (!isApprover)
@@ -42,17 +57,68 @@ export function refusal(kind: DecisionKind, d: Decision, run: Run): string | nul
   return null;
 }
 
-function accept(run: Run, kind: DecisionKind, d: Decision, via: RecordedDecision['via']): string {
+/** Key-based self-approval: the key that started the run may not approve it, whatever name it signs as. */
+function keyRefusal(kind: DecisionKind, signer: Signer, run: Run): string | null {
+  const starter = run.startSigner;
+  if (kind !== 'approve' || !starter || run.plan.approval?.allowSelfApproval) return null;
+  return signer.fingerprint === starter.fingerprint
+    ? `key ${signer.fingerprint} started this run (signed by ${starter.principal}) and the plan does not allow self-approval`
+    : null;
+}
+
+function accept(
+  run: Run,
+  kind: DecisionKind,
+  d: Decision,
+  via: RecordedDecision['via'],
+  signer?: Signer,
+): string {
   const recorded: RecordedDecision = {
     kind,
     via,
     operator: d.operator,
     reason: d.reason,
     digest: d.digest,
+    ...(signer ? { signature: d.signature, signer } : {}),
   };
   run.recordDecision(recorded);
   run.pendingApproval = null;
-  return `${kind === 'approve' ? 'approved' : 'rejected'} by ${d.operator} (digest ${d.digest})`;
+  const key = signer ? `, key ${signer.fingerprint}` : '';
+  return `${kind === 'approve' ? 'approved' : 'rejected'} by ${d.operator} (digest ${d.digest}${key})`;
+}
+
+type Verdict = { accepted: true; message: string } | { accepted: false; why: string };
+
+/**
+ * Judges one decision, verifying its signature where the plan asks for one, and records a refusal.
+ * Without signers nothing is awaited, so the decision is taken in the same activation as before.
+ */
+async function decide(
+  kind: DecisionKind,
+  d: Decision,
+  run: Run,
+  via: RecordedDecision['via'],
+): Promise<Verdict> {
+  const refuse = (why: string, fingerprint?: string): Verdict => {
+    run.refusals.push({
+      message: kind,
+      operator: String(d?.operator ?? ''),
+      via,
+      why,
+      ...(fingerprint ? { fingerprint } : {}),
+    });
+    return { accepted: false, why };
+  };
+  const why = refusal(kind, d, run);
+  if (why) return refuse(why);
+  const signers = run.pendingApproval?.signaturesRequired ? signersOf(run) : null;
+  if (!signers) return { accepted: true, message: accept(run, kind, d, via) };
+  const check = await verifyDecision(run, signers, kind, d);
+  if (!check.verified) return refuse(`signature refused: ${check.why}`, check.fingerprint);
+  // Judge again: another decision may have been taken while ssh-keygen ran.
+  const again = refusal(kind, d, run) ?? keyRefusal(kind, check.signer, run);
+  if (again) return refuse(again, check.signer.fingerprint);
+  return { accepted: true, message: accept(run, kind, d, via, check.signer) };
 }
 
 /** Registers approve/reject as signals and as validated updates. Call once, at workflow start. */
@@ -61,21 +127,16 @@ export function handleDecisions(run: Run): void {
     ['approve', approveSignal, approveUpdate],
     ['reject', rejectSignal, rejectUpdate],
   ] as const) {
-    setHandler(signal, (d: Decision) => {
-      const why = refusal(kind, d, run);
-      if (why) {
-        run.refusals.push({ message: kind, operator: String(d?.operator ?? ''), via: 'signal', why });
-        return;
-      }
-      accept(run, kind, d, 'signal');
+    setHandler(signal, async (d: Decision) => {
+      await decide(kind, d, run, 'signal');
     });
     setHandler(
       update,
-      (d: Decision) => {
-        // Judge again: another message handled since validation may have closed the gate.
-        const why = refusal(kind, d, run);
-        if (why) throw ApplicationFailure.create({ type: 'Refused', message: why, nonRetryable: true });
-        return accept(run, kind, d, 'update');
+      async (d: Decision) => {
+        const verdict = await decide(kind, d, run, 'update');
+        if (!verdict.accepted)
+          throw ApplicationFailure.create({ type: 'Refused', message: verdict.why, nonRetryable: true });
+        return verdict.message;
       },
       {
         validator: (d: Decision) => {

@@ -4,7 +4,7 @@
  * disagree. The same for every runbook: the runbook's own evidence is `E`.
  */
 import { setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { GateVerdict, RecordedDecision, Refusal, Timed } from '../../domain/engine/evidence.js';
+import type { GateVerdict, RecordedDecision, Refusal, Signer, Timed } from '../../domain/engine/evidence.js';
 import type { EnginePlan } from '../../domain/engine/plan.js';
 import type {
   ApprovalRequest,
@@ -64,6 +64,8 @@ export class Run<P extends EnginePlan = EnginePlan, E = unknown> {
   compensation: CompensationState | null = null;
   pendingApproval: ApprovalRequest | null = null;
   readonly refusals: Refusal[] = [];
+  /** The verified key that signed the start (plans with approval.allowedSigners only). */
+  startSigner: Signer | null = null;
   outcome: Outcome | null = null;
   readonly target: string;
   /**
@@ -145,6 +147,7 @@ export class Run<P extends EnginePlan = EnginePlan, E = unknown> {
       target: this.target,
       planDigest: this.input.planDigest,
       startedBy: this.input.startedBy,
+      ...(this.startSigner ? { startSigner: this.startSigner } : {}),
       phase: this.phase,
       details: this.details,
       steps: this.steps,

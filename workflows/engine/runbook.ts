@@ -32,6 +32,7 @@ import { statusQuery } from './messages.js';
 import { NOTIFICATIONS_PATCH, Notifications } from './notifications.js';
 import { Run, type RunbookMeta } from './run.js';
 import { RUNBOOK } from './search-attributes.js';
+import { signersOf, verifyStartSignature } from './signatures.js';
 
 /**
  * Runs recorded before the engine set the CutoverRunbook search attribute replay without it (the upsert
@@ -88,6 +89,13 @@ async function phases<P extends EnginePlan, E>(
   handleOperatorActions(run, operatorChoices);
 
   try {
+    // A signed start is checked before anything else runs; a dry run changes nothing and needs none.
+    const signers = input.dryRun ? null : signersOf(run);
+    if (signers) {
+      run.say(`checking ${input.startedBy}'s signature over the start`);
+      const refused = await verifyStartSignature(run, signers);
+      if (refused) return run.finish('STOPPED', `start signature refused: ${refused}; nothing changed`);
+    }
     const ended = await runbook.evidence(run);
     if (ended) return ended;
     if (input.dryRun) return run.finish('PLANNED', 'evidence complete; a dry run never reaches a change');
@@ -158,6 +166,12 @@ function approvalRequest<P extends EnginePlan, E>(
     approvers: approval.approvers,
     startedBy,
     allowSelfApproval: approval.allowSelfApproval,
+    ...(signersOf(run)
+      ? {
+          signaturesRequired: true,
+          ...(run.startSigner ? { startedWithKey: run.startSigner.fingerprint } : {}),
+        }
+      : {}),
     timeoutMs,
     openedAfter,
     deadline: openedAfter
