@@ -43,6 +43,8 @@ export interface AirflowRestApiOptions {
   };
   fetch?: typeof fetch; // default globalThis.fetch
   pollIntervalMs?: number; // default 2000
+  /** One request's timeout (default 60 s). */
+  requestTimeoutMs?: number;
 }
 
 const TERMINAL_RUN_STATES = new Set(['success', 'failed']);

@@ -12,6 +12,8 @@ export interface AirflowSessionOptions {
   username: string;
   password: string; // never logged, never in errors
   fetch?: typeof fetch; // default globalThis.fetch
+  /** How long one request may take before it fails as a timeout (a retryable Error); default 60 s. */
+  requestTimeoutMs?: number;
 }
 
 export interface RequestOptions {
@@ -96,7 +98,7 @@ export class AirflowSession {
           method,
           headers,
           ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
-          signal: AbortSignal.timeout(60_000),
+          signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 60_000),
         });
       } catch (err) {
         throw new Error(`${label} failed: ${this.scrub(networkMessage(err))}`);

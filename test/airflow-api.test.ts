@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -174,6 +175,101 @@ void describe('AirflowRestApi against real Airflow 3.3 components', () => {
       },
     );
     assert.equal(await dagRunRows('never-triggered'), 0);
+  });
+
+  /**
+   * The real api-server behind a loopback proxy that injects the fault: `fail(req)` answers 500 for
+   * the requests it picks, `stall(req)` never answers them; everything else reaches Airflow.
+   */
+  async function faultyProxy(fault: {
+    fail?: (method: string, url: string) => boolean;
+    stall?: (method: string, url: string) => boolean;
+  }): Promise<{ url: string; close(): Promise<void> }> {
+    const upstream = new URL(stack.baseUrl);
+    const held: http.ServerResponse[] = [];
+    const server = http.createServer((req, res) => {
+      const method = req.method ?? 'GET';
+      const url = req.url ?? '/';
+      if (fault.stall?.(method, url)) {
+        held.push(res);
+        return;
+      }
+      if (fault.fail?.(method, url)) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ detail: 'Internal Server Error (injected)' }));
+        return;
+      }
+      const out = http.request(
+        { host: upstream.hostname, port: upstream.port, method, path: url, headers: req.headers },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
+      out.on('error', () => res.destroy());
+      req.pipe(out);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    return {
+      url: `http://127.0.0.1:${port}`,
+      close: async () => {
+        for (const r of held) r.destroy();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+
+  void test('Airflow answering 500 on the trigger: a retryable Error naming the route, nothing triggered', async () => {
+    const proxy = await faultyProxy({
+      fail: (m, u) => m === 'POST' && /\/dagRuns$/.test(u.split('?')[0] ?? ''),
+    });
+    try {
+      await assert.rejects(
+        api({ baseUrl: proxy.url }).runValidationDag({
+          dagId: DAG_ID,
+          runId: 'answered-500',
+          unpause: true,
+          timeoutMs: 10_000,
+          heartbeat: () => undefined,
+        }),
+        (err: Error) => {
+          assert.ok(!(err instanceof PermanentFault), `retryable, not permanent: ${err.message}`);
+          assert.match(
+            err.message,
+            /POST \/api\/v2\/dags\/\{dag_id\}\/dagRuns answered HTTP 500: Internal Server Error \(injected\)/,
+          );
+          return true;
+        },
+      );
+      assert.equal(await dagRunRows('answered-500'), 0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  void test('Airflow not answering in time: a retryable timeout Error naming the route', async () => {
+    const proxy = await faultyProxy({ stall: (m, u) => m === 'GET' && u.startsWith('/api/v2/dags/') });
+    try {
+      await assert.rejects(
+        api({ baseUrl: proxy.url, requestTimeoutMs: 500 }).runValidationDag({
+          dagId: DAG_ID,
+          runId: 'timed-out',
+          unpause: true,
+          timeoutMs: 10_000,
+          heartbeat: () => undefined,
+        }),
+        (err: Error) => {
+          assert.ok(!(err instanceof PermanentFault), `retryable, not permanent: ${err.message}`);
+          assert.match(err.message, /GET \/api\/v2\/dags\/\{dag_id\} failed: .*timeout/i);
+          return true;
+        },
+      );
+      assert.equal(await dagRunRows('timed-out'), 0);
+    } finally {
+      await proxy.close();
+    }
   });
 
   void test('a DAG the API does not know: PermanentFault with 404 context, nothing triggered', async () => {

@@ -58,6 +58,7 @@ function spawnWorker(opts: {
   journalDir: string;
   blockIn?: ActivityName;
   redGate?: ActivityName;
+  blockUntil?: string;
 }) {
   const child = spawn(process.execPath, [WORKER_ENTRY], {
     env: {
@@ -67,6 +68,7 @@ function spawnWorker(opts: {
       CUTOVER_JOURNAL_DIR: opts.journalDir,
       CUTOVER_BLOCK_IN: opts.blockIn ?? '',
       CUTOVER_RED_GATE: opts.redGate ?? '',
+      CUTOVER_BLOCK_UNTIL: opts.blockUntil ?? '',
       CUTOVER_WORKFLOW_BUNDLE: bundlePath,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -481,6 +483,76 @@ describe('durability (real dev server, worker in its own process)', { concurrenc
           .map((e) => e.pid),
         [w1.pid],
       );
+    },
+  );
+
+  test(
+    'f. dev server (SQLite) restarted while a step of each phase runs: every run resumes and ends as it would have',
+    { timeout: 180_000 },
+    async () => {
+      const first = await startTestServer({ persistent: true });
+      let second: DevServer | undefined;
+      const dbFilename = first.dbFilename;
+      assert.ok(dbFilename, 'the server keeps its state in a file');
+      tempDirs.push(path.dirname(dbFilename));
+      const port = Number(first.address.split(':').pop());
+      const c1 = await connectClient(first.address);
+      let c2: Client | undefined;
+      const release = path.join(tempDir('cutover-release-'), 'release');
+      const cases = [
+        { phase: 'CALIBRATE', blockIn: 'calibrate', outcome: 'DONE' },
+        { phase: 'PREFLIGHT', blockIn: 'preflight', outcome: 'DONE' },
+        { phase: 'APPLY', blockIn: 'waitForRollout', outcome: 'DONE' },
+        { phase: 'VERIFY', blockIn: 'verifyConfig', outcome: 'DONE' },
+        { phase: 'VALIDATE', blockIn: 'validateRun', outcome: 'DONE' },
+        { phase: 'COMPENSATE', blockIn: 'revertChange', outcome: 'ROLLED_BACK', redGate: 'verifyConfig' },
+      ] as const;
+      const runs = cases.map((c) => {
+        const taskQueue = `durability-f-${c.phase}-${randomUUID()}`;
+        const dir = journalDir(`f-${c.phase}`);
+        const w = spawnWorker({
+          address: first.address,
+          taskQueue,
+          journalDir: dir,
+          blockIn: c.blockIn,
+          blockUntil: release,
+          ...('redGate' in c ? { redGate: c.redGate } : {}),
+        });
+        return { ...c, taskQueue, dir, w };
+      });
+      try {
+        const handles = await Promise.all(
+          runs.map(async (r) => {
+            await r.w.ready;
+            const handle = await startRun(c1, r.taskQueue, `f-${r.phase}`);
+            if (!EVIDENCE_STEPS.includes(r.blockIn)) {
+              const waiting = await waitForPhase(handle, 'AWAIT_GO', 60_000);
+              await approve(handle, waiting.planDigest);
+            }
+            await r.w.blocked;
+            return handle;
+          }),
+        );
+        // Every run is inside a step of its phase: restart the server under all of them at once.
+        await first.stop();
+        second = await startTestServer({ port, dbFilename });
+        writeFileSync(release, 'go');
+        c2 = await connectClient(second.address);
+        for (const [i, r] of runs.entries()) {
+          const handle = c2.workflow.getHandle(handles[i]?.workflowId ?? '');
+          const result = await resultWithin(handle, 90_000, [r.w]);
+          assert.equal(result.outcome, r.outcome, `${r.phase}: ${result.reason}`);
+          assert.equal(result.productionChanged, r.outcome === 'DONE', r.phase);
+          assert.equal(r.w.exit, null, `${r.phase}: the worker lived through the restart`);
+          if (r.outcome === 'DONE') assertEachSideEffectOnce(r.dir);
+        }
+      } finally {
+        await Promise.all(runs.map((r) => r.w.kill()));
+        await c2?.connection.close();
+        await c1.connection.close().catch(() => undefined);
+        await second?.stop();
+        await first.stop();
+      }
     },
   );
 });

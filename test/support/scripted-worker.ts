@@ -11,6 +11,7 @@
  *                         <key>        one marker file per side effect, created with O_EXCL
  *   CUTOVER_BLOCK_IN      optional activity name: on its FIRST attempt that activity performs its
  *                         side effect, then heartbeats every second forever
+ *   CUTOVER_BLOCK_UNTIL   optional file: the blocking activity stops hanging (and completes) once it exists
  *   CUTOVER_RED_GATE      optional activity name whose gate comes back red (verifyConfig: the run
  *                         goes on to COMPENSATE)
  *   CUTOVER_WORKFLOW_BUNDLE  optional: a file written from bundleWorkflowCode({ workflowsPath:
@@ -28,7 +29,7 @@
  * `BLOCKING <activity> attempt=<n> pid=<pid>` when the blocking activity starts to hang.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
@@ -65,6 +66,7 @@ const taskQueue = required('CUTOVER_TASK_QUEUE');
 const journalDir = required('CUTOVER_JOURNAL_DIR');
 const blockIn = process.env['CUTOVER_BLOCK_IN'] ?? '';
 const redGate = process.env['CUTOVER_RED_GATE'] ?? '';
+const blockUntil = process.env['CUTOVER_BLOCK_UNTIL'] ?? '';
 const bundlePath = process.env['CUTOVER_WORKFLOW_BUNDLE'] ?? '';
 mkdirSync(journalDir, { recursive: true });
 
@@ -116,10 +118,11 @@ async function maybeBlock(name: ActivityName): Promise<void> {
   const ctx = Context.current();
   if (name !== blockIn || ctx.info.attempt !== 1) return;
   process.stdout.write(`BLOCKING ${name} attempt=${ctx.info.attempt} pid=${process.pid}\n`);
-  for (let beat = 1; ; beat++) {
+  for (let beat = 1; blockUntil === '' || !existsSync(blockUntil); beat++) {
     ctx.heartbeat({ beat });
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
+  process.stdout.write(`RELEASED ${name} pid=${process.pid}\n`);
 }
 
 const wfId = (): string => Context.current().info.workflowExecution?.workflowId ?? '';
