@@ -540,6 +540,10 @@ describe('durability (real dev server, worker in its own process)', { concurrenc
         c2 = await connectClient(second.address);
         for (const [i, r] of runs.entries()) {
           const handle = c2.workflow.getHandle(handles[i]?.workflowId ?? '');
+          if (EVIDENCE_STEPS.includes(r.blockIn)) {
+            const waiting = await waitForPhase(handle, 'AWAIT_GO', 60_000);
+            await approve(handle, waiting.planDigest);
+          }
           const result = await resultWithin(handle, 90_000, [r.w]);
           assert.equal(result.outcome, r.outcome, `${r.phase}: ${result.reason}`);
           assert.equal(result.productionChanged, r.outcome === 'DONE', r.phase);
