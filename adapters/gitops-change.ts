@@ -446,7 +446,13 @@ export class GitOpsChange implements ChangePort {
       },
     );
     if (code !== 0 && !opts.allowFail) {
-      throw new Error(this.scrub(`git ${args.join(' ')} failed (exit ${code}): ${tail(stderr || stdout)}`));
+      const message = this.scrub(`git ${args.join(' ')} failed (exit ${code}): ${tail(stderr || stdout)}`);
+      // The remote refused the push by policy (a hook, a protected branch): a retry pushes the same
+      // commits to the same policy. A non-fast-forward is not this: the next attempt syncs first.
+      if (args[0] === 'push' && REFUSED_PUSH.test(stderr)) {
+        throw new PermanentFault(`the remote refused the push: ${message}`);
+      }
+      throw new Error(message);
     }
     return { code, stdout, stderr };
   }
@@ -657,6 +663,10 @@ export class GitOpsChange implements ChangePort {
     return live(sha, true);
   }
 }
+
+/** What git prints when the remote itself turns a push down (as opposed to a stale local branch). */
+const REFUSED_PUSH =
+  /\[remote rejected\]|pre-receive hook declined|protected branch|GH006|permission to .* denied/i;
 
 function tail(s: string): string {
   const t = s.trim();

@@ -312,6 +312,43 @@ test('the chart env list form: existing names edited in place, new ones appended
   assert.equal(show(o.origin), ORIGINAL);
 });
 
+/** A server-side hook that turns every push down, as a protected branch does. */
+async function refusePushes(bare: string): Promise<void> {
+  const hook = path.join(bare, 'hooks', 'pre-receive');
+  await writeFile(
+    hook,
+    '#!/bin/sh\necho "protected branch main: changes need a reviewed pull request" >&2\nexit 1\n',
+    {
+      mode: 0o755,
+    },
+  );
+}
+
+test('the remote refusing the push: apply and revert are PermanentFaults naming the refusal; origin keeps what it had', async () => {
+  const o = await origin();
+  await refusePushes(o.origin);
+  const change = new GitOpsChange(settings(o.origin), o.workDir, { env: gitEnv });
+  await assert.rejects(change.apply({ stage: target, changeId: 'wf@refused' }), (err: unknown) => {
+    assert.ok(err instanceof PermanentFault, String(err));
+    assert.match(err.message, /the remote refused the push: .*pre-receive hook declined/s);
+    assert.match(err.message, /protected branch main: changes need a reviewed pull request/);
+    return true;
+  });
+  assert.equal(count(o.origin), 1, 'nothing reached origin');
+
+  // Applied while pushes were allowed, refused on the way back: production stays changed, and says why.
+  const p = await origin();
+  const applying = new GitOpsChange(settings(p.origin), p.workDir, { env: gitEnv });
+  const applied = await applying.apply({ stage: target, changeId: 'wf@revert-refused' });
+  const withChange = show(p.origin);
+  await refusePushes(p.origin);
+  await assert.rejects(
+    applying.revert({ stage: target, revertHandle: applied.revertHandle, changeId: 'wf@revert-refused' }),
+    (err: unknown) => err instanceof PermanentFault && /the remote refused the push/.test(err.message),
+  );
+  assert.equal(show(p.origin), withChange, 'origin still holds the change');
+});
+
 test('a missing location or values file is a PermanentFault', async () => {
   const o = await origin();
   const missing = new GitOpsChange(settings(o.origin, { location: 'extraConfigMaps.nope.data' }), o.workDir, {
