@@ -30,10 +30,10 @@ import {
   type Script,
 } from './support/scripted-activities.js';
 
-type Phase = 'CALIBRATE' | 'PREFLIGHT' | 'APPLY' | 'VERIFY' | 'VALIDATE' | 'COMPENSATE';
+type Phase = 'CALIBRATE' | 'PREFLIGHT' | 'AWAIT_GO' | 'APPLY' | 'VERIFY' | 'VALIDATE' | 'COMPENSATE';
 
-/** The first step of each phase: the fault is switched on when it is called. */
-const FIRST_STEP: Record<Phase, ActivityName> = {
+/** The first step of each phase: the fault is switched on when it is called (AWAIT_GO: while the run waits for the go). */
+const FIRST_STEP: Record<Exclude<Phase, 'AWAIT_GO'>, ActivityName> = {
   CALIBRATE: 'calibrate',
   PREFLIGHT: 'preflight',
   APPLY: 'applyChange',
@@ -126,6 +126,7 @@ const MATRIX: Record<string, Partial<Record<Phase, Expected>>> = {
   'supervisor down': {
     CALIBRATE: UNDONE_NOT_HEALED,
     PREFLIGHT: UNDONE_NOT_HEALED,
+    AWAIT_GO: UNDONE_NOT_HEALED,
     APPLY: UNDONE_NOT_HEALED,
     VERIFY: DONE,
     VALIDATE: DONE,
@@ -134,6 +135,7 @@ const MATRIX: Record<string, Partial<Record<Phase, Expected>>> = {
   'Kubernetes API down': {
     CALIBRATE: STOPPED,
     PREFLIGHT: STOPPED,
+    AWAIT_GO: STILL_CHANGED,
     APPLY: STILL_CHANGED,
     VERIFY: STILL_CHANGED,
     VALIDATE: DONE,
@@ -142,6 +144,7 @@ const MATRIX: Record<string, Partial<Record<Phase, Expected>>> = {
   'S3 down': {
     CALIBRATE: STOPPED,
     PREFLIGHT: STOPPED,
+    AWAIT_GO: UNDONE_NOT_HEALED,
     APPLY: UNDONE_NOT_HEALED,
     VERIFY: UNDONE_NOT_HEALED,
     VALIDATE: UNDONE_NOT_HEALED,
@@ -150,6 +153,7 @@ const MATRIX: Record<string, Partial<Record<Phase, Expected>>> = {
   'metadata DB down': {
     CALIBRATE: STOPPED,
     PREFLIGHT: DONE,
+    AWAIT_GO: DONE,
     APPLY: DONE,
     VERIFY: DONE,
     VALIDATE: DONE,
@@ -158,6 +162,7 @@ const MATRIX: Record<string, Partial<Record<Phase, Expected>>> = {
   'Airflow REST API 500s': {
     CALIBRATE: UNDONE_NOT_HEALED,
     PREFLIGHT: UNDONE_NOT_HEALED,
+    AWAIT_GO: UNDONE_NOT_HEALED,
     APPLY: UNDONE_NOT_HEALED,
     VERIFY: UNDONE_NOT_HEALED,
     VALIDATE: UNDONE_NOT_HEALED,
@@ -166,6 +171,7 @@ const MATRIX: Record<string, Partial<Record<Phase, Expected>>> = {
   'GitOps push refused': {
     CALIBRATE: ROLLED_BACK,
     PREFLIGHT: ROLLED_BACK,
+    AWAIT_GO: ROLLED_BACK,
     APPLY: ROLLED_BACK,
     VERIFY: DONE,
     VALIDATE: DONE,
@@ -179,7 +185,7 @@ const plan = testPlan((p) => {
 });
 
 /** The steps of `fault`, switched on at the first step of `phase` (COMPENSATE: a red VERIFY starts it). */
-function faultScript(fault: Fault, phase: Phase): Script {
+function faultScript(fault: Fault, phase: Phase): { script: Script; turnOn: () => void } {
   let on = false;
   let applied = false;
   const script: Record<string, (input: never, attempt: number) => Promise<unknown>> = {};
@@ -187,7 +193,7 @@ function faultScript(fault: Fault, phase: Phase): Script {
     const green = greenScript[name] as (input: never, attempt: number) => Promise<unknown>;
     const breaks = fault.breaks[name];
     script[name] = async (input, attempt) => {
-      if (name === FIRST_STEP[phase]) on = true;
+      if (phase !== 'AWAIT_GO' && name === FIRST_STEP[phase]) on = true;
       if (phase === 'COMPENSATE' && name === 'verifyConfig') {
         return {
           ...((await green(input, attempt)) as object),
@@ -205,7 +211,7 @@ function faultScript(fault: Fault, phase: Phase): Script {
       throw fault.error();
     };
   }
-  return script as Script;
+  return { script: script as Script, turnOn: () => (on = true) };
 }
 
 let env: CutoverEnv;
@@ -222,8 +228,11 @@ async function runCell(
   phase: Phase,
 ): Promise<{ status: CutoverStatus; result: CutoverResult }> {
   const input = inputFor(plan);
-  const run = await startCutover(env, input, scriptedActivities(faultScript(fault, phase)));
+  const { script, turnOn } = faultScript(fault, phase);
+  const run = await startCutover(env, input, scriptedActivities(script));
   const waiting = await phaseOrEnd(run, 'AWAIT_GO', 60_000);
+  // The fault arrives while the run waits: the go meets it.
+  if (phase === 'AWAIT_GO') turnOn();
   if (waiting) {
     await run.handle.executeUpdate(approveUpdate, {
       args: [{ operator: 'dococeven', reason: 'go', digest: input.planDigest }],
