@@ -35,6 +35,9 @@ import { referencePlanInput, testPlan } from './support/plans.js';
 import { calls, scriptedActivities, type JournalEntry } from './support/scripted-activities.js';
 import { makeKeys, startAgent, type TestKeys } from './support/ssh-keys.js';
 
+/** A fingerprint inside a RegExp: base64 has `+` and `/`. */
+const rx = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
 let env: CutoverEnv;
 let keys: TestKeys;
 const ssh = new SshKeygen();
@@ -116,7 +119,7 @@ test(
     // Forged: mallory's key, claiming to be bob.
     assert.match(
       await refusedUpdate(approve(await signed('mallory', 'approve', workflowId, runId, base))),
-      new RegExp(`the signing key ${keys.fingerprint('mallory')} is not an allowed signer for bob`),
+      new RegExp(`the signing key ${rx(keys.fingerprint('mallory'))} is not an allowed signer for bob`),
     );
     // Replayed: bob's real signature, made for another run of this workflow id.
     assert.match(
@@ -141,7 +144,7 @@ test(
         approve(await signed('alice', 'approve', workflowId, runId, { ...base, operator: 'carol' })),
       ),
       new RegExp(
-        `key ${keys.fingerprint('alice')} started this run \\(signed by alice\\) and the plan does not allow self-approval`,
+        `key ${rx(keys.fingerprint('alice'))} started this run \\(signed by alice\\) and the plan does not allow self-approval`,
       ),
     );
     // Signals get the same check: a forged one is recorded and changes nothing.
@@ -162,7 +165,10 @@ test(
     assert.equal(calls(journal, 'applyChange').length, 0);
 
     const ack = await approve(await signed('bob', 'approve', workflowId, runId, base));
-    assert.match(ack, new RegExp(`approved by bob \\(digest ${digest}, key ${keys.fingerprint('bob')}\\)`));
+    assert.match(
+      ack,
+      new RegExp(`approved by bob \\(digest ${digest}, key ${rx(keys.fingerprint('bob'))}\\)`),
+    );
     const result = await run.result;
     assert.equal(result.outcome, 'DONE');
     assert.deepEqual(result.status.decision?.signer, {
@@ -321,7 +327,7 @@ test(
         },
       );
       assert.equal(approved.code, 0, approved.stderr);
-      assert.match(approved.stdout, new RegExp(`approved by bob .*key ${keys.fingerprint('bob')}`));
+      assert.match(approved.stdout, new RegExp(`approved by bob .*key ${rx(keys.fingerprint('bob'))}`));
       assert.equal((await handle.result()).outcome, 'DONE');
 
       const report = await cli(['report', workflowId]);
@@ -329,12 +335,12 @@ test(
       assert.match(
         report.stdout,
         new RegExp(
-          `alice \\(signed, ED25519 key \`${keys.fingerprint('alice')}\`\\), from Temporal client \`\\d+@`,
+          `alice \\(signed, ED25519 key \`${rx(keys.fingerprint('alice'))}\`\\), from Temporal client \`\\d+@`,
         ),
       );
       assert.match(
         report.stdout,
-        new RegExp(`Signed by bob with ED25519 key \`${keys.fingerprint('bob')}\``),
+        new RegExp(`Signed by bob with ED25519 key \`${rx(keys.fingerprint('bob'))}\``),
       );
       assert.match(
         report.stdout,
@@ -345,10 +351,10 @@ test(
       const verified = await cli(['report', workflowId, '--verify']);
       assert.equal(verified.code, 0, verified.stdout + verified.stderr);
       assert.match(verified.stdout, /ok +plan digest/);
-      assert.match(verified.stdout, new RegExp(`ok +start by alice .*${keys.fingerprint('alice')}`));
+      assert.match(verified.stdout, new RegExp(`ok +start by alice .*${rx(keys.fingerprint('alice'))}`));
       assert.match(
         verified.stdout,
-        new RegExp(`ok +approve by bob via update .*accepted by the run.*${keys.fingerprint('bob')}`),
+        new RegExp(`ok +approve by bob via update .*accepted by the run.*${rx(keys.fingerprint('bob'))}`),
       );
       assert.match(verified.stdout, /verified: every signature the run relied on holds/);
 
