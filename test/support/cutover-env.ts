@@ -31,20 +31,31 @@ export interface CutoverEnv {
   close(): Promise<void>;
 }
 
+/** The workers startCutover started on each env: close() stops those a failed test left running. */
+const workersOf = new WeakMap<CutoverEnv, Set<{ worker: Worker; done: Promise<unknown> }>>();
+
 export async function startCutoverEnv(): Promise<CutoverEnv> {
   const server = await startTestServer();
   const client = await connectClient(server.address);
   const connection = await NativeConnection.connect({ address: server.address });
-  return {
+  const workers = new Set<{ worker: Worker; done: Promise<unknown> }>();
+  const env: CutoverEnv = {
     server,
     client,
     connection,
     async close() {
+      // A test that failed before its run ended leaves the worker polling: the process would never exit.
+      for (const { worker, done } of workers) {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await done.catch(() => undefined);
+      }
       await connection.close();
       await client.connection.close();
       await server.stop();
     },
   };
+  workersOf.set(env, workers);
+  return env;
 }
 
 export function inputFor(plan: Plan, extra: Partial<CutoverInput> = {}): CutoverInput {
@@ -86,6 +97,7 @@ export async function startCutover(
     args: [input],
   });
   const result = worker.runUntil(handle.result() as Promise<CutoverResult>);
+  workersOf.get(env)?.add({ worker, done: result });
   return { handle, worker, taskQueue, result };
 }
 
