@@ -306,13 +306,9 @@ void describe('AirflowRestApi against real Airflow 3.3 components', () => {
   });
 
   /** VALIDATE as the workflow runs it, on the real API: the large value sized from the stage's threshold. */
-  function validateAt(
-    thresholdBytes: number,
-    runId: string,
-    maxOffloaded?: number,
-  ): Promise<ValidationEvidence> {
+  function validateAt(thresholdBytes: number, runId: string): Promise<ValidationEvidence> {
     const plan = testPlan((p) => {
-      p.spec.validation = { dagId: DAG_ID, unpause: true, timeout: '5m', maxOffloaded };
+      p.spec.validation = { dagId: DAG_ID, unpause: true, timeout: '5m' };
     });
     // The activity heartbeats through its context: run it in one, as a worker would.
     const { validateRun } = validateActivities({ airflowApi: api() });

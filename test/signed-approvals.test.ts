@@ -12,7 +12,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { stringify } from 'yaml';
 import { SshKeygen } from '../adapters/ssh-keygen.js';
@@ -25,6 +24,7 @@ import { createCutoverWorker } from '../worker/create-worker.js';
 import { approveSignal, approveUpdate, rejectUpdate } from '../workflows/engine/messages.js';
 import {
   inputFor,
+  refusedUpdate,
   startCutover,
   startCutoverEnv,
   waitForPhase,
@@ -82,16 +82,6 @@ async function signed(
 ): Promise<Decision> {
   const message = decisionMessage({ action, workflowId, runId, decision: d });
   return { ...d, signature: await ssh.sign(message, keys.key(key)) };
-}
-
-async function refusedUpdate(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof WorkflowUpdateFailedError, `expected an update failure, got ${String(err)}`);
-    return (err.cause as Error).message;
-  }
-  assert.fail('the update was accepted');
 }
 
 test(

@@ -4,10 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from '../workflows/engine/messages.js';
 import {
   inputFor,
+  refusedUpdate,
   startCutover,
   startCutoverEnv,
   waitForPhase,
@@ -29,16 +29,6 @@ const plan = testPlan((p) => {
   delete p.spec.xcom.ramp;
 });
 const digest = inputFor(plan).planDigest;
-
-async function refusedUpdate(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof WorkflowUpdateFailedError, `expected an update failure, got ${String(err)}`);
-    return (err.cause as Error).message;
-  }
-  assert.fail('the update was accepted');
-}
 
 test(
   'refused approvals change nothing; a valid one after them goes through',

@@ -3,7 +3,7 @@
  * current workflow code (is the code still deterministic for it?) and print
  * the decision timeline, for RCA.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
@@ -15,6 +15,7 @@ import { workflowIdFor } from '../../domain/plan-key.js';
 import { WORKFLOWS_PATH } from '../../domain/workflow-bundle.js';
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
+import { readInputFile } from '../input-file.js';
 import { historyFromJson, historyToJson, type History } from '../history-json.js';
 import { formatTimeline, timeline } from '../timeline.js';
 
@@ -76,15 +77,7 @@ async function writeBundle(dir: string, history: History, workflowId: string): P
 }
 
 async function readHistoryFile(file: string): Promise<History> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new CliError(
-      EXIT.BAD_INPUT,
-      `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
-  }
+  const text = await readInputFile(file);
   let json: unknown;
   try {
     json = JSON.parse(text);

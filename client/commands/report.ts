@@ -1,10 +1,11 @@
 /** `cutover report ID`: the run's evidence as a dossier: Markdown, one self-contained HTML page, or JSON. */
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { buildDossier, renderDossier, type DossierFormat } from '../dossier.js';
 import { CliError, EXIT } from '../exit-codes.js';
+import { readInputFile } from '../input-file.js';
 import { SshKeygen } from '../../adapters/ssh-keygen.js';
 import { isCommentLine, parseAllowedSigner } from '../../domain/engine/allowed-signers.js';
 import type { RunStatus } from '../../domain/engine/run.js';
@@ -28,15 +29,7 @@ async function isDirectory(out: string): Promise<boolean> {
 
 /** An allowed_signers file kept apart from the plan, checked line by line like the plan's. */
 async function readSigners(file: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new CliError(
-      EXIT.BAD_INPUT,
-      `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
-  }
+  const text = await readInputFile(file);
   const lines = text.split('\n').filter((l) => !isCommentLine(l));
   lines.forEach((line, i) => {
     const parsed = parseAllowedSigner(line);

@@ -2,8 +2,14 @@
  * A real Temporal dev server plus helpers to run the cut-over workflow against
  * scripted activities in an in-process worker.
  */
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { Client, WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import {
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import {
   bundleWorkflowCode,
   DefaultLogger,
@@ -151,4 +157,15 @@ export async function phaseOrEnd(
   } finally {
     stop.abort();
   }
+}
+
+/** The reason the workflow gave for refusing an update; fails the test when the update was accepted. */
+export async function refusedUpdate(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof WorkflowUpdateFailedError, `expected an update failure, got ${String(err)}`);
+    return (err.cause as Error).message;
+  }
+  assert.fail('the update was accepted');
 }
