@@ -26,6 +26,13 @@ import type {
   ProcessInspectorPort,
 } from './deployment-health-ports.js';
 import type { StateStoreDbPort, StateStoreHealPort, StateStoreProbesPort } from './state-store-ports.js';
+import type {
+  AirflowReleasesPort,
+  ComponentPowerPort,
+  UpgradeDatabasePort,
+  UpgradeInventoryPort,
+} from './upgrade-ports.js';
+import type { UpgradePlan } from '../domain/upgrade/plan.js';
 import { adapterMissing } from './engine/errors.js';
 
 export type { Heartbeat } from './heartbeat.js';
@@ -144,6 +151,24 @@ export interface AirflowApiPort {
   readsData(args: { run: AffectedRun }): Promise<{ readsData: boolean; detail: string }>;
 }
 
+/** The REST API's DAG runs as the upgrade needs them: with what it takes to run each again. */
+export interface UpgradeDagRunsPort extends AirflowApiPort {
+  runsSinceWithConf(args: {
+    since: string;
+  }): Promise<
+    (AffectedRun & { cutover: boolean; logicalDate: string | null; conf: Record<string, unknown> })[]
+  >;
+  /** Triggers `runId` again (same logical date and conf) when the DB no longer has it, and waits. */
+  retrigger(args: {
+    dagId: string;
+    runId: string;
+    logicalDate: string | null;
+    conf: Record<string, unknown>;
+    timeoutMs: number;
+    heartbeat: Heartbeat;
+  }): Promise<string>;
+}
+
 /** What a signature check needs: the signers, who claims to sign, the exact text and its signature. */
 export interface VerifySignatureArgs {
   /** allowed_signers lines (the plan's approval.allowedSigners). */
@@ -195,6 +220,16 @@ export interface Adapters {
   deploymentDb?: AdapterSource<DeploymentDbPort, InspectedPlan>;
   /** Checks the SSH signatures of starts and decisions when a plan lists approval.allowedSigners. */
   signatures?: SignatureVerifierPort;
+  /** The upgrade: the metadata DB as a whole (backup, restore, copies, counts, schedule). */
+  upgradeDb?: AdapterSource<UpgradeDatabasePort, UpgradePlan>;
+  /** The upgrade: the Airflow releases installed for the target and their CLI. */
+  airflowReleases?: AdapterSource<AirflowReleasesPort, UpgradePlan>;
+  /** The upgrade: the components stopped and started as a whole. */
+  componentPower?: AdapterSource<ComponentPowerPort, UpgradePlan>;
+  /** The upgrade: each component's release and providers, read inside it. */
+  upgradeInventory?: AdapterSource<UpgradeInventoryPort, UpgradePlan>;
+  /** The upgrade: the REST API of the release running (v1 on Airflow 2, v2 on Airflow 3). */
+  upgradeDagRuns?: AdapterSource<UpgradeDagRunsPort, UpgradePlan>;
 }
 
 /** The plan a key's factory takes: a change runbook's plan, or any inspected one. */
@@ -228,12 +263,17 @@ const ADAPTER_NAMES: Record<keyof Adapters, string> = {
   airflowHealth: 'Airflow health (REST API)',
   deploymentDb: 'deployment health (metadata DB)',
   signatures: 'signature verification (ssh-keygen)',
+  upgradeDb: 'metadata DB backup and restore (pg_dump / pg_restore)',
+  airflowReleases: 'Airflow releases (venvs and their CLI)',
+  componentPower: 'component stop/start (local supervisor)',
+  upgradeInventory: 'component inventory (probe)',
+  upgradeDagRuns: 'Airflow REST API (DAG runs across releases)',
 };
 
 /** The port behind `Adapters[K]` (ports are objects, so excluding functions leaves the port). */
 export type AdapterPort<K extends keyof Adapters> = Exclude<
   NonNullable<Adapters[K]>,
-  (plan: AnyPlan) => unknown
+  (plan: never) => unknown
 >;
 
 /**
@@ -246,10 +286,10 @@ export function requireAdapter<K extends keyof Adapters>(
   plan: PlanFor<K>,
   needs: string,
 ): AdapterPort<K> {
-  const adapter = resolveAdapter<AdapterPort<K>, PlanFor<K>>(
-    adapters[key] as AdapterSource<AdapterPort<K>, PlanFor<K>> | undefined,
-    plan,
-  );
+  // Each key's source is a port or a factory over that key's plan; the union of all keys is too wide
+  // for the compiler to follow, so the source is read as this key's shape.
+  const source = adapters[key] as unknown as AdapterPort<K> | ((p: PlanFor<K>) => AdapterPort<K>) | undefined;
+  const adapter = typeof source === 'function' ? source(plan) : source;
   if (!adapter) throw adapterMissing(ADAPTER_NAMES[key], needs);
   return adapter;
 }

@@ -15,6 +15,7 @@ import { notifyActivities, type NotifyOptions } from './engine/notify.js';
 import { objectStorageActivities } from './object-storage.js';
 import { signatureActivities } from './engine/signatures.js';
 import { stateStoreActivities } from './statestore/index.js';
+import { upgradeActivities } from './upgrade/index.js';
 import { xcomActivities } from './xcom/index.js';
 
 /** Each runbook's activity factory, by plan kind. */
@@ -22,6 +23,7 @@ export const RUNBOOK_ACTIVITIES = {
   XComBackendCutover: xcomActivities,
   StateStoreBackendCutover: stateStoreActivities,
   DeploymentAssessment: (adapters: Adapters) => assessmentActivities(adapters),
+  AirflowUpgrade: upgradeActivities,
 } satisfies Record<string, (adapters: Adapters) => object>;
 
 /** Merges activity sets, refusing a name that two of them register. */
@@ -58,7 +60,8 @@ export function createActivities(adapters: Adapters, notifications: NotifyOption
   ) as SharedActivities &
     ReturnType<typeof xcomActivities> &
     ReturnType<typeof stateStoreActivities> &
-    ReturnType<typeof assessmentActivities>;
+    ReturnType<typeof assessmentActivities> &
+    ReturnType<typeof upgradeActivities>;
 }
 
 /**

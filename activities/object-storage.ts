@@ -22,7 +22,7 @@ import {
   AGE_CAP_DAYS,
   referencedAtLeast,
 } from '../domain/lifecycle.js';
-import { backendStorage, type AnyPlan } from '../domain/runbooks.js';
+import { backendStorage, type BackendFlipPlan } from '../domain/runbooks.js';
 import { requireAdapter, type Adapters } from './adapters.js';
 import { PermanentFault } from './engine/errors.js';
 import { timed } from './engine/timing.js';
@@ -33,10 +33,11 @@ const DAY_MS = 86_400_000;
 export const LIFECYCLE_CHECK = 'lifecycle';
 
 export function objectStorageActivities(adapters: Adapters) {
-  const store = (plan: AnyPlan, needs: string) => requireAdapter(adapters, 'objectStore', plan, needs);
+  const store = (plan: BackendFlipPlan, needs: string) =>
+    requireAdapter(adapters, 'objectStore', plan, needs);
 
   /** The rule this plan owns and where it goes; a plan that asks for none cannot render one. */
-  const owned = (plan: AnyPlan) => {
+  const owned = (plan: BackendFlipPlan) => {
     const { path, lifecycle } = backendStorage(plan);
     if (!lifecycle) throw new PermanentFault('the plan asks for no lifecycle rule (spec.lifecycle)');
     const refusal = lifecycleRefusal(path);
@@ -50,7 +51,7 @@ export function objectStorageActivities(adapters: Adapters) {
      * Objects under the backend's prefix against the keys the metadata DB references, in one merge
      * of two sorted streams (the bucket listing and a DB cursor): bounded memory at any size.
      */
-    async reportObjects({ plan, now }: { plan: AnyPlan; now?: string }): Promise<ObjectReport> {
+    async reportObjects({ plan, now }: { plan: BackendFlipPlan; now?: string }): Promise<ObjectReport> {
       const { path, lifecycle } = backendStorage(plan);
       const { scheme, bucket, keyPrefix } = objectLocation(path);
       const retentionDays = lifecycle?.days ?? null;
@@ -143,7 +144,7 @@ export function objectStorageActivities(adapters: Adapters) {
       plan,
       objects,
     }: {
-      plan: AnyPlan;
+      plan: BackendFlipPlan;
       objects?: ObjectReport | null;
     }): Promise<LifecycleRender> {
       const { bucket, keyPrefix, lifecycle, rule } = owned(plan);
@@ -195,7 +196,7 @@ export function objectStorageActivities(adapters: Adapters) {
       plan,
       render,
     }: {
-      plan: AnyPlan;
+      plan: BackendFlipPlan;
       render: LifecycleRender;
     }): Promise<LifecycleApplyRecord> {
       const { bucket } = render;
@@ -227,7 +228,7 @@ export function objectStorageActivities(adapters: Adapters) {
       plan,
       render,
     }: {
-      plan: AnyPlan;
+      plan: BackendFlipPlan;
       render: LifecycleRender;
     }): Promise<LifecycleRevertRecord> {
       const { bucket } = render;
@@ -268,7 +269,7 @@ export function objectStorageActivities(adapters: Adapters) {
 }
 
 /** What a plan with a retention rule needs past the go (for the worker-can-deploy row). */
-export function lifecycleNeeds(plan: AnyPlan): [keyof Adapters, string][] {
+export function lifecycleNeeds(plan: BackendFlipPlan): [keyof Adapters, string][] {
   return backendStorage(plan).lifecycle ? [['objectStore', 'put and revert the bucket lifecycle rule']] : [];
 }
 
@@ -276,7 +277,7 @@ export function lifecycleNeeds(plan: AnyPlan): [keyof Adapters, string][] {
  * PREFLIGHT's lifecycle row: the worker can read the bucket's lifecycle configuration (and so will
  * see what it merges into). A state-store plan without a rule is amber: nothing else deletes its objects.
  */
-export async function lifecyclePreflightRow(adapters: Adapters, plan: AnyPlan): Promise<CheckRow> {
+export async function lifecyclePreflightRow(adapters: Adapters, plan: BackendFlipPlan): Promise<CheckRow> {
   const t0 = Date.now();
   const row = (status: CheckRow['status'], detail: string): CheckRow => ({
     id: LIFECYCLE_CHECK,

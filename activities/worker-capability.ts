@@ -6,7 +6,7 @@
 import { lintAirflowEnv } from '../domain/airflow-env.js';
 import { WORKER_CAN_DEPLOY_CHECK, type CheckRow } from '../domain/engine/evidence.js';
 import type { AnyPlan } from '../domain/runbooks.js';
-import { resolveAdapter, type Adapters } from './adapters.js';
+import { resolveAdapter, type Adapters, type AdapterSource } from './adapters.js';
 import { PermanentFault } from './engine/errors.js';
 
 /**
@@ -24,7 +24,8 @@ export function workerCanDeploy(
   const lacking: string[] = [];
   for (const [key, what] of needed) {
     try {
-      if (!resolveAdapter(adapters[key], plan)) lacking.push(what);
+      if (!resolveAdapter(adapters[key] as AdapterSource<object, AnyPlan> | undefined, plan))
+        lacking.push(what);
     } catch (err) {
       // Factories throw AdapterMissing for what they cannot build, and say why when the plan names
       // something the worker lacks (an unset credentials variable, an unreadable kubeconfig).

@@ -23,7 +23,7 @@
  * belongs to the provider's `store_value`, which Airflow 3.3 does not call for task XComs).
  */
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import type { AirflowApiPort, DagRunResult, Heartbeat } from '../activities/adapters.js';
+import type { DagRunResult, Heartbeat, UpgradeDagRunsPort } from '../activities/adapters.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import { AirflowSession, isPermanent, safeJson } from './airflow-http.js';
 import type { AffectedRun } from '../domain/evidence.js';
@@ -33,8 +33,12 @@ export interface AirflowRestApiOptions {
   apiVersion: 'v2' | 'v1'; // Airflow 3 /api/v2 with a token from POST /auth/token; Airflow 2 /api/v1 with basic auth
   username: string;
   password: string; // never logged, never in errors
-  /** The plan's xcom.path, e.g. s3://aws_default@bucket/xcom : a value is "offloaded" when the XCom holds a reference under it. */
-  xcomPath: string;
+  /**
+   * The plan's xcom.path, e.g. s3://aws_default@bucket/xcom : a value is "offloaded" when the XCom holds a
+   * reference under it. Absent for a plan that routes nothing to object storage (an upgrade): no value is
+   * offloaded and no bucket is listed.
+   */
+  xcomPath?: string;
   /** For counting objects under <path>/<dag_id>/<run_id>/ with @aws-sdk/client-s3. */
   s3: {
     endpoint?: string;
@@ -157,7 +161,12 @@ interface DagRunBody {
   run_id?: string;
   state: string;
   start_date?: string | null;
+  logical_date?: string | null;
+  conf?: Record<string, unknown> | null;
 }
+
+/** Runs cutover itself triggers carry this prefix in their run id (validation, critical DAGs, drills). */
+export const CUTOVER_RUN_PREFIX = 'cutover__';
 
 interface TaskInstanceBody {
   task_id: string;
@@ -173,17 +182,17 @@ interface XComEntryBody {
   value?: unknown;
 }
 
-export class AirflowRestApi implements AirflowApiPort {
+export class AirflowRestApi implements UpgradeDagRunsPort {
   private readonly opts: AirflowRestApiOptions;
   private readonly pollMs: number;
-  private readonly location: ObjectStorageLocation;
+  private readonly location: ObjectStorageLocation | null;
   private readonly session: AirflowSession;
   private s3Client: S3Client | undefined;
 
   constructor(opts: AirflowRestApiOptions) {
     this.opts = opts;
     this.pollMs = opts.pollIntervalMs ?? 2_000;
-    this.location = parseXComPath(opts.xcomPath);
+    this.location = opts.xcomPath === undefined ? null : parseXComPath(opts.xcomPath);
     this.session = new AirflowSession(opts);
   }
 
@@ -274,6 +283,79 @@ export class AirflowRestApi implements AirflowApiPort {
       if (page.body.dag_runs.length < limit || offset + limit >= page.body.total_entries) break;
     }
     return runs;
+  }
+
+  /** The runs started since `since`, with the logical date and conf that running each again needs. */
+  async runsSinceWithConf({
+    since,
+  }: {
+    since: string;
+  }): Promise<
+    (AffectedRun & { cutover: boolean; logicalDate: string | null; conf: Record<string, unknown> })[]
+  > {
+    if (Number.isNaN(Date.parse(since))) throw new PermanentFault(`runsSince: "${since}" is not an ISO time`);
+    const runs: (AffectedRun & {
+      cutover: boolean;
+      logicalDate: string | null;
+      conf: Record<string, unknown>;
+    })[] = [];
+    const limit = 100;
+    for (let offset = 0; ; offset += limit) {
+      const page = await this.session.request<{ dag_runs: DagRunBody[]; total_entries: number }>(
+        'GET',
+        '/dags/~/dagRuns',
+        { query: { start_date_gte: since, order_by: 'id', limit, offset } },
+      );
+      for (const r of page.body.dag_runs) {
+        const runId = runIdOf(r);
+        runs.push({
+          dagId: r.dag_id,
+          runId,
+          state: r.state,
+          cutover: runId.startsWith(CUTOVER_RUN_PREFIX),
+          logicalDate: r.logical_date ?? null,
+          conf: r.conf ?? {},
+        });
+      }
+      if (page.body.dag_runs.length < limit || offset + limit >= page.body.total_entries) break;
+    }
+    return runs;
+  }
+
+  /**
+   * Triggers `runId` again with its logical date and conf (a restored DB no longer has it), or finds it
+   * (an earlier attempt made it), and waits until it ends.
+   */
+  async retrigger(args: {
+    dagId: string;
+    runId: string;
+    logicalDate: string | null;
+    conf: Record<string, unknown>;
+    timeoutMs: number;
+    heartbeat: Heartbeat;
+  }): Promise<string> {
+    const { dagId, runId } = args;
+    const path = `/dags/${enc(dagId)}/dagRuns/${enc(runId)}`;
+    const existing = await this.session.request('GET', path, {
+      label: '/dags/{dag_id}/dagRuns/{run_id}',
+      accept: [404],
+    });
+    if (existing.status === 404) {
+      const body =
+        this.opts.apiVersion === 'v2'
+          ? { dag_run_id: runId, logical_date: args.logicalDate, conf: args.conf }
+          : {
+              dag_run_id: runId,
+              conf: args.conf,
+              ...(args.logicalDate ? { logical_date: args.logicalDate } : {}),
+            };
+      await this.session.request('POST', `/dags/${enc(dagId)}/dagRuns`, {
+        label: '/dags/{dag_id}/dagRuns',
+        body,
+        accept: [409],
+      });
+    }
+    return this.waitTerminal(dagId, runId, args.timeoutMs, args.heartbeat);
   }
 
   async clearAndWait(args: {
@@ -448,11 +530,13 @@ export class AirflowRestApi implements AirflowApiPort {
     if (typeof value !== 'string') return null;
     // Airflow 2's API hands the stored JSON back as text, quotes included.
     const s = this.opts.apiVersion === 'v1' && value.startsWith('"') ? safeJsonString(value) : value;
+    if (!this.location) return null;
     return this.location.referencePrefixes.some((p) => s.startsWith(p)) ? s : null;
   }
 
   /** The object key of a reference (what ListObjectsV2 returns). */
   private keyOf(reference: string): string {
+    if (!this.location) return reference;
     const p = this.location.referencePrefixes.find((x) => reference.startsWith(x)) ?? '';
     const rest = reference.slice(p.length);
     return this.location.prefix === '' ? rest : `${this.location.prefix}/${rest}`;
@@ -460,6 +544,7 @@ export class AirflowRestApi implements AirflowApiPort {
 
   /** Objects under <prefix>/<dag_id>/<run_id>/ (the backend's layout), key -> size in bytes. */
   private async objectsUnder(dagId: string, runId: string): Promise<Map<string, number>> {
+    if (!this.location) return new Map();
     if (this.location.scheme !== 's3') {
       throw new PermanentFault(
         `xcom path scheme ${this.location.scheme}:// is not S3: this adapter counts offloaded objects with the S3 API only`,

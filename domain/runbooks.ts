@@ -18,6 +18,9 @@ import { WORKFLOW_TYPE as XCOM_WORKFLOW_TYPE, XCOM_KIND } from './xcom-kind.js';
 import { ASSESSMENT_KIND, ASSESSMENT_WORKFLOW_TYPE } from './assessment/kind.js';
 import { assessmentWorkflowId, workflowIdFor } from './plan-key.js';
 import { assessmentPlanSchema, type AssessmentPlan } from './assessment/plan.js';
+import { UPGRADE_KIND, UPGRADE_WORKFLOW_TYPE } from './upgrade/kind.js';
+import { upgradePlanSchema, type UpgradePlan } from './upgrade/plan.js';
+import { UPGRADE_FAULT_INJECTIONS } from './upgrade/run.js';
 
 export interface RunbookEntry {
   kind: string;
@@ -45,8 +48,11 @@ export interface RunbookEntry {
   migrate?(raw: Record<string, unknown>): { raw: Record<string, unknown>; notice: string } | null;
 }
 
+/** A plan of a backend flip: a config change with values routed to object storage. */
+export type BackendFlipPlan = XComPlan | StateStorePlan;
+
 /** A plan of a runbook that changes production. */
-export type AnyPlan = XComPlan | StateStorePlan;
+export type AnyPlan = BackendFlipPlan | UpgradePlan;
 
 /** A plan of any registered runbook, read-only ones included (what a plan file may hold). */
 export type LoadablePlan = AnyPlan | AssessmentPlan;
@@ -90,6 +96,25 @@ export const RUNBOOKS: readonly RunbookEntry[] = [
     changes: () => 'Deployment health assessment (read-only, changes nothing)',
     readOnly: true,
   },
+  {
+    kind: UPGRADE_KIND,
+    workflowType: UPGRADE_WORKFLOW_TYPE,
+    firstPhase: 'ASSESS',
+    title: 'Airflow version upgrade: rehearsed migration, verified backup, fast rollback',
+    planSchema: upgradePlanSchema,
+    faultInjections: UPGRADE_FAULT_INJECTIONS,
+    changes: (plan) =>
+      plan.kind === UPGRADE_KIND
+        ? `Airflow ${plan.airflow.version} -> ${plan.spec.upgrade.toVersion} (backup: ${plan.spec.backup.strategy})`
+        : '',
+    // The metadata DB is stopped, migrated and maybe restored: one upgrade per database at a time.
+    locks: (plan) =>
+      plan.kind === UPGRADE_KIND && plan.airflow.metadataDb.access === 'direct'
+        ? [
+            `metadata-db:${plan.airflow.metadataDb.urlEnv}@${plan.target.kind === 'local' ? plan.target.envFile : plan.target.release}`,
+          ]
+        : [],
+  },
 ];
 
 /** A plan's threshold rule in words: a fixed size, or the quantile calibration will round up from. */
@@ -104,14 +129,17 @@ export function runbookOf(kind: unknown): RunbookEntry | undefined {
 }
 
 /** Where a backend flip's values go, and the retention rule its plan asks for (if any). */
-export function backendStorage(plan: AnyPlan): { path: string; lifecycle: LifecyclePlan | undefined } {
+export function backendStorage(plan: BackendFlipPlan): {
+  path: string;
+  lifecycle: LifecyclePlan | undefined;
+} {
   return plan.kind === XCOM_KIND
     ? { path: plan.spec.xcom.path, lifecycle: plan.spec.lifecycle }
     : { path: plan.spec.stateStore.path, lifecycle: plan.spec.lifecycle };
 }
 
 /** A bucket's lifecycle configuration is read, merged and written whole: one writer at a time. */
-function storageLocks(plan: AnyPlan): string[] {
+function storageLocks(plan: BackendFlipPlan): string[] {
   const { path, lifecycle } = backendStorage(plan);
   return lifecycle ? [`bucket-lifecycle:${objectLocation(path).bucket}`] : [];
 }

@@ -22,7 +22,7 @@ import type { LifecycleRule } from '../domain/lifecycle.js';
 import { lifecycleConflicts, ownedRule, sameLifecycle, withoutOwned } from '../domain/lifecycle.js';
 import { planSchema, type PlanInput } from '../domain/plan.js';
 import { stateStorePlanSchema, type StateStorePlanInput } from '../domain/statestore/plan.js';
-import type { AnyPlan } from '../domain/runbooks.js';
+import type { BackendFlipPlan } from '../domain/runbooks.js';
 import { clearXComHistory, insertXComRows } from '../local/xcom-history.js';
 import { createAirflowTestDatabase, type AirflowTestDatabase } from './support/airflow-db.js';
 import { startMoto, TEST_REGION, type MotoServer } from './support/moto.js';
@@ -74,7 +74,7 @@ const EVERY_KIND: LifecycleRule[] = [
   },
 ];
 
-function xcomPlan(bucket: string, patch: (raw: PlanInput) => void = () => {}): AnyPlan {
+function xcomPlan(bucket: string, patch: (raw: PlanInput) => void = () => {}): BackendFlipPlan {
   const raw = referencePlanInput();
   raw.name = 'lifecycle-test';
   raw.spec.xcom.path = `s3://aws_default@${bucket}/xcom`;
@@ -109,7 +109,7 @@ void describe('bucket lifecycle rule (moto S3)', () => {
   });
 
   /** RENDER, APPLY, APPLY again, REVERT, each checked against what the bucket holds. */
-  async function roundTrip(plan: AnyPlan, existing: LifecycleRule[] | null) {
+  async function roundTrip(plan: BackendFlipPlan, existing: LifecycleRule[] | null) {
     if (existing) await store.putLifecycle(bucket, existing);
     const before = await store.getLifecycle(bucket);
     const render = await activities.renderLifecycle({ plan });

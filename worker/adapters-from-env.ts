@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Adapters } from '../activities/index.js';
 import * as k8s from '@kubernetes/client-node';
-import type { AirflowApiPort, ChangePort, MetadataDbPort, RolloutPort } from '../activities/adapters.js';
+import type { ChangePort, MetadataDbPort, RolloutPort, UpgradeDagRunsPort } from '../activities/adapters.js';
 import { adapterMissing, PermanentFault } from '../activities/engine/errors.js';
 import { AirflowRestApi } from '../adapters/airflow-api.js';
 import { AirflowHealthApi } from '../adapters/airflow-health.js';
@@ -334,7 +334,7 @@ export function adaptersFromEnv(
    * objects) through the AWS SDK's own chain: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, the region
    * and credential variables, profiles, instance roles.
    */
-  const airflowApi = (plan: AnyPlan): AirflowApiPort => {
+  const airflowApi = (plan: AnyPlan): UpgradeDagRunsPort => {
     const api = plan.airflow.api;
     if (!api)
       throw adapterMissing(
@@ -345,8 +345,14 @@ export function adaptersFromEnv(
     if ('missing' in creds) throw new PermanentFault(creds.missing);
     const { username, password } = creds;
     // Offloaded objects are counted under the path the plan's backend writes to.
-    const objectPath = plan.kind === 'XComBackendCutover' ? plan.spec.xcom.path : plan.spec.stateStore.path;
-    const key = `${api.url}\u0000${username}\u0000${objectPath}`;
+    const objectPath =
+      plan.kind === 'XComBackendCutover'
+        ? plan.spec.xcom.path
+        : plan.kind === 'StateStoreBackendCutover'
+          ? plan.spec.stateStore.path
+          : undefined;
+    // The version picks /api/v1 or /api/v2: an upgrade talks to both releases, one client each.
+    const key = `${api.url}\u0000${username}\u0000${objectPath ?? ''}\u0000${plan.airflow.version}`;
     let a = apis.get(key);
     if (!a) {
       a = new AirflowRestApi({
@@ -354,7 +360,7 @@ export function adaptersFromEnv(
         apiVersion: plan.airflow.version.startsWith('2.') ? 'v1' : 'v2',
         username,
         password,
-        xcomPath: objectPath,
+        ...(objectPath === undefined ? {} : { xcomPath: objectPath }),
         s3: s3Options(),
       });
       apis.set(key, a);

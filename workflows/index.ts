@@ -2,3 +2,4 @@
 export { stateStoreBackendCutover } from './statestore/workflow.js';
 export { xcomBackendCutover } from './xcom/workflow.js';
 export { deploymentAssessment } from './assessment/workflow.js';
+export { airflowUpgrade } from './upgrade/workflow.js';

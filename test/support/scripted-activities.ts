@@ -10,12 +10,16 @@ import { createActivities } from '../../activities/index.js';
 import { SshKeygen } from '../../adapters/ssh-keygen.js';
 import type { AssessmentActivities } from '../../activities/assessment/index.js';
 import type { StateStoreActivities } from '../../activities/statestore/index.js';
+import type { UpgradeActivities } from '../../activities/upgrade/index.js';
 import { XCOM_OBJECT_STORAGE_BACKEND } from '../../domain/airflow-env.js';
 import { sizeBandsFrom, type GateVerdict } from '../../domain/evidence.js';
 import { lifecycleDiff, mergeLifecycle, ownedRule } from '../../domain/lifecycle.js';
 
-/** The XCom flip's activities and the shared ones (the state-store runbook has its own script). */
-type Activities = Omit<CutoverActivities, keyof StateStoreActivities | keyof AssessmentActivities>;
+/** The XCom flip's activities and the shared ones (the state-store and upgrade runbooks have their own scripts). */
+type Activities = Omit<
+  CutoverActivities,
+  keyof StateStoreActivities | keyof AssessmentActivities | keyof UpgradeActivities
+>;
 export type ActivityName = keyof Activities;
 type InputOf<K extends ActivityName> = Parameters<Activities[K]>[0];
 type OutputOf<K extends ActivityName> = Awaited<ReturnType<Activities[K]>>;

@@ -10,14 +10,14 @@ import { formatBytes, formatCount } from '../../domain/figures.js';
 import { patched } from '@temporalio/workflow';
 import type { SharedActivities } from '../../activities/index.js';
 import type { ObjectStorageEvidence } from '../../domain/lifecycle.js';
-import type { AnyPlan } from '../../domain/runbooks.js';
+import type { BackendFlipPlan } from '../../domain/runbooks.js';
 import type { UndoStack } from '../engine/compensation.js';
 import type { Run } from '../engine/run.js';
 import { COMPENSATING, QUICK, READS, proxyStep } from '../engine/steps.js';
 
 const OBJECT_STORAGE_PATCH = 'object-storage-steps-v1';
 
-type StorageRun = Run<AnyPlan, ObjectStorageEvidence>;
+type StorageRun = Run<BackendFlipPlan, ObjectStorageEvidence>;
 
 const step = <K extends keyof SharedActivities & string>(
   name: K,
@@ -47,7 +47,7 @@ const steps = {
   ),
 };
 
-function lifecycleOf(plan: AnyPlan) {
+function lifecycleOf(plan: BackendFlipPlan) {
   return plan.spec.lifecycle;
 }
 

@@ -39,8 +39,10 @@ export async function readHealth<P extends EnginePlan & InspectedPlan, E>(
   options: HealthOptions,
   baseline?: Assessment,
   dryRun = false,
+  /** The Airflow as it runs now, when a run changed its release (an upgrade reads 3.x after 2.x). */
+  release: InspectedPlan['airflow'] = run.plan.airflow,
 ): Promise<HealthReading> {
-  const plan: InspectedPlan = { name: run.plan.name, target: run.plan.target, airflow: run.plan.airflow };
+  const plan: InspectedPlan = { name: run.plan.name, target: run.plan.target, airflow: release };
   const [target, airflow] = await Promise.all([
     run.step(
       'read the target',

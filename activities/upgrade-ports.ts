@@ -1,0 +1,97 @@
+/**
+ * What the upgrade's activities need of the outside world. The worker binds each to the plan's
+ * target: databases are named, never addressed by URL, so credentials stay in the adapters.
+ */
+import type {
+  ComponentInventory,
+  ConfigLintFinding,
+  DagFinding,
+  DueDag,
+  TableSize,
+} from '../domain/upgrade/run.js';
+import type { Heartbeat } from './heartbeat.js';
+
+export interface DumpResult {
+  location: string;
+  bytes: number;
+  sha256: string;
+  tocEntries: number;
+  durationMs: number;
+}
+
+/** The target's metadata DB as a whole, on its own PostgreSQL server (pg_dump, pg_restore, admin SQL). */
+export interface UpgradeDatabasePort {
+  /** The live metadata DB's name (the plan's URL's database). */
+  readonly database: string;
+  sizeBytes(db?: string): Promise<number>;
+  largestTables(n: number, db?: string): Promise<TableSize[]>;
+  /** Exact counts; a table that does not exist counts 0. */
+  rowCounts(tables: readonly string[], db?: string): Promise<{ table: string; rows: number }[]>;
+  /** Deterministic per table over its rows ordered by primary key. */
+  tableChecksums(tables: readonly string[], db?: string): Promise<Record<string, string>>;
+  /** alembic_version.version_num. */
+  revision(db?: string): Promise<string>;
+  /** A copy of the live DB as `name` while Airflow runs (dump | restore), replacing a leftover one. */
+  copyTo(name: string, heartbeat?: Heartbeat): Promise<{ durationMs: number }>;
+  dropDatabase(name: string): Promise<boolean>;
+  /** pg_dump -Fc of the live DB to `location` (a directory or s3://bucket/prefix), verified by listing. */
+  dump(location: string, fileName: string, heartbeat?: Heartbeat): Promise<DumpResult>;
+  /** CREATE DATABASE name TEMPLATE live: refused while a session is connected to the live DB. */
+  clone(name: string): Promise<{ durationMs: number }>;
+  /** The live DB replaced by the dump at `location` (checksum verified first). Idempotent. */
+  restoreDump(location: string, sha256: string, heartbeat?: Heartbeat): Promise<{ durationMs: number }>;
+  /** The live DB replaced by the clone `name` (the clone is consumed). Idempotent. */
+  restoreClone(name: string): Promise<{ durationMs: number }>;
+  databaseExists(name: string): Promise<boolean>;
+  /** Unpaused DAGs with a next run due (dag.next_dagrun_create_after). */
+  dueDags(): Promise<DueDag[]>;
+  /** Each DAG's current next_dagrun_create_after (null: none, or the DAG is gone). */
+  nextDue(dagIds: readonly string[]): Promise<Record<string, string | null>>;
+  /** Runs SQL on the live DB (drills only: the fixture that breaks the new release's migration). */
+  execute(sql: string): Promise<void>;
+}
+
+/** Airflow releases installed for the target, and their CLI against a named database. */
+export interface AirflowReleasesPort {
+  /** Where `version` is installed for this target (a venv), or null when it is not. */
+  installed(version: string): string | null;
+  /** The Airflow release a revision belongs to, per `version`'s migration map (null: unknown to it). */
+  versionOfRevision(version: string, revision: string): Promise<string | null>;
+  migrationSql(
+    version: string,
+    db: string,
+  ): Promise<{ fromRevision: string; sql: string; statements: number }>;
+  migrate(
+    version: string,
+    db: string,
+    heartbeat?: Heartbeat,
+  ): Promise<{ fromRevision: string; toRevision: string; durationMs: number; outputTail: string }>;
+  checkMigrations(version: string, db: string): Promise<boolean>;
+  downgrade(
+    version: string,
+    toVersion: string,
+    db: string,
+    heartbeat?: Heartbeat,
+  ): Promise<{ durationMs: number; outputTail: string }>;
+  /** The target release's `airflow config lint` over a component's live config. */
+  configLint(version: string, component: string): Promise<ConfigLintFinding[]>;
+  /** ruff's Airflow 3 rules over the target's DAG folder. */
+  airflow3DagFindings(): Promise<DagFinding[]>;
+  /** The pins of the release's constraints (name -> version). */
+  constraints(version: string): Promise<Record<string, string>>;
+}
+
+/** The components as a whole: stopped for the migration, started on a release. */
+export interface ComponentPowerPort {
+  stop(args: { components: string[]; heartbeat?: Heartbeat }): Promise<{ stoppedAt: string }>;
+  start(args: {
+    components: string[];
+    timeoutMs: number;
+    heartbeat?: Heartbeat;
+  }): Promise<{ components: { name: string; pid: number; startedAt: string }[]; healthyAt: string }>;
+}
+
+/** What each component reports about itself, from inside it. */
+export interface UpgradeInventoryPort {
+  inventory(component: string): Promise<ComponentInventory>;
+}

@@ -1,0 +1,611 @@
+/**
+ * The upgrade's own activities over injected adapters, prefixed `upgrade.` so they never collide
+ * with another runbook's. The env-file switch and its revert are the shared change activities.
+ *
+ * Databases are named here, never addressed: the adapters bind names to the plan's server, so no
+ * URL (and no password) enters an activity's input or result.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { heartbeat } from '@temporalio/activity';
+import type { CheckRow } from '../../domain/engine/evidence.js';
+import { durationMs } from '../../domain/duration.js';
+import { formatBytes, formatCount } from '../../domain/figures.js';
+import { UPGRADE_ACTIVITY_PREFIX } from '../../domain/upgrade/kind.js';
+import type { UpgradePlan } from '../../domain/upgrade/plan.js';
+import {
+  HISTORY_TABLES,
+  type BackupRecord,
+  type ComponentInventory,
+  type ComponentsStarted,
+  type DrainRecord,
+  type MigrationRecord,
+  type ProviderFinding,
+  type RestoreRecord,
+  type Retriggered,
+  type RunsSinceSwitch,
+  type ScheduleCheck,
+  type UpgradePreflight,
+  type UpgradeRehearsal,
+  type UpgradeRunRecord,
+  type UpgradeValidation,
+  type VersionsRecord,
+} from '../../domain/upgrade/run.js';
+import { isMajorUpgrade } from '../../domain/upgrade/version.js';
+import { requireAdapter, type Adapters } from '../adapters.js';
+import { PermanentFault } from '../engine/errors.js';
+import { gate, timed } from '../engine/timing.js';
+import { dumpFileName, planAtRelease, rehearsalDatabase, cloneDatabaseName } from './names.js';
+import { chooseRestoreMethod } from './restore-method.js';
+
+type Prefixed<T> = { [K in keyof T & string as `upgrade.${K}`]: T[K] };
+
+function prefixed<T extends object>(activities: T): Prefixed<T> {
+  return Object.fromEntries(
+    Object.entries(activities).map(([k, v]) => [`${UPGRADE_ACTIVITY_PREFIX}${k}`, v]),
+  ) as Prefixed<T>;
+}
+
+/** The SQL an approver reads is kept whole up to this size; the rest is on the worker's screen. */
+const SQL_KEPT_BYTES = 32 * 1024;
+const LARGEST_TABLES = 5;
+
+/** The drill's SQL ships with cutover (dist/activities/upgrade -> the repository root). */
+const BREAK_MIGRATION_SQL = path.join(
+  path.dirname(new URL(import.meta.url).pathname),
+  '..',
+  '..',
+  '..',
+  'drills',
+  'upgrade-break-migration.sql',
+);
+
+export function upgradeActivities(adapters: Adapters) {
+  const db = (plan: UpgradePlan, needs: string) => requireAdapter(adapters, 'upgradeDb', plan, needs);
+  const releases = (plan: UpgradePlan, needs: string) =>
+    requireAdapter(adapters, 'airflowReleases', plan, needs);
+  const power = (plan: UpgradePlan, needs: string) => requireAdapter(adapters, 'componentPower', plan, needs);
+  const inventory = (plan: UpgradePlan, needs: string) =>
+    requireAdapter(adapters, 'upgradeInventory', plan, needs);
+  /** The REST API of the release running now (Airflow 2's /api/v1, Airflow 3's /api/v2). */
+  const api = (plan: UpgradePlan, version: string, needs: string) =>
+    requireAdapter(adapters, 'upgradeDagRuns', planAtRelease(plan, version), needs);
+  const components = (plan: UpgradePlan) => plan.target.components.map((c) => c.name);
+
+  async function inventories(plan: UpgradePlan, needs: string): Promise<ComponentInventory[]> {
+    const port = inventory(plan, needs);
+    const out: ComponentInventory[] = [];
+    for (const component of components(plan)) {
+      try {
+        out.push(await port.inventory(component));
+      } catch (err) {
+        out.push({
+          component,
+          airflowVersion: null,
+          python: null,
+          providers: [],
+          error: err instanceof Error ? err.message : String(err),
+        });
+      }
+    }
+    return out;
+  }
+
+  function versionRows(found: ComponentInventory[], expected: string): string[] {
+    return found
+      .filter((c) => c.error || c.airflowVersion !== expected)
+      .map((c) =>
+        c.error
+          ? `${c.component}: cannot read its version (${c.error})`
+          : `${c.component} runs Airflow ${c.airflowVersion}, expected ${expected}`,
+      );
+  }
+
+  return prefixed({
+    /** Read-only: versions in every component, the target install, providers, the SQL, DB size, Airflow 3 lint. */
+    async preflight({ plan }: { plan: UpgradePlan }): Promise<UpgradePreflight> {
+      const from = plan.airflow.version;
+      const to = plan.spec.upgrade.toVersion;
+      const major = isMajorUpgrade(from, to);
+      const rel = releases(plan, 'read the releases installed for the target');
+      const database = db(plan, 'read the metadata DB');
+      return timed(async () => {
+        const checks: CheckRow[] = [];
+        let mark = Date.now();
+        // Each row carries the time since the previous one: what its own reads took.
+        const row = (name: string, bad: string[], ok: string, amber: string[] = []) => {
+          const now = Date.now();
+          const durationMs = now - mark;
+          mark = now;
+          checks.push(
+            bad.length > 0
+              ? { name, status: 'red', detail: bad.join('; '), durationMs }
+              : amber.length > 0
+                ? { name, status: 'amber', detail: amber.join('; '), durationMs }
+                : { name, status: 'green', detail: ok, durationMs },
+          );
+        };
+
+        const found = await inventories(plan, 'read each component’s version');
+        row('running release', versionRows(found, from), `every component runs Airflow ${from}`);
+
+        const targetInstall = rel.installed(to);
+        row(
+          'target release installed',
+          targetInstall
+            ? []
+            : [`Airflow ${to} is not installed for this target (scripts/setup.sh --upgrade-venvs)`],
+          `Airflow ${to} at ${targetInstall ?? ''}`,
+        );
+
+        const revision = await database.revision();
+        const revisionVersion = targetInstall ? await rel.versionOfRevision(to, revision) : null;
+        row(
+          'schema revision',
+          revisionVersion !== null && revisionVersion !== from
+            ? [`the metadata DB is at ${revision} (Airflow ${revisionVersion}), not ${from}'s schema`]
+            : [],
+          `at ${revision} (Airflow ${revisionVersion ?? from})`,
+          revisionVersion === null ? [`revision ${revision} is not in ${to}'s migration map`] : [],
+        );
+
+        let migrationSql: UpgradePreflight['migrationSql'] = null;
+        const sqlProblems: string[] = [];
+        if (targetInstall) {
+          try {
+            const sql = await rel.migrationSql(to, database.database);
+            const bytes = Buffer.byteLength(sql.sql);
+            migrationSql = {
+              fromRevision: sql.fromRevision,
+              statements: sql.statements,
+              bytes,
+              text:
+                bytes > SQL_KEPT_BYTES
+                  ? Buffer.from(sql.sql).subarray(0, SQL_KEPT_BYTES).toString()
+                  : sql.sql,
+              truncated: bytes > SQL_KEPT_BYTES,
+            };
+          } catch (err) {
+            sqlProblems.push(`airflow db migrate --show-sql-only failed: ${message(err)}`);
+          }
+        }
+        row(
+          'migration SQL',
+          sqlProblems,
+          migrationSql
+            ? `${migrationSql.statements} statement(s), ${formatBytes(migrationSql.bytes)} from ${migrationSql.fromRevision}`
+            : 'not rendered',
+        );
+
+        const sizeBytes = await database.sizeBytes();
+        const largestTables = await database.largestTables(LARGEST_TABLES);
+        row(
+          'metadata DB size',
+          [],
+          `${formatBytes(sizeBytes)}; largest ${largestTables.map((t) => `${t.table} ${formatCount(t.rows)} rows`).join(', ')}`,
+        );
+
+        const providers = targetInstall ? providerFindings(found, await rel.constraints(to)) : [];
+        row(
+          'providers',
+          providers.filter((p) => p.target === null).map((p) => `${p.name}: ${p.problem}`),
+          'every installed provider is in the target release’s constraints',
+          providers.filter((p) => p.target !== null).map((p) => `${p.name} ${p.installed} -> ${p.target}`),
+        );
+
+        const configLint =
+          major && targetInstall ? await rel.configLint(to, components(plan)[0] ?? 'scheduler') : [];
+        const dagFindings = major ? await rel.airflow3DagFindings() : [];
+        if (major) {
+          row(
+            'config for Airflow 3',
+            configLint.map((f) => `[${f.section}] ${f.option}: ${f.message}`),
+            'airflow config lint finds nothing',
+          );
+          row(
+            'DAGs for Airflow 3',
+            dagFindings.map((f) => `${f.file}:${f.line} ${f.rule} ${f.message}`),
+            'ruff AIR3 rules find nothing',
+          );
+        }
+        return {
+          from,
+          to,
+          major,
+          components: found,
+          targetInstall,
+          dbRevision: { revision, version: revisionVersion },
+          migrationSql,
+          db: { sizeBytes, largestTables },
+          providers,
+          configLint,
+          dagFindings,
+          checks,
+          gate: gate(checks.filter((c) => c.status === 'red').map((c) => `${c.name}: ${c.detail}`)),
+        };
+      });
+    },
+
+    /** The migration on a copy of the live DB (same server), timed; the copy is dropped after. */
+    async rehearse({ plan }: { plan: UpgradePlan }): Promise<UpgradeRehearsal> {
+      const database = db(plan, 'copy the metadata DB for the rehearsal');
+      const rel = releases(plan, 'rehearse the migration');
+      const name = rehearsalDatabase(plan, database.database);
+      const to = plan.spec.upgrade.toVersion;
+      return timed(async () => {
+        const reasons: string[] = [];
+        const copy = await database.copyTo(name, heartbeat);
+        const before = await database.rowCounts(HISTORY_TABLES, name);
+        let migrated: Awaited<ReturnType<typeof rel.migrate>> | null = null;
+        let current = false;
+        try {
+          migrated = await rel.migrate(to, name, heartbeat);
+          current = await rel.checkMigrations(to, name);
+          if (!current)
+            reasons.push(`airflow db check-migrations: ${name} is not at ${to}'s head after migrating`);
+        } catch (err) {
+          reasons.push(`the migration failed on the copy: ${message(err)}`);
+        }
+        const after = migrated ? await database.rowCounts(HISTORY_TABLES, name) : before;
+        const rowCounts = before.map((b) => ({
+          table: b.table,
+          before: b.rows,
+          after: after.find((a) => a.table === b.table)?.rows ?? 0,
+        }));
+        for (const r of rowCounts)
+          if (r.after !== r.before) reasons.push(`${r.table}: ${r.before} rows before, ${r.after} after`);
+        const max = plan.spec.rehearsal.maxMigrationTime;
+        if (migrated && max !== undefined && migrated.durationMs > durationMs(max))
+          reasons.push(
+            `the migration took ${Math.round(migrated.durationMs / 1000)} s, over rehearsal.maxMigrationTime ${String(max)}`,
+          );
+        const dropped = await database.dropDatabase(name);
+        return {
+          database: name,
+          copyMs: copy.durationMs,
+          migrateMs: migrated?.durationMs ?? 0,
+          fromRevision: migrated?.fromRevision ?? '',
+          toRevision: migrated?.toRevision ?? '',
+          migrationsCurrent: current,
+          rowCounts,
+          dropped,
+          gate: gate(reasons),
+        };
+      });
+    },
+
+    /** The backup the rollback restores: a verified dump, or (components stopped) a clone. */
+    async backup({ plan, changeId }: { plan: UpgradePlan; changeId: string }): Promise<BackupRecord> {
+      const database = db(plan, 'back up the metadata DB');
+      const backup = plan.spec.backup;
+      return timed(async () => {
+        const rowCounts = await database.rowCounts(HISTORY_TABLES);
+        const checksums = await database.tableChecksums(HISTORY_TABLES);
+        if (backup.strategy === 'pg-dump') {
+          const dump = await database.dump(
+            backup.to,
+            dumpFileName(plan, database.database, changeId),
+            heartbeat,
+          );
+          return {
+            strategy: 'pg-dump' as const,
+            location: dump.location,
+            bytes: dump.bytes,
+            sha256: dump.sha256,
+            tocEntries: dump.tocEntries,
+            durationMs: dump.durationMs,
+            rowCounts,
+            checksums,
+          };
+        }
+        const name = cloneDatabaseName(plan, database.database);
+        // A retried step finds its clone made: PostgreSQL copied it whole or not at all.
+        const made = (await database.databaseExists(name)) ? { durationMs: 0 } : await database.clone(name);
+        return {
+          strategy: 'clone' as const,
+          location: name,
+          bytes: await database.sizeBytes(name),
+          sha256: null,
+          tocEntries: null,
+          durationMs: made.durationMs,
+          rowCounts,
+          checksums,
+        };
+      });
+    },
+
+    /** The scheduler and every other component stopped: the downtime starts. */
+    async drain({ plan }: { plan: UpgradePlan }): Promise<DrainRecord> {
+      const database = db(plan, 'read the DAG schedule');
+      const p = power(plan, 'stop the Airflow components');
+      return timed(async () => {
+        const schedule = await database.dueDags();
+        const { stoppedAt } = await p.stop({ components: components(plan), heartbeat });
+        return { stoppedAt, components: components(plan), schedule };
+      });
+    },
+
+    /** The row counts and checksums of the history tables now (components stopped: a still DB). */
+    async measureHistory({ plan }: { plan: UpgradePlan }) {
+      const database = db(plan, 'count the history tables');
+      return timed(async () => ({
+        rowCounts: await database.rowCounts(HISTORY_TABLES),
+        checksums: await database.tableChecksums(HISTORY_TABLES),
+      }));
+    },
+
+    /** Drill: rows the new release's migration cannot take (drills/upgrade-break-migration.sql), put in after the backup. */
+    async injectMigrationFault({ plan }: { plan: UpgradePlan }) {
+      const database = db(plan, 'inject the drill');
+      return timed(async () => {
+        await database.execute(readFileSync(BREAK_MIGRATION_SQL, 'utf8'));
+        return { injected: BREAK_MIGRATION_SQL };
+      });
+    },
+
+    /** The new release's `airflow db migrate` on the live DB. Runs once: a retry finds it at head. */
+    async migrate({ plan }: { plan: UpgradePlan }): Promise<MigrationRecord> {
+      const rel = releases(plan, 'migrate the metadata DB');
+      const database = db(plan, 'migrate the metadata DB');
+      const to = plan.spec.upgrade.toVersion;
+      return timed(async () => {
+        try {
+          return await rel.migrate(to, database.database, heartbeat);
+        } catch (err) {
+          // A half-migrated schema is not retried blindly: the rollback restores it.
+          throw new PermanentFault(`airflow db migrate (${to}) failed: ${message(err)}`);
+        }
+      });
+    },
+
+    /** Starts every component on the release the env file names, and waits until all are healthy. */
+    async start({ plan, version }: { plan: UpgradePlan; version: string }): Promise<ComponentsStarted> {
+      const p = power(plan, 'start the Airflow components');
+      return timed(async () => {
+        const started = await p.start({
+          components: components(plan),
+          timeoutMs: durationMs(plan.rollout.timeout),
+          heartbeat,
+        });
+        return { version, ...started };
+      });
+    },
+
+    /** The release every component runs, read inside each, and the schema at that release's head. */
+    async verifyVersions({ plan, version }: { plan: UpgradePlan; version: string }): Promise<VersionsRecord> {
+      const rel = releases(plan, 'check the migrations');
+      const database = db(plan, 'check the migrations');
+      return timed(async () => {
+        const found = await inventories(plan, 'read each component’s version');
+        const reasons = versionRows(found, version);
+        const migrationsCurrent = await rel.checkMigrations(version, database.database);
+        if (!migrationsCurrent) reasons.push(`the metadata DB is not at Airflow ${version}'s head revision`);
+        return {
+          expected: version,
+          components: found.map((c) => ({
+            component: c.component,
+            airflowVersion: c.airflowVersion,
+            error: c.error,
+          })),
+          migrationsCurrent,
+          gate: gate(reasons),
+        };
+      });
+    },
+
+    /**
+     * The critical DAGs first, `concurrency` at a time (never a bulk clear), then the validation DAG,
+     * then every DAG that fell due while Airflow was down must get its run from the scheduler.
+     */
+    async validate({
+      plan,
+      runPrefix,
+      due,
+      failOnPurpose,
+    }: {
+      plan: UpgradePlan;
+      runPrefix: string;
+      due: ScheduleCheck[];
+      failOnPurpose?: boolean;
+    }): Promise<UpgradeValidation> {
+      const to = plan.spec.upgrade.toVersion;
+      const dagRuns = api(plan, to, 'run the critical and validation DAGs');
+      const database = db(plan, 'check the schedule');
+      const v = plan.spec.validation;
+      const timeoutMs = durationMs(v.timeout);
+      return timed(async () => {
+        const runs: UpgradeRunRecord[] = [];
+        const runOne = async (dagId: string, critical: boolean, conf: Record<string, unknown>) => {
+          const t0 = Date.now();
+          const runId = `${runPrefix}__${critical ? 'critical' : 'validation'}__${dagId}`;
+          const r = await dagRuns.runValidationDag({
+            dagId,
+            runId,
+            unpause: v.unpause,
+            timeoutMs,
+            heartbeat,
+            conf,
+          });
+          runs.push({ dagId, runId, state: r.state, critical, durationMs: Date.now() - t0 });
+        };
+        const queue = [...v.criticalDags];
+        while (queue.length > 0) {
+          const batch = queue.splice(0, v.concurrency);
+          await Promise.all(batch.map((dagId) => runOne(dagId, true, {})));
+        }
+        await runOne(v.dagId, false, failOnPurpose ? { fail: true } : {});
+
+        const schedule = await waitScheduled(due, durationMs(v.scheduleGrace), (ids) =>
+          database.nextDue(ids),
+        );
+        const reasons = [
+          ...runs.filter((r) => r.state !== 'success').map((r) => `${r.dagId}/${r.runId} ended ${r.state}`),
+          ...schedule
+            .filter((s) => !s.scheduled)
+            .map(
+              (s) =>
+                `${s.dagId} was due at ${s.dueAt} and has not been scheduled within ${String(v.scheduleGrace)}`,
+            ),
+        ];
+        return { runs, schedule, gate: gate(reasons) };
+      });
+    },
+
+    /** The DAG runs since the switch, with what re-running each needs, read before the rollback stops Airflow. */
+    async runsSinceSwitch({
+      plan,
+      since,
+      version,
+    }: {
+      plan: UpgradePlan;
+      since: string;
+      version: string;
+    }): Promise<RunsSinceSwitch> {
+      const dagRuns = api(plan, version, 'read the DAG runs since the switch');
+      return timed(async () => ({ since, runs: await dagRuns.runsSinceWithConf({ since }) }));
+    },
+
+    /** The metadata DB back as before the migration: the backup, or a downgrade that keeps new runs. */
+    async restore({
+      plan,
+      backup,
+      runs,
+      migrated,
+    }: {
+      plan: UpgradePlan;
+      backup: BackupRecord | null;
+      runs: RunsSinceSwitch | null;
+      migrated: boolean;
+    }): Promise<RestoreRecord> {
+      const database = db(plan, 'restore the metadata DB');
+      const rel = releases(plan, 'downgrade the metadata DB');
+      const p = power(plan, 'stop the Airflow components');
+      return timed(async () => {
+        const choice = chooseRestoreMethod(plan.spec.rollback.method, backup, runs, migrated);
+        await p.stop({ components: components(plan), heartbeat });
+        let took = 0;
+        if (choice.method === 'downgrade') {
+          took = (
+            await rel.downgrade(
+              plan.spec.upgrade.toVersion,
+              plan.airflow.version,
+              database.database,
+              heartbeat,
+            )
+          ).durationMs;
+        } else if (backup?.strategy === 'pg-dump' && backup.sha256) {
+          took = (await database.restoreDump(backup.location, backup.sha256, heartbeat)).durationMs;
+        } else if (backup?.strategy === 'clone') {
+          took = (await database.restoreClone(backup.location)).durationMs;
+        } else {
+          throw new PermanentFault('no backup to restore from, and the plan does not allow a downgrade');
+        }
+        const rowCounts = await database.rowCounts(HISTORY_TABLES);
+        const checksumsMatch =
+          choice.method === 'restore' && backup
+            ? sameChecksums(await database.tableChecksums(HISTORY_TABLES), backup.checksums)
+            : null;
+        if (checksumsMatch === false)
+          throw new PermanentFault(
+            'the restored metadata DB differs from the backup taken before the upgrade (history table checksums)',
+          );
+        return { method: choice.method, reason: choice.reason, durationMs: took, rowCounts, checksumsMatch };
+      });
+    },
+
+    /**
+     * The runs made on the new release, on the old one again: cleared and re-run when the DB kept them
+     * (downgrade), triggered again with the same run id, logical date and conf when the restore lost them.
+     */
+    async rerunOnOldRelease({
+      plan,
+      runs,
+      method,
+    }: {
+      plan: UpgradePlan;
+      runs: RunsSinceSwitch['runs'];
+      method: 'restore' | 'downgrade';
+    }): Promise<Retriggered> {
+      const dagRuns = api(plan, plan.airflow.version, 'run the DAG runs again on the old release');
+      const timeoutMs = durationMs(plan.spec.validation.timeout);
+      return timed(async () => {
+        const out: Retriggered['runs'] = [];
+        for (const r of runs) {
+          const finalState =
+            method === 'downgrade'
+              ? ((await dagRuns.clearAndWait({ runs: [r], timeoutMs, heartbeat }))[0]?.finalState ??
+                'unknown')
+              : await dagRuns.retrigger({
+                  dagId: r.dagId,
+                  runId: r.runId,
+                  logicalDate: r.logicalDate,
+                  conf: r.conf,
+                  timeoutMs,
+                  heartbeat,
+                });
+          out.push({
+            dagId: r.dagId,
+            runId: r.runId,
+            how: method === 'downgrade' ? 'rerun' : 'retrigger',
+            finalState,
+          });
+        }
+        return { runs: out };
+      });
+    },
+  });
+}
+
+export type UpgradeActivities = ReturnType<typeof upgradeActivities>;
+
+/** What the installed providers become under the target's constraints. */
+function providerFindings(found: ComponentInventory[], pins: Record<string, string>): ProviderFinding[] {
+  const seen = new Map<string, string>();
+  for (const c of found) for (const p of c.providers) seen.set(p.name, p.version);
+  const out: ProviderFinding[] = [];
+  for (const [name, installed] of [...seen].sort(([a], [b]) => a.localeCompare(b))) {
+    const target = pins[normalise(name)] ?? null;
+    if (target === null)
+      out.push({
+        name,
+        installed,
+        target,
+        problem: 'not in the target release’s install: DAGs that use it break',
+      });
+    else if (target !== installed)
+      out.push({ name, installed, target, problem: `upgraded with the release (${installed} -> ${target})` });
+  }
+  return out;
+}
+
+const normalise = (name: string) => name.toLowerCase().replace(/[-_.]+/g, '-');
+
+/** Waits until the scheduler moved each due DAG's next_dagrun_create_after past when it fell due. */
+async function waitScheduled(
+  due: ScheduleCheck[],
+  graceMs: number,
+  nextDue: (ids: string[]) => Promise<Record<string, string | null>>,
+): Promise<ScheduleCheck[]> {
+  const deadline = Date.now() + graceMs;
+  let pending = due.map((d) => ({ ...d }));
+  for (;;) {
+    const now = await nextDue(pending.filter((d) => !d.scheduled).map((d) => d.dagId));
+    pending = pending.map((d) => {
+      const next = now[d.dagId];
+      return d.scheduled || (next !== undefined && next !== null && Date.parse(next) > Date.parse(d.dueAt))
+        ? { ...d, scheduled: true }
+        : d;
+    });
+    heartbeat({ phase: 'schedule', left: pending.filter((d) => !d.scheduled).length });
+    if (pending.every((d) => d.scheduled) || Date.now() >= deadline) return pending;
+    await new Promise((res) => setTimeout(res, 2_000));
+  }
+}
+
+function sameChecksums(now: Record<string, string>, before: Record<string, string>): boolean {
+  return Object.keys(before).every((t) => now[t] === before[t]);
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
