@@ -5,9 +5,14 @@
  * brings the DB back.
  */
 import { z } from 'zod';
-import { apiVersionSchema, checkEnvelope, durationSchema, envelopeFields, name } from '../engine/plan.js';
+import { apiVersionSchema, checkEnvelope, durationSchema, envelopeFields } from '../engine/plan.js';
 import { UPGRADE_KIND } from './kind.js';
 import { compareReleases, parseRelease, RELEASE_PATTERN } from './version.js';
+
+/** A PostgreSQL database name cutover makes (lowercase, digits, underscores; 63 bytes at most). */
+const databaseName = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name: lowercase letters, digits and underscores (max 63)');
 
 const release = z.string().regex(RELEASE_PATTERN, 'an Airflow release like 3.3.2 (major.minor.patch)');
 
@@ -22,32 +27,41 @@ const dumpLocation = z
     message: 'an absolute directory on the worker, or s3://bucket/prefix',
   });
 
-const backupSchema = z.discriminatedUnion('strategy', [
-  z
-    .object({
-      /** pg_dump -Fc while Airflow still runs; restore = pg_restore into a recreated DB. */
-      strategy: z.literal('pg-dump'),
-      to: dumpLocation,
-      /** For an s3:// location: the env var naming the endpoint (tests: moto), else AWS's. */
-      endpointEnv: z
-        .string()
-        .regex(/^[A-Z_][A-Z0-9_]*$/)
-        .optional(),
-    })
-    .strict(),
-  z
-    .object({
-      /**
-       * CREATE DATABASE <clone> TEMPLATE <db> once the components are stopped (PostgreSQL refuses a
-       * template with sessions on it); restore = the clone renamed back. Fast to roll back, but the
-       * copy counts as downtime.
-       */
-      strategy: z.literal('clone'),
-      /** Default: <db>_before_<to version with underscores>. */
-      cloneName: name.optional(),
-    })
-    .strict(),
-]);
+const backupSchema = z.discriminatedUnion(
+  'strategy',
+  [
+    z
+      .object({
+        /** pg_dump -Fc while Airflow still runs; restore = pg_restore into a recreated DB. */
+        strategy: z.literal('pg-dump'),
+        to: dumpLocation,
+        /** For an s3:// location: the env var naming the endpoint (tests: moto), else AWS's. */
+        endpointEnv: z
+          .string()
+          .regex(/^[A-Z_][A-Z0-9_]*$/)
+          .optional(),
+      })
+      .strict(),
+    z
+      .object({
+        /**
+         * CREATE DATABASE <clone> TEMPLATE <db> once the components are stopped (PostgreSQL refuses a
+         * template with sessions on it); restore = the clone renamed back. Fast to roll back, but the
+         * copy counts as downtime.
+         */
+        strategy: z.literal('clone'),
+        /** Default: <db>_before_<to version with underscores>. */
+        cloneName: databaseName.optional(),
+      })
+      .strict(),
+  ],
+  {
+    error: (issue) =>
+      issue.input === undefined
+        ? 'required: how the metadata DB is backed up before anything stops (strategy pg-dump with `to`, or clone)'
+        : undefined,
+  },
+);
 
 export const upgradePlanSchema = z
   .object({
@@ -61,7 +75,7 @@ export const upgradePlanSchema = z
         rehearsal: z
           .object({
             /** The scratch database the migration is rehearsed on (same server); default <db>_cutover_rehearsal. */
-            database: name.optional(),
+            database: databaseName.optional(),
             /** Red when the rehearsed migration takes longer than this (the downtime it predicts). */
             maxMigrationTime: durationSchema.optional(),
           })
@@ -117,7 +131,7 @@ export const upgradePlanSchema = z
         path: ['airflow', 'version'],
         message: `an upgrade needs the exact release running now (like 3.2.2), not "${from}"`,
       });
-    } else if (compareReleases(to, from) <= 0) {
+    } else if (parseRelease(to) && compareReleases(to, from) <= 0) {
       ctx.addIssue({
         code: 'custom',
         path: ['spec', 'upgrade', 'toVersion'],
