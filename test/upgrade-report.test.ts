@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { chooseRestoreMethod } from '../activities/upgrade/restore-method.js';
 import { renderPlanEvidence } from '../client/commands/plan.js';
+import { renderDossier } from '../client/dossier.js';
 import { renderReport } from '../client/report.js';
 import { healthRow, type Assessment, type JudgedHealth } from '../domain/assessment/judge.js';
 import type { StepRecord } from '../domain/engine/run.js';
@@ -324,19 +325,18 @@ void test('DONE: every section of a minor upgrade, with its figures', () => {
   const ev = switchedEvidence();
   ev.validation = validation('success');
   ev.health = { before: health(0, 2), afterChange: health(156, 158, health(0, 2)), afterRollback: null };
-  const md = renderReport(
-    status(ev, {
-      steps: [
-        ...EVIDENCE_STEPS,
-        ...CHANGE_STEPS,
-        step('MIGRATE', 'migrate to Airflow 3.3.2', 121, 130),
-        step('SWITCH', 'apply airflow 3.3.2', 130, 131),
-        step('SWITCH', 'start Airflow 3.3.2', 131, 150),
-        step('VERIFY', 'verify Airflow 3.3.2', 150, 155),
-        step('VALIDATE', 'validate on the new release', 155, 220),
-      ],
-    }),
-  );
+  const done = status(ev, {
+    steps: [
+      ...EVIDENCE_STEPS,
+      ...CHANGE_STEPS,
+      step('MIGRATE', 'migrate to Airflow 3.3.2', 121, 130),
+      step('SWITCH', 'apply airflow 3.3.2', 130, 131),
+      step('SWITCH', 'start Airflow 3.3.2', 131, 150),
+      step('VERIFY', 'verify Airflow 3.3.2', 150, 155),
+      step('VALIDATE', 'validate on the new release', 155, 220),
+    ],
+  });
+  const md = renderReport(done);
   assert.deepEqual(headings(md), [
     '1. Deployment health before',
     '2. Preflight',
@@ -441,6 +441,11 @@ void test('DONE: every section of a minor upgrade, with its figures', () => {
     /On the new release .*: \*\*left healthy: green \(nothing got worse \(OPERATIONAL before, OPERATIONAL now\)\)\*\*/,
   );
   assert.doesNotMatch(md, /Compensation \(kill-switch\)/);
+
+  // The HTML page renders the same Markdown: the SQL is a code block of its own.
+  const html = renderDossier(done, 'html');
+  assert.ok(html.includes('<pre><code data-lang="sql">BEGIN;\n'), 'the SQL block in the HTML page');
+  assert.ok(html.includes('PRIMARY KEY (id));\n\nUPDATE alembic_version'), 'the SQL whole, blank lines kept');
 });
 
 void test('the dry run of the minor upgrade: health, preflight with the SQL, rehearsal', () => {

@@ -211,19 +211,18 @@ export function preflightRecord(pf: UpgradePreflight, p: Put): void {
   p(...grid(largestTablesGrid(pf)), '');
 }
 
-/** A fence longer than any run of backticks in the text, so the SQL cannot close it. */
-function fence(text: string): string {
-  const longest = Math.max(0, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
-  return '`'.repeat(Math.max(3, longest + 1));
-}
+/**
+ * A line of nothing but backticks would close the fence in the dossier and its HTML page: one space
+ * in front keeps it inside. Alembic's SQL for PostgreSQL has no such line; tool output might.
+ */
+const fenced = (text: string): string => text.replace(/\n$/, '').replace(/^(`{3,}\s*)$/gm, ' $1');
 
 export function migrationSqlRecord(sql: MigrationSql, to: string, p: Put): void {
   p(
     `What \`airflow db migrate\` of Airflow ${to} runs on the metadata DB (\`--show-sql-only\`): **${migrationSqlSentence(sql)}**.`,
     '',
   );
-  const f = fence(sql.text);
-  p(`${f}sql`, sql.text.replace(/\n$/, ''), f, '');
+  p('```sql', fenced(sql.text), '```', '');
   if (sql.truncated)
     p(
       `_Truncated: the first ${bytes(Buffer.byteLength(sql.text))} of ${bytes(sql.bytes)} are kept in the run's history; \`airflow db migrate --show-sql-only\` with Airflow ${to} prints it whole._`,
@@ -311,7 +310,7 @@ export function migrationRecord(ev: UpgradeEvidence, p: Put): void {
       '',
     );
   if (m.outputTail.trim() !== '')
-    p('Last lines of its output:', '', '```text', m.outputTail.trimEnd(), '```', '');
+    p('Last lines of its output:', '', '```text', fenced(m.outputTail.trimEnd()), '```', '');
 }
 
 export function startedRecord(st: ComponentsStarted, p: Put): void {
