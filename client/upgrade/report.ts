@@ -165,7 +165,7 @@ export function upgradeReportSections(s: RunStatus): {
           const after = ev.health?.afterChange;
           const rolledBack = ev.health?.afterRollback;
           if (!after && !rolledBack) return p(NOT_REACHED, '');
-          if (after) healthReading(`On the new release`, after, p);
+          if (after) healthReading('On the new release', after, p);
           if (rolledBack) healthReading('After the rollback, on the old release', rolledBack, p);
         },
       },
