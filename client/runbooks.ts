@@ -14,6 +14,8 @@ import { assessmentLines } from './assessment/summary.js';
 import { stateStoreDryRun } from './statestore/dry-run.js';
 import { stateStoreCalibrationPlots, stateStoreReportSections } from './statestore/report.js';
 import { xcomDryRun } from './xcom/dry-run.js';
+import { upgradeDryRun } from './upgrade/dry-run.js';
+import { upgradeReportSections } from './upgrade/report.js';
 import { xcomCalibrationPlot, xcomReportSections } from './xcom/report.js';
 
 export interface ClientRunbook {
@@ -52,6 +54,12 @@ const RUNBOOKS: ClientRunbook[] = [
     dryRun: assessmentLines,
     document: assessmentDocument,
     plots: (s) => present(assessmentGridPlot(s)),
+  },
+  {
+    kind: 'AirflowUpgrade',
+    report: upgradeReportSections,
+    dryRun: upgradeDryRun,
+    plots: () => [],
   },
 ];
 

@@ -8,12 +8,13 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { main } from '../client/cli.js';
 import { planJsonSchema, schemaFileName } from '../client/commands/validate.js';
 import { loadPlan, parsePlan, PlanError, planDigest } from '../domain/plan-file.js';
 import type { PlanInput } from '../domain/plan.js';
 import { RUNBOOKS, workflowIdShown } from '../domain/runbooks.js';
+import type { UpgradePlanInput } from '../domain/upgrade/plan.js';
 import { referencePlanInput, REPO_ROOT } from './support/plans.js';
 import { freePort } from './support/temporal.js';
 
@@ -338,4 +339,126 @@ void test('approval.allowedSigners in git format parses and changes the digest',
   const plan = parsePlan(stringify(raw));
   assert.deepEqual('approval' in plan && plan.approval?.allowedSigners, raw.approval.allowedSigners);
   assert.notEqual(planDigest(plan), planDigest(parsePlan(stringify(referencePlanInput()))));
+});
+
+/** plans/airflow-upgrade.yaml with one mistake, written where `cutover validate` reads it. */
+function writeUpgradePlan(name: string, patch: (raw: UpgradePlanInput) => void): string {
+  const raw = parse(
+    readFileSync(path.join(REPO_ROOT, 'plans', 'airflow-upgrade.yaml'), 'utf8'),
+  ) as UpgradePlanInput;
+  patch(raw);
+  const file = path.join(dir, name);
+  writeFileSync(file, stringify(raw));
+  return file;
+}
+
+void test('an AirflowUpgrade plan: each mistake refused by cutover validate with its field named, exit 2', async () => {
+  const cases: [string, (raw: UpgradePlanInput) => void, string][] = [
+    [
+      'upgrade-older.yaml',
+      (p) => {
+        p.spec.upgrade.toVersion = '3.1.0';
+      },
+      'spec.upgrade.toVersion: 3.1.0 is older than 3.2.2 (airflow.version): a downgrade is not an upgrade',
+    ],
+    [
+      'upgrade-same.yaml',
+      (p) => {
+        p.spec.upgrade.toVersion = '3.2.2';
+      },
+      'spec.upgrade.toVersion: 3.2.2 is the release running now (airflow.version): nothing to upgrade',
+    ],
+    [
+      'upgrade-not-xyz.yaml',
+      (p) => {
+        p.spec.upgrade.toVersion = '3.3';
+      },
+      'spec.upgrade.toVersion: an Airflow release like 3.3.2 (major.minor.patch)',
+    ],
+    [
+      'upgrade-running-not-exact.yaml',
+      (p) => {
+        p.airflow.version = '3.2';
+      },
+      'airflow.version: an upgrade needs the exact release running now (like 3.2.2), not "3.2"',
+    ],
+    [
+      'upgrade-no-backup.yaml',
+      (p) => {
+        delete (p.spec as Partial<UpgradePlanInput['spec']>).backup;
+      },
+      'spec.backup: ',
+    ],
+    [
+      'upgrade-relative-dump.yaml',
+      (p) => {
+        p.spec.backup = { strategy: 'pg-dump', to: 'backups' };
+      },
+      'spec.backup.to: an absolute directory on the worker, or s3://bucket/prefix',
+    ],
+    [
+      'upgrade-in-pod.yaml',
+      (p) => {
+        p.airflow.metadataDb = { access: 'in-pod', component: 'scheduler' };
+      },
+      'airflow.metadataDb.access: the upgrade backs up, rehearses and migrates the metadata DB from the worker',
+    ],
+    [
+      'upgrade-no-api.yaml',
+      (p) => {
+        delete p.airflow.api;
+      },
+      'airflow.api: the upgrade proves the new release with DAG runs through the REST API',
+    ],
+    [
+      'upgrade-kubernetes.yaml',
+      (p) => {
+        p.target = {
+          kind: 'kubernetes',
+          namespace: 'airflow',
+          release: 'airflow',
+          components: [{ name: 'scheduler' }],
+        };
+        p.change = { mode: 'configmap', configMap: 'airflow-env' };
+      },
+      'target.kind: AirflowUpgrade runs on a local target in this release',
+    ],
+    [
+      'upgrade-duplicate-critical.yaml',
+      (p) => {
+        p.spec.validation = { criticalDags: ['billing_export', 'etl_hourly', 'billing_export'] };
+      },
+      'spec.validation.criticalDags[2]: billing_export is listed twice',
+    ],
+  ];
+  for (const [name, patch, problem] of cases) {
+    const file = writeUpgradePlan(name, patch);
+    const r = await cli(['validate', file]);
+    assert.equal(r.code, 2, `${name}: ${r.stderr}`);
+    assert.equal(r.stdout, '', name);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.match(
+      lines[0] ?? '',
+      new RegExp(`^cutover: ${file.replace(/[.]/g, '\\.')}: invalid plan \\(\\d problems?\\)$`),
+    );
+    assert.ok(
+      lines.slice(1).some((l) => l.startsWith(`  - ${problem}`)),
+      `${name}: expected "${problem}" in\n${r.stderr}`,
+    );
+    assert.doesNotMatch(r.stderr, /\n\s+at /, `${name}: a stack trace`);
+  }
+});
+
+void test('cutover start refuses an upgrade to an older release before it connects to anything', async () => {
+  const file = writeUpgradePlan('upgrade-downgrade-start.yaml', (p) => {
+    p.spec.upgrade.toVersion = '2.11.2';
+  });
+  // No server listens here: a plan that got past validation would fail with exit 5.
+  const port = await freePort();
+  const r = await cli(['start', '--plan', file], {
+    TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
+    CUTOVER_OPERATOR: 'alice',
+  });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /- spec\.upgrade\.toVersion: 2\.11\.2 is older than 3\.2\.2 \(airflow\.version\)/);
 });
