@@ -262,28 +262,17 @@ export class AirflowUpgradeCli {
   async dbRevision(dbUrl: string, venv: string = this.options.targetVenv): Promise<DbRevision> {
     checkDbUrl(dbUrl);
     const python = venvExecutable('venv', venv, 'python');
-    const doc = await this.python(python, 'describe', dbUrl);
-    const described = Array.isArray(doc['revisions']) ? doc['revisions'].filter(isRecord) : [];
-    const revisions = described.map((r) => str(r['revision']) ?? '').filter((r) => r !== '');
-    const first = described[0];
-    const heads = strings(doc['heads']);
-    const revision = revisions.length === 1 ? (revisions[0] ?? null) : null;
-    return {
-      revision,
-      revisions,
-      airflowVersion: first && revisions.length === 1 ? str(first['airflowVersion']) : null,
-      releaseHeadOf: first && revisions.length === 1 ? str(first['releaseHeadOf']) : null,
-      description: first && revisions.length === 1 ? str(first['doc']) : null,
-      knownToVenv: described.length > 0 && described.every((r) => r['known'] === true),
-      venvHeads: heads,
-      atVenvHead:
-        revisions.length > 0 &&
-        revisions.length === heads.length &&
-        revisions.every((r) => heads.includes(r)),
-      venvAirflowVersion: str(doc['venvAirflowVersion']) ?? '',
-    };
+    return revisionRecord(await this.python(python, 'describe', dbUrl));
   }
 
+  /** What `venv`'s migration scripts say of a revision given by the caller (no database read). */
+  async describeRevision(revision: string, venv: string = this.options.targetVenv): Promise<DbRevision> {
+    if (typeof revision !== 'string' || !/^[0-9a-zA-Z_]{1,64}$/.test(revision)) {
+      throw new PermanentFault(`revision: expected an alembic revision id, got ${JSON.stringify(revision)}`);
+    }
+    const python = venvExecutable('venv', venv, 'python');
+    return revisionRecord(await this.python(python, 'describe-given', null, JSON.stringify([revision])));
+  }
   /**
    * The SQL `airflow db migrate --show-sql-only --from-revision <the DB's revision>` prints with
    * `venv`'s Airflow: from the DB's current revision to the venv's head, in a read-only session.
@@ -601,7 +590,7 @@ export class AirflowUpgradeCli {
 
   private async python(
     python: string,
-    mode: 'revisions' | 'describe' | 'providers',
+    mode: 'revisions' | 'describe' | 'describe-given' | 'providers',
     dbUrl: string | null,
     stdin?: string,
   ): Promise<Record<string, unknown>> {
@@ -618,7 +607,7 @@ export class AirflowUpgradeCli {
       .reverse()
       .find((l) => l.startsWith(RESULT_MARK));
     if (res.exitCode !== 0 || line === undefined) {
-      throw this.failure(`reading the metadata DB with ${python} (${mode})`, res, dbUrl ?? undefined);
+      throw this.failure(`${python} -c <upgrade helper> ${mode}`, res, dbUrl ?? undefined);
     }
     const doc: unknown = JSON.parse(line.slice(RESULT_MARK.length));
     if (!isRecord(doc)) throw new Error(`${python} (${mode}) answered something that is not an object`);
@@ -762,6 +751,27 @@ function lintEnv(targetVenv: string, home: string, env: Record<string, string>):
     out['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC'] = '';
   }
   return out;
+}
+
+/** A describe answer as a DbRevision (the revisions described: the DB's, or the one given). */
+function revisionRecord(doc: Record<string, unknown>): DbRevision {
+  const described = Array.isArray(doc['revisions']) ? doc['revisions'].filter(isRecord) : [];
+  const revisions = described.map((r) => str(r['revision']) ?? '').filter((r) => r !== '');
+  const first = described[0];
+  const heads = strings(doc['heads']);
+  const revision = revisions.length === 1 ? (revisions[0] ?? null) : null;
+  return {
+    revision,
+    revisions,
+    airflowVersion: first && revisions.length === 1 ? str(first['airflowVersion']) : null,
+    releaseHeadOf: first && revisions.length === 1 ? str(first['releaseHeadOf']) : null,
+    description: first && revisions.length === 1 ? str(first['doc']) : null,
+    knownToVenv: described.length > 0 && described.every((r) => r['known'] === true),
+    venvHeads: heads,
+    atVenvHead:
+      revisions.length > 0 && revisions.length === heads.length && revisions.every((r) => heads.includes(r)),
+    venvAirflowVersion: str(doc['venvAirflowVersion']) ?? '',
+  };
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

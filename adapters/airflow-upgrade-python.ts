@@ -3,7 +3,7 @@
  * `airflow` CLI does not print: the DB's alembic revision, what the venv's migration scripts say
  * about it, and PEP 440 evaluation of provider requirements with the venv's `packaging`.
  *
- * One source, three modes (argv[1]); the providers mode reads its input on stdin as JSON; the answer is
+ * One source, four modes (argv[1]); describe-given and providers read their input on stdin as JSON; the answer is
  * one RESULT_MARK-prefixed JSON line on stdout (Airflow may log to stdout on import). The database
  * URL is only ever read from AIRFLOW__DATABASE__SQL_ALCHEMY_CONN.
  */
@@ -148,6 +148,8 @@ if mode == "revisions":
     emit({"revisions": read_revisions()})
 elif mode == "describe":
     emit(describe(read_revisions()))
+elif mode == "describe-given":
+    emit(describe([str(r) for r in json.loads(sys.stdin.read())]))
 elif mode == "providers":
     emit(providers(json.loads(sys.stdin.read())))
 else:

@@ -248,6 +248,9 @@ void describe('AirflowUpgradeCli on real Airflow 3.2.2 / 2.11.2 / 3.3.2 venvs an
       // The step that failed is the last one started, and it did not commit.
       assert.equal(failed.stepsStarted.at(-1)?.from, left.revision);
       assert.equal(left.revision, 'dd5f3a8e2b91');
+      // 3.2.2 cannot run on it: its scripts do not know that revision.
+      const byOld = await cli.describeRevision(left.revision ?? '', VENV_322);
+      assert.deepEqual([byOld.knownToVenv, byOld.airflowVersion], [false, null]);
     },
   );
 
