@@ -31,6 +31,7 @@ const TARGET = venvDir();
 const VENV_322 = path.join(ROOT, '.venvs', 'airflow-3.2.2');
 const VENV_2112 = path.join(ROOT, '.venvs', 'airflow-2.11.2');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'upgrade');
+const DRILLS = path.join(ROOT, 'drills');
 
 function ruffBin(): string {
   const fromEnv = process.env.CUTOVER_RUFF_BIN?.trim();
@@ -229,12 +230,12 @@ void describe('AirflowUpgradeCli on real Airflow 3.2.2 / 2.11.2 / 3.3.2 venvs an
   );
 
   void test(
-    'break-migration.sql makes 3.3.2 migrate fail mid-way and leaves an intermediate revision',
+    'the break-migration drill (airflow3) makes 3.3.2 migrate fail mid-way and leaves an intermediate revision',
     SLOW,
     async () => {
       const db = await newDb('upc_break');
       assertOk(await cli.migrate({ venv: VENV_322, dbUrl: db.sqlalchemyUrl }), '3.2.2 db migrate');
-      await psqlFile(db, path.join(FIXTURES, 'break-migration.sql'));
+      await psqlFile(db, path.join(DRILLS, 'upgrade-break-migration-airflow3.sql'));
       const failed = await cli.migrate({ venv: TARGET, dbUrl: db.sqlalchemyUrl });
 
       assert.equal(failed.ok, false);
@@ -271,7 +272,7 @@ void describe('AirflowUpgradeCli on real Airflow 3.2.2 / 2.11.2 / 3.3.2 venvs an
       assert.equal(plan.steps.at(-1)?.to, target.head);
       assert.ok(plan.statementCount > 100, `only ${plan.statementCount} statements from 2.10.3 to 3.3`);
 
-      await psqlFile(db, path.join(FIXTURES, 'break-migration-airflow2.sql'));
+      await psqlFile(db, path.join(DRILLS, 'upgrade-break-migration-airflow2.sql'));
       const failed = await cli.migrate({ venv: TARGET, dbUrl: db.sqlalchemyUrl });
       assert.equal(failed.ok, false);
       assert.match(failed.error ?? '', /invalid input syntax for type json/);

@@ -50,15 +50,19 @@ function prefixed<T extends object>(activities: T): Prefixed<T> {
 const SQL_KEPT_BYTES = 32 * 1024;
 const LARGEST_TABLES = 5;
 
-/** The drill's SQL ships with cutover (dist/activities/upgrade -> the repository root). */
-const BREAK_MIGRATION_SQL = path.join(
-  path.dirname(new URL(import.meta.url).pathname),
-  '..',
-  '..',
-  '..',
-  'drills',
-  'upgrade-break-migration.sql',
-);
+/**
+ * The drill's SQL ships with cutover (dist/activities/upgrade -> the repository root), one file per
+ * major release upgraded from: what breaks the migration differs (drills/*.sql say what and why).
+ */
+const breakMigrationSql = (from: string) =>
+  path.join(
+    path.dirname(new URL(import.meta.url).pathname),
+    '..',
+    '..',
+    '..',
+    'drills',
+    `upgrade-break-migration-airflow${from.split('.')[0] ?? ''}.sql`,
+  );
 
 export function upgradeActivities(adapters: Adapters) {
   const db = (plan: UpgradePlan, needs: string) => requireAdapter(adapters, 'upgradeDb', plan, needs);
@@ -334,12 +338,21 @@ export function upgradeActivities(adapters: Adapters) {
       }));
     },
 
-    /** Drill: rows the new release's migration cannot take (drills/upgrade-break-migration.sql), put in after the backup. */
+    /** Drill: what the new release's migration cannot take (drills/upgrade-break-migration-*.sql), put in after the backup. */
     async injectMigrationFault({ plan }: { plan: UpgradePlan }) {
       const database = db(plan, 'inject the drill');
+      const file = breakMigrationSql(plan.airflow.version);
       return timed(async () => {
-        await database.execute(readFileSync(BREAK_MIGRATION_SQL, 'utf8'));
-        return { injected: BREAK_MIGRATION_SQL };
+        let sql: string;
+        try {
+          sql = readFileSync(file, 'utf8');
+        } catch {
+          throw new PermanentFault(
+            `no break-migration drill for an upgrade from Airflow ${plan.airflow.version} (${file})`,
+          );
+        }
+        await database.execute(sql);
+        return { injected: path.basename(file) };
       });
     },
 
