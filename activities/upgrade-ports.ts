@@ -7,6 +7,8 @@ import type {
   ConfigLintFinding,
   DagFinding,
   DueDag,
+  ProviderFinding,
+  ProviderInstalled,
   TableSize,
 } from '../domain/upgrade/run.js';
 import type { Heartbeat } from './heartbeat.js';
@@ -75,10 +77,10 @@ export interface AirflowReleasesPort {
   ): Promise<{ durationMs: number; outputTail: string }>;
   /** The target release's `airflow config lint` over a component's live config. */
   configLint(version: string, component: string): Promise<ConfigLintFinding[]>;
-  /** ruff's Airflow 3 rules over the target's DAG folder. */
-  airflow3DagFindings(): Promise<DagFinding[]>;
-  /** The pins of the release's constraints (name -> version). */
-  constraints(version: string): Promise<Record<string, string>>;
+  /** ruff's Airflow 3 rules over the DAG folder the components parse. */
+  airflow3DagFindings(version: string, dagsFolder: string): Promise<DagFinding[]>;
+  /** What the installed providers become on `version`'s install, and which it cannot run. */
+  providerFindings(version: string, installed: ProviderInstalled[]): Promise<ProviderFinding[]>;
 }
 
 /** The components as a whole: stopped for the migration, started on a release. */

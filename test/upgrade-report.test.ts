@@ -53,6 +53,7 @@ function inventory(version: string, python: string): ComponentInventory[] {
       { name: 'apache-airflow-providers-postgres', version: '6.2.1', requiresAirflow: '>=2.10.0' },
       { name: 'apache-airflow-providers-standard', version: '1.4.0', requiresAirflow: '>=2.10.0' },
     ],
+    dagsFolder: '/opt/airflow/dags',
     error: null,
   }));
 }
@@ -108,6 +109,7 @@ function minorEvidence(): UpgradeEvidence {
         installed: '1.4.0',
         target: '1.6.0',
         problem: 'upgraded with the release (1.4.0 -> 1.6.0)',
+        blocking: false,
       },
     ],
     configLint: [],
@@ -369,7 +371,10 @@ void test('DONE: every section of a minor upgrade, with its figures', () => {
     pf,
     /Airflow 3\.3\.2 is installed at \/work\/main\/\.venvs\/airflow-3\.3\.2; the metadata DB is at schema revision 29ce7909c52b \(Airflow 3\.2\.2\)/,
   );
-  assert.match(pf, /\| apache-airflow-providers-standard \| 1\.4\.0 -> 1\.6\.0 \| upgraded with the release/);
+  assert.match(
+    pf,
+    /\| apache-airflow-providers-standard \| 1\.4\.0 -> 1\.6\.0 \| no \| upgraded with the release/,
+  );
   assert.match(pf, /Not run: a minor upgrade keeps the config options\./);
   assert.match(pf, /Size: \*\*412 MB\*\*/);
   assert.match(pf, /\| task_instance \| 48 310 \| 301 MB \|/);
@@ -500,6 +505,7 @@ function majorStoppedEvidence(): UpgradeEvidence {
         installed: '8.9.1',
         target: null,
         problem: 'not in the target release’s install: DAGs that use it break',
+        blocking: true,
       },
     ],
     configLint: [
@@ -510,6 +516,7 @@ function majorStoppedEvidence(): UpgradeEvidence {
         file: 'dags/legacy_imports.py',
         line: 3,
         rule: 'AIR301',
+        breaking: true,
         message: '`airflow.operators.dummy.DummyOperator` is removed in Airflow 3.0',
       },
     ],
@@ -551,7 +558,7 @@ void test('STOPPED at PREFLIGHT: a major upgrade with Airflow 3 findings, named 
   );
   assert.match(
     pf,
-    /\| apache-airflow-providers-slack \| 8\.9\.1 -> \(not in the constraints\) \| not in the target release’s install/,
+    /\| apache-airflow-providers-slack \| 8\.9\.1 -> \(not in the target install\) \| yes \| not in the target release’s install/,
   );
   assert.match(pf, /\| scheduler \| 2\.11\.2 \| 3\.11\.9 \| 3 \|/);
   assert.match(pf, /Gate: \*\*RED\*\*: config for Airflow 3: \[webserver\] secret_key/);
@@ -575,7 +582,7 @@ void test('STOPPED at PREFLIGHT: a major upgrade with Airflow 3 findings, named 
     out,
     /^ {5}dags\/legacy_imports\.py:3 +AIR301 +`airflow\.operators\.dummy\.DummyOperator` is removed/m,
   );
-  assert.match(out, /^ {5}apache-airflow-providers-slack +8\.9\.1 -> \(not in the constraints\)/m);
+  assert.match(out, /^ {5}apache-airflow-providers-slack +8\.9\.1 -> \(not in the target install\)/m);
   assert.match(out, /shows it up to 32 KB$/m);
   assert.match(out, /^3\. REHEARSAL\n {3}not reached$/m);
   assert.match(out, /^STOPPED: PREFLIGHT gate red, nothing changed: /m);

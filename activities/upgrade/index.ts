@@ -20,7 +20,7 @@ import {
   type ComponentsStarted,
   type DrainRecord,
   type MigrationRecord,
-  type ProviderFinding,
+  type ProviderInstalled,
   type RestoreRecord,
   type Retriggered,
   type RunsSinceSwitch,
@@ -88,6 +88,7 @@ export function upgradeActivities(adapters: Adapters) {
           airflowVersion: null,
           python: null,
           providers: [],
+          dagsFolder: null,
           error: err instanceof Error ? err.message : String(err),
         });
       }
@@ -189,17 +190,19 @@ export function upgradeActivities(adapters: Adapters) {
           `${formatBytes(sizeBytes)}; largest ${largestTables.map((t) => `${t.table} ${formatCount(t.rows)} rows`).join(', ')}`,
         );
 
-        const providers = targetInstall ? providerFindings(found, await rel.constraints(to)) : [];
+        const installed = uniqueProviders(found);
+        const providers = targetInstall ? await rel.providerFindings(to, installed) : [];
         row(
           'providers',
-          providers.filter((p) => p.target === null).map((p) => `${p.name}: ${p.problem}`),
-          'every installed provider is in the target release’s constraints',
-          providers.filter((p) => p.target !== null).map((p) => `${p.name} ${p.installed} -> ${p.target}`),
+          providers.filter((p) => p.blocking).map((p) => `${p.name} ${p.installed}: ${p.problem}`),
+          `${installed.length} provider(s), each runs on Airflow ${to}`,
+          providers.filter((p) => !p.blocking).map((p) => `${p.name}: ${p.problem}`),
         );
 
+        const dagsFolder = found.find((c) => c.dagsFolder)?.dagsFolder ?? null;
         const configLint =
           major && targetInstall ? await rel.configLint(to, components(plan)[0] ?? 'scheduler') : [];
-        const dagFindings = major ? await rel.airflow3DagFindings() : [];
+        const dagFindings = major && dagsFolder ? await rel.airflow3DagFindings(to, dagsFolder) : [];
         if (major) {
           row(
             'config for Airflow 3',
@@ -208,8 +211,11 @@ export function upgradeActivities(adapters: Adapters) {
           );
           row(
             'DAGs for Airflow 3',
-            dagFindings.map((f) => `${f.file}:${f.line} ${f.rule} ${f.message}`),
-            'ruff AIR3 rules find nothing',
+            dagsFolder
+              ? dagFindings.filter((f) => f.breaking).map((f) => `${f.file}:${f.line} ${f.rule} ${f.message}`)
+              : ['no component reported its DAG folder'],
+            `ruff's AIR3 rules find nothing that breaks in ${dagsFolder ?? ''}`,
+            dagFindings.filter((f) => !f.breaking).map((f) => `${f.file}:${f.line} ${f.rule} ${f.message}`),
           );
         }
         return {
@@ -571,27 +577,12 @@ export function upgradeActivities(adapters: Adapters) {
 
 export type UpgradeActivities = ReturnType<typeof upgradeActivities>;
 
-/** What the installed providers become under the target's constraints. */
-function providerFindings(found: ComponentInventory[], pins: Record<string, string>): ProviderFinding[] {
-  const seen = new Map<string, string>();
-  for (const c of found) for (const p of c.providers) seen.set(p.name, p.version);
-  const out: ProviderFinding[] = [];
-  for (const [name, installed] of [...seen].sort(([a], [b]) => a.localeCompare(b))) {
-    const target = pins[normalise(name)] ?? null;
-    if (target === null)
-      out.push({
-        name,
-        installed,
-        target,
-        problem: 'not in the target release’s install: DAGs that use it break',
-      });
-    else if (target !== installed)
-      out.push({ name, installed, target, problem: `upgraded with the release (${installed} -> ${target})` });
-  }
-  return out;
+/** Every provider any component reports, once (the components share one install). */
+function uniqueProviders(found: ComponentInventory[]): ProviderInstalled[] {
+  const seen = new Map<string, ProviderInstalled>();
+  for (const c of found) for (const p of c.providers) if (!seen.has(p.name)) seen.set(p.name, p);
+  return [...seen.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
-
-const normalise = (name: string) => name.toLowerCase().replace(/[-_.]+/g, '-');
 
 /** Waits until the scheduler moved each due DAG's next_dagrun_create_after past when it fell due. */
 async function waitScheduled(

@@ -78,10 +78,11 @@ export function revisionSentence(pf: UpgradePreflight): string {
 
 export function providersGrid(pf: UpgradePreflight): Grid {
   return {
-    headers: ['Provider', 'Installed -> target', 'Problem'],
+    headers: ['Provider', 'Installed -> target', 'Blocks the upgrade', 'Problem'],
     rows: pf.providers.map((x) => [
       x.name,
-      `${x.installed} -> ${x.target ?? '(not in the constraints)'}`,
+      `${x.installed} -> ${x.target ?? '(not in the target install)'}`,
+      x.blocking ? 'yes' : 'no',
       x.problem,
     ]),
   };

@@ -35,6 +35,8 @@ export interface ComponentInventory {
   airflowVersion: string | null;
   python: string | null;
   providers: ProviderInstalled[];
+  /** The DAG folder the component parses (the Airflow 3 rules read it). */
+  dagsFolder: string | null;
   error: string | null;
 }
 
@@ -49,14 +51,18 @@ export interface DagFinding {
   line: number;
   rule: string;
   message: string;
+  /** The DAG breaks on the new release (removed or moved to a provider), not a suggested update. */
+  breaking: boolean;
 }
 
 export interface ProviderFinding {
   name: string;
   installed: string;
-  /** The version the target's constraints pin, null when they do not list it. */
+  /** The version the target's install holds, null when it has none. */
   target: string | null;
   problem: string;
+  /** The new release cannot run it: it excludes the release, or the target's install lacks it. */
+  blocking: boolean;
 }
 
 export interface TableSize {
