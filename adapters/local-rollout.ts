@@ -6,11 +6,18 @@
  *    /proc/<pid>/environ): if all carry them already (a retried step), nothing restarts;
  * 2. else ask the supervisor to restart the plan's components and wait until they are healthy;
  * 3. read the variables again: a component is ready only when its live process carries them.
+ *
+ * It also stops and starts components (`stop`, `start`): the Airflow upgrade stops them all, migrates
+ * the metadata DB, writes the target AIRFLOW_VERSION into the env file and starts them on it. Both
+ * are idempotent on the supervisor's side (a component stopped already stays stopped, one running
+ * already is left running), so a retried step asks again safely. A supervisor busy with another
+ * operation (409, or /health saying so) is waited out until the deadline; one that refuses
+ * connections fails the step with ControllerUnreachable after the bounded retry.
  */
 import { readFileSync } from 'node:fs';
 import type { ProcessInspectorPort } from '../activities/deployment-health-ports.js';
 import type { Heartbeat, RolloutPort } from '../activities/adapters.js';
-import { PermanentFault } from '../activities/engine/errors.js';
+import { ControllerUnreachable, PermanentFault } from '../activities/engine/errors.js';
 import {
   DEFAULT_REACH_RETRY,
   triesText,
@@ -37,6 +44,39 @@ export interface LocalRolloutOptions {
   /** How a supervisor that refuses connections is tried again before the step fails (default 3 tries over 30 s). */
   reachRetry?: ReachRetry;
 }
+
+/** What one component went through in a stop or start (the supervisor's answer). */
+export interface ComponentTransition {
+  component: string;
+  /** stopped / started by this call, or already so before it. */
+  action: 'stopped' | 'already stopped' | 'started' | 'already running';
+  /** The process stopped or started (null for one that was not running before a stop). */
+  pid: number | null;
+  startedAt: string | null;
+  stoppedAt: string | null;
+  /** The Airflow version of the venv the process was (or last was) launched from. */
+  airflowVersion: string | null;
+}
+
+/** An entry of the supervisor's GET /components (older supervisors list running ones only, without state). */
+interface ComponentEntry {
+  name: string;
+  pid: number | null;
+  startedAt: string | null;
+  state?: 'running' | 'stopped' | 'exited';
+  stoppedAt?: string | null;
+  airflowVersion?: string | null;
+}
+
+/** A 409 from the supervisor: another control operation is under way. */
+class SupervisorBusy extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SupervisorBusy';
+  }
+}
+
+const noBeat: Heartbeat = () => undefined;
 
 interface LiveEnv {
   component: string;
@@ -101,6 +141,7 @@ export class LocalRollout implements RolloutPort, ProcessInspectorPort {
       })();
       if (res.status === 400 || res.status === 404)
         throw new PermanentFault(`supervisor ${method} ${path}: ${why}`);
+      if (res.status === 409) throw new SupervisorBusy(`supervisor ${method} ${path}: ${why}`);
       throw new Error(`supervisor ${method} ${path} answered ${res.status}: ${why}`);
     }
     return JSON.parse(text) as T;
@@ -114,11 +155,9 @@ export class LocalRollout implements RolloutPort, ProcessInspectorPort {
     let supervisor: string | null = null;
     try {
       supervisor = this.url();
-      const running = await this.call<{ name: string; pid: number; startedAt: string }[]>(
-        'GET',
-        '/components',
-      );
-      const names = this.options.components ?? running.map((c) => c.name);
+      const listed = await this.call<ComponentEntry[]>('GET', '/components');
+      const running = listed.filter((c) => (c.state ?? 'running') === 'running');
+      const names = this.options.components ?? listed.map((c) => c.name);
       return {
         source: 'local' as const,
         supervisor,
@@ -145,9 +184,9 @@ export class LocalRollout implements RolloutPort, ProcessInspectorPort {
    * retry (3 tries over 30 s) is dead, not busy, and the step fails with ControllerUnreachable
    * naming the components nothing can restart now and since when.
    */
-  private reachable<T>(attempt: () => Promise<T>, components: Component[], heartbeat: Heartbeat): Promise<T> {
+  private reachable<T>(attempt: () => Promise<T>, components: string[], heartbeat: Heartbeat): Promise<T> {
     const retry = this.options.reachRetry ?? DEFAULT_REACH_RETRY;
-    const names = components.map((c) => c.name).join(', ');
+    const names = components.join(', ');
     return whileReachable(
       attempt,
       retry,
@@ -161,15 +200,24 @@ export class LocalRollout implements RolloutPort, ProcessInspectorPort {
   }
 
   /**
-   * Polls /health until the supervisor runs every component and restarts nothing, or the deadline.
-   * A connection error is thrown (the caller tells busy from dead); any answer is "busy".
+   * Polls /health until the supervisor has no control operation under way, or the deadline. Stopped
+   * components are not "busy": a start is what they wait for. A connection error is thrown (the
+   * caller tells busy from dead); an answer that cannot be read is "busy".
    */
   private async untilIdle(deadline: number, heartbeat: Heartbeat): Promise<void> {
     for (;;) {
       try {
         const res = await this.fetchFn(`${this.url()}/health`, { signal: AbortSignal.timeout(10_000) });
-        await res.arrayBuffer();
+        const text = await res.text();
         if (res.ok) return;
+        const body = (() => {
+          try {
+            return JSON.parse(text) as { busy?: unknown; restarting?: unknown };
+          } catch {
+            return null;
+          }
+        })();
+        if (body !== null && (body.busy ?? null) === null && body.restarting !== true) return;
       } catch (err) {
         if (unreachableCode(err) !== null) throw err;
         // a slow answer: busy, like a 503
@@ -194,7 +242,11 @@ export class LocalRollout implements RolloutPort, ProcessInspectorPort {
     const keys = Object.keys(args.expectEnv);
     const deadline = Date.now() + args.timeoutMs;
     const reachable = <T>(attempt: () => Promise<T>) =>
-      this.reachable(attempt, args.components, args.heartbeat);
+      this.reachable(
+        attempt,
+        args.components.map((c) => c.name),
+        args.heartbeat,
+      );
     // A restart already under way (asked by an attempt of this step whose worker died) finishes first.
     await reachable(() => this.untilIdle(deadline, args.heartbeat));
     const read = async () =>
@@ -221,14 +273,14 @@ export class LocalRollout implements RolloutPort, ProcessInspectorPort {
     args.heartbeat({ restarting: args.components.map((c) => c.name) });
     let restartError: string | null = null;
     try {
-      await this.call(
-        'POST',
+      await this.control(
         '/restart',
-        { components: args.components.map((c) => c.name) },
-        Math.max(1_000, deadline - Date.now()),
+        args.components.map((c) => c.name),
+        deadline,
+        args.heartbeat,
       );
     } catch (err) {
-      if (err instanceof PermanentFault) throw err;
+      if (err instanceof PermanentFault || err instanceof ControllerUnreachable) throw err;
       // A restart that failed or ran out of time is the verdict for the gate, not a reason to restart
       // again. A supervisor that died under it is not: the check below tells dead from back again.
       if (unreachableCode(err) === null) restartError = err instanceof Error ? err.message : String(err);
@@ -248,5 +300,92 @@ export class LocalRollout implements RolloutPort, ProcessInspectorPort {
                 .join('; '),
       };
     });
+  }
+
+  /**
+   * POSTs a control operation and waits for its answer; a 409 (another operation under way) is
+   * waited out and asked again until the deadline. Heartbeats while the supervisor works.
+   */
+  private async control<T>(
+    path: '/restart' | '/stop' | '/start',
+    components: string[],
+    deadline: number,
+    heartbeat: Heartbeat,
+  ): Promise<T> {
+    const started = Date.now();
+    const beat = setInterval(
+      () => heartbeat({ waiting: `supervisor ${path.slice(1)}`, components, waitedMs: Date.now() - started }),
+      5_000,
+    );
+    try {
+      for (;;) {
+        try {
+          return await this.call<T>('POST', path, { components }, Math.max(1_000, deadline - Date.now()));
+        } catch (err) {
+          if (!(err instanceof SupervisorBusy) || Date.now() >= deadline) throw err;
+          await this.untilIdle(deadline, heartbeat);
+        }
+      }
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  /**
+   * Stops the components (their whole process trees; the supervisor answers once they are gone).
+   * Components stopped already are reported as such. Default timeout 3 min.
+   */
+  async stop(args: {
+    components: string[];
+    heartbeat?: Heartbeat;
+    timeoutMs?: number;
+  }): Promise<ComponentTransition[]> {
+    const heartbeat = args.heartbeat ?? noBeat;
+    const deadline = Date.now() + (args.timeoutMs ?? 180_000);
+    heartbeat({ stopping: args.components });
+    const res = await this.reachable(
+      async () => {
+        await this.untilIdle(deadline, heartbeat);
+        return this.control<{ stopped: ComponentTransition[] }>(
+          '/stop',
+          args.components,
+          deadline,
+          heartbeat,
+        );
+      },
+      args.components,
+      heartbeat,
+    );
+    return res.stopped;
+  }
+
+  /**
+   * Starts the components from the env file as it is now (its AIRFLOW_VERSION names the Airflow)
+   * and waits until they are healthy; those running already are left alone. A version that is not
+   * installed, or one that would run next to components on another version, is a PermanentFault.
+   * Default timeout 10 min (four components importing Airflow on two cores).
+   */
+  async start(args: {
+    components: string[];
+    heartbeat?: Heartbeat;
+    timeoutMs?: number;
+  }): Promise<ComponentTransition[]> {
+    const heartbeat = args.heartbeat ?? noBeat;
+    const deadline = Date.now() + (args.timeoutMs ?? 600_000);
+    heartbeat({ starting: args.components });
+    const res = await this.reachable(
+      async () => {
+        await this.untilIdle(deadline, heartbeat);
+        return this.control<{ started: ComponentTransition[] }>(
+          '/start',
+          args.components,
+          deadline,
+          heartbeat,
+        );
+      },
+      args.components,
+      heartbeat,
+    );
+    return res.started;
   }
 }

@@ -1,22 +1,28 @@
 /**
- * Real Airflow 3 components as local processes from the project's venv: `airflow api-server`,
- * `airflow scheduler`, `airflow dag-processor` and optionally `airflow triggerer`, all on one
- * metadata database, one dags folder and one env. Each runs in its own process group, so stopping
- * it also stops what it forked (LocalExecutor's workers, task supervisors, uvicorn).
+ * Real Airflow components as local processes: `airflow api-server` (3.x) or `airflow webserver`
+ * (2.x) in the api-server role, `airflow scheduler`, `airflow dag-processor` and optionally
+ * `airflow triggerer`, all on one metadata database, one dags folder and one env. Which Airflow runs
+ * them is the env's AIRFLOW_VERSION (a venv per version, local/venv.ts), else the default venv; how
+ * each major is launched is in airflow-runtime.ts. Each component runs in its own process group;
+ * stopping it stops its whole process tree, the task runners Airflow moves into groups of their own
+ * included (process-tree.ts).
  *
  * The caller's env (e.g. airflowBaseEnv + a PostgreSQL SQL_ALCHEMY_CONN) is the part a cut-over
- * changes: restart() takes a new one, the way a deploy hands the components a new env file. What
- * the launcher adds on top it keeps across restarts, because the stack cannot run without it:
- * the api-server's port and base URL, the execution API URL the task runners call back on, one
- * JWT secret for all components (the scheduler signs task tokens the api-server must accept), the
- * SimpleAuthManager user and its password file, the dags and log folders.
+ * changes: restart() and startComponents() take a new one, the way a deploy hands the components a
+ * new env file, and a new AIRFLOW_VERSION in it switches the venv. What the launcher adds on top it
+ * keeps across restarts, because the stack cannot run without it: the api-server's port and base
+ * URL, the log server ports, one secret key (and on 3.x one JWT secret) for all components, the
+ * admin user and its password, the dags and log folders.
  *
- * Authentication (airflow/api_fastapi/auth/managers/simple/simple_auth_manager.py, 3.3.2): users
- * come from `[core] simple_auth_manager_users` ("name:role,..."); passwords from the JSON file
- * `[core] simple_auth_manager_passwords_file` ({"name": "password"}), default
- * AIRFLOW_HOME/simple_auth_manager_passwords.json.generated. The api-server only generates (and
- * prints) a password for a user missing from that file, so writing the file before the start sets
- * a known password and nothing is printed.
+ * All running components run one Airflow: a start that would run another version next to running
+ * components is refused before anything stops (stop them all first, or restart them all).
+ *
+ * Authentication on 3.x (airflow/api_fastapi/auth/managers/simple/simple_auth_manager.py, 3.3.2):
+ * users come from `[core] simple_auth_manager_users` ("name:role,..."); passwords from the JSON file
+ * `[core] simple_auth_manager_passwords_file` ({"name": "password"}). The api-server only generates
+ * (and prints) a password for a user missing from that file, so writing the file before the start
+ * sets a known password and nothing is printed. On 2.x the user is in the metadata DB
+ * (airflow2-admin.ts).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -32,8 +38,21 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { AirflowSession } from '../adapters/airflow-http.js';
+import { airflow2AdminAccepted, ensureAirflow2Admin, replaceAirflow2Admin } from './airflow2-admin.js';
+import {
+  airflowRuntimeFor,
+  componentArgs,
+  launchSettings,
+  LaunchRefused,
+  type AirflowRuntime,
+  type LaunchContext,
+} from './airflow-runtime.js';
 import { freeServicePort } from './ports.js';
-import { airflowBin } from './venv.js';
+import { ProcessTree } from './process-tree.js';
+import { pathWithVenvFirst } from './venv.js';
+
+export { LaunchRefused, type AirflowRuntime } from './airflow-runtime.js';
 
 export type AirflowComponentName = 'api-server' | 'scheduler' | 'dag-processor' | 'triggerer';
 
@@ -49,9 +68,9 @@ export interface AirflowStackOptions {
   dagsFolder: string;
   /** Each component's output goes to <logDir>/<component>.log (appended); task logs to <logDir>/tasks. */
   logDir: string;
-  /** The SimpleAuthManager admin user the REST API accepts. */
+  /** The admin user the REST API accepts. */
   username: string;
-  /** Its password: written to a 0600 file in a private temp dir (removed at stop), never logged. */
+  /** Its password: in a 0600 file in a private temp dir (3.x, removed at stop) or the DB (2.x); never logged. */
   password: string;
   /** Where the api-server listens (default 127.0.0.1; 0.0.0.0 in a container other services call). */
   host?: string;
@@ -59,7 +78,7 @@ export interface AirflowStackOptions {
   port?: number;
   /** How long each (re)start may take until healthy. Default 180 s (two cores, cold imports). */
   startTimeoutMs?: number;
-  /** Between SIGTERM and SIGKILL of a component's process group. Default 15 s. */
+  /** Between SIGTERM and SIGKILL of a component's process tree. Default 15 s. */
   stopGraceMs?: number;
 }
 
@@ -69,27 +88,66 @@ export interface ComponentInfo {
   logFile: string;
   /** When this process was started (ISO). */
   startedAt: string;
+  /** The Airflow version of the venv it was launched from. */
+  airflowVersion: string;
+}
+
+/** running: its process is alive; stopped: stopped on request (or never started); exited: it ended on its own. */
+export type ComponentState = 'running' | 'stopped' | 'exited';
+
+export interface ComponentStatus {
+  name: AirflowComponentName;
+  state: ComponentState;
+  /** The live process (running), else null. */
+  pid: number | null;
+  /** When the last process was started. */
+  startedAt: string | null;
+  /** When it was stopped or ended (not running), else null. */
+  stoppedAt: string | null;
+  /** The Airflow version of the venv the last process was launched from. */
+  airflowVersion: string | null;
+  /** Exit code or signal of a component that ended on its own. */
+  exit: string | null;
+  logFile: string;
 }
 
 export interface AirflowStack {
-  /** http://127.0.0.1:<port> : the REST API is <baseUrl>/api/v2, health <baseUrl>/api/v2/monitor/health. */
+  /** http://127.0.0.1:<port>: the REST API is <baseUrl>/api/v2 (3.x) or /api/v1 (2.x). */
   baseUrl: string;
   port: number;
   logDir: string;
+  /** The Airflow the stack runs now (the latest start's). */
+  runtime(): AirflowRuntime;
+  /** The components whose process runs. */
   components(): ComponentInfo[];
+  /** Every component of the stack, running or not. */
+  status(): ComponentStatus[];
   /** The full env the components run with now (it holds secrets: never print it). */
   env(): Record<string, string>;
   /**
    * Stops the named component (or all), starts it again with `newEnv` in place of the caller's env
    * given so far (the launcher's own settings are kept), and waits until it is healthy again.
+   * Throws LaunchRefused before stopping anything when `newEnv` names an Airflow not installed, or
+   * one other running components do not run.
    */
   restart(
     which: AirflowComponentName | 'all',
     newEnv?: Record<string, string>,
   ): Promise<{ durationMs: number; stopMs: number }>;
+  /** Stops these components (their whole process trees); those stopped already stay so. */
+  stopComponents(names: AirflowComponentName[]): Promise<{ durationMs: number; stopped: ComponentStatus[] }>;
+  /**
+   * Starts those of `names` that do not run, with `newEnv` as the caller's env from now on (and the
+   * Airflow its AIRFLOW_VERSION names), and waits until they are healthy. On failure it stops what it
+   * started and throws; LaunchRefused when nothing was started.
+   */
+  startComponents(
+    names: AirflowComponentName[],
+    newEnv?: Record<string, string>,
+  ): Promise<{ durationMs: number; started: ComponentInfo[] }>;
   /** Polls the REST API until the dag-processor has stored these DAGs. */
   waitForDags(dagIds: string[], timeoutMs?: number): Promise<{ durationMs: number }>;
-  /** Stops every component (SIGTERM, then SIGKILL of the whole group). Idempotent. */
+  /** Stops every component (SIGTERM, then SIGKILL of the whole tree). Final; idempotent. */
   stop(): Promise<void>;
 }
 
@@ -97,9 +155,10 @@ interface Running {
   info: ComponentInfo;
   exited: Promise<void>;
   exitCode: () => number | string | null;
+  exitedAt: () => string | null;
 }
 
-/** Process groups still alive, SIGKILLed if this Node process exits without stopping them. */
+/** Process groups still alive, SIGKILLed (with their trees) if this Node process exits without stopping them. */
 const liveGroups = new Set<number>();
 let groupsFile: string | null = null;
 
@@ -124,21 +183,12 @@ function trackGroup(pgid: number): void {
   if (exitHook) return;
   exitHook = true;
   process.on('exit', () => {
-    for (const g of liveGroups) killGroup(g, 'SIGKILL');
+    for (const g of liveGroups) {
+      const tree = new ProcessTree(g);
+      tree.refresh();
+      tree.signal('SIGKILL');
+    }
   });
-}
-
-function killGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
-  try {
-    process.kill(-pgid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function groupAlive(pgid: number): boolean {
-  return killGroup(pgid, 0);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -187,9 +237,10 @@ function heartbeatOf(h: HealthInfo, name: AirflowComponentName): { status: strin
 }
 
 /**
- * Starts the components (api-server first: the others need its execution API, and one process
- * writing AIRFLOW_HOME's first airflow.cfg avoids a race) and waits until each is healthy.
- * `env` must name the metadata DB (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN) and AIRFLOW_HOME.
+ * Starts the components (api-server first: on 3.x the others need its execution API, and one
+ * process writing AIRFLOW_HOME's first airflow.cfg avoids a race) and waits until each is healthy.
+ * `env` must name the metadata DB (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN) and AIRFLOW_HOME; its
+ * AIRFLOW_VERSION, if any, the Airflow to run.
  */
 export async function startAirflowComponents(
   components: AirflowComponentName[],
@@ -200,16 +251,17 @@ export async function startAirflowComponents(
   if (!wanted.includes('api-server')) {
     throw new Error('the api-server is required: health checks and the execution API go through it');
   }
-  if (!env.AIRFLOW__DATABASE__SQL_ALCHEMY_CONN?.startsWith('postgresql')) {
-    throw new Error(
-      'env must set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN to a PostgreSQL URL (LocalExecutor needs it)',
-    );
-  }
+  const checkEnv = (e: Record<string, string>) => {
+    if (!e.AIRFLOW__DATABASE__SQL_ALCHEMY_CONN?.startsWith('postgresql')) {
+      throw new LaunchRefused(
+        'env must set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN to a PostgreSQL URL (LocalExecutor needs it)',
+      );
+    }
+  };
+  checkEnv(env);
+  let current = airflowRuntimeFor(env);
   const port = opts.port ?? (await freeServicePort());
-  // The scheduler and triggerer serve task logs on fixed default ports (8793, 8794): two stacks on
-  // one machine would collide, so each stack takes free ones.
-  const workerLogPort = await freeServicePort();
-  const triggerLogPort = await freeServicePort();
+  const host = opts.host ?? '127.0.0.1';
   const baseUrl = `http://127.0.0.1:${port}`;
   const startTimeoutMs = opts.startTimeoutMs ?? 180_000;
   const stopGraceMs = opts.stopGraceMs ?? 15_000;
@@ -223,56 +275,44 @@ export async function startAirflowComponents(
   const passwordsFile = path.join(secretDir, 'simple_auth_manager_passwords.json');
   writeFileSync(passwordsFile, `${JSON.stringify({ [opts.username]: opts.password })}\n`, { mode: 0o600 });
 
-  const secrets = {
-    jwt: randomBytes(32).toString('hex'),
-    api: randomBytes(32).toString('hex'),
+  const ctx: LaunchContext = {
+    host,
+    port,
+    baseUrl,
+    dagsFolder: opts.dagsFolder,
+    taskLogs,
+    // The scheduler and triggerer serve task logs on fixed default ports (8793, 8794): two stacks on
+    // one machine would collide, so each stack takes free ones.
+    workerLogPort: await freeServicePort(),
+    triggerLogPort: await freeServicePort(),
+    jwtSecret: randomBytes(32).toString('hex'),
+    secretKey: randomBytes(32).toString('hex'),
+    username: opts.username,
+    passwordsFile,
+    dagProcessor: wanted.includes('dag-processor'),
   };
 
-  /** Defaults the caller may override (sized for a two-core machine and fast test turnaround). */
-  const defaults: Record<string, string> = {
-    AIRFLOW__CORE__LOAD_EXAMPLES: 'False',
-    AIRFLOW__CORE__PARALLELISM: '4',
-    AIRFLOW__API__WORKERS: '1',
-    AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES: '1',
-    AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL: '5',
-    AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL: '30',
-    AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC: '2',
-    AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC: '2',
-    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC: '',
-    LANG: 'C.UTF-8',
-  };
-  /** What the stack cannot run without: always the launcher's, whatever the caller's env says. */
-  const forced: Record<string, string> = {
-    AIRFLOW__CORE__EXECUTOR: 'LocalExecutor',
-    AIRFLOW__CORE__DAGS_FOLDER: opts.dagsFolder,
-    AIRFLOW__LOGGING__BASE_LOG_FOLDER: taskLogs,
-    AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT: String(workerLogPort),
-    AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT: String(triggerLogPort),
-    AIRFLOW__API__HOST: opts.host ?? '127.0.0.1',
-    AIRFLOW__API__PORT: String(port),
-    AIRFLOW__API__BASE_URL: baseUrl,
-    AIRFLOW__CORE__EXECUTION_API_SERVER_URL: `${baseUrl}/execution/`,
-    AIRFLOW__API_AUTH__JWT_SECRET: secrets.jwt,
-    AIRFLOW__API__SECRET_KEY: secrets.api,
-    AIRFLOW__CORE__AUTH_MANAGER:
-      'airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager',
-    AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS: `${opts.username}:admin`,
-    AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS: 'False',
-    AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE: passwordsFile,
-  };
   let callerEnv = { ...env };
-  const fullEnv = (): Record<string, string> => ({ ...defaults, ...callerEnv, ...forced });
+  const envFor = (rt: AirflowRuntime, caller: Record<string, string>): Record<string, string> => {
+    const { defaults, forced } = launchSettings(rt, ctx);
+    return { ...defaults, ...caller, ...forced, PATH: pathWithVenvFirst(rt.venv, caller.PATH) };
+  };
 
   const running = new Map<AirflowComponentName, Running>();
+  /** The last process of each component once it is no longer in `running`, and when it stopped. */
+  const ended = new Map<AirflowComponentName, { info: ComponentInfo; stoppedAt: string }>();
   let stopped = false;
 
-  function spawnComponent(name: AirflowComponentName): Running {
+  function spawnComponent(name: AirflowComponentName, rt: AirflowRuntime): Running {
     const logFile = path.join(opts.logDir, `${name}.log`);
     const fd = openSync(logFile, 'a');
     const startedAt = new Date().toISOString();
-    writeFileSync(fd, `\n=== cutover: starting airflow ${name} at ${startedAt} ===\n`);
-    const child = spawn(airflowBin(), [name], {
-      env: fullEnv(),
+    writeFileSync(
+      fd,
+      `\n=== cutover: starting airflow ${name} (Airflow ${rt.version}) at ${startedAt} ===\n`,
+    );
+    const child = spawn(rt.airflow, componentArgs(rt, name, secretDir), {
+      env: envFor(rt, callerEnv),
       cwd: opts.logDir,
       // Its own process group: stop() signals the group, so forked workers go too.
       detached: true,
@@ -283,38 +323,57 @@ export async function startAirflowComponents(
     if (pid === undefined) throw new Error(`airflow ${name} did not start (no pid)`);
     trackGroup(pid);
     let code: number | string | null = null;
+    let at: string | null = null;
     const exited = new Promise<void>((resolve) => {
       child.once('exit', (c, s) => {
         code = c ?? s;
+        at = new Date().toISOString();
         resolve();
       });
       child.once('error', (err) => {
         code = err.message;
+        at = new Date().toISOString();
         resolve();
       });
     });
-    return { info: { name, pid, logFile, startedAt }, exited, exitCode: () => code };
+    ended.delete(name);
+    return {
+      info: { name, pid, logFile, startedAt, airflowVersion: rt.version },
+      exited,
+      exitCode: () => code,
+      exitedAt: () => at,
+    };
   }
 
+  /** SIGTERM to the tree, SIGKILL after the grace, and back only once every process of it is gone. */
   async function stopComponent(name: AirflowComponentName): Promise<void> {
     const r = running.get(name);
     if (!r) return;
     running.delete(name);
     const pgid = r.info.pid;
-    killGroup(pgid, 'SIGTERM');
+    const tree = new ProcessTree(pgid);
+    tree.refresh();
+    tree.signal('SIGTERM');
     const grace = Date.now() + stopGraceMs;
-    while (Date.now() < grace && groupAlive(pgid)) await sleep(200);
-    // The leader may have exited while children it forked linger in the group: kill those too.
-    if (groupAlive(pgid)) killGroup(pgid, 'SIGKILL');
+    for (;;) {
+      // Children forked while it runs down (a task runner finishing) join the tree.
+      tree.refresh();
+      if (tree.alive().length === 0 || Date.now() >= grace) break;
+      await sleep(200);
+    }
+    for (tree.refresh(); tree.alive().length > 0; tree.refresh()) {
+      tree.signal('SIGKILL');
+      await sleep(100);
+    }
     await Promise.race([r.exited, sleep(5_000)]);
-    while (groupAlive(pgid)) await sleep(100);
     liveGroups.delete(pgid);
     writeGroups();
+    ended.set(name, { info: r.info, stoppedAt: new Date().toISOString() });
   }
 
-  async function health(): Promise<HealthInfo | null> {
+  async function health(rt: AirflowRuntime): Promise<HealthInfo | null> {
     try {
-      const res = await fetch(`${baseUrl}/api/v2/monitor/health`, { signal: AbortSignal.timeout(5_000) });
+      const res = await fetch(`${baseUrl}${rt.healthPath}`, { signal: AbortSignal.timeout(5_000) });
       if (!res.ok) {
         await res.arrayBuffer();
         return null;
@@ -330,7 +389,7 @@ export async function startAirflowComponents(
    * healthy with a heartbeat newer than its own start. The freshness check matters on restarts:
    * the job table still holds the old process's recent heartbeat for up to 30 s.
    */
-  async function waitHealthy(names: AirflowComponentName[]): Promise<void> {
+  async function waitHealthy(names: AirflowComponentName[], rt: AirflowRuntime): Promise<void> {
     const deadline = Date.now() + startTimeoutMs;
     let last = 'no answer yet';
     for (;;) {
@@ -339,11 +398,11 @@ export async function startAirflowComponents(
         if (!r) throw new Error(`airflow ${n} is not running`);
         if (r.exitCode() !== null) {
           throw new Error(
-            `airflow ${n} exited (${String(r.exitCode())}) before it was healthy; last lines of ${r.info.logFile}:\n${tail(r.info.logFile)}`,
+            `airflow ${n} (Airflow ${r.info.airflowVersion}) exited (${String(r.exitCode())}) before it was healthy; last lines of ${r.info.logFile}:\n${tail(r.info.logFile)}`,
           );
         }
       }
-      const h = await health();
+      const h = await health(rt);
       if (h) {
         const pending = names.filter((n) => {
           if (n === 'api-server') return false;
@@ -368,49 +427,141 @@ export async function startAirflowComponents(
   }
 
   /**
+   * 2.x keeps its users in the metadata DB: the admin is made before the webserver starts; one that
+   * existed is checked once the webserver answers (`afterHealthy`) and replaced if its password is
+   * another one.
+   */
+  async function ensureAdmin(rt: AirflowRuntime): Promise<() => Promise<void>> {
+    const nothing = async () => undefined;
+    if (rt.major !== 2) return nothing;
+    const admin = {
+      airflow: rt.airflow,
+      env: envFor(rt, callerEnv),
+      cwd: opts.logDir,
+      username: opts.username,
+      password: opts.password,
+      timeoutMs: startTimeoutMs,
+    };
+    const note = (what: string) =>
+      writeFileSync(
+        path.join(opts.logDir, 'api-server.log'),
+        `=== cutover: Airflow ${rt.version} user ${opts.username}: ${what} ===\n`,
+        { flag: 'a' },
+      );
+    const what = await ensureAirflow2Admin(admin);
+    note(what);
+    if (what === 'created') return nothing;
+    return async () => {
+      if (await airflow2AdminAccepted(baseUrl, opts.username, opts.password)) return;
+      await replaceAirflow2Admin(admin);
+      note('replaced (its password was another one)');
+      if (!(await airflow2AdminAccepted(baseUrl, opts.username, opts.password)))
+        throw new Error(
+          `the Airflow ${rt.version} REST API refuses user ${opts.username} after it was replaced`,
+        );
+    };
+  }
+
+  /**
    * The first start is sequential (api-server, then the rest): one process creates AIRFLOW_HOME's
-   * airflow.cfg. Restarts start everything at once: the scheduler and dag-processor need the
+   * airflow.cfg. Later starts start everything at once: the scheduler and dag-processor need the
    * api-server only once a task runs, and two cores import three Airflows faster than one by one.
    */
-  async function startSome(names: AirflowComponentName[], sequential: boolean): Promise<void> {
+  async function startSome(
+    names: AirflowComponentName[],
+    sequential: boolean,
+    rt: AirflowRuntime,
+  ): Promise<void> {
+    const api = names.includes('api-server');
+    const rest = names.filter((n) => n !== 'api-server');
     if (!sequential) {
-      for (const n of names) running.set(n, spawnComponent(n));
-      await waitHealthy(names);
+      for (const n of rest) running.set(n, spawnComponent(n, rt));
+      let afterHealthy: () => Promise<void> = async () => undefined;
+      if (api) {
+        afterHealthy = await ensureAdmin(rt);
+        running.set('api-server', spawnComponent('api-server', rt));
+      }
+      await waitHealthy(names, rt);
+      await afterHealthy();
       return;
     }
-    if (names.includes('api-server')) {
-      running.set('api-server', spawnComponent('api-server'));
-      await waitHealthy(['api-server']);
+    if (api) {
+      const afterHealthy = await ensureAdmin(rt);
+      running.set('api-server', spawnComponent('api-server', rt));
+      await waitHealthy(['api-server'], rt);
+      await afterHealthy();
     }
-    const rest = names.filter((n) => n !== 'api-server');
-    for (const n of rest) running.set(n, spawnComponent(n));
-    await waitHealthy(rest.length > 0 ? rest : ['api-server']);
+    for (const n of rest) running.set(n, spawnComponent(n, rt));
+    await waitHealthy(rest.length > 0 ? rest : ['api-server'], rt);
   }
 
-  async function stopAll(): Promise<void> {
+  async function stopSome(names: AirflowComponentName[]): Promise<void> {
     // The api-server last: the scheduler's task runners report back to it while stopping.
-    await Promise.all([...running.keys()].filter((n) => n !== 'api-server').map((n) => stopComponent(n)));
-    await stopComponent('api-server');
+    await Promise.all(names.filter((n) => n !== 'api-server').map((n) => stopComponent(n)));
+    if (names.includes('api-server')) await stopComponent('api-server');
   }
 
-  async function token(): Promise<string> {
-    const res = await fetch(`${baseUrl}/auth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: opts.username, password: opts.password }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (!res.ok) {
-      await res.arrayBuffer();
-      throw new Error(`POST /auth/token answered HTTP ${res.status}`);
+  const alive = () => [...running.values()].filter((r) => r.exitCode() === null);
+
+  /**
+   * The Airflow `nextEnv` names, refused when a component that keeps running (not in `starting`)
+   * runs another version: one stack, one Airflow.
+   */
+  function runtimeForStart(
+    starting: AirflowComponentName[],
+    nextEnv: Record<string, string>,
+  ): AirflowRuntime {
+    checkEnv(nextEnv);
+    const rt = airflowRuntimeFor(nextEnv);
+    const others = alive().filter(
+      (r) => !starting.includes(r.info.name) && r.info.airflowVersion !== rt.version,
+    );
+    if (others.length > 0) {
+      throw new LaunchRefused(
+        `${others.map((r) => `${r.info.name} runs Airflow ${r.info.airflowVersion}`).join(', ')}; ` +
+          `starting ${starting.join(', ')} on Airflow ${rt.version} would mix versions: ` +
+          'stop every component first (or restart them all)',
+      );
     }
-    return ((await res.json()) as { access_token: string }).access_token;
+    return rt;
   }
+
+  const unknown = (names: string[]) => {
+    const bad = names.filter((n) => !wanted.includes(n as AirflowComponentName));
+    if (bad.length > 0)
+      throw new LaunchRefused(`airflow ${bad.join(', ')} is not part of this stack (${wanted.join(', ')})`);
+  };
+
+  const status = (): ComponentStatus[] =>
+    wanted.map((name): ComponentStatus => {
+      const r = running.get(name);
+      const logFile = path.join(opts.logDir, `${name}.log`);
+      if (r && r.exitCode() === null) return { ...r.info, state: 'running', stoppedAt: null, exit: null };
+      if (r)
+        return {
+          ...r.info,
+          pid: null,
+          state: 'exited',
+          stoppedAt: r.exitedAt(),
+          exit: String(r.exitCode()),
+        };
+      const e = ended.get(name);
+      return {
+        name,
+        state: 'stopped',
+        pid: null,
+        startedAt: e?.info.startedAt ?? null,
+        stoppedAt: e?.stoppedAt ?? null,
+        airflowVersion: e?.info.airflowVersion ?? null,
+        exit: null,
+        logFile,
+      };
+    });
 
   try {
-    await startSome(wanted, true);
+    await startSome(wanted, true, current);
   } catch (err) {
-    await stopAll();
+    await stopSome([...running.keys()]);
     rmSync(secretDir, { recursive: true, force: true });
     throw err;
   }
@@ -419,37 +570,85 @@ export async function startAirflowComponents(
     baseUrl,
     port,
     logDir: opts.logDir,
-    // A component that exited on its own (crashed, killed) is not running, though restart() may start it again.
-    components: () => [...running.values()].filter((r) => r.exitCode() === null).map((r) => ({ ...r.info })),
-    env: fullEnv,
+    runtime: () => current,
+    // A component that exited on its own (crashed, killed) is not running, though a start may start it again.
+    components: () => alive().map((r) => ({ ...r.info })),
+    status,
+    env: () => envFor(current, callerEnv),
     async restart(which, newEnv) {
       if (stopped) throw new Error('the Airflow stack was stopped');
       const started = performance.now();
       const names = which === 'all' ? wanted : [which];
-      if (!wanted.includes(names[0] as AirflowComponentName)) {
-        throw new Error(`airflow ${which} is not part of this stack (${wanted.join(', ')})`);
-      }
-      if (newEnv) callerEnv = { ...newEnv };
-      if (which === 'all') await stopAll();
-      else await stopComponent(which);
+      unknown(names);
+      const nextEnv = newEnv ? { ...newEnv } : callerEnv;
+      const rt = runtimeForStart(names, nextEnv);
+      await stopSome(names.filter((n) => running.has(n)));
       const stopMs = Math.round(performance.now() - started);
-      await startSome(names, false);
+      callerEnv = nextEnv;
+      current = rt;
+      try {
+        await startSome(names, false, rt);
+      } catch (err) {
+        await stopSome(names.filter((n) => running.has(n)));
+        throw err;
+      }
       return { durationMs: Math.round(performance.now() - started), stopMs };
+    },
+    async stopComponents(names) {
+      if (stopped) throw new Error('the Airflow stack was stopped');
+      unknown(names);
+      const started = performance.now();
+      await stopSome(names.filter((n) => running.has(n)));
+      const all = status();
+      return {
+        durationMs: Math.round(performance.now() - started),
+        stopped: all.filter((s) => names.includes(s.name)),
+      };
+    },
+    async startComponents(names, newEnv) {
+      if (stopped) throw new Error('the Airflow stack was stopped');
+      unknown(names);
+      const started = performance.now();
+      const toStart = wanted.filter((n) => names.includes(n) && !alive().some((r) => r.info.name === n));
+      const nextEnv = newEnv ? { ...newEnv } : callerEnv;
+      const rt = runtimeForStart(toStart, nextEnv);
+      // A component that crashed is still listed, exited: its tree may have left processes behind.
+      await stopSome(toStart.filter((n) => running.has(n)));
+      callerEnv = nextEnv;
+      current = rt;
+      if (toStart.length > 0) {
+        try {
+          await startSome(toStart, false, rt);
+        } catch (err) {
+          await stopSome(toStart.filter((n) => running.has(n)));
+          throw err;
+        }
+      }
+      return {
+        durationMs: Math.round(performance.now() - started),
+        started: alive()
+          .filter((r) => toStart.includes(r.info.name))
+          .map((r) => ({ ...r.info })),
+      };
     },
     async waitForDags(dagIds, timeoutMs = 120_000) {
       const started = performance.now();
       const deadline = Date.now() + timeoutMs;
-      let bearer = await token();
+      const session = new AirflowSession({
+        baseUrl,
+        apiVersion: current.apiVersion,
+        username: opts.username,
+        password: opts.password,
+        requestTimeoutMs: 10_000,
+      });
       let missing = [...dagIds];
       for (;;) {
         const still: string[] = [];
         for (const id of missing) {
-          const res = await fetch(`${baseUrl}/api/v2/dags/${encodeURIComponent(id)}`, {
-            headers: { authorization: `Bearer ${bearer}` },
-            signal: AbortSignal.timeout(10_000),
+          const res = await session.request('GET', `/dags/${encodeURIComponent(id)}`, {
+            label: '/dags/{dag_id}',
+            accept: [404],
           });
-          await res.arrayBuffer();
-          if (res.status === 401) bearer = await token();
           if (res.status !== 200) still.push(id);
         }
         missing = still;
@@ -467,7 +666,7 @@ export async function startAirflowComponents(
     async stop() {
       if (stopped) return;
       stopped = true;
-      await stopAll();
+      await stopSome([...running.keys()]);
       rmSync(secretDir, { recursive: true, force: true });
     },
   };

@@ -1,6 +1,7 @@
 /**
- * Airflow's own schema, made by Airflow itself: `airflow db migrate` from the project's venv
- * against a PostgreSQL database. Nothing in this project writes Airflow DDL by hand.
+ * Airflow's own schema, made by Airflow itself: `airflow db migrate` from the project's venv (or
+ * the venv of the Airflow version asked for) against a PostgreSQL database. Nothing in this project
+ * writes Airflow DDL by hand.
  *
  * A fresh database migrates in a few seconds (Airflow creates the tables from its ORM and stamps
  * the alembic head).
@@ -10,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { airflowBin, venvDir, venvPath } from './venv.js';
+import { airflowVenvFor, venvDir, venvPathOf } from './venv.js';
 
 const run = promisify(execFile);
 
@@ -21,9 +22,13 @@ const run = promisify(execFile);
  * no asyncpg; migrations and the probes only use the sync engine. Nothing is inherited from the
  * caller's environment.
  */
-export function airflowDbEnv(sqlalchemyUrl: string, airflowHome: string): NodeJS.ProcessEnv {
+export function airflowDbEnv(
+  sqlalchemyUrl: string,
+  airflowHome: string,
+  venv: string = venvDir(),
+): NodeJS.ProcessEnv {
   return {
-    PATH: venvPath(),
+    PATH: venvPathOf(venv),
     HOME: process.env.HOME ?? airflowHome,
     AIRFLOW_HOME: airflowHome,
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: sqlalchemyUrl,
@@ -32,7 +37,14 @@ export function airflowDbEnv(sqlalchemyUrl: string, airflowHome: string): NodeJS
   };
 }
 
+/** The venv of `airflowVersion` (see airflowVenvFor), else the default venv. */
+function venvOf(airflowVersion: string | undefined): string {
+  return airflowVersion ? airflowVenvFor(airflowVersion) : venvDir();
+}
+
 export interface MigrateOptions {
+  /** The Airflow that migrates (its venv, local/venv.ts); default: the default venv's. */
+  airflowVersion?: string;
   /** Kills the migration (SIGTERM) when aborted; the promise then rejects with an AbortError. */
   signal?: AbortSignal;
   /** Default 300 s. */
@@ -50,12 +62,13 @@ export async function migrateAirflowDb(
   sqlalchemyUrl: string,
   opts: MigrateOptions = {},
 ): Promise<MigrateResult> {
-  const bin = airflowBin();
+  const venv = venvOf(opts.airflowVersion);
+  const bin = join(venv, 'bin', 'airflow');
   const home = mkdtempSync(join(tmpdir(), 'cutover-airflow-home-'));
   const started = performance.now();
   try {
     const { stdout, stderr } = await run(bin, ['db', 'migrate'], {
-      env: airflowDbEnv(sqlalchemyUrl, home),
+      env: airflowDbEnv(sqlalchemyUrl, home, venv),
       timeout: opts.timeoutMs ?? 300_000,
       maxBuffer: 32 * 1024 * 1024,
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -72,19 +85,22 @@ export async function migrateAirflowDb(
 }
 
 /**
- * Runs a Python snippet in the venv with Airflow configured for the database (the same minimal env
- * as the migration); returns its last stdout line parsed as JSON. Arguments arrive as sys.argv[1:].
+ * Runs a Python snippet in the venv (of `opts.airflowVersion`, else the default one) with Airflow
+ * configured for the database (the same minimal env as the migration); returns its last stdout line
+ * parsed as JSON. Arguments arrive as sys.argv[1:].
  */
 export async function runAirflowPython<T>(
   sqlalchemyUrl: string,
   code: string,
   args: string[] = [],
+  opts: { airflowVersion?: string } = {},
 ): Promise<T> {
-  const python = join(venvDir(), 'bin', 'python');
+  const venv = venvOf(opts.airflowVersion);
+  const python = join(venv, 'bin', 'python');
   const home = mkdtempSync(join(tmpdir(), 'cutover-airflow-home-'));
   try {
     const { stdout } = await run(python, ['-c', code, ...args], {
-      env: airflowDbEnv(sqlalchemyUrl, home),
+      env: airflowDbEnv(sqlalchemyUrl, home, venv),
       timeout: 120_000,
       maxBuffer: 32 * 1024 * 1024,
     });

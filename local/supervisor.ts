@@ -1,32 +1,46 @@
 /**
  * The supervisor of a `local` target: it runs the Airflow components as processes (the launcher in
- * airflow-components.ts) with the env file's variables, and lets the cut-over worker restart them
- * the way a Kubernetes rollout would, over a small HTTP control API:
+ * airflow-components.ts) with the env file's variables, from the Airflow its AIRFLOW_VERSION names
+ * (default: the project's venv), and lets the cut-over worker stop, start and restart them the way
+ * a Kubernetes rollout would, over a small HTTP control API:
  *
- *   GET  /health                     200 when every component runs and no restart is under way
- *   GET  /components                 [{name, pid, startedAt}]
+ *   GET  /health                     200 when every component runs and nothing is under way; 503
+ *                                    otherwise, the body saying which are stopped (or exited) and
+ *                                    since when, and what is under way
+ *   GET  /components                 [{name, state, pid, startedAt, stoppedAt, airflowVersion, ...}]
+ *                                    for every component (state running | stopped | exited)
  *   POST /restart {components?}      re-reads the env file, restarts them (all when absent) and
  *                                    answers once they are healthy again
+ *   POST /stop {components?}         stops them (their whole process trees) and answers once they
+ *                                    are gone
+ *   POST /start {components?}        re-reads the env file, starts those that do not run and answers
+ *                                    once they are healthy
  *   GET  /env?component=C&keys=A,B   those variables as the running process holds them, read from
  *                                    /proc/<pid>/environ: the truth, like an exec into a pod. Only
  *                                    the keys asked for leave the machine.
+ *
+ * One control operation at a time: a /restart, /start or /stop while another is under way is
+ * refused with 409 (busy), which the worker's LocalRollout waits out. Bad requests (an unknown
+ * component, an AIRFLOW_VERSION not installed here, a start that would run two Airflow versions side
+ * by side) are refused with 400 before anything stops.
  *
  * The control URL and the REST API URL are recorded in `<envFile>.supervisor.json`, where the worker
  * finds them when the plan names no `target.supervisor`. The supervisor lives apart from the worker,
  * so a worker that dies (or is killed in a test) leaves Airflow running, as on a cluster.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseEnvFile } from '../adapters/env-file-change.js';
-import { supervisorStateFile } from '../adapters/local-rollout.js';
+import { supervisorStateFile, type ComponentTransition } from '../adapters/local-rollout.js';
 import {
   AIRFLOW_COMPONENTS,
+  LaunchRefused,
   startAirflowComponents,
   type AirflowComponentName,
   type AirflowStack,
+  type ComponentStatus,
 } from './airflow-components.js';
-import { venvPath } from './venv.js';
 
 export interface SupervisorOptions {
   envFile: string;
@@ -50,6 +64,10 @@ export interface SupervisorState {
   apiUrl: string;
   pid: number;
   components: AirflowComponentName[];
+  /** The Airflow the components run (rewritten after each start and restart). */
+  airflowVersion: string;
+  /** Its REST API: /api/v1 (Airflow 2, basic auth) or /api/v2 (Airflow 3, token). */
+  apiVersion: 'v1' | 'v2';
 }
 
 export interface Supervisor extends SupervisorState {
@@ -58,12 +76,33 @@ export interface Supervisor extends SupervisorState {
   close(): Promise<void>;
 }
 
-/** What the components run with: the env file, with the venv's bin first on PATH and a HOME. */
+/** A control operation under way: what /health and a refused request say. */
+interface Operation {
+  kind: 'restart' | 'start' | 'stop';
+  components: AirflowComponentName[];
+  since: string;
+}
+
+/** A request the supervisor refuses: 400 (bad request) or 409 (busy). */
+class Refused extends Error {
+  constructor(
+    readonly status: 400 | 409,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * What the components run with: the env file as it is (PATH and HOME defaulted). The launcher puts
+ * the bin of the venv its AIRFLOW_VERSION names first on PATH.
+ */
 export function componentEnvFromFile(envFile: string): Record<string, string> {
   const vars = Object.fromEntries(parseEnvFile(readFileSync(envFile, 'utf8'), envFile));
   return {
     ...vars,
-    PATH: vars.PATH ?? venvPath(),
+    PATH: vars.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: vars.HOME ?? vars.AIRFLOW_HOME ?? process.env.HOME ?? '/tmp',
   };
 }
@@ -99,8 +138,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       if (names.includes(c.name)) launched.set(c.name, { pid: c.pid, env: stack.env() });
   };
   recordLaunch(opts.components);
-  let restarting: Promise<unknown> = Promise.resolve();
-  let busy = false;
+  let busy: Operation | null = null;
 
   const send = (res: http.ServerResponse, code: number, body: unknown) => {
     const text = JSON.stringify(body);
@@ -111,46 +149,185 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString('utf8').trim();
-    return text === '' ? {} : (JSON.parse(text) as unknown);
+    try {
+      return text === '' ? {} : (JSON.parse(text) as unknown);
+    } catch {
+      throw new Refused(400, 'the request body is not JSON (expected {"components": [...]} or nothing)');
+    }
+  };
+  /** The components a control request names: all when absent; unknown names refused. */
+  const askedIn = (body: unknown): AirflowComponentName[] => {
+    const list = (body as { components?: unknown } | null)?.components;
+    if (list === undefined) return [...opts.components];
+    if (!Array.isArray(list) || !list.every((x): x is string => typeof x === 'string'))
+      throw new Refused(400, 'components must be a list of component names');
+    const unknown = list.filter((n) => !opts.components.includes(n as AirflowComponentName));
+    if (unknown.length > 0)
+      throw new Refused(
+        400,
+        `not run by this supervisor: ${unknown.join(', ')} (runs ${opts.components.join(', ')})`,
+      );
+    return opts.components.filter((c) => list.includes(c));
+  };
+
+  const stateFile = supervisorStateFile(opts.envFile);
+  let state: SupervisorState | null = null;
+  /** The state file, rewritten whole (a reader never sees half of it) when the Airflow version may have changed. */
+  const writeState = () => {
+    if (!state) return;
+    state = { ...state, airflowVersion: stack.runtime().version, apiVersion: stack.runtime().apiVersion };
+    const tmp = `${stateFile}.tmp-${process.pid}`;
+    writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+    renameSync(tmp, stateFile);
+  };
+
+  /** One more try when a component dies on its way up (a port still held, a slow DB), as a rollout controller would. */
+  const withRetry = async <T>(what: string, attempt: () => Promise<T>): Promise<T> => {
+    for (let n = 1; ; n++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (n >= 2 || err instanceof LaunchRefused) throw err;
+        process.stderr.write(`supervisor: ${what} failed, trying once more: ${String(err).slice(0, 500)}\n`);
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
   };
 
   const restart = async (names: AirflowComponentName[]) => {
     const started = performance.now();
     // The env file as it is now: what the cut-over (or its revert) wrote.
     const env = componentEnvFromFile(opts.envFile);
-    // One more try when a component dies on its way up (a port still held, a slow DB): a rollout
-    // controller would restart a crashed pod too.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        if (opts.components.every((c) => names.includes(c))) await stack.restart('all', env);
-        else for (const name of names) await stack.restart(name, env);
-        break;
-      } catch (err) {
-        if (attempt >= 2) throw err;
-        process.stderr.write(`supervisor: restart failed, trying once more: ${String(err).slice(0, 500)}\n`);
-        await new Promise((r) => setTimeout(r, 2000));
-      }
-    }
+    await withRetry('restart', async () => {
+      if (opts.components.every((c) => names.includes(c))) await stack.restart('all', env);
+      else for (const name of names) await stack.restart(name, env);
+    });
     recordLaunch(names);
-    return { restarted: names, durationMs: Math.round(performance.now() - started) };
+    return {
+      restarted: names,
+      airflowVersion: stack.runtime().version,
+      durationMs: Math.round(performance.now() - started),
+    };
+  };
+
+  const stop = async (names: AirflowComponentName[]) => {
+    const before = new Map(stack.status().map((s) => [s.name, s]));
+    const { durationMs } = await stack.stopComponents(names);
+    const after = new Map(stack.status().map((s) => [s.name, s]));
+    const stopped: ComponentTransition[] = names.map((name) => {
+      const b = before.get(name) as ComponentStatus;
+      const a = after.get(name) as ComponentStatus;
+      return {
+        component: name,
+        action: b.state === 'running' ? 'stopped' : 'already stopped',
+        pid: b.pid,
+        startedAt: a.startedAt,
+        stoppedAt: a.stoppedAt,
+        airflowVersion: a.airflowVersion,
+      };
+    });
+    return { stopped, durationMs };
+  };
+
+  const start = async (names: AirflowComponentName[]) => {
+    const startedAt = performance.now();
+    const wasRunning = new Set(
+      stack
+        .status()
+        .filter((s) => s.state === 'running')
+        .map((s) => s.name),
+    );
+    const env = componentEnvFromFile(opts.envFile);
+    await withRetry('start', () => stack.startComponents(names, env));
+    recordLaunch(names.filter((n) => !wasRunning.has(n)));
+    const now = new Map(stack.status().map((s) => [s.name, s]));
+    const started: ComponentTransition[] = names.map((name) => {
+      const s = now.get(name) as ComponentStatus;
+      return {
+        component: name,
+        action: wasRunning.has(name) ? 'already running' : 'started',
+        pid: s.pid,
+        startedAt: s.startedAt,
+        stoppedAt: null,
+        airflowVersion: s.airflowVersion,
+      };
+    });
+    return {
+      started,
+      airflowVersion: stack.runtime().version,
+      durationMs: Math.round(performance.now() - startedAt),
+    };
+  };
+
+  /** Runs one control operation at a time; another one meanwhile is refused as busy. */
+  const control = async <T>(
+    kind: Operation['kind'],
+    names: AirflowComponentName[],
+    run: () => Promise<T>,
+  ) => {
+    if (busy) {
+      throw new Refused(
+        409,
+        `busy: a ${busy.kind} of ${busy.components.join(', ')} is under way since ${busy.since}`,
+        { busy },
+      );
+    }
+    busy = { kind, components: names, since: new Date().toISOString() };
+    try {
+      const result = await run();
+      if (kind !== 'stop') writeState();
+      return result;
+    } finally {
+      busy = null;
+    }
+  };
+
+  const health = () => {
+    const all = stack.status();
+    const running = all.filter((s) => s.state === 'running').map((s) => s.name);
+    const ok = busy === null && running.length === all.length;
+    const runtime = stack.runtime();
+    return {
+      code: ok ? 200 : 503,
+      body: {
+        ok,
+        busy,
+        // Kept for clients that read it: true while any control operation is under way.
+        restarting: busy !== null,
+        running,
+        stopped: all
+          .filter((s) => s.state === 'stopped')
+          .map((s) => ({ name: s.name, since: s.stoppedAt, airflowVersion: s.airflowVersion })),
+        exited: all
+          .filter((s) => s.state === 'exited')
+          .map((s) => ({ name: s.name, since: s.stoppedAt, exit: s.exit, airflowVersion: s.airflowVersion })),
+        airflowVersion: runtime.version,
+        apiVersion: runtime.apiVersion,
+      },
+    };
   };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://supervisor');
     if (req.method === 'GET' && url.pathname === '/health') {
-      const running = stack.components().map((c) => c.name);
-      const ok = !busy && opts.components.every((c) => running.includes(c));
-      return send(res, ok ? 200 : 503, { ok, restarting: busy, running });
+      const h = health();
+      return send(res, h.code, h.body);
     }
-    if (req.method === 'GET' && url.pathname === '/components') return send(res, 200, stack.components());
+    if (req.method === 'GET' && url.pathname === '/components') return send(res, 200, stack.status());
     if (req.method === 'GET' && url.pathname === '/env') {
       const name = url.searchParams.get('component');
       const keys = (url.searchParams.get('keys') ?? '').split(',').filter((k) => k !== '');
-      const c = stack.components().find((x) => x.name === name);
       if (!name || !opts.components.includes(name as AirflowComponentName))
         return send(res, 404, { error: `not run by this supervisor: ${name ?? '(no component given)'}` });
-      // Between stop and start of a restart, or after a crash: not running is an answer, not an error.
-      if (!c) return send(res, 503, { error: `${name} is not running right now` });
+      const c = stack.components().find((x) => x.name === name);
+      // Between stop and start, or after a crash: not running is an answer, not an error.
+      if (!c) {
+        const s = stack.status().find((x) => x.name === name);
+        const since = s?.stoppedAt ? ` since ${s.stoppedAt}` : '';
+        return send(res, 503, {
+          error: `${name} is not running right now (${s?.state ?? 'stopped'}${since})`,
+        });
+      }
       const proc = processEnv(c.pid);
       const atLaunch = launched.get(c.name);
       const source = proc ? 'proc' : atLaunch?.pid === c.pid ? 'launch' : null;
@@ -161,31 +338,25 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         component: c.name,
         pid: c.pid,
         startedAt: c.startedAt,
+        airflowVersion: c.airflowVersion,
         source,
         env: Object.fromEntries(keys.map((k) => [k, value(k)])),
       });
     }
-    if (req.method === 'POST' && url.pathname === '/restart') {
-      const body = (await readBody(req)) as { components?: unknown };
-      const asked = Array.isArray(body.components) ? body.components.map(String) : opts.components;
-      const unknown = asked.filter((n) => !opts.components.includes(n as AirflowComponentName));
-      if (unknown.length > 0)
-        return send(res, 400, {
-          error: `not run by this supervisor: ${unknown.join(', ')} (runs ${opts.components.join(', ')})`,
-        });
-      // One restart at a time: a second request waits for the first, then restarts again.
-      const mine = restarting.then(async () => {
-        busy = true;
-        try {
-          return await restart(asked as AirflowComponentName[]);
-        } finally {
-          busy = false;
-        }
-      });
-      restarting = mine.catch(() => undefined);
+    const ops: Record<string, [Operation['kind'], (names: AirflowComponentName[]) => Promise<unknown>]> = {
+      '/restart': ['restart', restart],
+      '/start': ['start', start],
+      '/stop': ['stop', stop],
+    };
+    const op = req.method === 'POST' && Object.hasOwn(ops, url.pathname) ? ops[url.pathname] : undefined;
+    if (op) {
+      const [kind, run] = op;
       try {
-        return send(res, 200, await mine);
+        const names = askedIn(await readBody(req));
+        return send(res, 200, await control(kind, names, () => run(names)));
       } catch (err) {
+        if (err instanceof Refused) return send(res, err.status, { error: err.message, ...err.extra });
+        if (err instanceof LaunchRefused) return send(res, 400, { error: err.message });
         return send(res, 500, { error: err instanceof Error ? err.message : String(err) });
       }
     }
@@ -205,14 +376,15 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   });
   const { port } = server.address() as AddressInfo;
   const controlUrl = opts.advertiseUrl ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
-  const state: SupervisorState = {
+  state = {
     controlUrl,
     apiUrl: stack.baseUrl,
     pid: process.pid,
     components: [...opts.components],
+    airflowVersion: stack.runtime().version,
+    apiVersion: stack.runtime().apiVersion,
   };
-  const stateFile = supervisorStateFile(opts.envFile);
-  writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  writeState();
 
   return {
     ...state,

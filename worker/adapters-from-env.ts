@@ -57,7 +57,7 @@ import type { ExecPort } from '../adapters/exec/port.js';
 import { PostgresStateStoreDb } from '../adapters/state-store-db.js';
 import { ExecStateStoreHeal } from '../adapters/state-store-heal.js';
 import { StateStoreProbes } from '../adapters/state-store-probes.js';
-import { venvDir } from '../local/venv.js';
+import { AirflowVersionNotInstalled, componentVenv, pathWithVenvFirst } from '../local/venv.js';
 
 export type TargetKind = AnyPlan['target']['kind'];
 type LocalTarget = Extract<InspectedPlan['target'], { kind: 'local' }>;
@@ -108,28 +108,43 @@ export function readEnvFileVars(file: string): Record<string, string> {
 }
 
 /**
- * The complete env of a local component's processes: the env file's variables, then
- * PATH with the venv's bin first, and HOME (the file's, else the worker's).
+ * The venv a local target's components run from: the one its env file's AIRFLOW_VERSION names (the
+ * supervisor runs them from it), else the default venv. Not installed here is a PermanentFault.
+ */
+function localVenv(fileVars: Record<string, string>, workerEnv: NodeJS.ProcessEnv): string {
+  try {
+    return componentVenv(fileVars, workerEnv);
+  } catch (err) {
+    if (err instanceof AirflowVersionNotInstalled)
+      throw new PermanentFault(`the local target's AIRFLOW_VERSION: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * The complete env of a local component's processes: the env file's variables, then PATH with the
+ * bin of the component's venv first (the venv its AIRFLOW_VERSION names), and HOME (the file's,
+ * else the worker's).
  */
 export function localComponentEnv(
   fileVars: Record<string, string>,
   workerEnv: NodeJS.ProcessEnv,
 ): Record<string, string> {
-  const bin = path.join(venvDir(workerEnv), 'bin');
-  const rest = (fileVars.PATH ?? workerEnv.PATH ?? '/usr/local/bin:/usr/bin:/bin')
-    .split(':')
-    .filter((p) => p !== '' && p !== bin);
   return {
     ...fileVars,
-    PATH: [bin, ...rest].join(':'),
+    PATH: pathWithVenvFirst(
+      localVenv(fileVars, workerEnv),
+      fileVars.PATH ?? workerEnv.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      workerEnv,
+    ),
     HOME: fileVars.HOME ?? workerEnv.HOME ?? os.homedir(),
   };
 }
 
-/** The python a local component runs: CUTOVER_PYTHON from the env file, else the venv's. */
+/** The python a local component runs: CUTOVER_PYTHON from the env file, else its venv's. */
 export function localPython(fileVars: Record<string, string>, workerEnv: NodeJS.ProcessEnv): string {
   const fromFile = fileVars.CUTOVER_PYTHON?.trim();
-  return fromFile ? fromFile : path.join(venvDir(workerEnv), 'bin', 'python');
+  return fromFile ? fromFile : path.join(localVenv(fileVars, workerEnv), 'bin', 'python');
 }
 
 export function adaptersFromEnv(
