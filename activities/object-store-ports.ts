@@ -1,7 +1,8 @@
 /**
  * The ports the object-storage steps of a backend flip use: the bucket (lifecycle configuration,
- * listing) and the metadata DB's references to objects in it. adapters/s3-object-store.ts and the
- * metadata-DB adapters implement them; declared here so activities/adapters.ts imports no adapter.
+ * listing) and the metadata DB's references to objects in it; and the files the upgrade's backup
+ * keeps in a bucket. adapters/s3-object-store.ts and the metadata-DB adapters implement them;
+ * declared here so activities/adapters.ts imports no adapter.
  */
 import type { LifecycleConfig, LifecycleRule } from '../domain/lifecycle.js';
 
@@ -28,4 +29,30 @@ export interface ObjectReferencesPort {
    * metadata DB still reference, a page at a time, sorted in byte order and without repeats.
    */
   referencedKeys(bucket: string, keyPrefix: string): AsyncIterable<string[]>;
+}
+
+export interface PutFileOptions {
+  /** The file's SHA-256 (hex): sent with the upload so the store refuses bytes that differ. */
+  sha256: string;
+  /** Files larger than this go up in parts of this size (multipart upload). Default 64 MiB, minimum 5 MiB. */
+  partSizeBytes?: number;
+  /** Stored with the object (user metadata). */
+  metadata?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export interface StoredObjectHead {
+  size: number;
+  /** User metadata, keys lower-case. */
+  metadata: Record<string, string>;
+}
+
+/** Whole files in a bucket: what the upgrade's backup uploads and downloads (a pg_dump archive). */
+export interface ObjectFilePort {
+  /** Uploads `file` as the object `key` (replacing it); returns how many parts it took. */
+  putFile(bucket: string, key: string, file: string, opts: PutFileOptions): Promise<{ parts: number }>;
+  /** Downloads the object into `file` (created or replaced); returns its size. */
+  getFile(bucket: string, key: string, file: string, signal?: AbortSignal): Promise<{ bytes: number }>;
+  /** The object's size and metadata; null when there is no such object. */
+  headObject(bucket: string, key: string): Promise<StoredObjectHead | null>;
 }
