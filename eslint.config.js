@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.venv/**', '.cutover/**', 'bin/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.venv/**', '.venvs/**', '.cutover/**', 'bin/**'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {

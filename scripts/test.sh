@@ -36,7 +36,9 @@ step() {
 }
 
 T_START=$EPOCHREALTIME
-bash scripts/setup.sh
+# --upgrade-venvs: the upgrade runbook's tests run the Airflow versions it upgrades from
+# (.venvs/airflow-<version>); `npm run demo` leaves them out.
+bash scripts/setup.sh --upgrade-venvs
 if [[ ${CUTOVER_TEST_SKIP_CHECKS:-} == 1 ]]; then
   echo 'test: lint and typecheck skipped (CUTOVER_TEST_SKIP_CHECKS=1)'
 else
