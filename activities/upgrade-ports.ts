@@ -38,12 +38,15 @@ export interface UpgradeDatabasePort {
   dropDatabase(name: string): Promise<boolean>;
   /** pg_dump -Fc of the live DB to `location` (a directory or s3://bucket/prefix), verified by listing. */
   dump(location: string, fileName: string, heartbeat?: Heartbeat): Promise<DumpResult>;
-  /** CREATE DATABASE name TEMPLATE live: refused while a session is connected to the live DB. */
-  clone(name: string): Promise<{ durationMs: number }>;
+  /**
+   * CREATE DATABASE name TEMPLATE live: refused while a session is connected to the live DB. A clone
+   * left by an earlier attempt is replaced. Its oid lets a retried restore know it already happened.
+   */
+  clone(name: string): Promise<{ durationMs: number; oid: number }>;
   /** The live DB replaced by the dump at `location` (checksum verified first). Idempotent. */
   restoreDump(location: string, sha256: string, heartbeat?: Heartbeat): Promise<{ durationMs: number }>;
-  /** The live DB replaced by the clone `name` (the clone is consumed). Idempotent. */
-  restoreClone(name: string): Promise<{ durationMs: number }>;
+  /** The live DB replaced by the clone `name` (the clone is consumed). Idempotent given the clone's oid. */
+  restoreClone(name: string, oid?: number): Promise<{ durationMs: number }>;
   databaseExists(name: string): Promise<boolean>;
   /** Unpaused DAGs with a next run due (dag.next_dagrun_create_after). */
   dueDags(): Promise<DueDag[]>;

@@ -57,7 +57,19 @@ import type { ExecPort } from '../adapters/exec/port.js';
 import { PostgresStateStoreDb } from '../adapters/state-store-db.js';
 import { ExecStateStoreHeal } from '../adapters/state-store-heal.js';
 import { StateStoreProbes } from '../adapters/state-store-probes.js';
-import { AirflowVersionNotInstalled, componentVenv, pathWithVenvFirst } from '../local/venv.js';
+import {
+  AirflowVersionNotInstalled,
+  airflowVenvFor,
+  componentVenv,
+  pathWithVenvFirst,
+  venvDir,
+} from '../local/venv.js';
+import { AirflowReleases } from '../adapters/airflow-releases.js';
+import { PgBackup } from '../adapters/pg-backup.js';
+import { UpgradeDatabase } from '../adapters/upgrade-database.js';
+import { UpgradeInventoryProbe } from '../adapters/upgrade-inventory.js';
+import type { ComponentPowerPort, UpgradeInventoryPort } from '../activities/upgrade-ports.js';
+import type { UpgradePlan } from '../domain/upgrade/plan.js';
 
 export type TargetKind = AnyPlan['target']['kind'];
 type LocalTarget = Extract<InspectedPlan['target'], { kind: 'local' }>;
@@ -465,8 +477,106 @@ export function adaptersFromEnv(
     return direct(access.urlEnv);
   };
 
+  // ---- the upgrade (AirflowUpgrade): the metadata DB as a whole, the releases, stop/start, inventory ----
+
+  // The bucket client is made on first use: most upgrades dump to a directory.
+  const s3Files = (): S3ObjectStore => (s3Store ??= new S3ObjectStore(s3Options()));
+  const pgBackup = new PgBackup({
+    objectStore: {
+      putFile: (...a) => s3Files().putFile(...a),
+      getFile: (...a) => s3Files().getFile(...a),
+      headObject: (...a) => s3Files().headObject(...a),
+    },
+  });
+  const upgradeDbs = new Map<string, UpgradeDatabase>();
+  const upgradeDatabase = (plan: UpgradePlan): UpgradeDatabase => {
+    const access = plan.airflow.metadataDb;
+    if (access.access !== 'direct')
+      throw adapterMissing(
+        'metadata DB backup and restore',
+        'back up the metadata DB: set airflow.metadataDb.access to direct',
+      );
+    const url = env[access.urlEnv];
+    if (!url)
+      throw new PermanentFault(`${access.urlEnv} is not set on the worker: it holds the metadata DB's URL`);
+    let db = upgradeDbs.get(access.urlEnv);
+    if (!db) {
+      db = new UpgradeDatabase({ backup: pgBackup, dbUrl: url });
+      upgradeDbs.set(access.urlEnv, db);
+    }
+    return db;
+  };
+  const localOnly = (plan: UpgradePlan, what: string): LocalTarget => {
+    if (plan.target.kind !== 'local') throw adapterMissing(what, 'upgrade a Kubernetes target (not built)');
+    return plan.target;
+  };
+  const airflowReleases = (plan: UpgradePlan): AirflowReleases => {
+    const target = localOnly(plan, 'Airflow releases');
+    const db = upgradeDatabase(plan);
+    return new AirflowReleases({
+      venvFor: (version) => {
+        try {
+          return airflowVenvFor(version, env);
+        } catch (err) {
+          if (err instanceof AirflowVersionNotInstalled) return null;
+          throw err;
+        }
+      },
+      dbUrlFor: (name) => db.urlFor(name),
+      componentEnv: () => localComponentEnv(readEnvFileVars(envFileOf(target)), env),
+      ruffBin: path.join(venvDir(env), 'bin', 'ruff'),
+    });
+  };
+  const componentPower = (plan: UpgradePlan): ComponentPowerPort => {
+    const supervisor = localSupervisor(localOnly(plan, 'component stop/start'));
+    return {
+      async stop(args) {
+        const done = await supervisor.stop(args);
+        const stops = done
+          .map((c) => c.stoppedAt)
+          .filter((t): t is string => t !== null)
+          .sort();
+        return { stoppedAt: stops[0] ?? new Date().toISOString() };
+      },
+      async start(args) {
+        const done = await supervisor.start(args);
+        return {
+          components: done.map((c) => ({ name: c.component, pid: c.pid ?? 0, startedAt: c.startedAt ?? '' })),
+          healthyAt: new Date().toISOString(),
+        };
+      },
+    };
+  };
+  const upgradeInventory = (plan: UpgradePlan): UpgradeInventoryPort => {
+    const { exec, python } = execFor(plan);
+    const probe = new UpgradeInventoryProbe(exec, { python: () => python() });
+    return {
+      async inventory(name) {
+        const component = plan.target.components.find((c) => c.name === name) ?? { name };
+        const inv = await probe.inventory(component);
+        return {
+          component: name,
+          airflowVersion: inv.airflowVersion,
+          python: inv.python.version,
+          providers: inv.providers.map((p) => ({
+            name: p.name,
+            version: p.version,
+            requiresAirflow: p.airflowRequirements.join('\n'),
+          })),
+          dagsFolder: inv.dagsFolder,
+          error: null,
+        };
+      },
+    };
+  };
+
   return {
     adapters: {
+      upgradeDb: upgradeDatabase,
+      airflowReleases,
+      componentPower,
+      upgradeInventory,
+      upgradeDagRuns: airflowApi,
       metadb,
       probes: probesFor,
       change,
@@ -496,6 +606,7 @@ export function adaptersFromEnv(
       'object storage (S3 via the AWS SDK): the bucket lifecycle rule (s3:GetLifecycleConfiguration, s3:PutLifecycleConfiguration) and the orphan report (s3:ListBucket, direct metadata-DB access)',
       'deployment health checks: pods, events, claims and nodes (kubernetes, read-only), the supervisor (local), the health endpoint, import errors and DAG warnings (REST API), DAG visibility and heartbeats (direct metadata DB)',
       "signed approvals: SSH signatures checked with ssh-keygen -Y verify against the plan's approval.allowedSigners",
+      'upgrade (AirflowUpgrade, local targets): pg_dump/pg_restore and clones of the direct metadata DB, the Airflow venvs of .venvs/ and their CLI, stop/start through the supervisor, the inventory probe in every component',
       "Airflow REST API from the plan's airflow.api (credentials from the env vars it names; S3 via AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and the AWS SDK's credential chain)",
     ],
     async close() {

@@ -309,9 +309,10 @@ export function upgradeActivities(adapters: Adapters) {
           };
         }
         const name = cloneDatabaseName(plan, database.database);
-        // A retried step finds its clone made: PostgreSQL copied it whole or not at all.
-        const made = (await database.databaseExists(name)) ? { durationMs: 0 } : await database.clone(name);
+        // A clone left by an earlier attempt or run is replaced: the backup is of the DB as it is now.
+        const made = await database.clone(name);
         return {
+          cloneOid: made.oid,
           strategy: 'clone' as const,
           location: name,
           bytes: await database.sizeBytes(name),
@@ -515,7 +516,7 @@ export function upgradeActivities(adapters: Adapters) {
         } else if (backup?.strategy === 'pg-dump' && backup.sha256) {
           took = (await database.restoreDump(backup.location, backup.sha256, heartbeat)).durationMs;
         } else if (backup?.strategy === 'clone') {
-          took = (await database.restoreClone(backup.location)).durationMs;
+          took = (await database.restoreClone(backup.location, backup.cloneOid)).durationMs;
         } else {
           throw new PermanentFault('no backup to restore from, and the plan does not allow a downgrade');
         }

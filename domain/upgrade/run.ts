@@ -123,6 +123,8 @@ export interface BackupRecord extends Timed {
   sha256: string | null;
   /** `pg_restore --list` entries of the dump (verified readable); null for a clone. */
   tocEntries: number | null;
+  /** A clone's database oid: a retried restore finds the clone already renamed into place by it. */
+  cloneOid?: number;
   durationMs: number;
   rowCounts: { table: string; rows: number }[];
   checksums: Record<string, string>;
