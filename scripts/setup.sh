@@ -265,8 +265,10 @@ venv_install() {
     fi
     # --compile-bytecode: pip compiles at install time and uv does not by default; without it each
     # process compiles what it imports, and nothing is cached when PYTHONDONTWRITEBYTECODE is set
-    # (then every airflow CLI call costs seconds more).
-    "$UV" pip install --python "$venv/bin/python" --compile-bytecode -r "$req" -c "$cons"
+    # (then every airflow CLI call costs seconds more). RUST_LOG: uv prints nothing while it
+    # compiles (the longest phase here); its compile module's debug lines show it in the progress.
+    RUST_LOG="${RUST_LOG:-uv_installer::compile=debug}" \
+      "$UV" pip install --python "$venv/bin/python" --compile-bytecode -r "$req" -c "$cons"
   else
     if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
       echo "creating $venv"
