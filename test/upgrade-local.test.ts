@@ -84,7 +84,7 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on the local target, end to end', 
     db = await createTestDatabase('cutover_upgrade_e2e');
     const migrated = await new AirflowUpgradeCli({ targetVenv: airflowVenvFor(FROM) }).migrate({
       venv: airflowVenvFor(FROM),
-      dbUrl: db.url,
+      dbUrl: db.sqlalchemyUrl,
     });
     assert.ok(migrated.ok, `3.2.2's migrate: ${migrated.error}`);
     dir = mkdtempSync(path.join(tmpdir(), 'cutover-upgrade-e2e-'));

@@ -522,7 +522,8 @@ export function adaptersFromEnv(
           throw err;
         }
       },
-      dbUrlFor: (name) => db.urlFor(name),
+      // Airflow's CLI reads SQLAlchemy URLs; the venvs carry psycopg2, SQLAlchemy's default for them.
+      dbUrlFor: (name) => db.urlFor(name).replace(/^postgres(ql)?:\/\//, 'postgresql+psycopg2://'),
       componentEnv: () => localComponentEnv(readEnvFileVars(envFileOf(target)), env),
       ruffBin: path.join(venvDir(env), 'bin', 'ruff'),
     });
