@@ -233,7 +233,9 @@ function script(journal: string[], o: Options): Scripted {
     'upgrade.restore': async ({ plan: p, backup, runs, migrated }) => {
       const choice = chooseRestoreMethod(p.spec.rollback.method, backup, runs, migrated);
       journal.push(`restore ${choice.method}${migrated ? '' : ' (not migrated)'}`);
-      if (o.restoreFails) throw new Error('pg_restore: connection refused');
+      // Non-retryable: the run reaches NEEDS_OPERATOR at once instead of after eight backed-off attempts.
+      if (o.restoreFails)
+        throw ApplicationFailure.nonRetryable('pg_restore: the archive is unreadable', 'PermanentFault');
       return {
         ...T,
         method: choice.method,
