@@ -31,7 +31,7 @@ import {
   type UpgradeValidation,
   type VersionsRecord,
 } from '../../domain/upgrade/run.js';
-import { isMajorUpgrade } from '../../domain/upgrade/version.js';
+import { compareReleases, isMajorUpgrade } from '../../domain/upgrade/version.js';
 import { requireAdapter, type Adapters } from '../adapters.js';
 import { PermanentFault } from '../engine/errors.js';
 import { gate, timed } from '../engine/timing.js';
@@ -145,12 +145,19 @@ export function upgradeActivities(adapters: Adapters) {
 
         const revision = await database.revision();
         const revisionVersion = targetInstall ? await rel.versionOfRevision(to, revision) : null;
+        // A release without migrations of its own leaves the DB at an earlier release's head (3.2.2's
+        // DB is at 3.2.0's), so the running release's own CLI judges whether the schema is its own.
+        const atFromHead = rel.installed(from) ? await rel.checkMigrations(from, database.database) : null;
         row(
           'schema revision',
-          revisionVersion !== null && revisionVersion !== from
-            ? [`the metadata DB is at ${revision} (Airflow ${revisionVersion}), not ${from}'s schema`]
-            : [],
-          `at ${revision} (Airflow ${revisionVersion ?? from})`,
+          atFromHead === false
+            ? [
+                `the metadata DB is at ${revision}, which is not Airflow ${from}'s head: migrate or repair it before upgrading`,
+              ]
+            : atFromHead === null && revisionVersion !== null && compareReleases(revisionVersion, from) > 0
+              ? [`the metadata DB is at ${revision} (Airflow ${revisionVersion}), newer than ${from}`]
+              : [],
+          `at ${revision} (${revisionVersion ? `Airflow ${revisionVersion}'s migrations` : 'revision'}${atFromHead ? `, Airflow ${from}'s head` : ''})`,
           revisionVersion === null ? [`revision ${revision} is not in ${to}'s migration map`] : [],
         );
 
