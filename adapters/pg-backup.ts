@@ -490,6 +490,11 @@ export class PgBackup {
       file?: string;
       object?: string;
       sha256?: string;
+      /**
+       * pg_restore's parallel jobs. Default 1: on the 2-core development VM -j2 was no faster
+       * (bench/README.md, upgrade-backup: 205 s vs 179 s at 10M rows); raise it on a database server
+       * with cores to spare, where the index builds run side by side.
+       */
       jobs?: number;
       /** ANALYZE the restored tables before the swap (pg_restore leaves no planner statistics). Default true. */
       analyze?: boolean;
@@ -627,7 +632,8 @@ export class PgBackup {
         if (mark?.of !== target.database)
           throw new PermanentFault(
             `cloneName: database "${clone}" already exists and is not a clone cutover made of ${target.database}; ` +
-              'name another clone, or drop it yourself if it is disposable',
+              'name another clone, or drop it yourself if it is disposable (a clone whose worker died between ' +
+              'its CREATE DATABASE and the marking COMMENT, a window of milliseconds, also looks like this)',
           );
         await dropForce(c, clone);
         replacedEarlierClone = true;
@@ -1288,7 +1294,7 @@ function compressLevelOf(level: unknown): number | undefined {
 }
 
 function jobsOf(jobs: unknown): number {
-  if (jobs === undefined) return 2;
+  if (jobs === undefined) return 1;
   if (!Number.isInteger(jobs) || (jobs as number) < 1 || (jobs as number) > 64)
     throw new PermanentFault(`jobs: ${String(jobs)} is not a whole number from 1 to 64`);
   return jobs as number;
