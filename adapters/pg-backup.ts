@@ -42,7 +42,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -403,7 +403,7 @@ export class PgBackup {
     const ref = parseObjectUrl(args.bucketUrl, 'bucketUrl', `${target.database}.dump`);
     const store = this.store();
     const compress = compressLevelOf(args.compressLevel);
-    const dir = await mkdtemp(path.join(this.opts.workDir ?? tmpdir(), 'cutover-pgdump-'));
+    const dir = await this.scratchDir('pgdump', `${target.describe} ${ref.url}`);
     try {
       const local = path.join(dir, 'archive.dump');
       const out = await this.dumpTo(target, local, { ...args, compressLevel: compress });
@@ -466,7 +466,7 @@ export class PgBackup {
     const expected = args.sha256 === undefined ? undefined : sha256Of(args.sha256);
     if (source.kind === 'object') {
       const ref = parseObjectUrl(source.value, 'object');
-      const dir = await mkdtemp(path.join(this.opts.workDir ?? tmpdir(), 'cutover-pgverify-'));
+      const dir = await this.scratchDir('pgverify', ref.url);
       try {
         const out = await this.verifyObject(ref, expected, args.deep ?? false, args, dir);
         return { source: ref.url, ...out, deep: args.deep ?? false, durationMs: ms(t0) };
@@ -509,7 +509,7 @@ export class PgBackup {
     const admin = onDatabase(target, this.maintenanceDb);
     const restoreTool = await this.checkedTool('pg_restore', admin);
 
-    const dir = await mkdtemp(path.join(this.opts.workDir ?? tmpdir(), 'cutover-pgrestore-'));
+    let dir: string | undefined;
     try {
       const tFetch = now();
       let local: string;
@@ -517,6 +517,7 @@ export class PgBackup {
       if (source.kind === 'object') {
         const ref = parseObjectUrl(source.value, 'object');
         label = ref.url;
+        dir = await this.scratchDir('pgrestore', `${target.describe} ${ref.url}`);
         local = path.join(dir, 'archive.dump');
         await this.download(ref, local, args);
       } else {
@@ -601,7 +602,7 @@ export class PgBackup {
         phases: { fetchMs, verifyMs, pgRestoreMs, analyzeMs, swapMs: ms(tSwap) },
       };
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      if (dir) await rm(dir, { recursive: true, force: true });
     }
   }
 
@@ -996,6 +997,19 @@ export class PgBackup {
     } finally {
       tick.stop();
     }
+  }
+
+  /**
+   * A working directory for an archive on its way to or from the bucket, named after what it is for,
+   * so that a retried attempt removes what a killed one left there (an archive as large as the
+   * database's data). Not for two identical operations at once.
+   */
+  private async scratchDir(kind: string, key: string): Promise<string> {
+    const id = createHash('sha256').update(key).digest('hex').slice(0, 16);
+    const dir = path.join(this.opts.workDir ?? tmpdir(), `cutover-${kind}-${id}`);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
   }
 
   private store(): ObjectFilePort {
