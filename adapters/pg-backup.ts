@@ -42,7 +42,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -403,7 +403,7 @@ export class PgBackup {
     const ref = parseObjectUrl(args.bucketUrl, 'bucketUrl', `${target.database}.dump`);
     const store = this.store();
     const compress = compressLevelOf(args.compressLevel);
-    const dir = await mkdtemp(path.join(this.opts.workDir ?? tmpdir(), 'cutover-pgdump-'));
+    const dir = await this.scratchDir('pgdump', `${target.describe} ${ref.url}`);
     try {
       const local = path.join(dir, 'archive.dump');
       const out = await this.dumpTo(target, local, { ...args, compressLevel: compress });
@@ -466,7 +466,7 @@ export class PgBackup {
     const expected = args.sha256 === undefined ? undefined : sha256Of(args.sha256);
     if (source.kind === 'object') {
       const ref = parseObjectUrl(source.value, 'object');
-      const dir = await mkdtemp(path.join(this.opts.workDir ?? tmpdir(), 'cutover-pgverify-'));
+      const dir = await this.scratchDir('pgverify', ref.url);
       try {
         const out = await this.verifyObject(ref, expected, args.deep ?? false, args, dir);
         return { source: ref.url, ...out, deep: args.deep ?? false, durationMs: ms(t0) };
@@ -490,6 +490,11 @@ export class PgBackup {
       file?: string;
       object?: string;
       sha256?: string;
+      /**
+       * pg_restore's parallel jobs. Default 1: on the 2-core development VM -j2 was no faster
+       * (bench/README.md, upgrade-backup: 205 s vs 179 s at 10M rows); raise it on a database server
+       * with cores to spare, where the index builds run side by side.
+       */
       jobs?: number;
       /** ANALYZE the restored tables before the swap (pg_restore leaves no planner statistics). Default true. */
       analyze?: boolean;
@@ -504,7 +509,7 @@ export class PgBackup {
     const admin = onDatabase(target, this.maintenanceDb);
     const restoreTool = await this.checkedTool('pg_restore', admin);
 
-    const dir = await mkdtemp(path.join(this.opts.workDir ?? tmpdir(), 'cutover-pgrestore-'));
+    let dir: string | undefined;
     try {
       const tFetch = now();
       let local: string;
@@ -512,6 +517,7 @@ export class PgBackup {
       if (source.kind === 'object') {
         const ref = parseObjectUrl(source.value, 'object');
         label = ref.url;
+        dir = await this.scratchDir('pgrestore', `${target.describe} ${ref.url}`);
         local = path.join(dir, 'archive.dump');
         await this.download(ref, local, args);
       } else {
@@ -596,7 +602,7 @@ export class PgBackup {
         phases: { fetchMs, verifyMs, pgRestoreMs, analyzeMs, swapMs: ms(tSwap) },
       };
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      if (dir) await rm(dir, { recursive: true, force: true });
     }
   }
 
@@ -627,7 +633,8 @@ export class PgBackup {
         if (mark?.of !== target.database)
           throw new PermanentFault(
             `cloneName: database "${clone}" already exists and is not a clone cutover made of ${target.database}; ` +
-              'name another clone, or drop it yourself if it is disposable',
+              'name another clone, or drop it yourself if it is disposable (a clone whose worker died between ' +
+              'its CREATE DATABASE and the marking COMMENT, a window of milliseconds, also looks like this)',
           );
         await dropForce(c, clone);
         replacedEarlierClone = true;
@@ -992,6 +999,19 @@ export class PgBackup {
     }
   }
 
+  /**
+   * A working directory for an archive on its way to or from the bucket, named after what it is for,
+   * so that a retried attempt removes what a killed one left there (an archive as large as the
+   * database's data). Not for two identical operations at once.
+   */
+  private async scratchDir(kind: string, key: string): Promise<string> {
+    const id = createHash('sha256').update(key).digest('hex').slice(0, 16);
+    const dir = path.join(this.opts.workDir ?? tmpdir(), `cutover-${kind}-${id}`);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
   private store(): ObjectFilePort {
     if (!this.opts.objectStore)
       throw new PermanentFault(
@@ -1288,7 +1308,7 @@ function compressLevelOf(level: unknown): number | undefined {
 }
 
 function jobsOf(jobs: unknown): number {
-  if (jobs === undefined) return 2;
+  if (jobs === undefined) return 1;
   if (!Number.isInteger(jobs) || (jobs as number) < 1 || (jobs as number) > 64)
     throw new PermanentFault(`jobs: ${String(jobs)} is not a whole number from 1 to 64`);
   return jobs as number;

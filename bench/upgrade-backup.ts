@@ -3,7 +3,7 @@
  * reading the same rows.
  *
  *   node dist/bench/upgrade-backup.js [--rows 1000000] [--xcom-per-ti 1] [--tasks-per-run 8] [--dags 50]
- *                                     [--jobs 2] [--also-jobs 1] [--also-z0] [--db NAME] [--keep] [--dir DIR]
+ *                                     [--jobs 1] [--also-jobs 2] [--also-z0] [--db NAME] [--keep] [--dir DIR]
  *
  * A throw-away database gets Airflow 3.3.2's schema from the venv's Airflow (`airflow db migrate`),
  * then `--rows` rows spread over task_instance and xcom (`--xcom-per-ti` XComs per task instance:
@@ -50,7 +50,7 @@ const { values: args } = parseArgs({
     'xcom-per-ti': { type: 'string', default: '1' },
     'tasks-per-run': { type: 'string', default: '8' },
     dags: { type: 'string', default: '50' },
-    jobs: { type: 'string', default: '2' },
+    jobs: { type: 'string', default: '1' },
     'also-jobs': { type: 'string' },
     'also-z0': { type: 'boolean', default: false },
     db: { type: 'string' },
