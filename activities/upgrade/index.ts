@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { heartbeat } from '@temporalio/activity';
+import { Context, heartbeat } from '@temporalio/activity';
 import type { CheckRow } from '../../domain/engine/evidence.js';
 import { durationMs } from '../../domain/duration.js';
 import { formatBytes, formatCount } from '../../domain/figures.js';
@@ -376,6 +376,16 @@ export function upgradeActivities(adapters: Adapters) {
       const database = db(plan, 'migrate the metadata DB');
       const to = plan.spec.upgrade.toVersion;
       return timed(async () => {
+        // A retry after a worker died mid-step: a migration that finished is not run again.
+        if (attempt() > 1 && (await rel.checkMigrations(to, database.database))) {
+          const at = await database.revision();
+          return {
+            fromRevision: at,
+            toRevision: at,
+            durationMs: 0,
+            outputTail: `already at Airflow ${to}'s head: attempt ${attempt() - 1} migrated it`,
+          };
+        }
         try {
           return await rel.migrate(to, database.database, heartbeat);
         } catch (err) {
@@ -511,7 +521,16 @@ export function upgradeActivities(adapters: Adapters) {
         const choice = chooseRestoreMethod(plan.spec.rollback.method, backup, runs, migrated);
         await p.stop({ components: components(plan), heartbeat });
         let took = 0;
-        if (choice.method === 'downgrade') {
+        // A retry after a worker died mid-step: a restore that finished is not done again.
+        const restoredAlready =
+          attempt() > 1 &&
+          choice.method === 'restore' &&
+          backup !== null &&
+          sameChecksums(await database.tableChecksums(HISTORY_TABLES), backup.checksums) &&
+          (await rel.checkMigrations(plan.airflow.version, database.database));
+        if (restoredAlready) {
+          took = 0;
+        } else if (choice.method === 'downgrade') {
           took = (
             await rel.downgrade(
               plan.spec.upgrade.toVersion,
@@ -616,6 +635,15 @@ async function waitScheduled(
 
 function sameChecksums(now: Record<string, string>, before: Record<string, string>): boolean {
   return Object.keys(before).every((t) => now[t] === before[t]);
+}
+
+/** This activity's attempt (1 outside an activity, as in a direct call). */
+function attempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
+  }
 }
 
 function message(err: unknown): string {
