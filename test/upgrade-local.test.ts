@@ -15,7 +15,16 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -67,10 +76,14 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on the local target, end to end', 
   const counts = async () =>
     Object.fromEntries(
       await Promise.all(
-        HISTORY.map(async (t) => [t, Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM ${t}`))[0]?.n)]),
+        HISTORY.map(async (t) => [
+          t,
+          Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM ${t}`))[0]?.n),
+        ]),
       ),
     ) as Record<(typeof HISTORY)[number], number>;
-  const revision = async () => (await sql<{ v: string }>('SELECT version_num AS v FROM alembic_version'))[0]?.v;
+  const revision = async () =>
+    (await sql<{ v: string }>('SELECT version_num AS v FROM alembic_version'))[0]?.v;
   /** Every component's Airflow, read inside it by the supervisor's bookkeeping of what it launched. */
   const componentVersions = async (): Promise<string[]> => {
     const res = await fetch(`${supervisor.controlUrl}/components`);
@@ -140,11 +153,20 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on the local target, end to end', 
       apiVersion: 'cutover/v1',
       kind: 'AirflowUpgrade',
       name: `upgrade-e2e-${randomUUID().slice(0, 8)}`,
-      target: { kind: 'local', name: 'upgrade-e2e', envFile, components: COMPONENTS.map((name) => ({ name })) },
+      target: {
+        kind: 'local',
+        name: 'upgrade-e2e',
+        envFile,
+        components: COMPONENTS.map((name) => ({ name })),
+      },
       airflow: {
         version: FROM,
         metadataDb: { access: 'direct', urlEnv: 'CUTOVER_METADB_URL' },
-        api: { url: supervisor.apiUrl, usernameEnv: 'CUTOVER_AIRFLOW_USER', passwordEnv: 'CUTOVER_AIRFLOW_PASSWORD' },
+        api: {
+          url: supervisor.apiUrl,
+          usernameEnv: 'CUTOVER_AIRFLOW_USER',
+          passwordEnv: 'CUTOVER_AIRFLOW_PASSWORD',
+        },
       },
       change: { mode: 'env-file' },
       spec: {
@@ -160,7 +182,12 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on the local target, end to end', 
   }
 
   async function upgrade(plan: UpgradePlan, inject?: UpgradeInput['inject']): Promise<UpgradeResult> {
-    const input: UpgradeInput = { plan, planDigest: planDigest(plan), startedBy: 'alice', ...(inject ? { inject } : {}) };
+    const input: UpgradeInput = {
+      plan,
+      planDigest: planDigest(plan),
+      startedBy: 'alice',
+      ...(inject ? { inject } : {}),
+    };
     const h: WorkflowHandle = await env.client.workflow.start(UPGRADE_WORKFLOW_TYPE, {
       taskQueue,
       workflowId: `upgrade-e2e-${randomUUID()}`,
@@ -189,7 +216,10 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on the local target, end to end', 
       assert.equal(result.outcome, 'ROLLED_BACK', result.reason);
       const ev = result.status.evidence;
       assert.ok(ev.started, 'the components ran on 3.3.2 before the rollback');
-      assert.equal(ev.versions?.components.every((c) => c.airflowVersion === TO), true);
+      assert.equal(
+        ev.versions?.components.every((c) => c.airflowVersion === TO),
+        true,
+      );
       assert.equal(ev.validation?.gate.passed, false);
       assert.ok(ev.restore, 'the DB was brought back');
       assert.match(ev.restore.reason, /./);
@@ -198,32 +228,45 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on the local target, end to end', 
       assert.equal(await revision(), head, 'the schema is 3.2.2’s again');
       assert.match(readFileSync(envFile, 'utf8'), new RegExp(`^AIRFLOW_VERSION=${FROM}$`, 'm'));
       const rerun = ev.retriggered?.runs ?? [];
-      assert.ok(rerun.some((r) => r.dagId === 'critical_report'), 'the critical DAG ran again on 3.2.2');
-      assert.ok(rerun.every((r) => r.finalState === 'success'), JSON.stringify(rerun));
-      assert.ok(!rerun.some((r) => r.dagId === 'upgrade_validation'), 'the failing validation run is not repeated');
+      assert.ok(
+        rerun.some((r) => r.dagId === 'critical_report'),
+        'the critical DAG ran again on 3.2.2',
+      );
+      assert.ok(
+        rerun.every((r) => r.finalState === 'success'),
+        JSON.stringify(rerun),
+      );
+      assert.ok(
+        !rerun.some((r) => r.dagId === 'upgrade_validation'),
+        'the failing validation run is not repeated',
+      );
     },
   );
 
-  test('break-migration: the real migration fails mid-way; the backup is restored whole; 3.2.2 runs again', SLOW, async () => {
-    const head = await revision();
-    const result = await upgrade(planFor(), 'break-migration');
-    assert.equal(result.outcome, 'ROLLED_BACK', result.reason);
-    assert.match(result.reason, /^MIGRATE failed/);
-    const ev = result.status.evidence;
-    assert.equal(ev.started, null, 'nothing started on 3.3.2');
-    assert.equal(ev.restore?.method, 'restore');
-    assert.equal(ev.restore?.checksumsMatch, true);
-    assert.deepEqual(
-      Object.fromEntries(ev.restore?.rowCounts.map((r) => [r.table, r.rows]) ?? []),
-      Object.fromEntries(ev.backup?.rowCounts.map((r) => [r.table, r.rows]) ?? []),
-    );
-    assert.equal(await revision(), head);
-    const drift = await sql("SELECT 1 FROM pg_indexes WHERE indexname = 'ti_dag_version_id'");
-    assert.equal(drift.length, 0, 'the drill’s index went with the restore');
-    assert.deepEqual(await componentVersions(), on(FROM));
-    assert.ok(ev.backup && existsSync(ev.backup.location), 'the verified dump is kept');
-    assert.ok((ev.backup?.tocEntries ?? 0) > 100);
-  });
+  test(
+    'break-migration: the real migration fails mid-way; the backup is restored whole; 3.2.2 runs again',
+    SLOW,
+    async () => {
+      const head = await revision();
+      const result = await upgrade(planFor(), 'break-migration');
+      assert.equal(result.outcome, 'ROLLED_BACK', result.reason);
+      assert.match(result.reason, /^MIGRATE failed/);
+      const ev = result.status.evidence;
+      assert.equal(ev.started, null, 'nothing started on 3.3.2');
+      assert.equal(ev.restore?.method, 'restore');
+      assert.equal(ev.restore?.checksumsMatch, true);
+      assert.deepEqual(
+        Object.fromEntries(ev.restore?.rowCounts.map((r) => [r.table, r.rows]) ?? []),
+        Object.fromEntries(ev.backup?.rowCounts.map((r) => [r.table, r.rows]) ?? []),
+      );
+      assert.equal(await revision(), head);
+      const drift = await sql("SELECT 1 FROM pg_indexes WHERE indexname = 'ti_dag_version_id'");
+      assert.equal(drift.length, 0, 'the drill’s index went with the restore');
+      assert.deepEqual(await componentVersions(), on(FROM));
+      assert.ok(ev.backup && existsSync(ev.backup.location), 'the verified dump is kept');
+      assert.ok((ev.backup?.tocEntries ?? 0) > 100);
+    },
+  );
 
   test('the upgrade: DONE on 3.3.2, history kept, critical DAG first, downtime measured', SLOW, async () => {
     const before = await counts();
@@ -240,8 +283,13 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on the local target, end to end', 
     );
     const after = await counts();
     for (const t of HISTORY) assert.ok(after[t] >= before[t], `${t}: ${before[t]} before, ${after[t]} after`);
-    const runsAfter = new Set((await sql<{ id: string }>('SELECT dag_id || run_id AS id FROM dag_run')).map((r) => r.id));
-    assert.ok(runsBefore.every((r) => runsAfter.has(r.id)), 'every DAG run from before is still there');
+    const runsAfter = new Set(
+      (await sql<{ id: string }>('SELECT dag_id || run_id AS id FROM dag_run')).map((r) => r.id),
+    );
+    assert.ok(
+      runsBefore.every((r) => runsAfter.has(r.id)),
+      'every DAG run from before is still there',
+    );
     const runs = ev.validation?.runs ?? [];
     assert.deepEqual(
       runs.map((r) => `${r.dagId}:${r.state}`),
