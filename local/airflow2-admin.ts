@@ -106,7 +106,11 @@ export async function replaceAirflow2Admin(opts: Airflow2AdminOptions): Promise<
     throw failed(`airflow users create ${opts.username}`, created, opts.password);
 }
 
-/** Whether the REST API (/api/v1, basic auth) accepts the user's password: true 200, false 401/403. */
+/**
+ * Whether the REST API (/api/v1, basic auth) accepts the user's password: true on 200, false on
+ * 401/403 (2.11.2 answers 403 to a wrong password: Flask-AppBuilder's default AUTH_ROLE_PUBLIC
+ * "Public" lets the request through as a role that may do nothing).
+ */
 export async function airflow2AdminAccepted(
   baseUrl: string,
   username: string,

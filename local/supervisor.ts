@@ -108,18 +108,23 @@ export function componentEnvFromFile(envFile: string): Record<string, string> {
 }
 
 /**
- * Every variable of a running process, from /proc (Linux), or null when the area holds no
- * environment: a process that rewrites its title (the api-server does, through setproctitle)
- * overwrites it.
+ * Every variable of a running process, from /proc (Linux), or null when the area no longer holds
+ * the environment it started with. A process that rewrites its title through setproctitle (the 3.x
+ * api-server; the 2.x scheduler and triggerer) reuses that area: it is then empty, or NULs with a
+ * few entries left over at its end, which would answer "not set" for everything else. A clean area
+ * is KEY=VALUE entries, each ended by one NUL, with no empty entry between them.
  */
 export function processEnv(pid: number): Map<string, string> | null {
-  const raw = readFileSync(`/proc/${pid}/environ`);
+  const entries = readFileSync(`/proc/${pid}/environ`).toString('utf8').split('\0');
+  if (entries.at(-1) === '') entries.pop();
+  if (entries.length === 0) return null;
   const all = new Map<string, string>();
-  for (const entry of raw.toString('utf8').split('\0')) {
+  for (const entry of entries) {
     const eq = entry.indexOf('=');
-    if (eq > 0) all.set(entry.slice(0, eq), entry.slice(eq + 1));
+    if (eq <= 0) return null;
+    all.set(entry.slice(0, eq), entry.slice(eq + 1));
   }
-  return all.size > 0 ? all : null;
+  return all;
 }
 
 export async function startSupervisor(opts: SupervisorOptions): Promise<Supervisor> {
