@@ -462,3 +462,26 @@ void test('cutover start refuses an upgrade to an older release before it connec
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /- spec\.upgrade\.toVersion: 2\.11\.2 is older than 3\.2\.2 \(airflow\.version\)/);
 });
+
+void test('an upgrade to a release the package index does not have is refused at validate and start, field named', async () => {
+  // PyPI itself (the index this machine installs from): 3.9.99 is no Airflow release.
+  const file = writeUpgradePlan('upgrade-not-on-index.yaml', (p) => {
+    p.spec.upgrade.toVersion = '3.9.99';
+  });
+  const validate = await cli(['validate', file]);
+  assert.equal(validate.code, 2, validate.stderr);
+  assert.match(
+    validate.stderr,
+    /- spec\.upgrade\.toVersion: Airflow 3\.9\.99 is not a release on the package index \(https:\/\/pypi\.org\/simple\/apache-airflow\/ does not list it\)/,
+  );
+  const port = await freePort();
+  const start = await cli(['start', '--plan', file], {
+    TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
+    CUTOVER_OPERATOR: 'alice',
+  });
+  assert.equal(start.code, 2, start.stderr);
+  assert.match(start.stderr, /spec\.upgrade\.toVersion: Airflow 3\.9\.99 is not a release/);
+  // The example's own release is there: validate accepts it.
+  const ok = await cli(['validate', path.join(REPO_ROOT, 'plans', 'airflow-upgrade.yaml')]);
+  assert.equal(ok.code, 0, ok.stderr);
+});
