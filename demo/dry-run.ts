@@ -63,7 +63,7 @@ export async function runDryRun(ctx: DemoContext): Promise<number> {
     warn(`could not read the dry run's record: ${errorText(err)}`);
   }
   timings.push({ label: `dry run (cutover plan)${result ? `: ${result.outcome}` : ''}`, ms: dryRunMs });
-  if (result) timings.push(...phaseTimings(result.status));
+  if (result) timings.push(...phaseTimings(result.status, ctx.opts.runbook.evidencePhases));
 
   const link = workflowUiLink(temporalSettings(ctx.cliEnv), workflowId, runId);
   say(`Dry run ${workflowId}${result ? `: ${result.outcome}` : ''}`);
