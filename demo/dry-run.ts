@@ -76,7 +76,7 @@ export async function runDryRun(ctx: DemoContext): Promise<number> {
   if (ctx.opts.keep) {
     say('');
     say(
-      '--keep: the dev server, the worker and moto keep running until Ctrl-C. Meanwhile, in another shell:',
+      `--keep: the dev server, the worker${ctx.opts.runbook.dryRunNeedsAirflow ? ', Airflow' : ''} and moto keep running until Ctrl-C. Meanwhile, in another shell:`,
     );
     say(`  ${cliCommand(ctx, 'status', workflowId)}`);
     say(`  ${cliCommand(ctx, 'report', workflowId)}`);

@@ -23,6 +23,7 @@ import { demoPlan, planBucket, planStackRelease } from './demo-plan.js';
 import { runDryRun } from './dry-run.js';
 import { Interrupted, Lifecycle, ORDER } from './lifecycle.js';
 import { DEFAULT_AIRFLOW_PORT, USAGE, UsageError, parseOptions, type Options } from './options.js';
+import { DEMO_RUNBOOKS } from './runbooks.js';
 import { errorText, say, setupWallMs, shown, since, timingLines, warn, type Timing } from './output.js';
 import { childProcesses, descendantProcesses, killChildren, shortCommand } from './processes.js';
 import { choosePort, created, startStack } from './stack.js';
@@ -41,13 +42,20 @@ interface RunOutcome {
   workflowId: string | null;
 }
 
-/** Phases in which a run may have changed its Airflow: its undo may still be owed. */
-const CHANGING_PHASES = new Set(['APPLY', 'VERIFY', 'VALIDATE', 'RAMP', 'COMPENSATE', 'NEEDS_OPERATOR']);
+/**
+ * Phases before any change: every runbook's evidence phases and the wait for the go. A run in any
+ * other phase may have changed its Airflow (an upgrade's DRAIN stops it, its BACKUP may come after
+ * that stop), so its undo may still be owed: an unknown phase counts as changed.
+ */
+const UNCHANGED_PHASES = new Set([
+  ...Object.values(DEMO_RUNBOOKS).flatMap((r) => r.evidencePhases),
+  'AWAIT_GO',
+]);
 
 /**
  * What an earlier demo left running on this state dir's server (it was killed, or its run waits at
  * NEEDS_OPERATOR). Before the demo rewrites the env file or recreates the database:
- * - a run that provably changed nothing (a dry run, an assessment, a run before APPLY) is
+ * - a run that provably changed nothing (a dry run, an assessment, a run before its change) is
  *   terminated, as nothing is owed;
  * - a run that may have changed production is never terminated, and the demo refuses to go on.
  *   Cancelling it and serving it with this demo's worker was the alternative, but its undo would
@@ -63,7 +71,7 @@ async function endLeftovers(opts: Options, address: string): Promise<void> {
     for await (const wf of client.workflow.list({ query: 'ExecutionStatus = "Running"' })) {
       const phase = wf.typedSearchAttributes.get(PHASE);
       const readOnly = wf.workflowId.startsWith('cutover-plan/') || wf.type === 'deploymentAssessment';
-      if (!readOnly && (phase === undefined || CHANGING_PHASES.has(phase))) {
+      if (!readOnly && (phase === undefined || !UNCHANGED_PHASES.has(phase))) {
         owed.push(`${wf.workflowId} (${phase ?? 'phase unknown'})`);
         continue;
       }
