@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { AirflowVersionNotInstalled, airflowVenvFor } from '../local/venv.js';
+import { AirflowVersionNotInstalled, airflowVenvFor, airflowVenvsDir } from '../local/venv.js';
 import { Interrupted, type Lifecycle } from './lifecycle.js';
 import { ROOT } from './options.js';
 import { say, seconds, shown, since, type Timing } from './output.js';
@@ -87,6 +87,9 @@ export async function ensureReleaseVenv(
 ): Promise<string> {
   const t = performance.now();
   const why = setupNeeded(version);
+  // setup installs into the repository's .venvs: with CUTOVER_AIRFLOW_VENVS elsewhere it cannot help,
+  // and airflowVenvFor's error names that folder and the fix.
+  if (why !== null && airflowVenvsDir() !== path.join(ROOT, '.venvs')) airflowVenvFor(version);
   if (why !== null) {
     say(
       `Installing Airflow ${version}, the release the stack starts on (${why}): scripts/setup.sh --upgrade-venvs`,
