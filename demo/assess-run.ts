@@ -3,45 +3,21 @@
  * processes, Airflow's health endpoint, import errors and DAG warnings, the metadata DB), its verdict
  * and findings, and the assessment document written to <dir>/assessment.md.
  */
-import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { PostgresMetadataDb } from '../adapters/metadata-db.js';
 import { temporalSettings, workflowUiLink } from '../adapters/temporal-connection.js';
 import type { RunResult } from '../domain/engine/run.js';
 import { cliCommand, phaseTimings, planArg, runCli, type DemoContext } from './context.js';
+import { waitForDagsSerialized } from './dags.js';
 import { within } from './lifecycle.js';
-import { ROOT } from './options.js';
-import { errorText, say, seconds, shown, since, warn } from './output.js';
+import { errorText, say, shown, since, warn } from './output.js';
 
 export async function runAssessment(ctx: DemoContext): Promise<{ code: number; workflowId: string | null }> {
   const { life, client, timings } = ctx;
   const file = planArg(ctx);
   const doc = path.join(ctx.dir, 'assessment.md');
   // A deployment that just started has parsed no DAG yet: assess it as it runs, once the dag
-  // processor has serialized every DAG file of dags/ (read from the metadata DB, as the assessment does).
-  const files = readdirSync(path.join(ROOT, 'dags')).filter((f) => f.endsWith('.py')).length;
-  const tDags = performance.now();
-  const db = new PostgresMetadataDb(ctx.metadbUrl);
-  let parsed = false;
-  try {
-    parsed = await life.guard(
-      (async () => {
-        // Bounded: a dag processor that never serializes them is what the assessment will report.
-        while (since(tDags) < 120_000) {
-          const v = (await db.deploymentHealth()).visibility;
-          if (v.serializedDags >= files) return true;
-          await new Promise((r) => setTimeout(r, 500));
-        }
-        return false;
-      })(),
-    );
-  } finally {
-    await db.close();
-  }
-  if (parsed)
-    say(`  [ok] the dag processor serialized the ${files} DAGs of dags/ [${seconds(since(tDags))}]`);
-  else warn(`the dag processor has not serialized the ${files} DAGs of dags/ after 2 min: assessing anyway`);
-  timings.push({ label: 'DAGs parsed and serialized', ms: since(tDags) });
+  // processor has serialized every DAG file (read from the metadata DB, as the assessment does).
+  await waitForDagsSerialized(life, timings, ctx.metadbUrl, ctx.dags);
   say(`$ cutover assess --plan ${file} --out ${shown(doc)}`);
   let workflowId: string | null = null;
   const t = performance.now();
@@ -71,7 +47,7 @@ export async function runAssessment(ctx: DemoContext): Promise<{ code: number; w
     warn(`could not read the assessment's record: ${errorText(err)}`);
   }
   timings.push({ label: `assessment (cutover assess)${result ? `: ${result.outcome}` : ''}`, ms });
-  if (result) timings.push(...phaseTimings(result.status));
+  if (result) timings.push(...phaseTimings(result.status, ctx.opts.runbook.evidencePhases));
   const link = workflowUiLink(temporalSettings(ctx.cliEnv), workflowId, runId);
   say(`Assessment ${workflowId}${result ? `: ${result.reason}` : ''}`);
   if (link) say(`  Temporal Web UI: ${link}`);

@@ -7,6 +7,7 @@ import { main as cutoverCli } from '../client/cli.js';
 import type { DevServer } from '../client/devserver.js';
 import { DEFAULT_TASK_QUEUE } from '../domain/cutover.js';
 import type { RunStatus } from '../domain/engine/run.js';
+import type { DagsFolder } from './dags.js';
 import type { DemoPlan } from './demo-plan.js';
 import type { Lifecycle } from './lifecycle.js';
 import { DEFAULT_PORT, DEMO_APPROVER, type Options } from './options.js';
@@ -24,6 +25,8 @@ export interface DemoContext {
   /** The metadata DB's URL (a secret: never printed). */
   metadbUrl: string;
   plan: DemoPlan;
+  /** The DAG folder Airflow parses. */
+  dags: DagsFolder;
   server: DevServer;
   /** The gRPC port the dev server was started on. */
   port: number;
@@ -109,8 +112,11 @@ export async function runCli(
   return run;
 }
 
-/** Phases in order, each from its first step's start to its last step's end (the worker's clock). */
-export function phaseTimings(status: RunStatus): Timing[] {
+/**
+ * Phases in order, each from its first step's start to its last step's end (the worker's clock).
+ * `evidencePhases` are the runbook's phases before AWAIT_GO: the first phase after them is the change.
+ */
+export function phaseTimings(status: RunStatus, evidencePhases: readonly string[]): Timing[] {
   const spans = new Map<string, { start: number; end: number }>();
   for (const s of status.steps) {
     if (!s.startedAt || !s.finishedAt) continue;
@@ -125,10 +131,14 @@ export function phaseTimings(status: RunStatus): Timing[] {
   }
   const out: Timing[] = [];
   let previousEnd: number | null = null;
+  let changing = false;
   for (const [phase, { start, end }] of spans) {
-    // AWAIT_GO records no step: its time is the gap between the evidence and APPLY's first step.
-    if (phase === 'APPLY' && previousEnd !== null)
-      out.push({ label: '  AWAIT_GO', ms: start - previousEnd, note: '(the approval)' });
+    // AWAIT_GO records no step: its time is the gap between the evidence and the change's first step.
+    if (!changing && !evidencePhases.includes(phase)) {
+      changing = true;
+      if (previousEnd !== null)
+        out.push({ label: '  AWAIT_GO', ms: start - previousEnd, note: '(the approval)' });
+    }
     out.push({ label: `  ${phase}`, ms: end - start });
     previousEnd = end;
   }

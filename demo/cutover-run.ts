@@ -14,7 +14,16 @@ import { DEFAULT_TASK_QUEUE } from '../domain/cutover.js';
 import type { RunStatus } from '../domain/engine/run.js';
 import { answerApproval, approvalMode } from './approval.js';
 import { cliCommand, phaseTimings, planArg, runCli, starter, type DemoContext } from './context.js';
-import { approvalLines, compensationLines, EvidencePrinter, validationLines } from './evidence.js';
+import { UPGRADE_KIND } from '../domain/upgrade/kind.js';
+import type { UpgradeStatus } from '../domain/upgrade/run.js';
+import {
+  approvalLines,
+  changeInPlace,
+  compensationLines,
+  EvidencePrinter,
+  validationLines,
+} from './evidence.js';
+import { upgradeOutcomeLines, upgradeTimings } from './upgrade-lines.js';
 import { Interrupted, ORDER, within } from './lifecycle.js';
 import { ComponentDied } from './services.js';
 import { DEMO_APPROVER } from './options.js';
@@ -207,7 +216,7 @@ async function drain(
     const { result } = end;
     say(`Cut-over ${id}: ${result.outcome} (cancelled: ${cause})`);
     say(`  reason: ${result.reason}`);
-    say(`  production changed: ${result.productionChanged ? 'yes (the flip is live)' : 'no'}`);
+    say(`  production changed: ${result.productionChanged ? `yes (${changeInPlace(result.status)})` : 'no'}`);
     const story = compensationLines(result.status);
     if (story.lines.length > 0) {
       say('');
@@ -299,19 +308,25 @@ export async function runCutover(ctx: DemoContext): Promise<CutoverRunOutcome> {
   const { result } = end;
   const s = result.status;
   timings.push({ label: `cut-over (cutover start): ${result.outcome}`, ms: runMs });
-  timings.push(...phaseTimings(s));
+  timings.push(...phaseTimings(s, opts.runbook.evidencePhases));
 
   say(`Cut-over ${s.workflowId}: ${result.outcome}${drill ? ` (drill: --break ${opts.inject})` : ''}`);
   const story = compensationLines(s);
   // A compensated run's reason repeats every finding; the story below lists them one per line.
+  const oneLine = result.reason.replace(/\s*\n\s*/g, ' ');
   const reason =
-    story.lines.length > 0 && result.reason.length > 200
-      ? `${result.reason.slice(0, 200)}... (below, one per line)`
-      : result.reason;
+    story.lines.length > 0 && oneLine.length > 200
+      ? `${oneLine.slice(0, 200)}... (below, one per line)`
+      : oneLine;
   say(`  reason: ${reason}`);
-  say(`  production changed: ${result.productionChanged ? 'yes (the flip is live)' : 'no'}`);
+  say(`  production changed: ${result.productionChanged ? `yes (${changeInPlace(s)})` : 'no'}`);
   if (s.decision) say(`  decision: ${s.decision.kind} by ${s.decision.operator} ("${s.decision.reason}")`);
   for (const line of validationLines(s, `bucket ${ctx.plan.bucket}`)) say(line);
+  if (s.runbook === UPGRADE_KIND) {
+    const upgraded = s as UpgradeStatus;
+    for (const line of upgradeOutcomeLines(upgraded)) say(line);
+    timings.push(...upgradeTimings(upgraded));
+  }
   if (story.lines.length > 0) {
     say('');
     for (const line of story.lines) say(line);
@@ -324,7 +339,7 @@ export async function runCutover(ctx: DemoContext): Promise<CutoverRunOutcome> {
       text === ctx.envText
         ? 'byte for byte what the demo wrote'
         : result.productionChanged
-          ? 'holds the flip the cut-over deployed'
+          ? 'holds the change the cut-over deployed'
           : 'CHANGED since the demo wrote it'
     })`,
   );

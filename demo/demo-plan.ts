@@ -1,4 +1,5 @@
 /** The plan the demo runs: the runbook's checked-in plan itself, or a copy pointed at this demo's stack. */
+import type { UpgradePlanInput } from '../domain/upgrade/plan.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -31,15 +32,22 @@ export function planBucket(runbook: DemoRunbook): string {
   return bucketOf(runbook.objectPath(readPlan(runbook)));
 }
 
+/** The Airflow release the runbook's stack starts on (DemoRunbook.stackRelease), from its checked-in plan. */
+export function planStackRelease(runbook: DemoRunbook): string | null {
+  return runbook.stackRelease(readPlan(runbook));
+}
+
 /**
  * The runbook's checked-in plan when it already points at this demo's env file (and, when `apiUrl`
- * is given, at its REST API), else a copy with those two fields replaced, written to <dir>/plan.yaml.
+ * is given, at its REST API; when `backups` is, its dumps at that directory), else a copy with
+ * those fields replaced, written to <dir>/plan.yaml.
  */
 export function demoPlan(
   runbook: DemoRunbook,
   dir: string,
   envFile: string,
   apiUrl: string | null,
+  backups: string | null = null,
 ): DemoPlan {
   const checkedIn = path.join(ROOT, runbook.planFile);
   const raw = readPlan(runbook);
@@ -53,6 +61,16 @@ export function demoPlan(
   if (apiUrl !== null && raw.airflow.api && raw.airflow.api.url.replace(/\/+$/, '') !== apiUrl) {
     raw.airflow.api.url = apiUrl;
     edits.push(`its REST API ${apiUrl}`);
+  }
+  const spec = (raw as UpgradePlanInput).spec;
+  if (
+    backups !== null &&
+    'backup' in spec &&
+    spec.backup.strategy === 'pg-dump' &&
+    spec.backup.to !== backups
+  ) {
+    spec.backup.to = backups;
+    edits.push(`its dumps in ${shown(backups)}`);
   }
   if (edits.length === 0) return { file: checkedIn, checkedIn: true, edits: null, bucket };
   const file = path.join(dir, 'plan.yaml');

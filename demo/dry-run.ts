@@ -63,7 +63,7 @@ export async function runDryRun(ctx: DemoContext): Promise<number> {
     warn(`could not read the dry run's record: ${errorText(err)}`);
   }
   timings.push({ label: `dry run (cutover plan)${result ? `: ${result.outcome}` : ''}`, ms: dryRunMs });
-  if (result) timings.push(...phaseTimings(result.status));
+  if (result) timings.push(...phaseTimings(result.status, ctx.opts.runbook.evidencePhases));
 
   const link = workflowUiLink(temporalSettings(ctx.cliEnv), workflowId, runId);
   say(`Dry run ${workflowId}${result ? `: ${result.outcome}` : ''}`);
@@ -76,7 +76,7 @@ export async function runDryRun(ctx: DemoContext): Promise<number> {
   if (ctx.opts.keep) {
     say('');
     say(
-      '--keep: the dev server, the worker and moto keep running until Ctrl-C. Meanwhile, in another shell:',
+      `--keep: the dev server, the worker${ctx.opts.runbook.dryRunNeedsAirflow ? ', Airflow' : ''} and moto keep running until Ctrl-C. Meanwhile, in another shell:`,
     );
     say(`  ${cliCommand(ctx, 'status', workflowId)}`);
     say(`  ${cliCommand(ctx, 'report', workflowId)}`);

@@ -8,23 +8,52 @@ import { formatBytes } from '../domain/figures.js';
 import { rcaFigures } from '../client/rca.js';
 import { clientRunbook } from '../client/runbooks.js';
 import type { RunStatus } from '../domain/engine/run.js';
+import type { RevertRecord } from '../domain/evidence.js';
+import type { UpgradeEvidence, UpgradeStatus } from '../domain/upgrade/run.js';
 import { DEMO_APPROVER } from './options.js';
 import { seconds } from './output.js';
 import { typedEvidence, type TypedEvidence } from './runbooks.js';
+import { upgradeCompensationLines } from './upgrade-lines.js';
 
-type AnyEvidence = TypedEvidence['evidence'];
+type FlipEvidence = Exclude<TypedEvidence, { runbook: 'upgrade' }>['evidence'];
+
+interface SectionRule {
+  phase: string;
+  ready(te: TypedEvidence, status: RunStatus): boolean;
+}
+
+const flip = (te: TypedEvidence): FlipEvidence | null => (te.runbook === 'upgrade' ? null : te.evidence);
+const upgrade = (te: TypedEvidence): UpgradeEvidence | null =>
+  te.runbook === 'upgrade' ? te.evidence : null;
 
 /** The evidence sections by the phase that produces them, and when each is complete enough to print. */
-const SECTIONS: { phase: string; ready(ev: AnyEvidence, status: RunStatus): boolean }[] = [
-  { phase: 'CALIBRATE', ready: (ev) => ev.calibration !== null },
-  { phase: 'PREFLIGHT', ready: (ev) => ev.preflight !== null },
-  // The change section shows the diff too: wait for the preview, or for the phase after RENDER.
-  {
-    phase: 'RENDER',
-    ready: (ev, s) => ev.change !== null && (ev.preview !== null || s.phase !== 'RENDER'),
-  },
-  { phase: 'REHEARSE', ready: (ev) => ev.rehearsal !== null },
-];
+const SECTIONS: Record<TypedEvidence['runbook'], SectionRule[]> = {
+  xcom: flipSections(),
+  'state-store': flipSections(),
+  // The upgrade's dry-run sections (client/upgrade/dry-run.ts): the health, the preflight with
+  // the SQL, the rehearsal.
+  upgrade: [
+    { phase: 'ASSESS', ready: (te) => (upgrade(te)?.health?.before ?? null) !== null },
+    { phase: 'PREFLIGHT', ready: (te) => (upgrade(te)?.preflight ?? null) !== null },
+    { phase: 'REHEARSE', ready: (te) => (upgrade(te)?.rehearsal ?? null) !== null },
+  ],
+};
+
+function flipSections(): SectionRule[] {
+  return [
+    { phase: 'CALIBRATE', ready: (te) => (flip(te)?.calibration ?? null) !== null },
+    { phase: 'PREFLIGHT', ready: (te) => (flip(te)?.preflight ?? null) !== null },
+    // The change section shows the diff too: wait for the preview, or for the phase after RENDER.
+    {
+      phase: 'RENDER',
+      ready: (te, s) => {
+        const ev = flip(te);
+        return ev !== null && ev.change !== null && (ev.preview !== null || s.phase !== 'RENDER');
+      },
+    },
+    { phase: 'REHEARSE', ready: (te) => (flip(te)?.rehearsal ?? null) !== null },
+  ];
+}
 
 /** The runbook's dry-run sections (`cutover plan`'s rendering) for the status so far, by phase. */
 function sections(status: RunStatus): Map<string, string[]> {
@@ -46,14 +75,14 @@ export class EvidencePrinter {
 
   /** A section whose evidence never came (the run stopped before it) is never printed: the outcome tells why. */
   update(status: RunStatus): void {
-    const { evidence } = typedEvidence(status);
-    const ready = SECTIONS.filter((s) => !this.printed.has(s.phase) && s.ready(evidence, status));
+    const te = typedEvidence(status);
+    const ready = SECTIONS[te.runbook].filter((s) => !this.printed.has(s.phase) && s.ready(te, status));
     if (ready.length === 0) return;
     const all = sections(status);
     this.write('');
     for (const { phase } of ready) {
       this.printed.add(phase);
-      for (const line of all.get(phase) ?? []) this.write(`  ${line}`);
+      for (const line of all.get(phase) ?? []) this.write(line === '' ? '' : `  ${line}`);
       this.write('');
     }
   }
@@ -78,9 +107,11 @@ const clockOf = (iso: string | null): string => (iso ? iso.slice(11, 19) : '?');
 const gateText = (g: { passed: boolean; reasons: string[] }): string =>
   g.passed ? 'green' : `RED (${g.reasons.join('; ')})`;
 
-/** The validation run(s), from the runbook's own record: state, what went to object storage. */
+/** The flips' validation run(s), from the runbook's own record: state, what went to object storage. */
 export function validationLines(status: RunStatus, where: string): string[] {
   const te = typedEvidence(status);
+  // The upgrade's runs are told with its other figures (upgradeOutcomeLines).
+  if (te.runbook === 'upgrade') return [];
   if (te.runbook === 'state-store')
     return te.evidence.validations.map((v) => {
       const tasks = Object.entries(v.taskStates)
@@ -95,7 +126,7 @@ export function validationLines(status: RunStatus, where: string): string[] {
 }
 
 /** The runbook's own heal: the XCom flip re-runs what read offloaded values; the state store rewrites its rows. */
-function healLines(te: TypedEvidence): string[] {
+function healLines(te: Exclude<TypedEvidence, { runbook: 'upgrade' }>): string[] {
   if (te.runbook === 'state-store') {
     const h = te.evidence.heal;
     if (!h) return [];
@@ -114,37 +145,27 @@ function healLines(te: TypedEvidence): string[] {
   ];
 }
 
-/**
- * What failed, what the compensation did, and the time from detection to healed: the dossier's RCA
- * figures (client/report.ts), so that the demo and the dossier it writes tell the same time.
- */
-export function compensationLines(status: RunStatus): { lines: string[]; healMs: number | null } {
-  const comp = status.compensation;
-  if (!comp) return { lines: [], healMs: null };
+/** What "production changed" means for the runbook: the change that stays in place. */
+export function changeInPlace(status: RunStatus): string {
   const te = typedEvidence(status);
-  const ev: AnyEvidence = te.evidence;
-  const lines: string[] = ['What happened'];
-  // The gate's reason lists every component's findings in one sentence: grouped, one per line.
-  const byError = new Map<string, string[]>();
-  for (const v of ev.verifications)
-    for (const c of v.components)
-      if (c.error) byError.set(c.error, [...(byError.get(c.error) ?? []), c.component]);
-  if (comp.trigger.phase === 'VERIFY' && byError.size > 0) {
-    lines.push('  failed: VERIFY (the config as each running component resolves it)');
-    for (const [error, components] of byError) {
-      lines.push(`    ${components.join(', ')}:`);
-      for (const finding of error.split('; ')) lines.push(`      ${finding}`);
-    }
-  } else lines.push(`  failed: ${comp.trigger.phase}: ${comp.trigger.error}`);
-  lines.push('  compensation (the kill-switch, run by the workflow itself):');
-  for (const r of ev.reverts) {
+  if (te.runbook === 'upgrade') return `Airflow ${te.evidence.preflight?.to ?? 'the new release'} runs`;
+  return 'the flip is live';
+}
+
+/** The env file's reverts: every runbook that changed it undoes its change first. */
+function revertLines(reverts: RevertRecord[]): string[] {
+  return reverts.map((r) => {
     const restored = Object.entries(r.restoredEnv)
       .map(([k, v]) => `${k}${v === null ? ' absent' : `=${v}`}`)
       .join(', ');
-    lines.push(
-      `    revert ${r.stage}: ${r.changed ? 'env file restored' : 'nothing to revert'} (${restored})`,
-    );
-  }
+    return `    revert ${r.stage}: ${r.changed ? 'env file restored' : 'nothing to revert'} (${restored})`;
+  });
+}
+
+/** A flip's kill-switch after the revert: the restart, the affected runs, the runbook's own heal. */
+function flipCompensationLines(te: Exclude<TypedEvidence, { runbook: 'upgrade' }>): string[] {
+  const ev = te.evidence;
+  const lines: string[] = [];
   const rollout = ev.revertRollout;
   if (rollout)
     lines.push(
@@ -161,6 +182,41 @@ export function compensationLines(status: RunStatus): { lines: string[]; healMs:
       `    re-runs: ${ev.reruns.runs.length === 0 ? 'none needed' : ev.reruns.runs.map((r) => `${r.dagId}/${r.runId} ${r.finalState}`).join(', ')}`,
     );
   if (te.runbook === 'xcom') lines.push(...healLines(te));
+  return lines;
+}
+
+/**
+ * What failed, what the compensation did, and the time from detection to healed: the dossier's RCA
+ * figures (client/report.ts), so that the demo and the dossier it writes tell the same time.
+ */
+export function compensationLines(status: RunStatus): { lines: string[]; healMs: number | null } {
+  const comp = status.compensation;
+  if (!comp) return { lines: [], healMs: null };
+  const te = typedEvidence(status);
+  const lines: string[] = ['What happened'];
+  // The gate's reason lists every component's findings in one sentence: grouped, one per line.
+  const byError = new Map<string, string[]>();
+  for (const v of flip(te)?.verifications ?? [])
+    for (const c of v.components)
+      if (c.error) byError.set(c.error, [...(byError.get(c.error) ?? []), c.component]);
+  if (comp.trigger.phase === 'VERIFY' && byError.size > 0) {
+    lines.push('  failed: VERIFY (the config as each running component resolves it)');
+    for (const [error, components] of byError) {
+      lines.push(`    ${components.join(', ')}:`);
+      for (const finding of error.split('; ')) lines.push(`      ${finding}`);
+    }
+  } else
+    lines.push(
+      // An error quoting SQL or a traceback spans lines: its continuation stays under it.
+      `  failed: ${comp.trigger.phase}: ${comp.trigger.error.trimEnd().replace(/\n/g, '\n    ')}`,
+    );
+  lines.push('  compensation (the kill-switch, run by the workflow itself):');
+  lines.push(...revertLines(te.evidence.reverts));
+  lines.push(
+    ...(te.runbook === 'upgrade'
+      ? upgradeCompensationLines(status as UpgradeStatus)
+      : flipCompensationLines(te)),
+  );
   if (comp.remaining.length > 0) lines.push(`    NOT done: ${comp.remaining.join(', ')}`);
 
   const rca = rcaFigures(status);

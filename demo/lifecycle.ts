@@ -25,7 +25,8 @@ export const ORDER = {
   AIRFLOW: 4,
   MOTO: 5,
   DATABASE: 6,
-  SERVER: 7,
+  BACKUPS: 7,
+  SERVER: 8,
 } as const;
 
 interface Disposer {

@@ -9,23 +9,29 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { cloneDatabaseName, rehearsalDatabase } from '../activities/upgrade/names.js';
+import { UPGRADE_KIND } from '../domain/upgrade/kind.js';
 import { localTargetEnvFile } from '../local/airflow-env.js';
 import { databaseExists } from '../local/postgres.js';
 import { loadPlan } from '../domain/plan-file.js';
 import { PHASE } from '../workflows/engine/search-attributes.js';
 import { cliCommand, cliEnvFor, type DemoContext } from './context.js';
+import { planDags, repoDags, waitForDagsSerialized } from './dags.js';
 import { runAssessment } from './assess-run.js';
 import { runCutover } from './cutover-run.js';
-import { demoPlan, planBucket } from './demo-plan.js';
+import { demoPlan, planBucket, planStackRelease } from './demo-plan.js';
 import { runDryRun } from './dry-run.js';
 import { Interrupted, Lifecycle, ORDER } from './lifecycle.js';
 import { DEFAULT_AIRFLOW_PORT, USAGE, UsageError, parseOptions, type Options } from './options.js';
+import { DEMO_RUNBOOKS } from './runbooks.js';
 import { errorText, say, setupWallMs, shown, since, timingLines, warn, type Timing } from './output.js';
 import { childProcesses, descendantProcesses, killChildren, shortCommand } from './processes.js';
 import { choosePort, created, startStack } from './stack.js';
 import { lockStateDir } from './state-dir.js';
 import { startServices } from './services.js';
 import { installWorkerLogging } from './worker.js';
+import { ensureReleaseVenv } from './release-venv.js';
+import { dropScratchDatabasesAtEnd, prepareBackups, releaseEnvLines } from './upgrade-stack.js';
 
 // The AWS SDK warns at its first client that its releases after January 2027 will need Node 22:
 // noise in a newcomer's terminal (the SDK is pinned here). Its own switch turns that one off.
@@ -36,13 +42,20 @@ interface RunOutcome {
   workflowId: string | null;
 }
 
-/** Phases in which a run may have changed its Airflow: its undo may still be owed. */
-const CHANGING_PHASES = new Set(['APPLY', 'VERIFY', 'VALIDATE', 'RAMP', 'COMPENSATE', 'NEEDS_OPERATOR']);
+/**
+ * Phases before any change: every runbook's evidence phases and the wait for the go. A run in any
+ * other phase may have changed its Airflow (an upgrade's DRAIN stops it, its BACKUP may come after
+ * that stop), so its undo may still be owed: an unknown phase counts as changed.
+ */
+const UNCHANGED_PHASES = new Set([
+  ...Object.values(DEMO_RUNBOOKS).flatMap((r) => r.evidencePhases),
+  'AWAIT_GO',
+]);
 
 /**
  * What an earlier demo left running on this state dir's server (it was killed, or its run waits at
  * NEEDS_OPERATOR). Before the demo rewrites the env file or recreates the database:
- * - a run that provably changed nothing (a dry run, an assessment, a run before APPLY) is
+ * - a run that provably changed nothing (a dry run, an assessment, a run before its change) is
  *   terminated, as nothing is owed;
  * - a run that may have changed production is never terminated, and the demo refuses to go on.
  *   Cancelling it and serving it with this demo's worker was the alternative, but its undo would
@@ -58,7 +71,7 @@ async function endLeftovers(opts: Options, address: string): Promise<void> {
     for await (const wf of client.workflow.list({ query: 'ExecutionStatus = "Running"' })) {
       const phase = wf.typedSearchAttributes.get(PHASE);
       const readOnly = wf.workflowId.startsWith('cutover-plan/') || wf.type === 'deploymentAssessment';
-      if (!readOnly && (phase === undefined || CHANGING_PHASES.has(phase))) {
+      if (!readOnly && (phase === undefined || !UNCHANGED_PHASES.has(phase))) {
         owed.push(`${wf.workflowId} (${phase ?? 'phase unknown'})`);
         continue;
       }
@@ -124,32 +137,45 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
   );
   say(`  state and logs in ${shown(dir)}/   (npm run demo -- --help explains every step)`);
   say('');
+  // The release the stack starts on, when not the default venv's (the upgrade's "from"): its venv first.
+  const release = planStackRelease(runbook);
+  if (release !== null) await ensureReleaseVenv(release, life, timings);
   say(
-    `Starting the stack: Temporal dev server, PostgreSQL database (Airflow schema${runbook.seedsXComHistory ? ' + XCom history' : ''}), moto S3`,
+    `Starting the stack: Temporal dev server, PostgreSQL database (Airflow${release === null ? '' : ` ${release}`} schema${runbook.seedsXComHistory ? ' + XCom history' : ''}), moto S3`,
   );
-  const stack = await startStack(opts, life, timings, { dir, logs }, planBucket(runbook), (server) =>
+  const stack = await startStack(opts, life, timings, { dir, logs }, planBucket(runbook), release, (server) =>
     endLeftovers(opts, server.address),
   );
   const { server, db, moto } = stack;
   const serverState = { exited: false };
   void server.exited.then(() => (serverState.exited = true));
 
-  const envText = localTargetEnvFile({
+  const envText = `${localTargetEnvFile({
     airflowHome,
     sqlalchemyUrl: db.sqlalchemyUrl,
     s3Endpoint: moto.endpoint,
     title:
       'The local Airflow target of `npm run demo` (rewritten at every run): components read this file at start.',
-  });
+  })}${release === null ? '' : releaseEnvLines(release)}`;
   writeFileSync(envFile, envText);
+  // Past the leftovers check (startStack): an earlier run's undo no longer needs its dumps.
+  const backups = runbook.keepsBackups ? prepareBackups(life, dir, opts.keepDb) : null;
   const notes: string[] = [];
-  const airflowPort = opts.dryRun
-    ? null
-    : await choosePort(opts.airflowPort, DEFAULT_AIRFLOW_PORT, 'Airflow REST API port', notes);
+  const withAirflow = !opts.dryRun || runbook.dryRunNeedsAirflow;
+  const airflowPort = withAirflow
+    ? await choosePort(opts.airflowPort, DEFAULT_AIRFLOW_PORT, 'Airflow REST API port', notes)
+    : null;
   for (const n of notes) say(`  [note] ${n}`);
   const apiUrl = airflowPort === null ? null : `http://127.0.0.1:${airflowPort}`;
-  const plan = demoPlan(runbook, dir, envFile, apiUrl);
+  const plan = demoPlan(runbook, dir, envFile, apiUrl, backups);
   const loaded = await loadPlan(plan.file);
+  if (loaded.kind === UPGRADE_KIND)
+    dropScratchDatabasesAtEnd(life, opts.db, [
+      rehearsalDatabase(loaded, opts.db),
+      cloneDatabaseName(loaded, opts.db),
+    ]);
+  const dagIds = runbook.dagIds(loaded);
+  const dags = dagIds === null ? repoDags() : planDags(dir, dagIds);
   const access = loaded.airflow.metadataDb;
   const urlEnv = access.access === 'direct' ? access.urlEnv : null;
   const api = loaded.airflow.api;
@@ -174,6 +200,8 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
     envFile,
     logs,
     airflowPort,
+    release,
+    dags,
     metadataDb: urlEnv ? { env: urlEnv, url: db.url } : null,
     api: api ? { usernameEnv: api.usernameEnv, passwordEnv: api.passwordEnv } : null,
     s3Endpoint: moto.endpoint,
@@ -203,6 +231,7 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
     envText,
     metadbUrl: db.url,
     plan,
+    dags,
     server,
     port: stack.port,
     client,
@@ -218,6 +247,9 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
       ...(airflow ? ['supervisor.log', 'airflow/<component>.log', 'airflow/tasks/'] : []),
     ],
   };
+  // The plan's own DAGs (the upgrade's critical and validation DAGs) are run through the REST API:
+  // its evidence reads a deployment that has parsed them, as it would in production.
+  if (airflow && dagIds !== null) await waitForDagsSerialized(life, timings, db.url, dags);
   const outcome = opts.dryRun
     ? { code: await runDryRun(ctx), workflowId: null }
     : runbook.name === 'assess'

@@ -9,9 +9,9 @@ export const ROOT = repoRoot();
 export const DEFAULT_DIR = path.join(ROOT, '.cutover', 'demo');
 export const DEFAULT_DB = 'cutover_demo';
 export const DEFAULT_PORT = 7233;
-/** The REST API port both local plans name. */
+/** The REST API port the local plans name. */
 export const DEFAULT_AIRFLOW_PORT = 8080;
-/** The approver the demo answers as (both local plans list it). */
+/** The approver the demo answers as (every local plan lists it). */
 export const DEMO_APPROVER = 'demo';
 
 export const USAGE = `usage: npm run demo [-- OPTIONS]      (or: node dist/demo/main.js [OPTIONS])
@@ -27,7 +27,7 @@ What it does, in order:
   1. starts the Temporal dev server with its Web UI (127.0.0.1:7233, UI on 8233; when a default
      port is taken it uses free ports and says so), its state in <dir>/temporal.db;
   2. meanwhile: creates a fresh PostgreSQL database cutover_demo (dropping a leftover one first),
-     migrates it with Airflow (\`airflow db migrate\` from the venv) and (xcom runbook only) seeds an
+     migrates it with Airflow (\`airflow db migrate\` from the venv) and (xcom and upgrade runbooks) seeds an
      XCom history shaped like the reference dossier's (7,175 rows: p50 15 B ... max 1.99 MB); and
      starts moto's S3 server on a free port with the plan's bucket (cutover-demo);
   3. writes the local target's env file <dir>/airflow.env (AIRFLOW_HOME, the metadata DB, the
@@ -55,8 +55,38 @@ What it does, in order:
      (\`cutover report <id> --out <dir>/dossier.md\`);
   9. stops the worker, Airflow, moto and the dev server and drops the database.
 
+With --runbook upgrade (plans/airflow-upgrade.yaml: the minor upgrade of Airflow 3.2.2 -> 3.3.2,
+about three minutes) the stack starts on the release the plan upgrades from, and the steps differ:
+  0. first, Airflow 3.2.2's own venv (.venvs/airflow-3.2.2): when it is missing or older than
+     python/airflow-3.2.2/, the demo runs \`scripts/setup.sh --upgrade-venvs\` with its progress lines
+     (about a minute the first time: it installs every extra venv, 2.11.2's too, then builds);
+     otherwise it says the venv is up to date;
+  2. the database is migrated by Airflow 3.2.2 (its \`airflow db migrate\`) and seeded with the same
+     XCom history (7,175 DAG runs, task instances and XComs: the history the upgrade must keep);
+  3. the env file also names the release, AIRFLOW_VERSION=3.2.2: the supervisor starts every
+     component from that venv, and the switch is that one line; the plan is copied to
+     <dir>/plan.yaml with its dumps in <dir>/backups (removed at the end, with the database, and
+     so are the scratch databases an interrupted run leaves: the rehearsal's copy, a staging one);
+  4. the DAG folder is <dir>/dags holding only the plan's DAGs, which run on both releases: the
+     critical DAG xcom_backend_validation and the validation DAG upgrade_validation; the run starts
+     once the dag processor has serialized them;
+  6. the evidence: ASSESS (the deployment's health), PREFLIGHT (the release inside every component,
+     the target installed, the schema revision, providers, the migration SQL the approver reads,
+     the DB's size), REHEARSE (the migration on a copy of the DB, timed: the downtime it predicts;
+     history rows counted before = after);
+  8. BACKUP (pg_dump -Fc to <dir>/backups, listed by pg_restore --list, sha256), DRAIN (every
+     component stopped: the downtime starts), MIGRATE (3.3.2's \`airflow db migrate\`), SWITCH
+     (AIRFLOW_VERSION=3.3.2, every component started on it), VERIFY (3.3.2 inside every component,
+     the schema at its head, the health), VALIDATE (the critical DAG first, then the validation DAG,
+     and every DAG due during the downtime scheduled), or COMPENSATE (the env file back, the DB
+     restored or downgraded, 3.2.2 started and verified, the runs made on 3.3.2 run again on it);
+     then the outcome, the downtime (every component stopped -> healthy on 3.3.2), the migration
+     time against the rehearsal's, the backup, and where the dossier is.
+  With --dry-run Airflow 3.2.2 runs too (ASSESS and PREFLIGHT read the running release); the dry
+  run changes nothing (the rehearsal's copy is dropped).
+
 Options:
-  --runbook xcom|state-store|assess
+  --runbook xcom|state-store|assess|upgrade
                         which runbook to run on the same stack (default xcom): assess is the
                         read-only deployment health assessment of the demo's own stack
                         (plans/assess-local.yaml: verdict, findings, <dir>/assessment.md); xcom is the XCom flip
@@ -65,7 +95,8 @@ Options:
                         (plans/state-store-local.yaml: StateStoreObjectStorageBackend, a fixed 1000 B
                         threshold, the validation DAG state_store_backend_validation). The state-store
                         run seeds no XCom history: its tables start empty and calibration proposes
-                        the plan's fixed threshold
+                        the plan's fixed threshold; upgrade is the Airflow version upgrade 3.2.2 ->
+                        3.3.2 described above (plans/airflow-upgrade.yaml)
   --yes                 approve at AWAIT_GO without asking (as operator "demo")
   --break env-encoding  (xcom) the drill: deploy the flip with the reference incident's
                         AIRFLOW__COMMON.IO__ spelling (\`cutover start --break env-encoding\`): VERIFY
@@ -77,9 +108,22 @@ Options:
                         instead of [workers] state_store_backend: VERIFY fails, the workflow reverts
                         the env file, restarts the components, heals the state rows written under the
                         flip and ends ROLLED_BACK (exit 0)
-  --dry-run             only the dry run (\`cutover plan plans/local.yaml\`, or the state-store plan:
-                        CALIBRATE -> PREFLIGHT -> RENDER -> REHEARSE), without Airflow components;
-                        never reaches APPLY
+  --break break-migration
+                        (upgrade) the drill: after the backup, schema drift 3.3.2's migration
+                        cannot take goes in (an index a DBA made by hand under the name a 3.3
+                        migration creates): MIGRATE fails mid-way, the workflow restores the dump
+                        (history checksums equal to the backup's), starts 3.2.2 again and ends
+                        ROLLED_BACK (exit 0)
+  --break fail-validation
+                        (upgrade) the drill: the validation DAG fails on 3.3.2 on purpose (its run
+                        conf asks it to): the workflow reverts the env file, brings the DB back
+                        (restored, or downgraded when runs other than its own were made on 3.3.2:
+                        the dossier says which and why), starts 3.2.2 again, re-runs the runs made
+                        on 3.3.2 on it and ends ROLLED_BACK (exit 0)
+  --dry-run             only the dry run (\`cutover plan plans/local.yaml\`, or the runbook's plan:
+                        CALIBRATE -> PREFLIGHT -> RENDER -> REHEARSE; the upgrade's ASSESS ->
+                        PREFLIGHT -> REHEARSE), without Airflow components (the upgrade's with
+                        them); never reaches AWAIT_GO
   --keep                keep everything running after the run (browse the Web UI; run
                         \`npx cutover status|report|replay <id>\`) until Ctrl-C, then clean up
   --keep-db             do not drop the database at the end

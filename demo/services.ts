@@ -8,10 +8,11 @@ import path from 'node:path';
 import type { DevServer } from '../client/devserver.js';
 import { DEFAULT_TASK_QUEUE } from '../domain/cutover.js';
 import { MOTO_CREDENTIALS, MOTO_REGION } from '../local/moto.js';
-import { venvDir } from '../local/venv.js';
+import { AIRFLOW_COMPONENTS } from '../local/airflow-components.js';
+import { airflowVenvFor, venvDir } from '../local/venv.js';
 import { startAirflow, type DemoAirflow } from './airflow.js';
+import { REPO_DAGS, type DagsFolder } from './dags.js';
 import { Interrupted, ORDER, type Lifecycle } from './lifecycle.js';
-import { ROOT } from './options.js';
 import { errorText, say, seconds, shown, since, type Timing } from './output.js';
 import { startWorker } from './worker.js';
 
@@ -27,6 +28,10 @@ export interface ServicesOptions {
   logs: string;
   /** Null: no Airflow (a dry run does not need it). */
   airflowPort: number | null;
+  /** The release the env file names (AIRFLOW_VERSION), null: the default venv's. */
+  release: string | null;
+  /** The DAG folder the components parse. */
+  dags: DagsFolder;
   /** The env var the plan names for the metadata DB URL, and the URL. */
   metadataDb: { env: string; url: string } | null;
   /** The env vars the plan names for the REST API login. */
@@ -55,6 +60,9 @@ export interface Services {
 
 export async function startServices(o: ServicesOptions): Promise<Services> {
   const { life, timings, server, serverGone, envFile, logs, airflowPort, metadataDb, api, s3Endpoint } = o;
+  const airflowName = `Airflow ${o.release ?? '3'}`;
+  const venv = o.release === null ? venvDir() : airflowVenvFor(o.release);
+  const dagsShown = `${shown(o.dags.folder)}/`;
   // Random per run, given only to the supervisor and the worker: it is never printed or written.
   const password = randomBytes(18).toString('base64url');
   const airflowStep =
@@ -62,13 +70,15 @@ export async function startServices(o: ServicesOptions): Promise<Services> {
       ? Promise.resolve(null)
       : (async (): Promise<DemoAirflow> => {
           const t = performance.now();
-          say(`  [..] Airflow 3: api-server, scheduler, dag-processor, triggerer under the supervisor...`);
+          say(
+            `  [..] ${airflowName} from ${shown(venv)}: ${AIRFLOW_COMPONENTS.join(', ')} under the supervisor...`,
+          );
           const airflow = await life.acquire(
             'Airflow (supervisor + components)',
             ORDER.AIRFLOW,
             startAirflow({
               envFile,
-              dagsFolder: path.join(ROOT, 'dags'),
+              dagsFolder: o.dags.folder,
               apiPort: airflowPort,
               username: AIRFLOW_USER,
               password,
@@ -81,7 +91,7 @@ export async function startServices(o: ServicesOptions): Promise<Services> {
           );
           timings.push({ label: 'Airflow start (4 components)', ms: since(t) });
           say(
-            `  [ok] Airflow 3 (supervisor pid ${airflow.supervisorPid}, control ${airflow.controlUrl}), REST API ${airflow.apiUrl}, DAGs from dags/ [${seconds(since(t))}]`,
+            `  [ok] ${airflowName} (supervisor pid ${airflow.supervisorPid}, control ${airflow.controlUrl}), REST API ${airflow.apiUrl}, DAGs from ${dagsShown}${o.dags.folder === REPO_DAGS ? '' : ` (${o.dags.files.join(', ')})`} [${seconds(since(t))}]`,
           );
           return airflow;
         })();

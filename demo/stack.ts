@@ -1,7 +1,8 @@
 /**
  * The base of the demo's stack, brought up concurrently: the Temporal dev server with its Web UI,
- * a PostgreSQL database migrated by Airflow (and seeded with the reference XCom history for the XCom
- * runbook), and moto's S3 server with the plan's bucket. Each registers its disposer as soon as it exists.
+ * a PostgreSQL database migrated by Airflow (by the release the runbook starts on; seeded with the
+ * reference XCom history for the XCom runbook), and moto's S3 server with the plan's bucket. Each
+ * registers its disposer as soon as it exists.
  */
 import { formatCount } from '../domain/figures.js';
 import { writeFileSync } from 'node:fs';
@@ -64,6 +65,8 @@ export async function startStack(
   timings: Timing[],
   dirs: { dir: string; logs: string },
   bucket: string,
+  /** The Airflow release whose `airflow db migrate` makes the schema; null: the default venv's. */
+  release: string | null,
   /** Runs once the server is up and before the database is touched (what an earlier demo left). */
   beforeChanges: (server: DevServer) => Promise<void> = async () => undefined,
 ): Promise<Stack> {
@@ -115,9 +118,17 @@ export async function startStack(
     created.database = true;
     timings.push({ label: `database ${opts.db} ${existed ? 'dropped + created' : 'created'}`, ms: since(t) });
     t = performance.now();
-    const migrated = await life.guard(migrateAirflowDb(db.sqlalchemyUrl, { signal: life.signal }));
+    const migrated = await life.guard(
+      migrateAirflowDb(db.sqlalchemyUrl, {
+        signal: life.signal,
+        ...(release === null ? {} : { airflowVersion: release }),
+      }),
+    );
     writeFileSync(path.join(dirs.logs, 'airflow-db-migrate.log'), migrated.output);
-    timings.push({ label: 'airflow db migrate', ms: migrated.durationMs });
+    timings.push({
+      label: `airflow db migrate${release === null ? '' : ` (Airflow ${release})`}`,
+      ms: migrated.durationMs,
+    });
     let seededNote = '';
     // Only the XCom calibration measures a history; the state-store tables start empty.
     if (opts.runbook.seedsXComHistory) {
@@ -128,7 +139,7 @@ export async function startStack(
     }
     say(
       `  [ok] PostgreSQL database ${opts.db} on ${describeServer(serverUrl)}${existed ? ' (the leftover one was dropped first)' : ''}: ` +
-        `airflow db migrate [${seconds(migrated.durationMs)}]${seededNote}`,
+        `airflow db migrate${release === null ? '' : ` (Airflow ${release})`} [${seconds(migrated.durationMs)}]${seededNote}`,
     );
     return db;
   })();
