@@ -158,6 +158,8 @@ export interface UpgradeDagRunsPort extends AirflowApiPort {
   }): Promise<
     (AffectedRun & { cutover: boolean; logicalDate: string | null; conf: Record<string, unknown> })[]
   >;
+  /** Unpauses the DAG (a restored `dag` table holds it as it was before the upgrade); false when it was not paused. */
+  unpause(dagId: string): Promise<boolean>;
   /** Triggers `runId` again (same logical date and conf) when the DB no longer has it, and waits. */
   retrigger(args: {
     dagId: string;

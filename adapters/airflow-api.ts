@@ -322,6 +322,22 @@ export class AirflowRestApi implements UpgradeDagRunsPort {
     return runs;
   }
 
+  async unpause(dagId: string): Promise<boolean> {
+    const dag = await this.session.request<{ is_paused: boolean }>('GET', `/dags/${enc(dagId)}`, {
+      label: '/dags/{dag_id}',
+      accept: [404],
+    });
+    if (dag.status === 404)
+      throw new PermanentFault(`DAG ${dagId} not found by the Airflow API at ${this.opts.baseUrl}`);
+    if (!dag.body.is_paused) return false;
+    await this.session.request('PATCH', `/dags/${enc(dagId)}`, {
+      label: '/dags/{dag_id}',
+      query: { update_mask: 'is_paused' },
+      body: { is_paused: false },
+    });
+    return true;
+  }
+
   /**
    * Triggers `runId` again with its logical date and conf (a restored DB no longer has it), or finds it
    * (an earlier attempt made it), and waits until it ends.

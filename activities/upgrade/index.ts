@@ -5,7 +5,8 @@
  * Databases are named here, never addressed: the adapters bind names to the plan's server, so no
  * URL (and no password) enters an activity's input or result.
  */
-import { readFileSync } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
+import { access, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { Context, heartbeat } from '@temporalio/activity';
 import type { CheckRow } from '../../domain/engine/evidence.js';
@@ -196,6 +197,9 @@ export function upgradeActivities(adapters: Adapters) {
           [],
           `${formatBytes(sizeBytes)}; largest ${largestTables.map((t) => `${t.table} ${formatCount(t.rows)} rows`).join(', ')}`,
         );
+
+        const where = await backupDestination(plan, sizeBytes);
+        row('backup destination', where.red, where.ok, where.amber);
 
         const installed = uniqueProviders(found);
         const providers = targetInstall ? await rel.providerFindings(to, installed) : [];
@@ -575,6 +579,10 @@ export function upgradeActivities(adapters: Adapters) {
       const dagRuns = api(plan, plan.airflow.version, 'run the DAG runs again on the old release');
       const timeoutMs = durationMs(plan.spec.validation.timeout);
       return timed(async () => {
+        // A restored `dag` table holds the DAGs as they were before the upgrade: one VALIDATE unpaused
+        // on the new release may be paused again, and its run would never start.
+        if (plan.spec.validation.unpause)
+          for (const dagId of new Set(runs.map((r) => r.dagId))) await dagRuns.unpause(dagId);
         const out: Retriggered['runs'] = [];
         for (const r of runs) {
           const finalState =
@@ -603,6 +611,47 @@ export function upgradeActivities(adapters: Adapters) {
 }
 
 export type UpgradeActivities = ReturnType<typeof upgradeActivities>;
+
+/**
+ * Where the backup goes, checked before the go: a dump directory must exist and be writable on the
+ * worker, with room for a dump (an archive is far smaller than the DB: about a twentieth measured
+ * here, bench/README.md; amber below a quarter of the DB's size). A clone needs room on the DB server,
+ * which only PostgreSQL knows: its size is said. A bucket is checked by the dump itself.
+ */
+async function backupDestination(
+  plan: UpgradePlan,
+  dbBytes: number,
+): Promise<{ red: string[]; amber: string[]; ok: string }> {
+  const b = plan.spec.backup;
+  if (b.strategy === 'clone')
+    return {
+      red: [],
+      amber: [],
+      ok: `a clone of ${formatBytes(dbBytes)} on the DB server, made once Airflow is stopped`,
+    };
+  if (b.to.startsWith('s3://'))
+    return { red: [], amber: [], ok: `${b.to} (written and read back by the dump itself)` };
+  try {
+    if (!(await stat(b.to)).isDirectory()) return { red: [`${b.to} is not a directory`], amber: [], ok: '' };
+    await access(b.to, constants.W_OK);
+  } catch (err) {
+    return {
+      red: [`${b.to} is not a writable directory on the worker (${message(err)})`],
+      amber: [],
+      ok: '',
+    };
+  }
+  const fs = await statfs(b.to);
+  const free = fs.bavail * fs.bsize;
+  return {
+    red: [],
+    amber:
+      free < dbBytes / 4
+        ? [`${b.to} has ${formatBytes(free)} free for a dump of a ${formatBytes(dbBytes)} DB`]
+        : [],
+    ok: `${b.to}, ${formatBytes(free)} free`,
+  };
+}
 
 /** Every provider any component reports, once (the components share one install). */
 function uniqueProviders(found: ComponentInventory[]): ProviderInstalled[] {

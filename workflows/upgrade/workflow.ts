@@ -167,11 +167,13 @@ const airflowUpgradeRunbook: Runbook<UpgradePlan, UpgradeEvidence> = {
       `airflow db migrate with Airflow ${to} (rehearsed: ${seconds(ev.rehearsal?.migrateMs ?? 0)})`,
     );
     if (run.input.inject === 'break-migration') {
-      run.say('FAULT INJECTION break-migration: putting in rows the migration cannot take');
+      run.say(
+        'FAULT INJECTION break-migration: putting in what the migration cannot take (drills/upgrade-break-migration-*.sql)',
+      );
       await run.step(
         'drill: break the migration',
         () => steps.injectMigrationFault({ plan }),
-        () => 'rows put in',
+        (d) => `${d.injected} applied`,
       );
     }
     ev.migration = await run.step(
@@ -376,7 +378,7 @@ export function upgradeReviewLines(plan: UpgradePlan, ev: UpgradeEvidence, injec
   if (inject)
     lines.push(
       inject === 'break-migration'
-        ? 'FAULT INJECTION break-migration: rows the migration cannot take go in after the backup, so MIGRATE fails and the rollback restores'
+        ? 'FAULT INJECTION break-migration: after the backup, what the migration cannot take goes in (schema drift from 3.x, a plain-text XCom value from 2.x), so MIGRATE fails and the rollback restores'
         : 'FAULT INJECTION fail-validation: the validation DAG is asked to fail on the new release, so the rollback runs',
     );
   return lines;
