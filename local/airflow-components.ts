@@ -50,18 +50,12 @@ import {
 } from './airflow-runtime.js';
 import { freeServicePort } from './ports.js';
 import { ProcessTree } from './process-tree.js';
+import { AIRFLOW_COMPONENTS, type AirflowComponentName } from './component-names.js';
 import { pathWithVenvFirst } from './venv.js';
 
 export { LaunchRefused, type AirflowRuntime } from './airflow-runtime.js';
 
-export type AirflowComponentName = 'api-server' | 'scheduler' | 'dag-processor' | 'triggerer';
-
-export const AIRFLOW_COMPONENTS: readonly AirflowComponentName[] = [
-  'api-server',
-  'scheduler',
-  'dag-processor',
-  'triggerer',
-];
+export { AIRFLOW_COMPONENTS, type AirflowComponentName } from './component-names.js';
 
 export interface AirflowStackOptions {
   /** The DAG files the dag-processor parses. */

@@ -19,7 +19,7 @@
  */
 import path from 'node:path';
 import { airflowVenvFor, installedAirflowVersion, venvDir } from './venv.js';
-import type { AirflowComponentName } from './airflow-components.js';
+import type { AirflowComponentName } from './component-names.js';
 
 export interface AirflowRuntime {
   /** The apache-airflow version installed in the venv, e.g. 3.3.2. */
