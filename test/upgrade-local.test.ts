@@ -222,7 +222,9 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on the local target, end to end', 
       );
       assert.equal(ev.validation?.gate.passed, false);
       assert.ok(ev.restore, 'the DB was brought back');
-      assert.match(ev.restore.reason, /./);
+      // The method follows the runs since the switch: production runs kept by a downgrade, else the backup.
+      const theirs = (ev.runsSinceSwitch?.runs ?? []).filter((r) => !r.cutover);
+      assert.equal(ev.restore.method, theirs.length > 0 ? 'downgrade' : 'restore', ev.restore.reason);
       assert.deepEqual(await componentVersions(), on(FROM));
       assert.equal(ev.rolledBackVersions?.gate.passed, true);
       assert.equal(await revision(), head, 'the schema is 3.2.2’s again');

@@ -510,10 +510,15 @@ export function adaptersFromEnv(
     if (plan.target.kind !== 'local') throw adapterMissing(what, 'upgrade a Kubernetes target (not built)');
     return plan.target;
   };
+  /** One per env file and DB: each keeps a CLI per installed release. */
+  const releasesByTarget = new Map<string, AirflowReleases>();
   const airflowReleases = (plan: UpgradePlan): AirflowReleases => {
     const target = localOnly(plan, 'Airflow releases');
     const db = upgradeDatabase(plan);
-    return new AirflowReleases({
+    const key = `${envFileOf(target)}\u0000${db.database}`;
+    const known = releasesByTarget.get(key);
+    if (known) return known;
+    const releases = new AirflowReleases({
       venvFor: (version) => {
         try {
           return airflowVenvFor(version, env);
@@ -527,6 +532,8 @@ export function adaptersFromEnv(
       componentEnv: () => localComponentEnv(readEnvFileVars(envFileOf(target)), env),
       ruffBin: path.join(venvDir(env), 'bin', 'ruff'),
     });
+    releasesByTarget.set(key, releases);
+    return releases;
   };
   const componentPower = (plan: UpgradePlan): ComponentPowerPort => {
     const supervisor = localSupervisor(localOnly(plan, 'component stop/start'));

@@ -16,6 +16,7 @@ import { UPGRADE_ACTIVITY_PREFIX } from '../../domain/upgrade/kind.js';
 import type { UpgradePlan } from '../../domain/upgrade/plan.js';
 import {
   HISTORY_TABLES,
+  sameHistory,
   type BackupRecord,
   type ComponentInventory,
   type ComponentsStarted,
@@ -34,6 +35,7 @@ import {
 } from '../../domain/upgrade/run.js';
 import { compareReleases, isMajorUpgrade } from '../../domain/upgrade/version.js';
 import { requireAdapter, type Adapters } from '../adapters.js';
+import type { UpgradeDatabasePort } from '../upgrade-ports.js';
 import { PermanentFault } from '../engine/errors.js';
 import { gate, timed } from '../engine/timing.js';
 import { dumpFileName, planAtRelease, rehearsalDatabase, cloneDatabaseName } from './names.js';
@@ -300,8 +302,7 @@ export function upgradeActivities(adapters: Adapters) {
       const database = db(plan, 'back up the metadata DB');
       const backup = plan.spec.backup;
       return timed(async () => {
-        const rowCounts = await database.rowCounts(HISTORY_TABLES);
-        const checksums = await database.tableChecksums(HISTORY_TABLES);
+        const { rowCounts, checksums } = await historyOf(database);
         if (backup.strategy === 'pg-dump') {
           const dump = await database.dump(
             backup.to,
@@ -350,10 +351,7 @@ export function upgradeActivities(adapters: Adapters) {
     /** The row counts and checksums of the history tables now (components stopped: a still DB). */
     async measureHistory({ plan }: { plan: UpgradePlan }) {
       const database = db(plan, 'count the history tables');
-      return timed(async () => ({
-        rowCounts: await database.rowCounts(HISTORY_TABLES),
-        checksums: await database.tableChecksums(HISTORY_TABLES),
-      }));
+      return timed(() => historyOf(database));
     },
 
     /** Drill: what the new release's migration cannot take (drills/upgrade-break-migration-*.sql), put in after the backup. */
@@ -524,36 +522,32 @@ export function upgradeActivities(adapters: Adapters) {
       return timed(async () => {
         const choice = chooseRestoreMethod(plan.spec.rollback.method, backup, runs, migrated);
         await p.stop({ components: components(plan), heartbeat });
-        let took = 0;
         // A retry after a worker died mid-step: a restore that finished is not done again.
         const restoredAlready =
           attempt() > 1 &&
           choice.method === 'restore' &&
           backup !== null &&
-          sameChecksums(await database.tableChecksums(HISTORY_TABLES), backup.checksums) &&
+          sameHistory(await database.tableChecksums(HISTORY_TABLES), backup.checksums) &&
           (await rel.checkMigrations(plan.airflow.version, database.database));
-        if (restoredAlready) {
-          took = 0;
-        } else if (choice.method === 'downgrade') {
-          took = (
-            await rel.downgrade(
+        const bringBack = async (): Promise<{ durationMs: number }> => {
+          if (restoredAlready) return { durationMs: 0 };
+          if (choice.method === 'downgrade')
+            return rel.downgrade(
               plan.spec.upgrade.toVersion,
               plan.airflow.version,
               database.database,
               heartbeat,
-            )
-          ).durationMs;
-        } else if (backup?.strategy === 'pg-dump' && backup.sha256) {
-          took = (await database.restoreDump(backup.location, backup.sha256, heartbeat)).durationMs;
-        } else if (backup?.strategy === 'clone') {
-          took = (await database.restoreClone(backup.location, backup.cloneOid)).durationMs;
-        } else {
+            );
+          if (backup?.strategy === 'pg-dump' && backup.sha256)
+            return database.restoreDump(backup.location, backup.sha256, heartbeat);
+          if (backup?.strategy === 'clone') return database.restoreClone(backup.location, backup.cloneOid);
           throw new PermanentFault('no backup to restore from, and the plan does not allow a downgrade');
-        }
+        };
+        const took = (await bringBack()).durationMs;
         const rowCounts = await database.rowCounts(HISTORY_TABLES);
         const checksumsMatch =
           choice.method === 'restore' && backup
-            ? sameChecksums(await database.tableChecksums(HISTORY_TABLES), backup.checksums)
+            ? sameHistory(await database.tableChecksums(HISTORY_TABLES), backup.checksums)
             : null;
         if (checksumsMatch === false)
           throw new PermanentFault(
@@ -682,8 +676,12 @@ async function waitScheduled(
   }
 }
 
-function sameChecksums(now: Record<string, string>, before: Record<string, string>): boolean {
-  return Object.keys(before).every((t) => now[t] === before[t]);
+/** The history tables as they are now: exact counts and checksums. */
+async function historyOf(database: UpgradeDatabasePort) {
+  return {
+    rowCounts: await database.rowCounts(HISTORY_TABLES),
+    checksums: await database.tableChecksums(HISTORY_TABLES),
+  };
 }
 
 /** This activity's attempt (1 outside an activity, as in a direct call). */

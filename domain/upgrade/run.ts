@@ -239,6 +239,12 @@ export function emptyUpgradeEvidence(): UpgradeEvidence {
   };
 }
 
+/** The history tables hold the same rows in both readings (table -> checksum). */
+export function sameHistory(a: Record<string, string>, b: Record<string, string>): boolean {
+  const tables = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...tables].every((t) => a[t] === b[t]);
+}
+
 /** Scheduler down -> healthy on the new release: what users of Airflow waited. */
 export function downtimeMs(ev: UpgradeEvidence): number | null {
   const from = ev.drain?.stoppedAt;

@@ -14,15 +14,14 @@ import { changeSteps } from './steps.js';
 type ChangeRun = Run<AnyPlan, ChangeEvidence>;
 
 /**
- * Pushes the stage's revert, applies `deployed` (the stage as it goes out; a drill may alter it) and
- * waits until every component carries it. A red rollout is a GateFailed in `phase`.
+ * Pushes the stage's revert, then applies `deployed` (the stage as it goes out; a drill may alter it).
+ * The undo is on the stack before the apply, so an apply whose reply was lost is still undone.
  */
-export async function applyStage(
+export async function applyWithUndo(
   run: ChangeRun,
   undo: UndoStack,
   stage: ChangeStage,
-  deployed: ChangeStage,
-  phase: string,
+  deployed: ChangeStage = stage,
 ): Promise<void> {
   const { plan } = run;
   const steps = changeSteps(plan);
@@ -42,9 +41,23 @@ export async function applyStage(
   );
   revertHandle = applied.revertHandle;
   run.evidence.applies.push(applied);
+}
+
+/**
+ * Pushes the stage's revert, applies `deployed` and waits until every component carries it. A red
+ * rollout is a GateFailed in `phase`.
+ */
+export async function applyStage(
+  run: ChangeRun,
+  undo: UndoStack,
+  stage: ChangeStage,
+  deployed: ChangeStage,
+  phase: string,
+): Promise<void> {
+  await applyWithUndo(run, undo, stage, deployed);
   const rollout = await run.step(
     `rollout ${stage.label}`,
-    () => steps.waitForRollout({ plan, expectEnv: deployed.env }),
+    () => changeSteps(run.plan).waitForRollout({ plan: run.plan, expectEnv: deployed.env }),
     (r) =>
       `${r.components.filter((c) => c.ready).length}/${r.components.length} components carry the new env`,
   );

@@ -38,11 +38,18 @@ export async function healthBeforeChange(
     };
 }
 
-/** After the change rolled out: anything critical that got worse fails the change in `phase`. */
-export async function healthAfterChange(run: GatedRun, phase: string): Promise<void> {
+/**
+ * After the change rolled out: anything critical that got worse fails the change in `phase`. A change
+ * of release (an upgrade) reads Airflow as the new release serves it.
+ */
+export async function healthAfterChange(
+  run: GatedRun,
+  phase: string,
+  release: AnyPlan['airflow'] = run.plan.airflow,
+): Promise<void> {
   const before = run.evidence.health?.before;
   if (!run.evidence.health || !before) return;
-  const { assessment } = await readHealth(run, DEFAULT_HEALTH_OPTIONS, before);
+  const { assessment } = await readHealth(run, DEFAULT_HEALTH_OPTIONS, before, false, release);
   run.evidence.health.afterChange = assessment;
   if (assessment.row.status === 'red')
     throw new GateFailed(phase, {

@@ -21,24 +21,25 @@
  */
 import { workflowInfo } from '@temporalio/workflow';
 import { DEFAULT_HEALTH_OPTIONS } from '../../domain/assessment/options.js';
-import type { ChangeStage } from '../../domain/evidence.js';
 import { formatBytes, formatCount } from '../../domain/figures.js';
 import { AIRFLOW_VERSION_KEY, UPGRADE_KIND } from '../../domain/upgrade/kind.js';
 import type { UpgradePlan } from '../../domain/upgrade/plan.js';
 import {
   downtimeMs,
   emptyUpgradeEvidence,
+  sameHistory,
   type ScheduleCheck,
   type UpgradeEvidence,
   type UpgradeInput,
   type UpgradeResult,
 } from '../../domain/upgrade/run.js';
-import { changeSteps } from '../change/steps.js';
-import type { CompensationStep, UndoStack } from '../engine/compensation.js';
+import { applyWithUndo } from '../change/deploy.js';
+import type { CompensationStep } from '../engine/compensation.js';
 import { GateFailed } from '../engine/errors.js';
 import type { Run } from '../engine/run.js';
 import { runRunbook, type Runbook } from '../engine/runbook.js';
 import { readHealth } from '../health/steps.js';
+import { healthAfterChange, healthAfterRollbackStep } from '../health/gate.js';
 import { upgradeSteps } from './steps.js';
 
 type UpgradeRun = Run<UpgradePlan, UpgradeEvidence>;
@@ -184,7 +185,8 @@ const airflowUpgradeRunbook: Runbook<UpgradePlan, UpgradeEvidence> = {
     migrated = true;
 
     run.enter('SWITCH', `starting every component on Airflow ${to}`);
-    await switchRelease(run, undo, {
+    // The env file names the new release (its revert pushed first); nothing restarts until start.
+    await applyWithUndo(run, undo, {
       label: `airflow ${to}`,
       thresholdBytes: 0,
       env: { [AIRFLOW_VERSION_KEY]: to },
@@ -202,7 +204,7 @@ const airflowUpgradeRunbook: Runbook<UpgradePlan, UpgradeEvidence> = {
       (v) => versionsSummary(v.components, v.migrationsCurrent),
     );
     if (!ev.versions.gate.passed) throw new GateFailed('VERIFY', ev.versions.gate);
-    await healthOnRelease(run, to);
+    await healthAfterChange(run, 'VERIFY', { ...plan.airflow, version: to });
 
     run.enter('VALIDATE', `critical DAGs first, then ${plan.spec.validation.dagId}, then the schedule`);
     const healthyAt = Date.parse(ev.started.healthyAt);
@@ -252,16 +254,7 @@ const airflowUpgradeRunbook: Runbook<UpgradePlan, UpgradeEvidence> = {
         },
       },
     ];
-    const before = ev.health?.before;
-    if (ev.health && before)
-      steps.push({
-        name: 'leftHealthy',
-        run: async () => {
-          const health = ev.health;
-          if (health)
-            health.afterRollback = (await readHealth(run, DEFAULT_HEALTH_OPTIONS, before)).assessment;
-        },
-      });
+    steps.push(...healthAfterRollbackStep(run));
     return steps;
   },
 
@@ -280,49 +273,6 @@ async function backupStep(run: UpgradeRun) {
       `${b.location}${b.bytes !== null ? `, ${formatBytes(b.bytes)}` : ''}${b.tocEntries !== null ? `, ${b.tocEntries} entries listed` : ''} in ${seconds(b.durationMs)}`,
   );
   return backup;
-}
-
-/** The env file names the new release; its revert goes on the stack first. Nothing restarts here. */
-async function switchRelease(run: UpgradeRun, undo: UndoStack, stage: ChangeStage): Promise<void> {
-  const { plan } = run;
-  const steps = changeSteps(plan);
-  let revertHandle: string | null = null;
-  undo.push(`revert ${stage.label}`, async () => {
-    const revert = await run.step(
-      `revert ${stage.label}`,
-      () => steps.revertChange({ plan, stage, revertHandle, changeId: run.changeId }),
-      (r) => (r.changed ? `reverted (${r.ref})` : 'nothing to revert'),
-    );
-    run.evidence.reverts.push(revert);
-  });
-  const applied = await run.step(
-    `apply ${stage.label}`,
-    () => steps.applyChange({ plan, stage, changeId: run.changeId }),
-    (a) => (a.changed ? `deployed ${a.ref}` : `already live (${a.ref})`),
-  );
-  revertHandle = applied.revertHandle;
-  run.evidence.applies.push(applied);
-}
-
-/** The health checks on the new release against before: anything critical that got worse fails VERIFY. */
-async function healthOnRelease(run: UpgradeRun, version: string): Promise<void> {
-  const health = run.evidence.health;
-  const before = health?.before;
-  if (!health || !before) return;
-  const { assessment } = await readHealth(run, DEFAULT_HEALTH_OPTIONS, before, false, {
-    ...run.plan.airflow,
-    version,
-  });
-  health.afterChange = assessment;
-  if (assessment.row.status === 'red')
-    throw new GateFailed('VERIFY', {
-      passed: false,
-      reasons: [`${assessment.row.name}: ${assessment.row.detail}`],
-    });
-}
-
-function sameHistory(a: Record<string, string>, b: Record<string, string>): boolean {
-  return Object.keys(a).every((t) => a[t] === b[t]) && Object.keys(b).every((t) => a[t] === b[t]);
 }
 
 function versionsSummary(
