@@ -29,6 +29,8 @@ import type { StateStoreDbPort, StateStoreHealPort, StateStoreProbesPort } from 
 import type {
   AirflowReleasesPort,
   ComponentPowerPort,
+  HelmValuesPort,
+  MigrationJobPort,
   UpgradeDatabasePort,
   UpgradeInventoryPort,
 } from './upgrade-ports.js';
@@ -232,6 +234,10 @@ export interface Adapters {
   upgradeInventory?: AdapterSource<UpgradeInventoryPort, UpgradePlan>;
   /** The upgrade: the REST API of the release running (v1 on Airflow 2, v2 on Airflow 3). */
   upgradeDagRuns?: AdapterSource<UpgradeDagRunsPort, UpgradePlan>;
+  /** The upgrade on Kubernetes: the Helm chart's migration Job the GitOps tool applies. */
+  migrationJob?: AdapterSource<MigrationJobPort, UpgradePlan>;
+  /** The upgrade on Kubernetes: the Helm values in the GitOps repo, read by PREFLIGHT. */
+  helmValues?: AdapterSource<HelmValuesPort, UpgradePlan>;
 }
 
 /** The plan a key's factory takes: a change runbook's plan, or any inspected one. */
@@ -267,9 +273,11 @@ const ADAPTER_NAMES: Record<keyof Adapters, string> = {
   signatures: 'signature verification (ssh-keygen)',
   upgradeDb: 'metadata DB backup and restore (pg_dump / pg_restore)',
   airflowReleases: 'Airflow releases (venvs and their CLI)',
-  componentPower: 'component stop/start (local supervisor)',
+  componentPower: 'component stop/start (local supervisor, Kubernetes scale)',
   upgradeInventory: 'component inventory (probe)',
   upgradeDagRuns: 'Airflow REST API (DAG runs across releases)',
+  migrationJob: 'the Helm chart migration Job (Kubernetes)',
+  helmValues: 'Helm values (GitOps repo)',
 };
 
 /** The port behind `Adapters[K]` (ports are objects, so excluding functions leaves the port). */

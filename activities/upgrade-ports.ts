@@ -100,3 +100,34 @@ export interface ComponentPowerPort {
 export interface UpgradeInventoryPort {
   inventory(component: string): Promise<ComponentInventory>;
 }
+
+/** What the chart's migration Job did for an image (Kubernetes targets). */
+export interface MigrationJobRun {
+  job: string;
+  image: string;
+  succeeded: boolean;
+  /** The Job's own start and end (status.startTime, completionTime or the Failed condition's time). */
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** The Job controller's reason and message when it failed. */
+  reason: string;
+}
+
+/**
+ * The Helm chart's migration Job, applied by the GitOps tool as a plain resource
+ * (migrateDatabaseJob.useHelmHooks false): cutover never creates it, it waits for the one the CD
+ * made for the new image.
+ */
+export interface MigrationJobPort {
+  readonly jobName: string;
+  /** Waits until the Job running `release`'s image has completed or failed (timeoutMs: an error). */
+  awaitFor(args: { release: string; timeoutMs: number; heartbeat?: Heartbeat }): Promise<MigrationJobRun>;
+}
+
+/** The Helm values in the GitOps repo, read (the change itself goes through the ChangePort). */
+export interface HelmValuesPort {
+  /** Where they are read, for a check's detail. */
+  describe(): string;
+  /** The values of `keys` at a dotted location (`.` the root); null = absent. */
+  read(location: string, keys: string[]): Promise<Record<string, string | null>>;
+}

@@ -27,6 +27,7 @@ import type { Document, Pair, YAMLSeq } from 'yaml';
 import type { AppliedChange, ChangePort } from '../activities/adapters.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import type { ChangeStage } from '../domain/evidence.js';
+import { VALUES_ROOT } from '../domain/helm-values.js';
 import type { Plan } from '../domain/plan.js';
 
 export type GitOpsSettings = Extract<Plan['change'], { mode: 'gitops' }>;
@@ -72,10 +73,13 @@ function pairIn(map: YAMLMap, key: string): Pair | undefined {
   return map.items.find((p) => keyOf(p) === key);
 }
 
-/** Resolves a dotted location; keys may themselves hold dots (the longest key that matches wins). */
+/**
+ * Resolves a dotted location; keys may themselves hold dots (the longest key that matches wins).
+ * `.` is the file's root map (the chart's own values, e.g. its `airflowVersion`).
+ */
 function locate(doc: Document, location: string, file: string): Located {
   let node: unknown = doc.contents;
-  let rest = location;
+  let rest = location === VALUES_ROOT ? '' : location;
   while (rest !== '') {
     if (!isMap(node)) {
       throw new PermanentFault(`${file}: location ${location} not found (no map above "${rest}")`);
@@ -529,6 +533,22 @@ export class GitOpsChange implements ChangePort {
       (c) =>
         c.trailers.get(TRAILER_CHANGE)?.includes(changeId) && c.trailers.get(TRAILER_STAGE)?.includes(stage),
     );
+  }
+
+  /**
+   * What the base branch's values file holds for `keys` at `location` (null = absent); a location
+   * that does not exist reads as every key absent. Read-only (the managed clone is reset to it).
+   */
+  async readAt(location: string, keys: string[]): Promise<Record<string, string | null>> {
+    await this.sync();
+    const text = await this.readValuesFile();
+    try {
+      return readValues(text, location, keys, this.settings.valuesFile);
+    } catch (err) {
+      if (err instanceof PermanentFault && / not found /.test(err.message))
+        return Object.fromEntries(keys.map((k) => [k, null]));
+      throw err;
+    }
   }
 
   async diff(stage: ChangeStage): Promise<string> {

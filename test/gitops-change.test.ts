@@ -461,3 +461,41 @@ test('shapes the splicer leaves to the Document API keep comments; URLs with use
   );
   assert.doesNotMatch(change.describeDestination(), /hunter2/);
 });
+
+test('location "." is the values root: the chart release keys edited in place, read back by readAt, absent locations read as absent', async () => {
+  const text = [
+    '# the official chart',
+    'airflowVersion: "3.2.2"   # bump with the image',
+    'defaultAirflowTag: "3.2.2"',
+    'migrateDatabaseJob:',
+    '  enabled: true',
+    '  useHelmHooks: false',
+    'scheduler:',
+    '  replicas: 2',
+    '',
+  ].join('\n');
+  const out = setValues(text, '.', { airflowVersion: '3.3.2', defaultAirflowTag: '3.3.2' });
+  assert.equal(
+    out,
+    text
+      .replace('airflowVersion: "3.2.2"', 'airflowVersion: "3.3.2"')
+      .replace('Tag: "3.2.2"', 'Tag: "3.3.2"'),
+  );
+  assert.deepEqual(readValues(out, '.', ['airflowVersion', 'executor']), {
+    airflowVersion: '3.3.2',
+    executor: null,
+  });
+  const o = await origin(text);
+  const g = new GitOpsChange(settings(o.origin, { location: '.' }), o.workDir, { env: gitEnv });
+  assert.deepEqual(await g.readAt('migrateDatabaseJob', ['enabled', 'useHelmHooks']), {
+    enabled: 'true',
+    useHelmHooks: 'false',
+  });
+  assert.deepEqual(await g.readAt('createUserJob', ['useHelmHooks']), { useHelmHooks: null });
+  const applied = await g.apply({
+    stage: { label: 'airflow 3.3.2', thresholdBytes: 0, env: { airflowVersion: '3.3.2' } },
+    changeId: 'wf@root',
+  });
+  assert.equal(applied.changed, true);
+  assert.match(show(o.origin), /^airflowVersion: "3\.3\.2" {3}# bump with the image$/m);
+});

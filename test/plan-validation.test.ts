@@ -411,7 +411,20 @@ void test('an AirflowUpgrade plan: each mistake refused by cutover validate with
       'airflow.api: the upgrade proves the new release with DAG runs through the REST API',
     ],
     [
-      'upgrade-kubernetes.yaml',
+      'upgrade-kubernetes-configmap.yaml',
+      (p) => {
+        p.target = {
+          kind: 'kubernetes',
+          namespace: 'airflow',
+          release: 'airflow',
+          components: [{ name: 'scheduler', workload: { kind: 'Deployment', name: 'airflow-scheduler' } }],
+        };
+        p.change = { mode: 'configmap', configMap: 'airflow-env' };
+      },
+      "change.mode: an upgrade on kubernetes changes the image, which comes from the Helm chart's values",
+    ],
+    [
+      'upgrade-kubernetes-no-workload.yaml',
       (p) => {
         p.target = {
           kind: 'kubernetes',
@@ -419,9 +432,23 @@ void test('an AirflowUpgrade plan: each mistake refused by cutover validate with
           release: 'airflow',
           components: [{ name: 'scheduler' }],
         };
-        p.change = { mode: 'configmap', configMap: 'airflow-env' };
+        p.change = { mode: 'gitops', repo: '/srv/infra.git', valuesFile: 'values.yaml', location: '.' };
       },
-      'target.kind: AirflowUpgrade runs on a local target in this release',
+      "target.components[0].workload: the upgrade scales scheduler's Deployment or StatefulSet to 0 and back",
+    ],
+    [
+      'upgrade-kubernetes-major.yaml',
+      (p) => {
+        p.target = {
+          kind: 'kubernetes',
+          namespace: 'airflow',
+          release: 'airflow',
+          components: [{ name: 'scheduler', workload: { kind: 'Deployment', name: 'airflow-scheduler' } }],
+        };
+        p.change = { mode: 'gitops', repo: '/srv/infra.git', valuesFile: 'values.yaml', location: '.' };
+        p.airflow.version = '2.11.2';
+      },
+      'spec.upgrade.toVersion: a major upgrade (2.11.2 -> 3.3.2) on kubernetes is not built',
     ],
     [
       'upgrade-duplicate-critical.yaml',

@@ -182,6 +182,15 @@ function script(journal: string[], o: Options): Scripted {
         );
       return { ...T, fromRevision: 'abc', toRevision: 'def', durationMs: 4000, outputTail: '' };
     },
+    'upgrade.awaitMigrationJob': async () => {
+      journal.push('await migration job');
+      if (o.migrationFails)
+        throw ApplicationFailure.nonRetryable(
+          "the chart's migration Job airflow-run-airflow-migrations (apache/airflow:3.3.2) failed: BackoffLimitExceeded",
+          'PermanentFault',
+        );
+      return { ...T, fromRevision: 'abc', toRevision: 'def', durationMs: 4000, outputTail: '' };
+    },
     'upgrade.start': async ({ version }) => {
       journal.push(`start ${version}`);
       return {
@@ -388,6 +397,63 @@ describe('the upgrade runbook decides', { timeout: 120_000 }, () => {
     );
     assert.equal(result.status.evidence.restore?.checksumsMatch, true);
     assert.equal(result.productionChanged, false);
+  });
+
+  const kubePlan = upgradePlanSchema.parse({
+    ...planInput,
+    target: {
+      kind: 'kubernetes',
+      namespace: 'airflow',
+      release: 'airflow',
+      components: [
+        { name: 'scheduler', workload: { kind: 'Deployment', name: 'airflow-scheduler' } },
+        { name: 'triggerer', workload: { kind: 'StatefulSet', name: 'airflow-triggerer' } },
+      ],
+    },
+    change: { mode: 'gitops', repo: '/srv/infra.git', valuesFile: 'values.yaml', location: '.' },
+  });
+
+  test('kubernetes: the merge before the chart migration Job, then the scale-up; the local order unchanged', async () => {
+    const { result, journal } = await run(input({}, kubePlan), {}, (status, h) =>
+      approve(status, h, kubePlan),
+    );
+    assert.equal(result.outcome, 'DONE', result.reason);
+    assert.deepEqual(journal, [
+      'preflight',
+      'rehearse',
+      'backup 1',
+      'drain',
+      'measure',
+      'apply airflowVersion=3.3.2,defaultAirflowTag=3.3.2',
+      'await migration job',
+      'start 3.3.2',
+      'verify 3.3.2',
+      'validate hourly',
+    ]);
+  });
+
+  test('kubernetes, the migration Job fails: the DB restored BEFORE the merge is reverted, then the old release scaled back', async () => {
+    const { result, journal } = await run(
+      input({ inject: 'break-migration' }, kubePlan),
+      { migrationFails: true },
+      (status, h) => approve(status, h, kubePlan),
+    );
+    assert.equal(result.outcome, 'ROLLED_BACK', result.reason);
+    assert.deepEqual(journal, [
+      'preflight',
+      'rehearse',
+      'backup 1',
+      'drain',
+      'measure',
+      'inject',
+      'apply airflowVersion=3.3.2,defaultAirflowTag=3.3.2',
+      'await migration job',
+      'restore restore (not migrated)',
+      'revert env',
+      'start 3.2.2',
+      'verify 3.2.2',
+    ]);
+    assert.match(result.reason, /^MIGRATE failed .*BackoffLimitExceeded/);
   });
 
   test('a failed validation with a production run since the switch: downgrade keeps it, then it runs again on the old release', async () => {

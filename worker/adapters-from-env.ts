@@ -68,7 +68,13 @@ import { AirflowReleases } from '../adapters/airflow-releases.js';
 import { PgBackup } from '../adapters/pg-backup.js';
 import { UpgradeDatabase } from '../adapters/upgrade-database.js';
 import { UpgradeInventoryProbe } from '../adapters/upgrade-inventory.js';
-import type { ComponentPowerPort, UpgradeInventoryPort } from '../activities/upgrade-ports.js';
+import type {
+  ComponentPowerPort,
+  HelmValuesPort,
+  MigrationJobPort,
+  UpgradeInventoryPort,
+} from '../activities/upgrade-ports.js';
+import { KubeAirflowWorkloads } from '../adapters/kube/airflow-workloads.js';
 import type { UpgradePlan } from '../domain/upgrade/plan.js';
 
 export type TargetKind = AnyPlan['target']['kind'];
@@ -506,16 +512,21 @@ export function adaptersFromEnv(
     }
     return db;
   };
-  const localOnly = (plan: UpgradePlan, what: string): LocalTarget => {
-    if (plan.target.kind !== 'local') throw adapterMissing(what, 'upgrade a Kubernetes target (not built)');
-    return plan.target;
-  };
-  /** One per env file and DB: each keeps a CLI per installed release. */
+  /**
+   * One per target and DB: each keeps a CLI per installed release. On a Kubernetes target the
+   * worker's own installs of the releases (.venvs/) render the SQL, rehearse and check the schema
+   * over the direct connection; the pods run the images. The config lint of a local component's
+   * env is a major upgrade's, which the plan refuses on Kubernetes.
+   */
   const releasesByTarget = new Map<string, AirflowReleases>();
   const airflowReleases = (plan: UpgradePlan): AirflowReleases => {
-    const target = localOnly(plan, 'Airflow releases');
+    const target = plan.target;
     const db = upgradeDatabase(plan);
-    const key = `${envFileOf(target)}\u0000${db.database}`;
+    const where =
+      target.kind === 'local'
+        ? envFileOf(target)
+        : `${target.context ?? ''}/${target.namespace}/${target.release}`;
+    const key = `${where}\u0000${db.database}`;
     const known = releasesByTarget.get(key);
     if (known) return known;
     const releases = new AirflowReleases({
@@ -529,14 +540,49 @@ export function adaptersFromEnv(
       },
       // Airflow's CLI reads SQLAlchemy URLs; the venvs carry psycopg2, SQLAlchemy's default for them.
       dbUrlFor: (name) => db.urlFor(name).replace(/^postgres(ql)?:\/\//, 'postgresql+psycopg2://'),
-      componentEnv: () => localComponentEnv(readEnvFileVars(envFileOf(target)), env),
+      componentEnv: () => {
+        if (target.kind !== 'local')
+          throw new PermanentFault(
+            'the config lint reads a local component’s env; a Kubernetes target’s is in its pods',
+          );
+        return localComponentEnv(readEnvFileVars(envFileOf(target)), env);
+      },
       ruffBin: path.join(venvDir(env), 'bin', 'ruff'),
     });
     releasesByTarget.set(key, releases);
     return releases;
   };
+  /** A Kubernetes target's workloads and the chart's migration Job, through its kubeconfig. */
+  const kubeWorkloads = (plan: UpgradePlan): KubeAirflowWorkloads | null =>
+    plan.target.kind === 'kubernetes'
+      ? new KubeAirflowWorkloads({
+          kubeConfig: kube(plan.target).kc,
+          namespace: plan.target.namespace,
+          release: plan.target.release,
+          components: plan.target.components,
+        })
+      : null;
+  const migrationJob = (plan: UpgradePlan): MigrationJobPort => {
+    const k = kubeWorkloads(plan);
+    if (!k)
+      throw adapterMissing('the Helm chart migration Job', 'wait for a migration Job on a local target');
+    return k;
+  };
+  const helmValues = (plan: UpgradePlan): HelmValuesPort => {
+    const settings = plan.change;
+    if (settings.mode !== 'gitops')
+      throw adapterMissing('Helm values (GitOps repo)', `read Helm values with change mode ${settings.mode}`);
+    const g = new GitOpsChange(settings, gitopsWorkDir, { env });
+    return {
+      describe: () => g.describeDestination(),
+      read: (location, keys) => g.readAt(location, keys),
+    };
+  };
   const componentPower = (plan: UpgradePlan): ComponentPowerPort => {
-    const supervisor = localSupervisor(localOnly(plan, 'component stop/start'));
+    const onKube = kubeWorkloads(plan);
+    if (onKube) return onKube;
+    if (plan.target.kind !== 'local') throw adapterMissing('component stop/start', 'stop the components');
+    const supervisor = localSupervisor(plan.target);
     return {
       async stop(args) {
         const done = await supervisor.stop(args);
@@ -585,6 +631,8 @@ export function adaptersFromEnv(
       componentPower,
       upgradeInventory,
       upgradeDagRuns: airflowApi,
+      migrationJob,
+      helmValues,
       metadb,
       probes: probesFor,
       change,
@@ -614,7 +662,7 @@ export function adaptersFromEnv(
       'object storage (S3 via the AWS SDK): the bucket lifecycle rule (s3:GetLifecycleConfiguration, s3:PutLifecycleConfiguration) and the orphan report (s3:ListBucket, direct metadata-DB access)',
       'deployment health checks: pods, events, claims and nodes (kubernetes, read-only), the supervisor (local), the health endpoint, import errors and DAG warnings (REST API), DAG visibility and heartbeats (direct metadata DB)',
       "signed approvals: SSH signatures checked with ssh-keygen -Y verify against the plan's approval.allowedSigners",
-      'upgrade (AirflowUpgrade, local targets): pg_dump/pg_restore and clones of the direct metadata DB, the Airflow venvs of .venvs/ and their CLI, stop/start through the supervisor, the inventory probe in every component',
+      'upgrade (AirflowUpgrade): pg_dump/pg_restore and clones of the direct metadata DB, the Airflow venvs of .venvs/ and their CLI, the inventory probe in every component; local targets: stop/start through the supervisor; kubernetes targets: the workloads scaled to 0 and back, the Helm values read from the GitOps repo, the chart migration Job waited for',
       "Airflow REST API from the plan's airflow.api (credentials from the env vars it names; S3 via AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and the AWS SDK's credential chain)",
     ],
     async close() {

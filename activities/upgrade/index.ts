@@ -35,11 +35,12 @@ import {
 } from '../../domain/upgrade/run.js';
 import { compareReleases, isMajorUpgrade } from '../../domain/upgrade/version.js';
 import { requireAdapter, type Adapters } from '../adapters.js';
-import type { UpgradeDatabasePort } from '../upgrade-ports.js';
+import type { HelmValuesPort, UpgradeDatabasePort } from '../upgrade-ports.js';
 import { PermanentFault } from '../engine/errors.js';
 import { gate, timed } from '../engine/timing.js';
 import { dumpFileName, planAtRelease, rehearsalDatabase, cloneDatabaseName } from './names.js';
 import { chooseRestoreMethod } from './restore-method.js';
+import { locationUnder } from '../../domain/helm-values.js';
 
 type Prefixed<T> = { [K in keyof T & string as `upgrade.${K}`]: T[K] };
 
@@ -78,6 +79,10 @@ export function upgradeActivities(adapters: Adapters) {
   const api = (plan: UpgradePlan, version: string, needs: string) =>
     requireAdapter(adapters, 'upgradeDagRuns', planAtRelease(plan, version), needs);
   const components = (plan: UpgradePlan) => plan.target.components.map((c) => c.name);
+  const helmValues = (plan: UpgradePlan, needs: string) =>
+    requireAdapter(adapters, 'helmValues', plan, needs);
+  const migrationJob = (plan: UpgradePlan, needs: string) =>
+    requireAdapter(adapters, 'migrationJob', plan, needs);
 
   async function inventories(plan: UpgradePlan, needs: string): Promise<ComponentInventory[]> {
     const port = inventory(plan, needs);
@@ -202,6 +207,15 @@ export function upgradeActivities(adapters: Adapters) {
 
         const where = await backupDestination(plan, sizeBytes);
         row('backup destination', where.red, where.ok, where.amber);
+
+        if (plan.change.mode === 'gitops' && plan.target.kind === 'kubernetes') {
+          const chart = await chartValues(
+            helmValues(plan, 'read the Helm values'),
+            plan.change.location,
+            from,
+          );
+          row('migrateDatabaseJob', chart.red, chart.ok);
+        }
 
         const installed = uniqueProviders(found);
         const providers = targetInstall ? await rel.providerFindings(to, installed) : [];
@@ -394,6 +408,40 @@ export function upgradeActivities(adapters: Adapters) {
           // A half-migrated schema is not retried blindly: the rollback restores it.
           throw new PermanentFault(`airflow db migrate (${to}) failed: ${message(err)}`);
         }
+      });
+    },
+
+    /**
+     * Kubernetes: the chart's migration Job that the GitOps tool made for the new image, waited for
+     * until it completes (the record) or fails (a PermanentFault: the rollback restores the DB).
+     * Cutover never runs it, so a retry waits for the same Job: it migrates once.
+     */
+    async awaitMigrationJob({
+      plan,
+      fromRevision,
+    }: {
+      plan: UpgradePlan;
+      fromRevision: string;
+    }): Promise<MigrationRecord> {
+      const jobs = migrationJob(plan, 'wait for the chart migration Job');
+      const database = db(plan, 'read the schema revision');
+      const to = plan.spec.upgrade.toVersion;
+      const timeoutMs =
+        durationMs(plan.rollout.timeout) + durationMs(plan.spec.rehearsal.maxMigrationTime ?? '2h');
+      return timed(async () => {
+        const run = await jobs.awaitFor({ release: to, timeoutMs, heartbeat });
+        const took =
+          run.startedAt && run.finishedAt ? Date.parse(run.finishedAt) - Date.parse(run.startedAt) : 0;
+        if (!run.succeeded)
+          throw new PermanentFault(
+            `the chart's migration Job ${run.job} (${run.image}) failed: ${run.reason}`,
+          );
+        return {
+          fromRevision,
+          toRevision: await database.revision(),
+          durationMs: took,
+          outputTail: `Job ${run.job} (${run.image}) complete`,
+        };
       });
     },
 
@@ -644,6 +692,36 @@ async function backupDestination(
         ? [`${b.to} has ${formatBytes(free)} free for a dump of a ${formatBytes(dbBytes)} DB`]
         : [],
     ok: `${b.to}, ${formatBytes(free)} free`,
+  };
+}
+
+/**
+ * The chart's values PREFLIGHT needs on Kubernetes: a migration Job the GitOps tool applies as a
+ * plain resource (enabled, useHelmHooks false: a hook is not run by Argo CD / Flux the way `helm
+ * upgrade` runs it, so nothing would migrate), and the release the values name now. Absent keys
+ * are the chart's defaults (enabled true, useHelmHooks true).
+ */
+async function chartValues(
+  values: HelmValuesPort,
+  location: string,
+  from: string,
+): Promise<{ red: string[]; ok: string }> {
+  const job = await values.read(locationUnder(location, 'migrateDatabaseJob'), ['enabled', 'useHelmHooks']);
+  const root = await values.read(location, ['airflowVersion', 'defaultAirflowTag']);
+  const red: string[] = [];
+  if (job.enabled === 'false')
+    red.push(
+      'migrateDatabaseJob.enabled is false: the chart makes no migration Job, so nothing would migrate the DB for the new image',
+    );
+  if (job.useHelmHooks !== 'false')
+    red.push(
+      `migrateDatabaseJob.useHelmHooks is ${job.useHelmHooks ?? 'unset (the chart default, true)'}: Argo CD and Flux do not run a Helm hook as helm upgrade does; set it to false so they apply the Job as a plain resource`,
+    );
+  if (root.airflowVersion !== null && root.airflowVersion !== from)
+    red.push(`airflowVersion is ${root.airflowVersion} in the values, not ${from} (airflow.version)`);
+  return {
+    red,
+    ok: `${values.describe()}: migrateDatabaseJob enabled without Helm hooks; airflowVersion ${root.airflowVersion ?? '(chart default)'}, defaultAirflowTag ${root.defaultAirflowTag ?? '(chart default)'}`,
   };
 }
 

@@ -3,11 +3,17 @@
  * is the release running now (x.y.z), plus the release to go to, how the metadata DB is backed up
  * before anything stops, the rehearsal, the DAGs that prove the new release, and how a rollback
  * brings the DB back.
+ *
+ * On a local target the switch is the env file's AIRFLOW_VERSION (change mode env-file). On a
+ * kubernetes target it is the official chart's `airflowVersion` and `defaultAirflowTag` in the Helm
+ * values, merged through GitOps (change mode gitops, `location` the chart's values in the file: `.`
+ * for the file's root), and the chart's migration Job migrates: the image comes from the values, so
+ * a ConfigMap cannot switch it.
  */
 import { z } from 'zod';
 import { apiVersionSchema, checkEnvelope, durationSchema, envelopeFields } from '../engine/plan.js';
 import { UPGRADE_KIND } from './kind.js';
-import { compareReleases, parseRelease, RELEASE_PATTERN } from './version.js';
+import { compareReleases, isMajorUpgrade, parseRelease, RELEASE_PATTERN } from './version.js';
 
 /** A PostgreSQL database name cutover makes (lowercase, digits, underscores; 63 bytes at most). */
 const databaseName = z
@@ -156,13 +162,28 @@ export const upgradePlanSchema = z
         message: 'the upgrade proves the new release with DAG runs through the REST API: give airflow.api',
       });
     }
-    if (plan.target.kind !== 'local') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['target', 'kind'],
-        message:
-          'AirflowUpgrade runs on a local target in this release; a Kubernetes upgrade (image tag via GitOps, the chart migration job) is not built yet',
+    if (plan.target.kind === 'kubernetes') {
+      if (plan.change.mode === 'configmap')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['change', 'mode'],
+          message:
+            "an upgrade on kubernetes changes the image, which comes from the Helm chart's values (airflowVersion, defaultAirflowTag), not from a ConfigMap: use mode gitops with the values file",
+        });
+      plan.target.components.forEach((c, i) => {
+        if (!c.workload)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['target', 'components', i, 'workload'],
+            message: `the upgrade scales ${c.name}'s Deployment or StatefulSet to 0 and back: name it (kind, name)`,
+          });
       });
+      if (parseRelease(from) && parseRelease(to) && isMajorUpgrade(from, to))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['spec', 'upgrade', 'toVersion'],
+          message: `a major upgrade (${from} -> ${to}) on kubernetes is not built: its Airflow 3 config lint reads a local component's config; upgrade within Airflow ${from.split('.')[0] ?? ''} here, or on a local target`,
+        });
     }
     const critical = plan.spec.validation.criticalDags;
     critical.forEach((dag, i) => {

@@ -19,6 +19,17 @@
  * - apps/v1 deployments and statefulsets: list, watch, get, update, patch; their /status
  *   subresource: get, update, patch. replicasets: list, get (read-only, derived from the
  *   Deployments' templates and pods: enough for kubectl rollout history/undo). No /scale.
+ * - batch/v1 jobs (minimal, for the Helm chart's migration Job): list, watch, get, create, delete.
+ *   A Job runs its first container's command (+ args) ONCE as a local process with that
+ *   container's env (image defaults, then env) and ends with status.succeeded or status.failed
+ *   and a Complete or Failed condition; no pods are made for it.
+ *
+ * Images: a container's `image` is `local/process` unless given. An Airflow image
+ * (`apache/airflow:<tag>`, any repository whose last part is `airflow`) names the Airflow release
+ * in its tag (`3.2.2`, `slim-3.2.2-python3.12`), and its processes run from that release's venv
+ * here (local/venv.ts airflowVenvFor: the default `.venv` or `.venvs/airflow-<version>`): the
+ * venv's bin first on PATH and VIRTUAL_ENV, as the image's own PATH would. A rollout of a new
+ * image therefore really changes which Airflow runs in the new pods.
  * - PATCH bodies: application/merge-patch+json (RFC 7386), application/strategic-merge-patch+json
  *   (merge keys for containers, env, volumes, ports, conditions; $patch and $setElementOrder
  *   directives), application/json-patch+json (RFC 6902); anything else 415. A patched or PUT
@@ -49,6 +60,7 @@ import type { Duplex } from 'node:stream';
 import { constants, tmpdir } from 'node:os';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { AirflowVersionNotInstalled, airflowVenvFor, pathWithVenvFirst } from '../../local/venv.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -61,6 +73,8 @@ export interface EnvVar {
 
 export interface TestContainer {
   name: string;
+  /** Default `local/process`; an Airflow image's tag picks the venv its processes run from. */
+  image?: string;
   env?: EnvVar[];
   envFrom?: { configMapRef: { name: string } }[];
   /** Informational (the image's entrypoint); exec runs whatever the client asks. */
@@ -212,6 +226,16 @@ export interface KubeApiServer {
     name: string,
     timeoutMs?: number,
   ): Promise<JsonObject>;
+  /** Sets the image of every container of the workload's pod template (a template change: a rollout). */
+  setWorkloadImage(kind: WorkloadKind, namespace: string, name: string, image: string): void;
+  /** Creates a batch/v1 Job (its process starts at once); a Job of that name must not exist. */
+  createJob(job: JsonObject): JsonObject;
+  /** Deletes the Job (its process killed when still running); false when there was none. */
+  deleteJob(namespace: string, name: string): boolean;
+  /** The Job as the API serves it, or null. */
+  getJob(namespace: string, name: string): JsonObject | null;
+  /** What the Job's process wrote (stdout then stderr), for a test's failure message. */
+  jobOutput(namespace: string, name: string): string;
   /** Every API request received so far (exec upgrades included). */
   requests(): RecordedRequest[];
   /** Execs started so far (for tests). */
@@ -310,6 +334,7 @@ const RESOURCES: Record<string, ResourceInfo> = {
   deployments: { plural: 'deployments', group: 'apps', kind: 'Deployment', apiVersion: 'apps/v1' },
   statefulsets: { plural: 'statefulsets', group: 'apps', kind: 'StatefulSet', apiVersion: 'apps/v1' },
   replicasets: { plural: 'replicasets', group: 'apps', kind: 'ReplicaSet', apiVersion: 'apps/v1' },
+  jobs: { plural: 'jobs', group: 'batch', kind: 'Job', apiVersion: 'batch/v1' },
   persistentvolumeclaims: {
     plural: 'persistentvolumeclaims',
     group: '',
@@ -692,10 +717,37 @@ export function jsonPatch(doc: Json, ops: Json): Json {
 
 // ---- workload JSON ------------------------------------------------------------------------------
 
+const DEFAULT_IMAGE = 'local/process';
+
+/**
+ * The venv an image's processes run from: an Airflow image's tag names its release (3.2.2,
+ * slim-3.2.2-python3.12); null for any other image, or a release not installed here (its
+ * processes then find no Airflow, as a pod of an image that does not exist never runs one).
+ */
+export function imageVenv(image: string | undefined): string | null {
+  const m = /^(?:.*\/)?([^/:@]+):([^/:@]+)$/.exec(image ?? '');
+  if (m?.[1] !== 'airflow') return null;
+  const release = /(\d+\.\d+\.\d+)/.exec(m[2] ?? '')?.[1];
+  if (!release) return null;
+  try {
+    return airflowVenvFor(release);
+  } catch (err) {
+    if (err instanceof AirflowVersionNotInstalled) return null;
+    throw err;
+  }
+}
+
+/** The env an image gives its processes before the pod's own: PATH (its venv's bin first) and VIRTUAL_ENV. */
+function imageEnv(image: string | undefined): Record<string, string> {
+  const base = process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin';
+  const venv = imageVenv(image);
+  return venv ? { PATH: pathWithVenvFirst(venv, base), VIRTUAL_ENV: venv } : { PATH: base };
+}
+
 function containerJson(c: TestContainer): JsonObject {
   return {
     name: c.name,
-    image: 'local/process',
+    image: c.image ?? DEFAULT_IMAGE,
     ...(c.command ? { command: c.command } : {}),
     ...(c.workingDir ? { workingDir: c.workingDir } : {}),
     env: (c.env ?? []).map((e) => ({ name: e.name, value: e.value })),
@@ -724,7 +776,15 @@ function containersFromJson(x: Json | undefined): TestContainer[] {
       ? c['command'].filter((s) => typeof s === 'string')
       : undefined;
     const workingDir = str(c['workingDir']);
-    out.push({ name, env, envFrom, ...(command ? { command } : {}), ...(workingDir ? { workingDir } : {}) });
+    const image = str(c['image']);
+    out.push({
+      name,
+      env,
+      envFrom,
+      ...(image ? { image } : {}),
+      ...(command ? { command } : {}),
+      ...(workingDir ? { workingDir } : {}),
+    });
   }
   return out;
 }
@@ -831,6 +891,11 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   const statics = new Map<string, Map<string, JsonObject>>(STATIC_PLURALS.map((pl) => [pl, new Map()]));
   const workloads = new Map<string, Workload>();
   const execs = new Set<Exec>();
+  /** batch/v1 Jobs by `<namespace>/<name>`, each with its one local process. */
+  const jobs = new Map<
+    string,
+    { obj: JsonObject; child: ChildProcessWithoutNullStreams | null; out: string }
+  >();
   /** Exec'd processes not yet exited (whatever became of their sockets). */
   const live = new Set<ChildProcessWithoutNullStreams>();
   const watchers = new Set<Watcher>();
@@ -864,10 +929,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   const snapshotEnv = (namespace: string, podName: string, containers: TestContainer[]) => {
     const out = new Map<string, Record<string, string>>();
     for (const c of containers) {
-      const env: Record<string, string> = {
-        PATH: process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
-        HOSTNAME: podName,
-      };
+      const env: Record<string, string> = { ...imageEnv(c.image), HOSTNAME: podName };
       for (const from of c.envFrom ?? []) {
         const cm = configMaps.get(key(namespace, from.configMapRef.name));
         if (cm) Object.assign(env, asLabels(cm['data']));
@@ -949,7 +1011,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
           ready,
           started: true,
           restartCount: 0,
-          image: 'local/process',
+          image: c.image ?? DEFAULT_IMAGE,
           imageID: '',
           containerID: `local://${p.uid}/${c.name}`,
           state: { running: { startedAt: p.created } },
@@ -1670,6 +1732,144 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     reconcile(w);
   };
 
+  // ---- jobs ----
+
+  const JOB = RESOURCES['jobs'] as ResourceInfo;
+
+  const putJob = (o: JsonObject, type: WatchEvent['type']) => {
+    rv++;
+    child(o, 'metadata')['resourceVersion'] = String(rv);
+    emit('jobs', type, o);
+  };
+
+  /** The Job's one run has ended: succeeded or failed, as the Job controller reports it. */
+  const finishJob = (k: string, ok: boolean, why: string) => {
+    const j = jobs.get(k);
+    if (!j) return;
+    j.child = null;
+    const now = timestamp();
+    const st = clone(obj(j.obj['status']));
+    Reflect.deleteProperty(st, 'active');
+    const cond = (type: string, reason: string, message: string): JsonObject => ({
+      type,
+      status: 'True',
+      lastProbeTime: now,
+      lastTransitionTime: now,
+      reason,
+      message,
+    });
+    if (ok) {
+      st['succeeded'] = 1;
+      st['completionTime'] = now;
+      st['conditions'] = [
+        cond('SuccessCriteriaMet', 'CompletionsReached', 'Reached expected number of succeeded pods'),
+        cond('Complete', 'CompletionsReached', 'Reached expected number of succeeded pods'),
+      ];
+    } else {
+      st['failed'] = 1;
+      st['conditions'] = [
+        cond('FailureTarget', 'BackoffLimitExceeded', `Job has reached the specified backoff limit (${why})`),
+        cond('Failed', 'BackoffLimitExceeded', 'Job has reached the specified backoff limit'),
+      ];
+    }
+    st['ready'] = 0;
+    st['terminating'] = 0;
+    j.obj['status'] = st;
+    putJob(j.obj, 'MODIFIED');
+  };
+
+  const createJob = (ns: string, body: JsonObject, dryRun: boolean): JsonObject => {
+    const md = obj(body['metadata']);
+    const name = str(md['name']);
+    if (!name) throw invalid(JOB, '', 'metadata.name', 'Required value: name or generateName is required');
+    if (jobs.has(key(ns, name)))
+      throw new ApiError(409, 'AlreadyExists', `jobs.batch "${name}" already exists`, gk(JOB, name));
+    const spec = clone(obj(body['spec']));
+    const template = obj(spec['template']);
+    const containers = containersFromJson(obj(template['spec'])['containers']);
+    const raw = obj(template['spec'])['containers'];
+    const first = Array.isArray(raw) ? obj(raw[0]) : {};
+    const args = Array.isArray(first['args']) ? first['args'].filter((a) => typeof a === 'string') : [];
+    const c = containers[0];
+    const command = [...(c?.command ?? []), ...args];
+    if (!c || command.length === 0)
+      throw invalid(
+        JOB,
+        name,
+        'spec.template.spec.containers[0].command',
+        'Required value: this test server runs the command',
+      );
+    spec['backoffLimit'] ??= 6;
+    spec['completions'] ??= 1;
+    spec['parallelism'] ??= 1;
+    const now = timestamp();
+    const o: JsonObject = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: {
+        ...clone(md),
+        name,
+        namespace: ns,
+        uid: randomUUID(),
+        resourceVersion: '',
+        generation: 1,
+        creationTimestamp: now,
+      },
+      spec,
+      status: { startTime: now, active: 1, ready: 0, terminating: 0 },
+    };
+    if (dryRun) return o;
+    const k = key(ns, name);
+    const env: Record<string, string> = { ...imageEnv(c.image), HOSTNAME: `${name}-${randomSuffix()}` };
+    for (const e of c.env ?? []) env[e.name] = e.value;
+    const rec: { obj: JsonObject; child: ChildProcessWithoutNullStreams | null; out: string } = {
+      obj: o,
+      child: null,
+      out: '',
+    };
+    jobs.set(k, rec);
+    putJob(o, 'ADDED');
+    const [program, ...rest] = command;
+    let proc: ChildProcessWithoutNullStreams;
+    try {
+      proc = spawn(program ?? '', rest, { env, cwd: c.workingDir, detached: true });
+    } catch (err) {
+      setImmediate(() => finishJob(k, false, String(err)));
+      return clone(o);
+    }
+    rec.child = proc;
+    const keep = (d: Buffer) => {
+      // The tail is enough to say why a migration failed.
+      rec.out = (rec.out + d.toString('utf8')).slice(-20_000);
+    };
+    proc.stdout.on('data', keep);
+    proc.stderr.on('data', keep);
+    proc.stdin.end();
+    let spawnError: string | null = null;
+    proc.on('error', (e) => {
+      spawnError = e.message;
+    });
+    proc.on('close', (code, signal) => {
+      if (jobs.get(k) !== rec) return; // deleted
+      finishJob(
+        k,
+        code === 0 && !spawnError,
+        spawnError ?? (signal ? `signal ${signal}` : `exit code ${code ?? '?'}`),
+      );
+    });
+    return clone(o);
+  };
+
+  const deleteJob = (ns: string, name: string): JsonObject | null => {
+    const k = key(ns, name);
+    const j = jobs.get(k);
+    if (!j) return null;
+    jobs.delete(k);
+    if (j.child) killGroup(j.child);
+    putJob(j.obj, 'DELETED');
+    return j.obj;
+  };
+
   // ---- generic writes ----
 
   const storedObject = (r: ResourceInfo, ns: string, name: string): JsonObject => {
@@ -1810,9 +2010,16 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     preferredVersion: { groupVersion: 'apps/v1', version: 'v1' },
   };
 
+  const BATCH_GROUP = {
+    name: 'batch',
+    versions: [{ groupVersion: 'batch/v1', version: 'v1' }],
+    preferredVersion: { groupVersion: 'batch/v1', version: 'v1' },
+  };
+
   const namespaces = () =>
     new Set([
       'default',
+      ...[...jobs.values()].map((j) => str(obj(j.obj['metadata'])['namespace']) ?? 'default'),
       ...[...pods.values()].map((x) => x.namespace),
       ...[...configMaps.values()].map((x) => str(obj(x['metadata'])['namespace']) ?? 'default'),
       ...[...workloads.values()].map((x) => x.namespace),
@@ -1826,6 +2033,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     if (stat) return [...stat.values()];
     if (plural === 'pods') return [...pods.values()].map(podJson);
     if (plural === 'configmaps') return [...configMaps.values()];
+    if (plural === 'jobs') return [...jobs.values()].map((j) => j.obj);
     if (plural === 'replicasets')
       return [...workloads.values()].flatMap((w) =>
         [...w.replicaSets].map(([hash, rs]) => replicaSetJson(w, hash, rs)),
@@ -2075,8 +2283,16 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       if (p === '/api')
         return send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
       if (p === '/apis')
-        return send(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [APPS_GROUP] });
+        return send(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [APPS_GROUP, BATCH_GROUP] });
       if (p === '/apis/apps') return send(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...APPS_GROUP });
+      if (p === '/apis/batch') return send(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...BATCH_GROUP });
+      if (p === '/apis/batch/v1')
+        return send(res, 200, {
+          kind: 'APIResourceList',
+          apiVersion: 'v1',
+          groupVersion: 'batch/v1',
+          resources: [discoveryResource('jobs', 'Job', true, ['create', 'delete', 'get', 'list', 'watch'])],
+        });
       if (p === '/api/v1')
         return send(res, 200, {
           kind: 'APIResourceList',
@@ -2166,7 +2382,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       ) ??
       /^\/apis\/apps\/v1(?:\/namespaces\/([^/]+))?\/(deployments|statefulsets|replicasets)(?:\/([^/]+)(?:\/([^/]+))?)?$/.exec(
         p,
-      );
+      ) ??
+      /^\/apis\/batch\/v1(?:\/namespaces\/([^/]+))?\/(jobs)(?:\/([^/]+)(?:\/([^/]+))?)?$/.exec(p);
     const r = m?.[2] ? RESOURCES[m[2]] : undefined;
     if (!m || !r || (m[3] !== undefined && m[1] === undefined))
       return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
@@ -2176,6 +2393,11 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     const dryRun = url.searchParams.getAll('dryRun').includes('All');
 
     if (name === null) {
+      if (method === 'POST' && r.plural === 'jobs' && ns !== null) {
+        const body = parseJson(await readBody(req));
+        if (!isObject(body)) throw badRequest('the body of the request must be a Job object');
+        return send(res, 201, createJob(ns, body, dryRun));
+      }
       if (method === 'POST' && r.plural === 'configmaps' && ns !== null) {
         const ct = mediaType(req);
         if (ct !== 'application/json' && ct !== '')
@@ -2209,6 +2431,22 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     }
     if (ns === null) throw notFound(r, name);
 
+    if (r.plural === 'jobs') {
+      const j = jobs.get(key(ns, name));
+      if (!j || sub !== null) throw notFound(r, name);
+      if (method === 'GET') return send(res, 200, clone(j.obj));
+      if (method === 'DELETE') {
+        if (!dryRun) deleteJob(ns, name);
+        return send(res, 200, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Success',
+          details: { ...gk(r, name), uid: obj(j.obj['metadata'])['uid'] ?? null },
+        });
+      }
+      throw methodNotAllowed();
+    }
     if (r.plural === 'pods') {
       if (sub === 'exec') throw badRequest('Upgrade request required');
       if (sub !== null)
@@ -2591,6 +2829,24 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
         await new Promise((r) => setTimeout(r, 20));
       }
     },
+    setWorkloadImage(kind, namespace, name, image) {
+      const w = workloadOf(kind, namespace, name);
+      const next = clone(w.obj);
+      const spec = obj(obj(obj(next['spec'])['template'])['spec']);
+      for (const c of Array.isArray(spec['containers']) ? spec['containers'] : [])
+        if (isObject(c)) c['image'] = image;
+      commit(RESOURCES[w.plural] as ResourceInfo, namespace, name, w.obj, next, null, false);
+    },
+    createJob(job) {
+      const ns = str(obj(job['metadata'])['namespace']) ?? 'default';
+      return createJob(ns, job, false);
+    },
+    deleteJob: (namespace, name) => deleteJob(namespace, name) !== null,
+    getJob: (namespace, name) => {
+      const j = jobs.get(key(namespace, name));
+      return j ? clone(j.obj) : null;
+    },
+    jobOutput: (namespace, name) => jobs.get(key(namespace, name))?.out ?? '',
     requests: () => recorded.map((x) => ({ ...x })),
     async close() {
       closed = true;
@@ -2614,6 +2870,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
         if (e.child) killGroup(e.child);
         e.ws.terminate();
       }
+      for (const j of jobs.values()) if (j.child) killGroup(j.child);
+      jobs.clear();
       for (const c of wss.clients) c.terminate();
       wss.close();
       server.closeAllConnections();

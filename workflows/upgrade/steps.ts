@@ -60,6 +60,17 @@ export function upgradeSteps(plan: UpgradePlan) {
       // A killed worker's retry finds the schema at head (or waits on the migration lock): it runs once.
       retry: retry(3),
     }),
+    awaitMigrationJob: step(
+      'upgrade.awaitMigrationJob',
+      "Waits for the Helm chart's migration Job the GitOps tool made for the new image (MIGRATE, Kubernetes).",
+      {
+        // The activity's own wait (the CD's sync and the migration) ends first, with a clear error.
+        startToCloseTimeout: rolloutMs + durationMs(plan.spec.rehearsal.maxMigrationTime ?? DB_WORK) + 60_000,
+        heartbeatTimeout: HEARTBEAT,
+        // It only waits: a retry waits for the same Job, which runs once.
+        retry: retry(3),
+      },
+    ),
     start: step('upgrade.start', 'Starts every component on the release the env file names (SWITCH).', {
       startToCloseTimeout: rolloutMs + 60_000,
       heartbeatTimeout: HEARTBEAT,

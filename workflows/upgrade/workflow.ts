@@ -18,10 +18,17 @@
  * The undo stack (saga): the env file's release back, the DB back (the backup, or a downgrade when
  * runs worth keeping were made since the switch), the old release started; then the runs made on the
  * new release run again on the old one.
+ *
+ * On a KUBERNETES target the change is GitOps and the chart migrates (kubeChange): DRAIN scales the
+ * workloads to 0; SWITCH merges `airflowVersion` / `defaultAirflowTag` into the Helm values, and the
+ * CD applies the new image and the chart's migration Job (migrateDatabaseJob.useHelmHooks false);
+ * MIGRATE waits for that Job, then the workloads scale back up on the new image. Its undo stack:
+ * the DB back, the merge reverted (the CD puts the old image back), the workloads scaled back up.
  */
 import { workflowInfo } from '@temporalio/workflow';
 import { DEFAULT_HEALTH_OPTIONS } from '../../domain/assessment/options.js';
 import { formatBytes, formatCount } from '../../domain/figures.js';
+import { chartReleaseValues } from '../../domain/helm-values.js';
 import { AIRFLOW_VERSION_KEY, UPGRADE_KIND } from '../../domain/upgrade/kind.js';
 import type { UpgradePlan } from '../../domain/upgrade/plan.js';
 import {
@@ -34,7 +41,7 @@ import {
   type UpgradeResult,
 } from '../../domain/upgrade/run.js';
 import { applyWithUndo } from '../change/deploy.js';
-import type { CompensationStep } from '../engine/compensation.js';
+import type { CompensationStep, UndoStack } from '../engine/compensation.js';
 import { GateFailed } from '../engine/errors.js';
 import type { Run } from '../engine/run.js';
 import { runRunbook, type Runbook } from '../engine/runbook.js';
@@ -102,81 +109,23 @@ const airflowUpgradeRunbook: Runbook<UpgradePlan, UpgradeEvidence> = {
   },
 
   async change(run, undo) {
+    if (run.plan.target.kind === 'kubernetes') return kubeChange(run, undo);
     const { plan } = run;
     const steps = upgradeSteps(plan);
     const ev = run.evidence;
-    const from = plan.airflow.version;
     const to = plan.spec.upgrade.toVersion;
-    const backup = plan.spec.backup;
 
-    if (backup.strategy === 'pg-dump') {
-      run.enter('BACKUP', `pg_dump of the metadata DB to ${backup.to} while Airflow ${from} still runs`);
-      ev.backup = await backupStep(run);
-    }
-
-    undo.push(`start Airflow ${from} again`, async () => {
-      ev.restarted = await run.step(
-        `start Airflow ${from}`,
-        () => steps.restartOld({ plan, version: from }),
-        (s) => `${s.components.length} component(s) healthy at ${s.healthyAt}`,
-      );
-      ev.rolledBackVersions = await run.step(
-        `verify Airflow ${from}`,
-        () => steps.verifyOld({ plan, version: from }),
-        (v) => versionsSummary(v.components, v.migrationsCurrent),
-      );
-      if (!ev.rolledBackVersions.gate.passed)
-        throw new Error(`after the rollback: ${ev.rolledBackVersions.gate.reasons.join('; ')}`);
-    });
-    run.enter('DRAIN', `stopping ${plan.target.components.length} component(s): the downtime starts`);
-    ev.drain = await run.step(
-      'stop every component',
-      () => steps.drain({ plan }),
-      (d) => `stopped at ${d.stoppedAt}; ${d.schedule.length} unpaused DAG(s) with a next run`,
-    );
-    const still = await run.step(
-      'count the history tables',
-      () => steps.measureHistory({ plan }),
-      (h) => h.rowCounts.map((c) => `${c.table} ${formatCount(c.rows)}`).join(', '),
-    );
-    if (ev.backup && !sameHistory(ev.backup.checksums, still.checksums)) {
-      // Runs wrote between the dump and the stop: a restore of that dump would lose them.
-      run.say('the DB changed between the dump and the stop: dumping it again, now that nothing writes');
-      ev.backup = await backupStep(run);
-    } else if (!ev.backup) {
-      run.enter('BACKUP', 'cloning the stopped metadata DB on its server');
-      ev.backup = await backupStep(run);
-    }
+    await backupBeforeStop(run);
+    pushRestartOld(run, undo);
+    await drainAndMeasure(run);
 
     let migrated = false;
-    undo.push('restore the metadata DB', async () => {
-      const started = ev.started;
-      if (started && !ev.runsSinceSwitch)
-        ev.runsSinceSwitch = await run.step(
-          `find DAG runs made on Airflow ${to}`,
-          () => steps.runsSinceSwitch({ plan, since: ev.drain?.stoppedAt ?? started.startedAt, version: to }),
-          (r) => `${r.runs.length} run(s) since ${r.since}`,
-        );
-      ev.restore = await run.step(
-        'bring the metadata DB back',
-        () => steps.restore({ plan, backup: ev.backup, runs: ev.runsSinceSwitch, migrated }),
-        (r) => `${r.method} in ${seconds(r.durationMs)}: ${r.reason}`,
-      );
-    });
+    pushRestore(run, undo, () => migrated);
     run.enter(
       'MIGRATE',
       `airflow db migrate with Airflow ${to} (rehearsed: ${seconds(ev.rehearsal?.migrateMs ?? 0)})`,
     );
-    if (run.input.inject === 'break-migration') {
-      run.say(
-        'FAULT INJECTION break-migration: putting in what the migration cannot take (drills/upgrade-break-migration-*.sql)',
-      );
-      await run.step(
-        'drill: break the migration',
-        () => steps.injectMigrationFault({ plan }),
-        (d) => `${d.injected} applied`,
-      );
-    }
+    if (run.input.inject === 'break-migration') await injectMigrationFault(run);
     ev.migration = await run.step(
       `migrate to Airflow ${to}`,
       () => steps.migrate({ plan }),
@@ -191,41 +140,8 @@ const airflowUpgradeRunbook: Runbook<UpgradePlan, UpgradeEvidence> = {
       thresholdBytes: 0,
       env: { [AIRFLOW_VERSION_KEY]: to },
     });
-    ev.started = await run.step(
-      `start Airflow ${to}`,
-      () => steps.start({ plan, version: to }),
-      (s) => `${s.components.length} component(s) healthy at ${s.healthyAt}`,
-    );
-
-    run.enter('VERIFY', `reading the release inside ${plan.target.components.length} component(s)`);
-    ev.versions = await run.step(
-      `verify Airflow ${to}`,
-      () => steps.verifyVersions({ plan, version: to }),
-      (v) => versionsSummary(v.components, v.migrationsCurrent),
-    );
-    if (!ev.versions.gate.passed) throw new GateFailed('VERIFY', ev.versions.gate);
-    await healthAfterChange(run, 'VERIFY', { ...plan.airflow, version: to });
-
-    run.enter('VALIDATE', `critical DAGs first, then ${plan.spec.validation.dagId}, then the schedule`);
-    const healthyAt = Date.parse(ev.started.healthyAt);
-    const due: ScheduleCheck[] = (ev.drain.schedule ?? [])
-      .filter((d) => Date.parse(d.dueAt) <= healthyAt)
-      .map((d) => ({ ...d, scheduled: false }));
-    ev.validation = await run.step(
-      'validate on the new release',
-      () =>
-        steps.validate({
-          plan,
-          runPrefix: `cutover__${workflowInfo().runId}`,
-          due,
-          ...(run.input.inject === 'fail-validation' ? { failOnPurpose: true } : {}),
-        }),
-      (v) =>
-        `${v.runs.map((r) => `${r.dagId} ${r.state}`).join(', ')}; ${v.schedule.filter((s) => s.scheduled).length}/${v.schedule.length} due DAG(s) scheduled`,
-    );
-    if (!ev.validation.gate.passed) throw new GateFailed('VALIDATE', ev.validation.gate);
-    const down = downtimeMs(ev);
-    return `Airflow ${to} runs in every component; downtime ${down === null ? 'unknown' : seconds(down)}, migration ${seconds(ev.migration.durationMs)} (rehearsed ${seconds(ev.rehearsal?.migrateMs ?? 0)})`;
+    await startNew(run);
+    return verifyAndValidate(run);
   },
 
   heal(run) {
@@ -264,6 +180,192 @@ const airflowUpgradeRunbook: Runbook<UpgradePlan, UpgradeEvidence> = {
     return `Airflow ${run.plan.airflow.version} runs again${r ? `; metadata DB ${r.method === 'restore' ? 'restored from the backup' : 'downgraded'} (${r.reason})` : ''}; ${ev.retriggered?.runs.length ?? 0} DAG run(s) made on ${run.plan.spec.upgrade.toVersion} run again`;
   },
 };
+
+/**
+ * The upgrade on a Kubernetes target: the image comes from the Helm values (GitOps) and the chart's
+ * migration Job migrates, so the order differs from the local one: the merge comes before the
+ * migration (the CD starts the Job when it syncs it), and the DB's restore is pushed after the
+ * merge's revert so a rollback restores the DB before the CD puts the old image (and its own
+ * migration Job, then a no-op) back.
+ */
+async function kubeChange(run: UpgradeRun, undo: UndoStack): Promise<string> {
+  const { plan } = run;
+  const steps = upgradeSteps(plan);
+  const ev = run.evidence;
+  const to = plan.spec.upgrade.toVersion;
+
+  await backupBeforeStop(run);
+  pushRestartOld(run, undo);
+  await drainAndMeasure(run);
+  // Before the merge: the CD runs the migration Job as soon as it syncs it.
+  if (run.input.inject === 'break-migration') await injectMigrationFault(run);
+
+  run.enter(
+    'SWITCH',
+    `merging airflowVersion and defaultAirflowTag ${to} into the Helm values: the CD applies the image and the chart's migration Job`,
+  );
+  await applyWithUndo(run, undo, { label: `airflow ${to}`, thresholdBytes: 0, env: chartReleaseValues(to) });
+
+  let migrated = false;
+  pushRestore(run, undo, () => migrated);
+  run.enter(
+    'MIGRATE',
+    `the chart's migration Job with Airflow ${to} (rehearsed: ${seconds(ev.rehearsal?.migrateMs ?? 0)})`,
+  );
+  ev.migration = await run.step(
+    `the chart's migration Job for Airflow ${to}`,
+    () => steps.awaitMigrationJob({ plan, fromRevision: ev.preflight?.dbRevision.revision ?? '' }),
+    (m) => `${m.fromRevision} -> ${m.toRevision} in ${seconds(m.durationMs)}: ${m.outputTail}`,
+  );
+  migrated = true;
+  await startNew(run);
+  return verifyAndValidate(run);
+}
+
+/** A pg-dump backup is taken while Airflow still runs (a clone waits for the stop). */
+async function backupBeforeStop(run: UpgradeRun): Promise<void> {
+  const backup = run.plan.spec.backup;
+  if (backup.strategy === 'pg-dump') {
+    run.enter(
+      'BACKUP',
+      `pg_dump of the metadata DB to ${backup.to} while Airflow ${run.plan.airflow.version} still runs`,
+    );
+    run.evidence.backup = await backupStep(run);
+  }
+}
+
+/** The rollback's last step: the old release started and verified in every component. */
+function pushRestartOld(run: UpgradeRun, undo: UndoStack): void {
+  const { plan } = run;
+  const steps = upgradeSteps(plan);
+  const ev = run.evidence;
+  const from = plan.airflow.version;
+  undo.push(`start Airflow ${from} again`, async () => {
+    ev.restarted = await run.step(
+      `start Airflow ${from}`,
+      () => steps.restartOld({ plan, version: from }),
+      (s) => `${s.components.length} component(s) healthy at ${s.healthyAt}`,
+    );
+    ev.rolledBackVersions = await run.step(
+      `verify Airflow ${from}`,
+      () => steps.verifyOld({ plan, version: from }),
+      (v) => versionsSummary(v.components, v.migrationsCurrent),
+    );
+    if (!ev.rolledBackVersions.gate.passed)
+      throw new Error(`after the rollback: ${ev.rolledBackVersions.gate.reasons.join('; ')}`);
+  });
+}
+
+/** Every component stopped, the still DB measured, and backed up again (or cloned) when needed. */
+async function drainAndMeasure(run: UpgradeRun): Promise<void> {
+  const { plan } = run;
+  const steps = upgradeSteps(plan);
+  const ev = run.evidence;
+  run.enter('DRAIN', `stopping ${plan.target.components.length} component(s): the downtime starts`);
+  ev.drain = await run.step(
+    'stop every component',
+    () => steps.drain({ plan }),
+    (d) => `stopped at ${d.stoppedAt}; ${d.schedule.length} unpaused DAG(s) with a next run`,
+  );
+  const still = await run.step(
+    'count the history tables',
+    () => steps.measureHistory({ plan }),
+    (h) => h.rowCounts.map((c) => `${c.table} ${formatCount(c.rows)}`).join(', '),
+  );
+  if (ev.backup && !sameHistory(ev.backup.checksums, still.checksums)) {
+    // Runs wrote between the dump and the stop: a restore of that dump would lose them.
+    run.say('the DB changed between the dump and the stop: dumping it again, now that nothing writes');
+    ev.backup = await backupStep(run);
+  } else if (!ev.backup) {
+    run.enter('BACKUP', 'cloning the stopped metadata DB on its server');
+    ev.backup = await backupStep(run);
+  }
+}
+
+/** The DB brought back on rollback: the backup, or a downgrade when `migrated` and runs worth keeping exist. */
+function pushRestore(run: UpgradeRun, undo: UndoStack, migrated: () => boolean): void {
+  const { plan } = run;
+  const steps = upgradeSteps(plan);
+  const ev = run.evidence;
+  const to = plan.spec.upgrade.toVersion;
+  undo.push('restore the metadata DB', async () => {
+    const started = ev.started;
+    if (started && !ev.runsSinceSwitch)
+      ev.runsSinceSwitch = await run.step(
+        `find DAG runs made on Airflow ${to}`,
+        () => steps.runsSinceSwitch({ plan, since: ev.drain?.stoppedAt ?? started.startedAt, version: to }),
+        (r) => `${r.runs.length} run(s) since ${r.since}`,
+      );
+    ev.restore = await run.step(
+      'bring the metadata DB back',
+      () => steps.restore({ plan, backup: ev.backup, runs: ev.runsSinceSwitch, migrated: migrated() }),
+      (r) => `${r.method} in ${seconds(r.durationMs)}: ${r.reason}`,
+    );
+  });
+}
+
+async function injectMigrationFault(run: UpgradeRun): Promise<void> {
+  run.say(
+    'FAULT INJECTION break-migration: putting in what the migration cannot take (drills/upgrade-break-migration-*.sql)',
+  );
+  await run.step(
+    'drill: break the migration',
+    () => upgradeSteps(run.plan).injectMigrationFault({ plan: run.plan }),
+    (d) => `${d.injected} applied`,
+  );
+}
+
+async function startNew(run: UpgradeRun): Promise<void> {
+  const { plan } = run;
+  const to = plan.spec.upgrade.toVersion;
+  run.evidence.started = await run.step(
+    `start Airflow ${to}`,
+    () => upgradeSteps(plan).start({ plan, version: to }),
+    (s) => `${s.components.length} component(s) healthy at ${s.healthyAt}`,
+  );
+}
+
+/** VERIFY (the release in every component, the schema, the health) and VALIDATE; the run's summary. */
+async function verifyAndValidate(run: UpgradeRun): Promise<string> {
+  const { plan } = run;
+  const steps = upgradeSteps(plan);
+  const ev = run.evidence;
+  const to = plan.spec.upgrade.toVersion;
+  const started = ev.started;
+  const drain = ev.drain;
+  const migration = ev.migration;
+  if (!started || !drain || !migration) throw new Error('VERIFY before the components started');
+
+  run.enter('VERIFY', `reading the release inside ${plan.target.components.length} component(s)`);
+  ev.versions = await run.step(
+    `verify Airflow ${to}`,
+    () => steps.verifyVersions({ plan, version: to }),
+    (v) => versionsSummary(v.components, v.migrationsCurrent),
+  );
+  if (!ev.versions.gate.passed) throw new GateFailed('VERIFY', ev.versions.gate);
+  await healthAfterChange(run, 'VERIFY', { ...plan.airflow, version: to });
+
+  run.enter('VALIDATE', `critical DAGs first, then ${plan.spec.validation.dagId}, then the schedule`);
+  const healthyAt = Date.parse(started.healthyAt);
+  const due: ScheduleCheck[] = (drain.schedule ?? [])
+    .filter((d) => Date.parse(d.dueAt) <= healthyAt)
+    .map((d) => ({ ...d, scheduled: false }));
+  ev.validation = await run.step(
+    'validate on the new release',
+    () =>
+      steps.validate({
+        plan,
+        runPrefix: `cutover__${workflowInfo().runId}`,
+        due,
+        ...(run.input.inject === 'fail-validation' ? { failOnPurpose: true } : {}),
+      }),
+    (v) =>
+      `${v.runs.map((r) => `${r.dagId} ${r.state}`).join(', ')}; ${v.schedule.filter((s) => s.scheduled).length}/${v.schedule.length} due DAG(s) scheduled`,
+  );
+  if (!ev.validation.gate.passed) throw new GateFailed('VALIDATE', ev.validation.gate);
+  const down = downtimeMs(ev);
+  return `Airflow ${to} runs in every component; downtime ${down === null ? 'unknown' : seconds(down)}, migration ${seconds(migration.durationMs)} (rehearsed ${seconds(ev.rehearsal?.migrateMs ?? 0)})`;
+}
 
 async function backupStep(run: UpgradeRun) {
   const backup = await run.step(
