@@ -41,7 +41,7 @@ import type { InspectedPlan } from '../domain/engine/plan.js';
 import { S3ObjectStore, type S3ObjectStoreOptions } from '../adapters/s3-object-store.js';
 import type { ObjectReferencesPort, ObjectStorePort } from '../activities/object-store-ports.js';
 import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
-import { LocalRollout, supervisorStateFile } from '../adapters/local-rollout.js';
+import { LocalRollout, supervisorForcedEnv, supervisorStateFile } from '../adapters/local-rollout.js';
 import { EnvFileChange, EnvFileError, parseEnvFile } from '../adapters/env-file-change.js';
 import { GitOpsChange } from '../adapters/gitops-change.js';
 import { LocalExecPort } from '../adapters/exec/local.js';
@@ -186,10 +186,11 @@ export function adaptersFromEnv(
     const file = envFileOf(target);
     let e = execByFile.get(file);
     if (!e) {
-      // The file is read at every exec: after APPLY the components run with what it says then.
+      // The file is read at every exec: after APPLY the components run with what it says then. The
+      // supervisor's forced settings (the DAG folder) are what the components really run with.
       e = {
         exec: new LocalExecPort({
-          envFor: () => localComponentEnv(readEnvFileVars(file), env),
+          envFor: () => ({ ...localComponentEnv(readEnvFileVars(file), env), ...supervisorForcedEnv(file) }),
           cwdFor: () => readEnvFileVars(file).AIRFLOW_HOME ?? path.dirname(file),
         }),
         python: () => [localPython(readEnvFileVars(file), env)],
