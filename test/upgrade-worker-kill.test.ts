@@ -31,6 +31,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import pg from 'pg';
 import { AirflowUpgradeCli } from '../adapters/airflow-upgrade-cli.js';
 import { planDigest } from '../domain/plan-file.js';
@@ -367,12 +368,27 @@ void describe('Airflow upgrade: the worker SIGKILLed during MIGRATE and during t
       await kill(w1);
       assert.ok(orphans.every(alive), 'airflow db migrate outlives the worker');
       await startWorker();
-      // The retry is running and has heartbeated: it waits on the orphan's migration lock.
-      await until('the retry of upgrade.migrate waiting', async () => {
-        const d = await h.describe();
-        const p = d.raw.pendingActivities?.find((a) => a.activityType?.name === 'upgrade.migrate');
-        return p && (p.attempt ?? 0) >= 2 && ms(p.lastHeartbeatTime) > ms(p.lastStartedTime) ? true : null;
-      });
+      // The retry runs (STARTED) and heartbeats that it waits on a running migration: only then is
+      // the orphan let go. (A retry that does not wait never says so, and this times out.)
+      await until(
+        'the retry of upgrade.migrate waiting for the orphaned migration',
+        async () => {
+          const d = await h.describe();
+          const p = d.raw.pendingActivities?.find((a) => a.activityType?.name === 'upgrade.migrate');
+          const data = p?.heartbeatDetails?.payloads?.[0]?.data;
+          const details = data
+            ? (JSON.parse(Buffer.from(data).toString('utf8')) as { phase?: string })
+            : null;
+          return p &&
+            (p.attempt ?? 0) >= 2 &&
+            p.state === proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED &&
+            ms(p.lastHeartbeatTime) > ms(p.lastStartedTime) &&
+            details?.phase === 'waiting for a running migration'
+            ? true
+            : null;
+        },
+        180_000,
+      );
       await blocker.query('COMMIT');
       const result = (await h.result()) as UpgradeResult;
       assert.equal(result.outcome, 'DONE', result.reason);
