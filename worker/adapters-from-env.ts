@@ -181,21 +181,32 @@ export function adaptersFromEnv(
     return db;
   };
 
-  /** One exec port per env file: probes of every runbook run the components' python with its env. */
-  const localExec = (target: LocalTarget): { exec: LocalExecPort; python: () => string[] } => {
+  /**
+   * One exec port per env file: probes of every runbook run the components' python with its env.
+   * `asLaunched` adds what the supervisor forces on its components beyond the file (the DAG folder):
+   * the upgrade's inventory reads the folder the components really parse. (Other runbooks' probes
+   * keep the env file's view until their tests are checked against it.)
+   */
+  const localExec = (
+    target: LocalTarget,
+    asLaunched = false,
+  ): { exec: LocalExecPort; python: () => string[] } => {
     const file = envFileOf(target);
-    let e = execByFile.get(file);
+    const key = `${file}\u0000${asLaunched}`;
+    let e = execByFile.get(key);
     if (!e) {
-      // The file is read at every exec: after APPLY the components run with what it says then. The
-      // supervisor's forced settings (the DAG folder) are what the components really run with.
+      // The file is read at every exec: after APPLY the components run with what it says then.
       e = {
         exec: new LocalExecPort({
-          envFor: () => ({ ...localComponentEnv(readEnvFileVars(file), env), ...supervisorForcedEnv(file) }),
+          envFor: () => ({
+            ...localComponentEnv(readEnvFileVars(file), env),
+            ...(asLaunched ? supervisorForcedEnv(file) : {}),
+          }),
           cwdFor: () => readEnvFileVars(file).AIRFLOW_HOME ?? path.dirname(file),
         }),
         python: () => [localPython(readEnvFileVars(file), env)],
       };
-      execByFile.set(file, e);
+      execByFile.set(key, e);
     }
     return e;
   };
@@ -557,7 +568,7 @@ export function adaptersFromEnv(
     };
   };
   const upgradeInventory = (plan: UpgradePlan): UpgradeInventoryPort => {
-    const { exec, python } = execFor(plan);
+    const { exec, python } = plan.target.kind === 'local' ? localExec(plan.target, true) : execFor(plan);
     const probe = new UpgradeInventoryProbe(exec, { python: () => python() });
     return {
       async inventory(name) {
