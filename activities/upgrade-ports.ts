@@ -43,8 +43,21 @@ export interface UpgradeDatabasePort {
    * left by an earlier attempt is replaced. Its oid lets a retried restore know it already happened.
    */
   clone(name: string): Promise<{ durationMs: number; oid: number }>;
-  /** The live DB replaced by the dump at `location` (checksum verified first). Idempotent. */
-  restoreDump(location: string, sha256: string, heartbeat?: Heartbeat): Promise<{ durationMs: number }>;
+  /**
+   * The live DB replaced by the dump at `location` (checksum verified first). Idempotent: staging
+   * databases an earlier attempt left (an orphaned pg_restore may still write one) are dropped with
+   * their sessions, and named in `leftoversDropped`; `resumed` when only the swap was left to do.
+   */
+  restoreDump(
+    location: string,
+    sha256: string,
+    heartbeat?: Heartbeat,
+  ): Promise<{ durationMs: number; resumed: boolean; leftoversDropped: string[] }>;
+  /**
+   * The session holding Airflow's migration lock on the live DB (`pg_advisory_lock(1)`, DBLocks.MIGRATIONS,
+   * taken by every `airflow db migrate`), or null: a migration is running there now.
+   */
+  migrationLockHolder(): Promise<{ pid: number; backendStart: string; waiting: boolean } | null>;
   /** The live DB replaced by the clone `name` (the clone is consumed). Idempotent given the clone's oid. */
   restoreClone(name: string, oid?: number): Promise<{ durationMs: number }>;
   databaseExists(name: string): Promise<boolean>;
@@ -84,6 +97,11 @@ export interface AirflowReleasesPort {
   airflow3DagFindings(version: string, dagsFolder: string): Promise<DagFinding[]>;
   /** What the installed providers become on `version`'s install, and which it cannot run. */
   providerFindings(version: string, installed: ProviderInstalled[]): Promise<ProviderFinding[]>;
+  /**
+   * The providers `version`'s apache-airflow itself requires (installed with it, not chosen by the
+   * deployment: Airflow 2 brings ftp, imap, sqlite, fab...); empty when `version` is not installed.
+   */
+  bundledProviders(version: string): string[];
 }
 
 /** The components as a whole: stopped for the migration, started on a release. */

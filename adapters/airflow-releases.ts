@@ -3,7 +3,7 @@
  * CLI (adapters/airflow-upgrade-cli.ts). Databases are named by the upgrade's activities; this adapter
  * turns a name into a URL on the live DB's server, so no URL leaves the worker.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AirflowReleasesPort } from '../activities/upgrade-ports.js';
 import type { Heartbeat } from '../activities/heartbeat.js';
@@ -128,13 +128,19 @@ export class AirflowReleases implements AirflowReleasesPort {
       dagsFolder,
       ...(this.options.ruffBin ? { ruffBin: this.options.ruffBin } : {}),
     });
+    // ruffAirflow3 names each file relative to the folder already.
     return r.findings.map((f) => ({
-      file: path.relative(dagsFolder, f.file) || f.file,
+      file: f.file,
       line: f.line,
       rule: f.rule,
       message: f.message,
       breaking: f.breaking,
     }));
+  }
+
+  bundledProviders(version: string): string[] {
+    const venv = this.options.venvFor(version);
+    return venv ? requiredProviders(venv) : [];
   }
 
   async providerFindings(version: string, installed: ProviderInstalled[]): Promise<ProviderFinding[]> {
@@ -156,8 +162,32 @@ export class AirflowReleases implements AirflowReleasesPort {
       target: f.to ?? null,
       problem: f.detail,
       blocking: f.blocking,
+      missingInTarget: f.kind === 'missing-in-target-venv',
     }));
   }
+}
+
+/** The `apache-airflow-providers-*` an install's apache-airflow requires unconditionally (no extra). */
+export function requiredProviders(venv: string): string[] {
+  const lib = path.join(venv, 'lib');
+  for (const py of readdirSync(lib)) {
+    const site = path.join(lib, py, 'site-packages');
+    let entries: string[];
+    try {
+      entries = readdirSync(site);
+    } catch {
+      continue;
+    }
+    const dist = entries.find((e) => /^apache_airflow-[^-]+\.dist-info$/.test(e));
+    if (!dist) continue;
+    const names = new Set<string>();
+    for (const line of readFileSync(path.join(site, dist, 'METADATA'), 'utf8').split('\n')) {
+      const m = /^Requires-Dist:\s*(apache-airflow-providers-[a-z0-9-]+)([^;]*)(;.*)?$/i.exec(line);
+      if (m?.[1] && !/extra\s*==/.test(m[3] ?? '')) names.add(m[1].toLowerCase());
+    }
+    return [...names].sort();
+  }
+  return [];
 }
 
 /** `name==version` for every distribution in a venv, from its dist-info directories (no Python start). */

@@ -33,6 +33,22 @@ type Env = Record<string, string | null>;
 /** Where the supervisor of a local target records its URLs: next to the env file. */
 export const supervisorStateFile = (envFile: string) => `${envFile}.supervisor.json`;
 
+/**
+ * The settings the supervisor of `envFile` forces on its components beyond the env file (today the
+ * DAG folder), as AIRFLOW__* variables; empty when no supervisor recorded any (not started yet, or
+ * a state file from before it recorded them).
+ */
+export function supervisorForcedEnv(envFile: string): Record<string, string> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(supervisorStateFile(envFile), 'utf8'));
+  } catch {
+    return {};
+  }
+  const dags = typeof doc === 'object' && doc !== null ? (doc as { dagsFolder?: unknown }).dagsFolder : null;
+  return typeof dags === 'string' && dags !== '' ? { AIRFLOW__CORE__DAGS_FOLDER: dags } : {};
+}
+
 export interface LocalRolloutOptions {
   /** The plan's target.supervisor, if it names one. */
   supervisorUrl?: string;

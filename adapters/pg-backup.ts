@@ -249,6 +249,8 @@ export interface RestoreRecord {
   replaced: boolean;
   /** A previous attempt had restored everything and only the rename was left. */
   resumed: boolean;
+  /** Staging databases of earlier attempts dropped first (their sessions, an orphaned pg_restore's, terminated). */
+  leftoversDropped: string[];
   durationMs: number;
   phases: { fetchMs: number; verifyMs: number; pgRestoreMs: number; analyzeMs: number; swapMs: number };
 }
@@ -554,6 +556,7 @@ export class PgBackup {
           jobs,
           replaced: false,
           resumed: true,
+          leftoversDropped: before.staged.filter((d) => d !== done).map((d) => d.name),
           durationMs: ms(t0),
           phases: { fetchMs, verifyMs, pgRestoreMs: 0, analyzeMs: 0, swapMs: ms(tSwap) },
         };
@@ -598,6 +601,7 @@ export class PgBackup {
         jobs,
         replaced: before.info !== null,
         resumed: false,
+        leftoversDropped: before.staged.map((d) => d.name),
         durationMs: ms(t0),
         phases: { fetchMs, verifyMs, pgRestoreMs, analyzeMs, swapMs: ms(tSwap) },
       };

@@ -154,7 +154,7 @@ export class UpgradeDatabase implements UpgradeDatabasePort {
     location: string,
     sha256: string,
     heartbeat?: Heartbeat,
-  ): Promise<{ durationMs: number }> {
+  ): Promise<{ durationMs: number; resumed: boolean; leftoversDropped: string[] }> {
     const source = location.startsWith('s3://') ? { object: location } : { file: location };
     const r = await this.pg.restore({
       dbUrl: this.options.dbUrl,
@@ -162,7 +162,20 @@ export class UpgradeDatabase implements UpgradeDatabasePort {
       sha256,
       ...(heartbeat ? { heartbeat } : {}),
     });
-    return { durationMs: r.durationMs };
+    return { durationMs: r.durationMs, resumed: r.resumed, leftoversDropped: r.leftoversDropped };
+  }
+
+  async migrationLockHolder(): Promise<{ pid: number; backendStart: string; waiting: boolean } | null> {
+    // pg_advisory_lock(1): classid 0, objid 1, objsubid 1 (one bigint key). `waiting`: the holder's
+    // session itself waits on a lock (its migration is blocked), as pg_stat_activity says.
+    const rows = await this.query<{ pid: number; started: Date; waiting: boolean }>(
+      `SELECT l.pid, a.backend_start AS started, coalesce(a.wait_event_type = 'Lock', false) AS waiting
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = 1 AND l.objsubid = 1
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    );
+    const r = rows[0];
+    return r ? { pid: r.pid, backendStart: iso(r.started) ?? '', waiting: r.waiting } : null;
   }
 
   async restoreClone(name: string, oid?: number): Promise<{ durationMs: number }> {

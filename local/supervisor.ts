@@ -68,6 +68,11 @@ export interface SupervisorState {
   airflowVersion: string;
   /** Its REST API: /api/v1 (Airflow 2, basic auth) or /api/v2 (Airflow 3, token). */
   apiVersion: 'v1' | 'v2';
+  /**
+   * The DAG folder the supervisor forces on every component (AIRFLOW__CORE__DAGS_FOLDER, not in the
+   * env file): a probe run beside the components reads it here to see the folder they parse.
+   */
+  dagsFolder: string;
 }
 
 export interface Supervisor extends SupervisorState {
@@ -388,6 +393,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     components: [...opts.components],
     airflowVersion: stack.runtime().version,
     apiVersion: stack.runtime().apiVersion,
+    dagsFolder: opts.dagsFolder,
   };
   writeState();
 

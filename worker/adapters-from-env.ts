@@ -41,7 +41,7 @@ import type { InspectedPlan } from '../domain/engine/plan.js';
 import { S3ObjectStore, type S3ObjectStoreOptions } from '../adapters/s3-object-store.js';
 import type { ObjectReferencesPort, ObjectStorePort } from '../activities/object-store-ports.js';
 import { ExecAirflowProbes } from '../adapters/airflow-probes.js';
-import { LocalRollout, supervisorStateFile } from '../adapters/local-rollout.js';
+import { LocalRollout, supervisorForcedEnv, supervisorStateFile } from '../adapters/local-rollout.js';
 import { EnvFileChange, EnvFileError, parseEnvFile } from '../adapters/env-file-change.js';
 import { GitOpsChange } from '../adapters/gitops-change.js';
 import { LocalExecPort } from '../adapters/exec/local.js';
@@ -187,20 +187,32 @@ export function adaptersFromEnv(
     return db;
   };
 
-  /** One exec port per env file: probes of every runbook run the components' python with its env. */
-  const localExec = (target: LocalTarget): { exec: LocalExecPort; python: () => string[] } => {
+  /**
+   * One exec port per env file: probes of every runbook run the components' python with its env.
+   * `asLaunched` adds what the supervisor forces on its components beyond the file (the DAG folder):
+   * the upgrade's inventory reads the folder the components really parse. (Other runbooks' probes
+   * keep the env file's view until their tests are checked against it.)
+   */
+  const localExec = (
+    target: LocalTarget,
+    asLaunched = false,
+  ): { exec: LocalExecPort; python: () => string[] } => {
     const file = envFileOf(target);
-    let e = execByFile.get(file);
+    const key = `${file}\u0000${asLaunched}`;
+    let e = execByFile.get(key);
     if (!e) {
       // The file is read at every exec: after APPLY the components run with what it says then.
       e = {
         exec: new LocalExecPort({
-          envFor: () => localComponentEnv(readEnvFileVars(file), env),
+          envFor: () => ({
+            ...localComponentEnv(readEnvFileVars(file), env),
+            ...(asLaunched ? supervisorForcedEnv(file) : {}),
+          }),
           cwdFor: () => readEnvFileVars(file).AIRFLOW_HOME ?? path.dirname(file),
         }),
         python: () => [localPython(readEnvFileVars(file), env)],
       };
-      execByFile.set(file, e);
+      execByFile.set(key, e);
     }
     return e;
   };
@@ -602,7 +614,7 @@ export function adaptersFromEnv(
     };
   };
   const upgradeInventory = (plan: UpgradePlan): UpgradeInventoryPort => {
-    const { exec, python } = execFor(plan);
+    const { exec, python } = plan.target.kind === 'local' ? localExec(plan.target, true) : execFor(plan);
     const probe = new UpgradeInventoryProbe(exec, { python: () => python() });
     return {
       async inventory(name) {

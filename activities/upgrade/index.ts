@@ -6,7 +6,7 @@
  * URL (and no password) enters an activity's input or result.
  */
 import { constants, readFileSync } from 'node:fs';
-import { access, stat, statfs } from 'node:fs/promises';
+import { access, readdir, readFile, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { Context, heartbeat } from '@temporalio/activity';
 import type { CheckRow } from '../../domain/engine/evidence.js';
@@ -22,6 +22,7 @@ import {
   type ComponentsStarted,
   type DrainRecord,
   type MigrationRecord,
+  type ProviderFinding,
   type ProviderInstalled,
   type RestoreRecord,
   type Retriggered,
@@ -218,7 +219,16 @@ export function upgradeActivities(adapters: Adapters) {
         }
 
         const installed = uniqueProviders(found);
-        const providers = targetInstall ? await rel.providerFindings(to, installed) : [];
+        const dagsFolder = found.find((c) => c.dagsFolder)?.dagsFolder ?? null;
+        const providers = targetInstall
+          ? major
+            ? await notBundledInNewMajor(
+                await rel.providerFindings(to, installed),
+                rel.bundledProviders(from),
+                dagsFolder,
+              )
+            : await rel.providerFindings(to, installed)
+          : [];
         row(
           'providers',
           providers.filter((p) => p.blocking).map((p) => `${p.name} ${p.installed}: ${p.problem}`),
@@ -226,7 +236,6 @@ export function upgradeActivities(adapters: Adapters) {
           providers.filter((p) => !p.blocking).map((p) => `${p.name}: ${p.problem}`),
         );
 
-        const dagsFolder = found.find((c) => c.dagsFolder)?.dagsFolder ?? null;
         const configLint =
           major && targetInstall ? await rel.configLint(to, components(plan)[0] ?? 'scheduler') : [];
         const dagFindings = major && dagsFolder ? await rel.airflow3DagFindings(to, dagsFolder) : [];
@@ -386,25 +395,59 @@ export function upgradeActivities(adapters: Adapters) {
       });
     },
 
-    /** The new release's `airflow db migrate` on the live DB. Runs once: a retry finds it at head. */
+    /**
+     * The new release's `airflow db migrate` on the live DB, run once. A retry comes after the worker
+     * running an earlier attempt died (heartbeat timeout); that attempt's `airflow db migrate` runs
+     * in its own process group and survives it, an orphan still migrating. A second `db migrate`
+     * beside it would not wait: Airflow takes its migration lock with a 1.8 s lock_timeout and fails
+     * (docs/upgrade-facts.md). So a retry first waits while any session holds that lock, then asks
+     * `db check-migrations`: at head, the earlier attempt did it and nothing runs again; else the
+     * migration goes on from the last revision that committed (alembic applies each step once).
+     */
     async migrate({ plan }: { plan: UpgradePlan }): Promise<MigrationRecord> {
       const rel = releases(plan, 'migrate the metadata DB');
       const database = db(plan, 'migrate the metadata DB');
       const to = plan.spec.upgrade.toVersion;
+      const n = attempt();
       return timed(async () => {
-        // A retry after a worker died mid-step: a migration that finished is not run again.
-        if (attempt() > 1 && (await rel.checkMigrations(to, database.database))) {
-          const at = await database.revision();
-          return {
-            fromRevision: at,
-            toRevision: at,
-            durationMs: 0,
-            outputTail: `already at Airflow ${to}'s head: attempt ${attempt() - 1} migrated it`,
-          };
+        let foundOfEarlier: string | null = null;
+        if (n > 1) {
+          const waited = await waitMigrationLock(database);
+          foundOfEarlier = waited
+            ? `attempt ${n - 1}'s migration was still running (PostgreSQL backend ${waited.pid}, since ${waited.backendStart}): waited ${(waited.waitedMs / 1000).toFixed(1)} s for it`
+            : `no migration running`;
+          if (await rel.checkMigrations(to, database.database)) {
+            const at = await database.revision();
+            return {
+              fromRevision: at,
+              toRevision: at,
+              durationMs: 0,
+              outputTail: `already at Airflow ${to}'s head: an earlier attempt migrated it`,
+              attempt: n,
+              ranHere: false,
+              foundOfEarlier: `${foundOfEarlier}; the schema is at Airflow ${to}'s head`,
+            };
+          }
         }
         try {
-          return await rel.migrate(to, database.database, heartbeat);
+          const done = await rel.migrate(to, database.database, heartbeat);
+          return { ...done, attempt: n, ranHere: true, foundOfEarlier };
         } catch (err) {
+          // Someone else's migration took the lock first (ours gave up after Airflow's lock_timeout):
+          // what it leaves decides, as on a retry.
+          const waited = await waitMigrationLock(database);
+          if (waited && (await rel.checkMigrations(to, database.database))) {
+            const at = await database.revision();
+            return {
+              fromRevision: at,
+              toRevision: at,
+              durationMs: 0,
+              outputTail: `another migration (backend ${waited.pid}) brought the DB to Airflow ${to}'s head`,
+              attempt: n,
+              ranHere: false,
+              foundOfEarlier: `a concurrent migration held Airflow's lock; waited ${(waited.waitedMs / 1000).toFixed(1)} s`,
+            };
+          }
           // A half-migrated schema is not retried blindly: the rollback restores it.
           throw new PermanentFault(`airflow db migrate (${to}) failed: ${message(err)}`);
         }
@@ -570,13 +613,19 @@ export function upgradeActivities(adapters: Adapters) {
       return timed(async () => {
         const choice = chooseRestoreMethod(plan.spec.rollback.method, backup, runs, migrated);
         await p.stop({ components: components(plan), heartbeat });
-        // A retry after a worker died mid-step: a restore that finished is not done again.
+        // A retry after a worker died mid-step: a restore that finished is not done again; one that
+        // died in pg_restore left a staging DB (maybe still written by the orphaned pg_restore),
+        // which the restore drops with its sessions before restoring into a new one.
+        const n = attempt();
         const restoredAlready =
-          attempt() > 1 &&
+          n > 1 &&
           choice.method === 'restore' &&
           backup !== null &&
           sameHistory(await database.tableChecksums(HISTORY_TABLES), backup.checksums) &&
           (await rel.checkMigrations(plan.airflow.version, database.database));
+        let foundOfEarlier: string | null = restoredAlready
+          ? `attempt ${n - 1} had restored the backup: the history checksums equal it and the schema is Airflow ${plan.airflow.version}'s`
+          : null;
         const bringBack = async (): Promise<{ durationMs: number }> => {
           if (restoredAlready) return { durationMs: 0 };
           if (choice.method === 'downgrade')
@@ -586,8 +635,14 @@ export function upgradeActivities(adapters: Adapters) {
               database.database,
               heartbeat,
             );
-          if (backup?.strategy === 'pg-dump' && backup.sha256)
-            return database.restoreDump(backup.location, backup.sha256, heartbeat);
+          if (backup?.strategy === 'pg-dump' && backup.sha256) {
+            const r = await database.restoreDump(backup.location, backup.sha256, heartbeat);
+            if (r.resumed)
+              foundOfEarlier = `attempt ${n - 1} had restored the backup into a staging DB: only the swap was left`;
+            if (r.leftoversDropped.length > 0)
+              foundOfEarlier = `${foundOfEarlier ? `${foundOfEarlier}; ` : ''}dropped ${r.leftoversDropped.length} staging DB(s) of earlier attempts (${r.leftoversDropped.join(', ')}), their sessions terminated`;
+            return r;
+          }
           if (backup?.strategy === 'clone') return database.restoreClone(backup.location, backup.cloneOid);
           throw new PermanentFault('no backup to restore from, and the plan does not allow a downgrade');
         };
@@ -601,7 +656,15 @@ export function upgradeActivities(adapters: Adapters) {
           throw new PermanentFault(
             'the restored metadata DB differs from the backup taken before the upgrade (history table checksums)',
           );
-        return { method: choice.method, reason: choice.reason, durationMs: took, rowCounts, checksumsMatch };
+        return {
+          method: choice.method,
+          reason: choice.reason,
+          durationMs: took,
+          rowCounts,
+          checksumsMatch,
+          attempt: n,
+          foundOfEarlier,
+        };
       });
     },
 
@@ -725,6 +788,42 @@ async function chartValues(
   };
 }
 
+/**
+ * Airflow 2's apache-airflow itself requires some providers (ftp, imap, sqlite, fab...); Airflow 3's
+ * does not, so a target install made the Airflow 3 way lacks them although nobody chose them. Such a
+ * provider missing on the target blocks only when a DAG imports it (`airflow.providers.<name>` in a
+ * file of the DAG folder); else it is amber. A folder the worker cannot read keeps it blocking.
+ */
+async function notBundledInNewMajor(
+  findings: ProviderFinding[],
+  bundledByOld: string[],
+  dagsFolder: string | null,
+): Promise<ProviderFinding[]> {
+  const candidates = findings.filter(
+    (f) => f.blocking && f.missingInTarget === true && bundledByOld.includes(f.name),
+  );
+  if (candidates.length === 0 || dagsFolder === null) return findings;
+  let sources: string[];
+  try {
+    const files = (await readdir(dagsFolder, { recursive: true })).filter((f) => f.endsWith('.py'));
+    sources = await Promise.all(files.map((f) => readFile(path.join(dagsFolder, f), 'utf8')));
+  } catch {
+    return findings;
+  }
+  return findings.map((f) => {
+    if (!candidates.includes(f)) return f;
+    const module = `airflow.providers.${f.name.replace(/^apache-airflow-providers-/, '').replace(/-/g, '.')}`;
+    const usedBy = sources.some((text) => text.includes(module));
+    return usedBy
+      ? { ...f, problem: `${f.problem}, and a DAG imports ${module}` }
+      : {
+          ...f,
+          blocking: false,
+          problem: `${f.problem}; the old release installed it itself and no DAG imports ${module}`,
+        };
+  });
+}
+
 /** Every provider any component reports, once (the components share one install). */
 function uniqueProviders(found: ComponentInventory[]): ProviderInstalled[] {
   const seen = new Map<string, ProviderInstalled>();
@@ -760,6 +859,24 @@ async function historyOf(database: UpgradeDatabasePort) {
     rowCounts: await database.rowCounts(HISTORY_TABLES),
     checksums: await database.tableChecksums(HISTORY_TABLES),
   };
+}
+
+/**
+ * Waits while a session holds Airflow's migration lock on the live DB (an earlier attempt's orphaned
+ * `airflow db migrate`, or anyone's), heartbeating; null when nobody held it.
+ */
+async function waitMigrationLock(
+  database: UpgradeDatabasePort,
+): Promise<{ pid: number; backendStart: string; waitedMs: number } | null> {
+  const t0 = Date.now();
+  let first: { pid: number; backendStart: string } | null = null;
+  for (;;) {
+    const holder = await database.migrationLockHolder();
+    if (!holder) return first ? { ...first, waitedMs: Date.now() - t0 } : null;
+    first ??= { pid: holder.pid, backendStart: holder.backendStart };
+    heartbeat({ phase: 'waiting for a running migration', holderPid: holder.pid, blocked: holder.waiting });
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
 }
 
 /** This activity's attempt (1 outside an activity, as in a direct call). */

@@ -63,6 +63,8 @@ export interface ProviderFinding {
   problem: string;
   /** The new release cannot run it: it excludes the release, or the target's install lacks it. */
   blocking: boolean;
+  /** The target's install lacks it (absent in records made before this was kept). */
+  missingInTarget?: boolean;
 }
 
 export interface TableSize {
@@ -148,6 +150,12 @@ export interface MigrationRecord extends Timed {
   toRevision: string;
   durationMs: number;
   outputTail: string;
+  /** The activity attempt that answered (> 1: a worker died during an earlier one). */
+  attempt?: number;
+  /** This attempt ran `airflow db migrate` itself (false: an earlier attempt's migration did the work). */
+  ranHere?: boolean;
+  /** What this attempt found of an earlier one: its migration still running (waited for), or done. */
+  foundOfEarlier?: string | null;
 }
 
 export interface ComponentsStarted extends Timed {
@@ -193,6 +201,10 @@ export interface RestoreRecord extends Timed {
   rowCounts: { table: string; rows: number }[];
   /** Key tables' checksums equal to the backup's (restore), or null when not comparable (downgrade). */
   checksumsMatch: boolean | null;
+  /** The activity attempt that answered (> 1: a worker died during an earlier one). */
+  attempt?: number;
+  /** What this attempt found of earlier ones: the restore already done, or their staging DBs dropped. */
+  foundOfEarlier?: string | null;
 }
 
 export interface RunsSinceSwitch extends Timed {
