@@ -17,8 +17,8 @@
  * processes), as in the other kube tests (support/airflow-in-test-cluster.ts); VALIDATE and the
  * re-runs are tested against a running Airflow on the local target (upgrade-local.test.ts).
  *
- * 1. PREFLIGHT on values with migrateDatabaseJob.useHelmHooks true: red check migrateDatabaseJob,
- *    STOPPED, nothing changed
+ * 1. PREFLIGHT on values with migrateDatabaseJob.useHelmHooks true and images.airflow.tag pinned:
+ *    red check migrateDatabaseJob naming both, STOPPED, nothing changed
  * 2. the break-migration drill: the chart's 3.3.2 Job fails mid-way; ROLLED_BACK with the DB
  *    restored, the merge reverted, every pod back on 3.2.2
  * 3. the upgrade: DONE, every pod's in-pod Airflow 3.3.2, the schema at 3.3.2's head
@@ -70,7 +70,7 @@ const WORKLOADS: { component: string; kind: WorkloadKind; name: string }[] = [
   { component: 'triggerer', kind: 'StatefulSet', name: 'airflow-triggerer' },
 ];
 
-const values = (useHelmHooks: boolean) =>
+const values = (useHelmHooks: boolean, pinnedTag?: string) =>
   [
     '# Helm values of the production Airflow (official chart), synced by Argo CD.',
     `airflowVersion: "${FROM}"`,
@@ -84,6 +84,9 @@ const values = (useHelmHooks: boolean) =>
     `  useHelmHooks: ${String(useHelmHooks)}`,
     '  applyCustomEnv: false',
     '',
+    ...(pinnedTag
+      ? ['images:', '  airflow:', '    repository: apache/airflow', `    tag: "${pinnedTag}"`, '']
+      : []),
     'scheduler:',
     '  replicas: 1',
     '',
@@ -221,7 +224,7 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on a Kubernetes target (GitOps + t
     });
     origin = seedValuesRepo(dir, VALUES_FILE, values(false));
     mkdirSync(path.join(dir, 'hooks'));
-    hooksOrigin = seedValuesRepo(path.join(dir, 'hooks'), VALUES_FILE, values(true));
+    hooksOrigin = seedValuesRepo(path.join(dir, 'hooks'), VALUES_FILE, values(true, FROM));
     sync = startGitOpsSync({
       repo: origin,
       branch: 'main',
@@ -343,7 +346,7 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on a Kubernetes target (GitOps + t
   }
 
   test(
-    'PREFLIGHT: values with migrateDatabaseJob.useHelmHooks true are a red check named for it; STOPPED, nothing changed',
+    'PREFLIGHT: values with migrateDatabaseJob.useHelmHooks true and a pinned images.airflow.tag are red, each named; STOPPED, nothing changed',
     SLOW,
     async () => {
       const head = git(hooksOrigin, 'rev-parse', 'main');
@@ -352,6 +355,8 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on a Kubernetes target (GitOps + t
       const check = result.status.evidence.preflight?.checks.find((c) => c.name === 'migrateDatabaseJob');
       assert.equal(check?.status, 'red', JSON.stringify(result.status.evidence.preflight?.checks));
       assert.match(check?.detail ?? '', /^migrateDatabaseJob\.useHelmHooks is true: Argo CD and Flux/);
+      // The pinned image tag is named too: the merge of defaultAirflowTag would change no image.
+      assert.match(check?.detail ?? '', /images\.airflow\.tag pins 3\.2\.2/);
       // The other checks read the pods for real: every one runs 3.2.2 from its image.
       const running = result.status.evidence.preflight?.checks.find((c) => c.name === 'running release');
       assert.equal(running?.status, 'green', running?.detail);

@@ -771,6 +771,7 @@ async function chartValues(
 ): Promise<{ red: string[]; ok: string }> {
   const job = await values.read(locationUnder(location, 'migrateDatabaseJob'), ['enabled', 'useHelmHooks']);
   const root = await values.read(location, ['airflowVersion', 'defaultAirflowTag']);
+  const image = await values.read(locationUnder(location, 'images.airflow'), ['tag']);
   const red: string[] = [];
   if (job.enabled === 'false')
     red.push(
@@ -779,6 +780,12 @@ async function chartValues(
   if (job.useHelmHooks !== 'false')
     red.push(
       `migrateDatabaseJob.useHelmHooks is ${job.useHelmHooks ?? 'unset (the chart default, true)'}: Argo CD and Flux do not run a Helm hook as helm upgrade does; set it to false so they apply the Job as a plain resource`,
+    );
+  // The chart prefers images.airflow.tag over defaultAirflowTag: with it set, the merge would change
+  // no image and the migration Job would never run the new release.
+  if (image.tag !== null && image.tag !== '' && image.tag !== 'null')
+    red.push(
+      `images.airflow.tag pins ${image.tag}: the chart runs that image whatever defaultAirflowTag says; remove it (or set it to null) so the upgrade's defaultAirflowTag takes effect`,
     );
   if (root.airflowVersion !== null && root.airflowVersion !== from)
     red.push(`airflowVersion is ${root.airflowVersion} in the values, not ${from} (airflow.version)`);
