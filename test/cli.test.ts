@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Worker } from '@temporalio/worker';
 import { main } from '../client/cli.js';
-import { ProgressPrinter } from '../client/commands/watch.js';
+import { ProgressPrinter } from '../client/commands/watch-run.js';
 import { clock } from '../client/format.js';
 import type { CutoverStatus } from '../domain/cutover.js';
 import { lockKeys } from '../domain/engine/locks.js';
