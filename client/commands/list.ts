@@ -1,7 +1,7 @@
 /** `cutover list`: runs of every runbook from Temporal visibility, filtered by runbook, target and phase. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { PHASES } from '../../domain/cutover.js';
-import { KINDS } from '../../domain/runbooks.js';
+import { RUNBOOK_KINDS as KINDS } from '../../domain/runbook-names.js';
 import type { CliContext } from '../context.js';
 import type { ListOptions } from './list-run.js';
 

@@ -5,7 +5,6 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { stringify } from 'yaml';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { DefaultLogger, ReplayError, Runtime, Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
@@ -44,6 +43,8 @@ function inputOf(history: History): CutoverInput | undefined {
  */
 async function writeBundle(dir: string, history: History, workflowId: string): Promise<string[]> {
   const input = inputOf(history);
+  // yaml only for a bundle: a plain replay does without loading it.
+  const { stringify } = await import('yaml');
   const files: [string, string][] = [
     ['history.json', `${historyToJson(history)}\n`],
     ...(input?.plan ? ([['plan.yaml', stringify(input.plan)]] as [string, string][]) : []),

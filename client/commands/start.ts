@@ -3,7 +3,7 @@
  * the same target, start the workflow, and tell the operator what to run next.
  */
 import { Option, type Command } from 'commander';
-import { RUNBOOKS } from '../../domain/runbooks.js';
+import { FAULT_INJECTION_NAMES } from '../../domain/runbook-names.js';
 import type { CliContext } from '../context.js';
 import type { StartOptions } from './start-run.js';
 
@@ -28,7 +28,7 @@ export function registerStart(program: Command, ctx: CliContext): void {
       new Option(
         '--break <fault>',
         'drill: inject a fault after the go (env-encoding: deploy the AIRFLOW__COMMON.IO__ spelling, so VERIFY fails and the change is reverted)',
-      ).choices([...new Set(RUNBOOKS.flatMap((r) => r.faultInjections))]),
+      ).choices(FAULT_INJECTION_NAMES),
     )
     .action(async (opts: StartOptions) => (await import('./start-run.js')).runStartCommand(ctx, opts));
 }

@@ -1,6 +1,6 @@
 /** `cutover validate FILE` and `cutover schema`: the plan file, checked and described, with no server. */
 import type { Command } from 'commander';
-import { KINDS } from '../../domain/runbooks.js';
+import { RUNBOOK_KINDS as KINDS } from '../../domain/runbook-names.js';
 import type { CliContext } from '../context.js';
 
 export function registerValidate(program: Command, ctx: CliContext): void {
