@@ -21,7 +21,7 @@ import { assessmentPlanSchema, type AssessmentPlan } from './assessment/plan.js'
 import { UPGRADE_KIND, UPGRADE_WORKFLOW_TYPE } from './upgrade/kind.js';
 import { upgradePlanSchema, type UpgradePlan } from './upgrade/plan.js';
 import { UPGRADE_FAULT_INJECTIONS } from './upgrade/run.js';
-import { FAULT_INJECTION_NAMES, RUNBOOK_KINDS } from './runbook-names.js';
+import { FAULT_INJECTION_NAMES, RUNBOOK_KINDS, RUNBOOK_NAMES } from './runbook-names.js';
 
 export interface RunbookEntry {
   kind: string;
@@ -149,11 +149,14 @@ type ThresholdRule = z.infer<typeof thresholdSchema>;
 
 export const KINDS: readonly string[] = RUNBOOK_KINDS;
 
-// The CLI's help lists the kinds and faults from runbook-names.ts, without the schemas: a runbook
-// added here and not there would be missing from it, so that is an error as soon as this loads.
-if (RUNBOOKS.map((r) => r.kind).join() !== RUNBOOK_KINDS.join())
+// The CLI's help and `cutover list` take the kinds, workflow types and faults from
+// runbook-names.ts, without the schemas: a runbook added here and not there would be missing from
+// them, so that is an error as soon as this loads.
+const namesOf = (list: readonly { kind: string; workflowType: string }[]) =>
+  list.map((r) => `${r.kind} ${r.workflowType}`).join(', ');
+if (namesOf(RUNBOOKS) !== namesOf(RUNBOOK_NAMES))
   throw new Error(
-    `domain/runbook-names.ts RUNBOOK_KINDS (${RUNBOOK_KINDS.join(', ')}) disagrees with RUNBOOKS`,
+    `domain/runbook-names.ts RUNBOOK_NAMES (${namesOf(RUNBOOK_NAMES)}) disagrees with RUNBOOKS`,
   );
 if (
   [...new Set(RUNBOOKS.flatMap((r) => r.faultInjections))].sort().join() !==
