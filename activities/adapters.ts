@@ -255,7 +255,7 @@ export function resolveAdapter<T extends object, P>(
  * How AdapterMissing names each adapter: operators read these in failed steps, and tests match
  * them, so they are written once here.
  */
-const ADAPTER_NAMES: Record<keyof Adapters, string> = {
+export const ADAPTER_NAMES: Readonly<Record<keyof Adapters, string>> = {
   metadb: 'metadata-DB',
   probes: 'Airflow probe',
   change: 'change (gitops / configmap / env-file)',

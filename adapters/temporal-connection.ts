@@ -6,8 +6,8 @@
  * CLI and the worker, so this lives with the other adapters and both import it.
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
 import { DEFAULT_TASK_QUEUE } from '../domain/cutover.js';
 
 export interface TemporalSettings {
@@ -54,11 +54,15 @@ export function workflowUiLink(
   return runId ? `${base}/${runId}/history` : base;
 }
 
+// The SDKs are loaded when a connection is made: the CLI reads these settings on every command,
+// and @temporalio/worker alone costs ~0.3 s of start-up.
 export async function connectClient(settings: TemporalSettings): Promise<Client> {
+  const { Client, Connection } = await import('@temporalio/client');
   const connection = await Connection.connect(settings.connectConfig.connectionOptions);
   return new Client({ connection, namespace: settings.namespace });
 }
 
 export async function connectWorker(settings: TemporalSettings): Promise<NativeConnection> {
+  const { NativeConnection } = await import('@temporalio/worker');
   return NativeConnection.connect(settings.connectConfig.connectionOptions);
 }

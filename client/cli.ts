@@ -10,36 +10,44 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { repoRoot } from '../local/venv.js';
-import { registerApprove } from './commands/approve.js';
-import { registerList } from './commands/list.js';
-import { registerOperatorActions } from './commands/operator.js';
-import { registerAssess } from './commands/assess.js';
-import { registerPlan } from './commands/plan.js';
-import { registerReplay } from './commands/replay.js';
-import { registerReport } from './commands/report.js';
-import { registerStart } from './commands/start.js';
-import { registerStatus } from './commands/status.js';
-import { registerValidate } from './commands/validate.js';
-import { registerWatch } from './commands/watch.js';
 import { CliContext, type CliIo } from './context.js';
 import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 
 /** Each command module adds its subcommand(s) to the program. */
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
-export const COMMANDS: RegisterCommand[] = [
-  registerStart,
-  registerPlan,
-  registerAssess,
-  registerApprove,
-  registerOperatorActions,
-  registerStatus,
-  registerWatch,
-  registerList,
-  registerReplay,
-  registerReport,
-  registerValidate,
+/**
+ * The command modules, by the verbs each registers, in the order help lists them. A verb loads only
+ * its own module (import() here); help and anything unrecognised load them all. Each command is two
+ * modules so that both stay fast to start: commands/X.ts registers it (arguments, options, help:
+ * commander and light domain constants) and imports commands/X-run.ts, which does the work with the
+ * Temporal SDKs, only when the command runs. See bench/README.md (cli-startup).
+ */
+export const COMMANDS: { verbs: readonly string[]; load: () => Promise<RegisterCommand> }[] = [
+  { verbs: ['start'], load: async () => (await import('./commands/start.js')).registerStart },
+  { verbs: ['plan'], load: async () => (await import('./commands/plan.js')).registerPlan },
+  { verbs: ['assess'], load: async () => (await import('./commands/assess.js')).registerAssess },
+  { verbs: ['approve', 'reject'], load: async () => (await import('./commands/approve.js')).registerApprove },
+  {
+    verbs: ['retry-compensation', 'acknowledge'],
+    load: async () => (await import('./commands/operator.js')).registerOperatorActions,
+  },
+  { verbs: ['status'], load: async () => (await import('./commands/status.js')).registerStatus },
+  { verbs: ['watch'], load: async () => (await import('./commands/watch.js')).registerWatch },
+  { verbs: ['list'], load: async () => (await import('./commands/list.js')).registerList },
+  { verbs: ['replay'], load: async () => (await import('./commands/replay.js')).registerReplay },
+  { verbs: ['report'], load: async () => (await import('./commands/report.js')).registerReport },
+  {
+    verbs: ['validate', 'schema'],
+    load: async () => (await import('./commands/validate.js')).registerValidate,
+  },
 ];
+
+/** The verb argv asks for: its first word that is not an option (none for `--help`, `-V`). */
+function verbOf(argv: readonly string[]): string | undefined {
+  const first = argv[0];
+  return first !== undefined && !first.startsWith('-') ? first : undefined;
+}
 
 const ENVIRONMENT_HELP = `Environment:
   TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE
@@ -60,7 +68,14 @@ function version(): string {
   }
 }
 
-export function buildProgram(ctx: CliContext): Command {
+/**
+ * The program with the commands `argv` needs: the one its verb names, or all of them (help, an
+ * unknown verb, which commander then answers with a suggestion).
+ */
+export async function buildProgram(ctx: CliContext, argv: readonly string[] = []): Promise<Command> {
+  const verb = verbOf(argv);
+  const own = COMMANDS.filter((c) => verb !== undefined && c.verbs.includes(verb));
+  const registers = await Promise.all((own.length > 0 ? own : COMMANDS).map((c) => c.load()));
   const program = new Command('cutover');
   program
     .description(
@@ -76,7 +91,7 @@ export function buildProgram(ctx: CliContext): Command {
     })
     .showSuggestionAfterError(true)
     .addHelpText('after', `\n${EXIT_CODES_HELP}\n\n${ENVIRONMENT_HELP}`);
-  for (const register of COMMANDS) register(program, ctx);
+  for (const register of registers) register(program, ctx);
   return program;
 }
 
@@ -84,7 +99,7 @@ const defaultIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr
 
 export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
   const ctx = new CliContext(io);
-  const program = buildProgram(ctx);
+  const program = await buildProgram(ctx, argv);
   let subcommand = '';
   program.hook('preSubcommand', (_program, sub) => {
     subcommand = sub.name();

@@ -3,17 +3,10 @@
  * settings from, one lazily opened Temporal client, and the translation of SDK
  * errors into the CLI's exit codes.
  */
-import {
-  Client,
-  Connection,
-  isGrpcServiceError,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-} from '@temporalio/client';
-import { NamespaceNotFoundError } from '@temporalio/common';
+import type * as TemporalClientSdk from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { durationMs } from '../domain/duration.js';
-import { PlanError } from '../domain/plan-file.js';
-import { SEARCH_ATTRIBUTES } from '../workflows/engine/search-attributes.js';
+import { PlanError } from '../domain/plan-error.js';
 import { temporalSettings, workflowUiLink, type TemporalSettings } from '../adapters/temporal-connection.js';
 import { CliError, EXIT } from './exit-codes.js';
 
@@ -25,6 +18,22 @@ export interface CliIo {
 
 /** How long `cutover` waits for the Temporal frontend before giving up (CUTOVER_CONNECT_TIMEOUT overrides). */
 export const DEFAULT_CONNECT_TIMEOUT = '5s';
+
+/**
+ * The Temporal client SDK, loaded by the first connection: commands that never connect (help,
+ * validate, replay --file) do without its ~0.2 s of start-up. An SDK error cannot exist before it is
+ * loaded, so classify() and grpcCode() need it only once it is here.
+ */
+let sdk: typeof TemporalClientSdk | null = null;
+
+/** The client SDK, loaded on first use. */
+export async function temporalClientSdk(): Promise<typeof TemporalClientSdk> {
+  sdk ??= await import('@temporalio/client');
+  return sdk;
+}
+
+/** The search attributes the dev server must know, named in the error when it does not. */
+let searchAttributeNames = 'CutoverPhase, CutoverTarget, ...';
 
 /** gRPC status codes the CLI tells apart. */
 const GRPC_INVALID_ARGUMENT = 3;
@@ -89,6 +98,9 @@ export class CliContext {
     } catch {
       throw new CliError(EXIT.BAD_INPUT, `CUTOVER_CONNECT_TIMEOUT=${timeout} is not a duration like 5s`);
     }
+    const { Client, Connection } = await temporalClientSdk();
+    const { SEARCH_ATTRIBUTES } = await import('../workflows/engine/search-attributes.js');
+    searchAttributeNames = SEARCH_ATTRIBUTES.map((k) => k.name).join(', ');
     try {
       // Same options as connectClient (adapters/temporal-connection.ts), plus a bound on how long to wait for the server.
       const connection = await Connection.connect({
@@ -122,6 +134,8 @@ export class CliContext {
         err.problems.map((p) => `- ${p}`),
       );
     }
+    if (sdk === null) return new CliError(EXIT.INTERNAL, messageOf(err));
+    const { NamespaceNotFoundError, WorkflowNotFoundError, WorkflowUpdateFailedError } = sdk;
     if (err instanceof WorkflowNotFoundError) {
       return new CliError(
         EXIT.NOT_FOUND,
@@ -152,7 +166,7 @@ export class CliContext {
       );
     }
     if (code === GRPC_INVALID_ARGUMENT && /search attribute/i.test(messageOf(err))) {
-      const names = SEARCH_ATTRIBUTES.map((k) => k.name).join(', ');
+      const names = searchAttributeNames;
       return new CliError(
         EXIT.UNREACHABLE,
         `Temporal at ${this.cachedSettings?.address ?? '?'} is not set up for cut-overs (${messageOf(err)}): ` +
@@ -170,7 +184,7 @@ export class CliContext {
 export function grpcCode(err: unknown): number | undefined {
   let e: unknown = err;
   for (let depth = 0; depth < 4 && e; depth += 1) {
-    if (isGrpcServiceError(e)) return e.code;
+    if (sdk?.isGrpcServiceError(e)) return e.code;
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;

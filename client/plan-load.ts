@@ -5,7 +5,7 @@
  * upgrade's target release must exist on the package index.
  */
 import { readFile } from 'node:fs/promises';
-import { EnvFileError, parseEnvFile } from '../adapters/env-file-change.js';
+import { EnvFileError, parseEnvFile } from '../adapters/env-file.js';
 import { loadPlanWithNotices, PlanError, type LoadedPlan } from '../domain/plan-file.js';
 import { UPGRADE_KIND } from '../domain/upgrade/kind.js';
 import { airflowReleaseOnIndex } from './release-index.js';

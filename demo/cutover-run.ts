@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
-import { needsOperatorLines } from '../client/commands/status.js';
-import { ProgressPrinter, waitsForHuman } from '../client/commands/watch.js';
+import { needsOperatorLines } from '../client/commands/status-run.js';
+import { ProgressPrinter, waitsForHuman } from '../client/commands/watch-run.js';
 import { followRun, type Settled } from '../client/follow.js';
 import { queryStatus } from '../client/run-status.js';
 import { DEFAULT_TASK_QUEUE } from '../domain/cutover.js';

@@ -10,15 +10,9 @@ import type { z } from 'zod';
 import { formatBytes, formatCount } from './figures.js';
 import { KINDS, runbookOf, type LoadablePlan } from './runbooks.js';
 
-export class PlanError extends Error {
-  constructor(
-    readonly file: string,
-    readonly problems: string[],
-  ) {
-    super(`${file}: invalid plan\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'PlanError';
-  }
-}
+import { PlanError } from './plan-error.js';
+
+export { PlanError };
 
 function fieldPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(plan)';

@@ -21,6 +21,7 @@ import { assessmentPlanSchema, type AssessmentPlan } from './assessment/plan.js'
 import { UPGRADE_KIND, UPGRADE_WORKFLOW_TYPE } from './upgrade/kind.js';
 import { upgradePlanSchema, type UpgradePlan } from './upgrade/plan.js';
 import { UPGRADE_FAULT_INJECTIONS } from './upgrade/run.js';
+import { FAULT_INJECTION_NAMES, RUNBOOK_KINDS, RUNBOOK_NAMES } from './runbook-names.js';
 
 export interface RunbookEntry {
   kind: string;
@@ -146,7 +147,24 @@ function storageLocks(plan: BackendFlipPlan): string[] {
 
 type ThresholdRule = z.infer<typeof thresholdSchema>;
 
-export const KINDS = RUNBOOKS.map((r) => r.kind);
+export const KINDS: readonly string[] = RUNBOOK_KINDS;
+
+// The CLI's help and `cutover list` take the kinds, workflow types and faults from
+// runbook-names.ts, without the schemas: a runbook added here and not there would be missing from
+// them, so that is an error as soon as this loads.
+const namesOf = (list: readonly { kind: string; workflowType: string }[]) =>
+  list.map((r) => `${r.kind} ${r.workflowType}`).join(', ');
+if (namesOf(RUNBOOKS) !== namesOf(RUNBOOK_NAMES))
+  throw new Error(
+    `domain/runbook-names.ts RUNBOOK_NAMES (${namesOf(RUNBOOK_NAMES)}) disagrees with RUNBOOKS`,
+  );
+if (
+  [...new Set(RUNBOOKS.flatMap((r) => r.faultInjections))].sort().join() !==
+  [...FAULT_INJECTION_NAMES].sort().join()
+)
+  throw new Error(
+    'domain/runbook-names.ts FAULT_INJECTION_NAMES disagrees with the RUNBOOKS fault injections',
+  );
 
 /**
  * The workflow id a plan's run gets, as `validate` shows it: a cut-over's is fixed (one per target

@@ -15,7 +15,7 @@
 # - Venvs are made and filled by uv (UV_VERSION below, installed from PyPI into .cutover/uv-venv the
 #   first time a venv needs installing), or by pip when uv cannot be installed;
 #   CUTOVER_PY_INSTALLER=pip forces pip. Either way under the same constraints files.
-# - `npm run build` (tsc) always runs.
+# - `npm run build` (tsc, then the workflow bundle replay uses) always runs.
 #
 # One line per step with its timing; while a step runs, a line every 10 s with its time so far and
 # the tool's last line of output. The tools' own output goes to .cutover/logs/setup-*.log and is
@@ -325,6 +325,6 @@ else
 fi
 
 # ---- build ------------------------------------------------------------------------------------
-run_step "npm run build (tsc)" "$LOG_DIR/setup-build.log" npm run --silent build
+run_step "npm run build (tsc, workflow bundle)" "$LOG_DIR/setup-build.log" npm run --silent build
 
 say "done [$(elapsed "$T_START")]"

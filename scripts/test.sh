@@ -88,5 +88,11 @@ export CUTOVER_VENV="$ROOT/.venv"
 export PATH="$CUTOVER_VENV/bin:$PATH"
 
 printf 'test: node --test over %d file(s) [%s so far]\n' "${#files[@]}" "$(elapsed "$T_START")"
-# Nothing is printed after node's own summary, so that it stays the closing lines of the run.
-exec node --test --test-concurrency=1 --enable-source-maps "${files[@]}"
+# Nothing is printed after node's own summary, so that it stays the closing lines of the run. The
+# reporter is node's spec reporter plus, just before that summary, the 10 slowest files with their
+# times (node's own per-file durations); every file's time goes to CUTOVER_TEST_TIMES_FILE.
+export CUTOVER_TEST_TIMES_FILE="$ROOT/test-artifacts/test-file-times.txt"
+rm -f "$CUTOVER_TEST_TIMES_FILE"
+exec node --test --test-concurrency=1 --enable-source-maps \
+  --test-reporter=./dist/test/support/file-times-reporter.js --test-reporter-destination=stdout \
+  "${files[@]}"

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Worker } from '@temporalio/worker';
 import { main } from '../client/cli.js';
-import { ProgressPrinter } from '../client/commands/watch.js';
+import { ProgressPrinter } from '../client/commands/watch-run.js';
 import { clock } from '../client/format.js';
 import type { CutoverStatus } from '../domain/cutover.js';
 import { lockKeys } from '../domain/engine/locks.js';
@@ -507,7 +507,7 @@ void test('start --wait reports the outcome; retry-compensation on a run not wai
   assert.match(r.stdout, /outcome: DONE: /);
 });
 
-void test('errors: unknown workflow (4), unknown flag (2), no server (5, quickly)', async () => {
+void test('errors: unknown workflow (4), unknown flag (2), no server (5, within the connect timeout)', async () => {
   const missing = await cli(['status', 'cutover/nope/nope']);
   assert.equal(missing.code, 4);
   assert.equal(
@@ -524,12 +524,13 @@ void test('errors: unknown workflow (4), unknown flag (2), no server (5, quickly
   assert.equal(flag.code, 2);
   assert.equal(flag.stderr, "cutover: unknown option '--frobnicate' (see cutover status --help)\n");
 
+  // How long giving up takes is a figure for bench/, not an assertion: the test checks that the
+  // bound given is the one applied and said.
   const port = await freePort();
-  const t0 = Date.now();
   const down = await cli(['list'], { TEMPORAL_ADDRESS: `127.0.0.1:${port}`, CUTOVER_CONNECT_TIMEOUT: '1s' });
   assert.equal(down.code, 5);
   assert.match(down.stderr, new RegExp(`^cutover: cannot reach Temporal at 127\\.0\\.0\\.1:${port}: `));
-  assert.ok(Date.now() - t0 < 5_000, `took ${Date.now() - t0} ms`);
+  assert.match(down.stderr, /\(waited 1s; set TEMPORAL_ADDRESS/);
 });
 
 void test('the bin runs the compiled CLI', () => {

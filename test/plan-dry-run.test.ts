@@ -17,7 +17,7 @@ import { parse, stringify } from 'yaml';
 import { createActivities } from '../activities/index.js';
 import { renderStages } from '../activities/xcom/render.js';
 import { main } from '../client/cli.js';
-import { dryRunWorkflowId } from '../client/commands/plan.js';
+import { dryRunWorkflowId } from '../client/commands/plan-run.js';
 import type { CutoverInput, CutoverResult } from '../domain/cutover.js';
 import { WORKFLOW_TYPE } from '../domain/cutover.js';
 import { planDigest } from '../domain/plan-file.js';

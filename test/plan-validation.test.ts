@@ -10,7 +10,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { main } from '../client/cli.js';
-import { planJsonSchema, schemaFileName } from '../client/commands/validate.js';
+import { planJsonSchema, schemaFileName } from '../client/commands/validate-run.js';
 import { loadPlan, parsePlan, PlanError, planDigest } from '../domain/plan-file.js';
 import type { PlanInput } from '../domain/plan.js';
 import { RUNBOOKS, workflowIdShown } from '../domain/runbooks.js';

@@ -5,17 +5,20 @@
  * workflow (test/fixtures/changed-workflow) must be caught.
  *
  * The files are proto3 JSON, the form of `temporal workflow show --output json`
- * and of `cutover replay --export`.
+ * and of `cutover replay --export`. They replay against the bundle `npm run build` writes
+ * (dist/workflows.bundle.js), the one `cutover replay` uses, after a check that it was made from
+ * the workflow sources as they are.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { historyFromJson, type History } from '../client/history-json.js';
-import { WORKFLOWS_PATH } from '../domain/workflow-bundle.js';
+import { prebuiltBundleState, WORKFLOW_BUNDLE_PATH, workflowSourceHash } from '../domain/workflow-bundle.js';
 import { REPO_ROOT } from './support/plans.js';
 
 // Core logs the failing workflow task of the nondeterminism case at WARN; the assertions say what matters.
@@ -52,6 +55,38 @@ test('the corpus holds a history for every recorded scenario', () => {
   for (const s of SCENARIOS) assert.ok(files.includes(`${s}.json`), `test/histories/${s}.json is missing`);
 });
 
+test('the prebuilt workflow bundle is current: made from the workflow sources as they are', () => {
+  const state = prebuiltBundleState();
+  assert.ok(state.fresh, `${state.fresh ? '' : state.why}: run npm run build`);
+});
+
+test('the bundle check sees any change to the workflow sources', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'cutover-bundle-hash-'));
+  try {
+    mkdirSync(path.join(root, 'workflows', 'engine'), { recursive: true });
+    mkdirSync(path.join(root, 'domain'), { recursive: true });
+    mkdirSync(path.join(root, 'client'), { recursive: true });
+    writeFileSync(path.join(root, 'workflows', 'engine', 'run.ts'), 'export const a = 1;\n');
+    writeFileSync(path.join(root, 'domain', 'plan.ts'), 'export const b = 2;\n');
+    const first = workflowSourceHash(root);
+    assert.ok(first, 'sources found');
+    assert.equal(first.sources, 2);
+    // Code outside the bundle's sources does not make it stale.
+    writeFileSync(path.join(root, 'client', 'cli.ts'), 'export const c = 3;\n');
+    assert.equal(workflowSourceHash(root)?.hash, first.hash);
+    writeFileSync(path.join(root, 'domain', 'plan.ts'), 'export const b = 3;\n');
+    const edited = workflowSourceHash(root);
+    assert.notEqual(edited?.hash, first.hash, 'an edit');
+    writeFileSync(path.join(root, 'workflows', 'new.ts'), '');
+    const added = workflowSourceHash(root);
+    assert.equal(added?.sources, 3);
+    assert.notEqual(added?.hash, edited?.hash, 'a new file');
+    assert.equal(workflowSourceHash(path.join(root, 'client')), null, 'no sources: nothing to check');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 for (const file of files) {
   test(`replays ${file} against the shipped workflow`, { timeout: 60_000 }, async () => {
     const history = loadHistory(file);
@@ -60,7 +95,11 @@ for (const file of files) {
         history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name ?? '',
       ),
     );
-    await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history, workflowIdOf(file));
+    await Worker.runReplayHistory(
+      { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } },
+      history,
+      workflowIdOf(file),
+    );
   });
 }
 

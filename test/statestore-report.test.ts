@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { renderPlanEvidence } from '../client/commands/plan.js';
+import { renderPlanEvidence } from '../client/commands/plan-run.js';
 import { renderReport } from '../client/report.js';
 import { WORKER_CAN_DEPLOY_CHECK } from '../domain/engine/evidence.js';
 import { emptyStateStoreEvidence, type StateStoreStatus } from '../domain/statestore/run.js';

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { chooseRestoreMethod } from '../activities/upgrade/restore-method.js';
-import { renderPlanEvidence } from '../client/commands/plan.js';
+import { renderPlanEvidence } from '../client/commands/plan-run.js';
 import { renderDossier } from '../client/dossier.js';
 import { renderReport } from '../client/report.js';
 import { healthRow, type Assessment, type JudgedHealth } from '../domain/assessment/judge.js';

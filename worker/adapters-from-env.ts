@@ -18,8 +18,8 @@
  * - airflowApi: the plan's airflow.api with credentials from the env vars it
  *   names.
  *
- * What a step needs and this worker cannot build fails with a non-retryable
- * AdapterMissing that names it; `missing` says so up front.
+ * What a step needs and this worker cannot build for a plan (a plan naming no airflow.api, an
+ * unset credentials variable) fails with a non-retryable AdapterMissing that names it.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -77,16 +77,8 @@ import type {
 import { KubeAirflowWorkloads } from '../adapters/kube/airflow-workloads.js';
 import type { UpgradePlan } from '../domain/upgrade/plan.js';
 
-export type TargetKind = AnyPlan['target']['kind'];
 type LocalTarget = Extract<InspectedPlan['target'], { kind: 'local' }>;
 type KubernetesTarget = Extract<InspectedPlan['target'], { kind: 'kubernetes' }>;
-
-export interface MissingAdapter {
-  adapter: string;
-  needs: string;
-  /** The target kinds for which this worker lacks the adapter. */
-  targets: TargetKind[];
-}
 
 export interface AdaptersFromEnvOptions {
   /** Relative env files (plan.target.envFile) resolve against this; default process.cwd(). */
@@ -95,17 +87,11 @@ export interface AdaptersFromEnvOptions {
 
 export interface WorkerAdapters {
   adapters: Adapters;
-  /** What this worker cannot do, per target kind. */
-  missing: MissingAdapter[];
   /** What it can do, one line each (for the worker's banner). */
   available: string[];
   /** Ends the metadata DB pools. */
   close(): Promise<void>;
 }
-
-/** What a worker built by adaptersFromEnv lacks (the same for every worker until the adapters exist). */
-/** What every worker built by adaptersFromEnv lacks: nothing since the local rollout exists; kept for the banner and preflight. */
-export const MISSING: readonly MissingAdapter[] = [];
 
 /** The variables of a local target's env file; a file that cannot be read is a PermanentFault naming it. */
 export function readEnvFileVars(file: string): Record<string, string> {
@@ -661,7 +647,6 @@ export function adaptersFromEnv(
       deploymentDb,
       signatures: new SshKeygen(),
     },
-    missing: [...MISSING],
     available: [
       'metadata-DB direct (the plan names the env var holding the URL) or in-pod, on any target',
       'Airflow probes on local targets (components run with the target env file, python from the venv)',

@@ -42,7 +42,7 @@ async function main(): Promise<void> {
 
   const settings = temporalSettings();
   const connection = await connectWorker(settings);
-  const { adapters, missing, available, close } = adaptersFromEnv(process.env);
+  const { adapters, available, close } = adaptersFromEnv(process.env);
   const worker = await createCutoverWorker({
     connection,
     namespace: settings.namespace,
@@ -59,10 +59,6 @@ async function main(): Promise<void> {
   console.log(`  notifications: ${webhookUrl ? 'webhook configured (CUTOVER_WEBHOOK_URL)' : 'off'}`);
   console.log(`  metrics: ${metricsServer ? metricsServer.url : 'off'}`);
   for (const a of available) console.log(`  can: ${a}`);
-  for (const m of missing)
-    console.log(
-      `  no ${m.adapter} adapter (${m.targets.join(' and ')} targets): steps that ${m.needs} will fail with AdapterMissing`,
-    );
   try {
     await worker.run();
   } finally {

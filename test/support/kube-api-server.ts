@@ -242,6 +242,8 @@ export interface KubeApiServer {
   execCount(): number;
   /** Exec'd processes that have not exited yet. */
   activeExecs(): number;
+  /** Bytes of exec stdout and stderr handed to the clients' sockets so far (to wait on output, not on a delay). */
+  execOutputBytes(): number;
 }
 
 interface Exec {
@@ -905,6 +907,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   /** Watches from a resourceVersion older than this get 410 Expired. */
   let historyFrom = rv;
   let execTotal = 0;
+  let execOutput = 0;
   let closed = false;
   const key = (ns: string, name: string) => `${ns}/${name}`;
   const wkey = (kind: WorkloadKind, ns: string, name: string) => `${kind}/${ns}/${name}`;
@@ -2644,7 +2647,11 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     const v5 = ws.protocol === 'v5.channel.k8s.io';
     const frame = (channel: number, data: Buffer | string) => {
       const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-      if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([Buffer.from([channel]), body]), { binary: true });
+      const output = channel === CHANNEL.stdout || channel === CHANNEL.stderr;
+      if (ws.readyState === ws.OPEN)
+        ws.send(Buffer.concat([Buffer.from([channel]), body]), { binary: true }, (err) => {
+          if (!err && output) execOutput += body.length;
+        });
     };
     const finish = (st: Record<string, unknown>) => {
       execs.delete(exec);
@@ -2775,6 +2782,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     caPem: tlsFiles?.cert ?? null,
     execCount: () => execTotal,
     activeExecs: () => live.size,
+    execOutputBytes: () => execOutput,
     addPod,
     setObject,
     setConfigMap,
