@@ -16,6 +16,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { PermanentFault } from '../activities/engine/errors.js';
+import { createActivities } from '../activities/index.js';
+import { planSchema, type Plan } from '../domain/plan.js';
 import {
   backendSizeOfText,
   measureXComSizesStatement,
@@ -97,6 +99,27 @@ function firstRow<R>(rows: R[]): R {
   const [row] = rows;
   assert.ok(row, 'the statement returned a row');
   return row;
+}
+
+/** An XCom plan whose threshold is p99.9 rounded up to 1,000 bytes. */
+function xcomPlan(maxOffloadRows: number): Plan {
+  return planSchema.parse({
+    apiVersion: 'cutover/v1',
+    kind: 'XComBackendCutover',
+    name: 'calibration-scan-test',
+    target: { kind: 'local', name: 't', envFile: '/tmp/x.env', components: [{ name: 'scheduler' }] },
+    airflow: { version: '3.3', metadataDb: { access: 'direct', urlEnv: 'AIRFLOW_METADATA_DB_URL' } },
+    change: { mode: 'env-file' },
+    approval: { approvers: ['alice'] },
+    spec: {
+      xcom: {
+        path: 's3://aws_default@bucket/xcom',
+        threshold: { strategy: 'above-quantile', quantile: 'p99.9', roundTo: 1000 },
+        maxOffloadRows,
+      },
+      validation: { dagId: 'd' },
+    },
+  });
 }
 
 const PARALLEL = [
@@ -306,8 +329,11 @@ void describe('CALIBRATE in one parallel scan, on the real PostgreSQL', () => {
        SELECT 'd', 't', to_jsonb(repeat('y', ((i * 2654435761) % 5000)::int)) FROM generate_series(1, 40000) i`,
     );
     await admin.query('ANALYZE public.xcom');
-    const exact = await metadb.measureXComSizes({ offloadAt: [4000] });
-    const est = await metadb.measureXComSizes({ offloadAt: [4000], samplePercent: 50 });
+    const exact = await metadb.measureXComSizes({ offloadAt: [{ above: 'p999', roundTo: 1000 }] });
+    const est = await metadb.measureXComSizes({
+      offloadAt: [{ above: 'p999', roundTo: 1000 }],
+      samplePercent: 50,
+    });
     const s = est.sample;
     assert.ok(
       s && s.percent === 50 && s.sampledRows > 0 && s.sampledRows < exact.rowCount,
@@ -329,6 +355,28 @@ void describe('CALIBRATE in one parallel scan, on the real PostgreSQL', () => {
     );
     assert.ok(Math.abs(est.rowCount - exact.rowCount) <= s.rowsBound);
     assert.equal(exact.sample, undefined);
+
+    // The gate: a sample alone never passes when the allowance is within its bound; the exact scan does.
+    const { calibrate } = createActivities({ metadb });
+    const bound = s.rowsBound;
+    const allowance = e.rows + Math.floor(bound / 2); // exactly: passes; sampled: within the bound
+    const exactEv = await calibrate({ plan: xcomPlan(allowance) });
+    assert.equal(exactEv.projectedOffloadRows, e.rows);
+    assert.deepEqual(exactEv.gate, { passed: true, reasons: [] });
+    const sampledEv = await calibrate({ plan: xcomPlan(allowance), samplePercent: 50 });
+    assert.equal(sampledEv.sample?.percent, 50);
+    assert.equal(sampledEv.gate.passed, false);
+    assert.match(
+      sampledEv.gate.reasons.join('\n'),
+      /50% sample: about .* within the error bound of the plan's maxOffloadRows/,
+    );
+    // Far above the bound, the sample may pass.
+    const wide = await calibrate({ plan: xcomPlan(exact.rowCount * 2), samplePercent: 50 });
+    assert.deepEqual(wide.gate, { passed: true, reasons: [] });
+    await assert.rejects(
+      calibrate({ plan: xcomPlan(10), samplePercent: 0 }),
+      /^PermanentFault: samplePercent: must be/,
+    );
     for (const bad of [0, -5, 100.5, Number.NaN]) {
       await assert.rejects(metadb.measureXComSizes({ samplePercent: bad }), (err: unknown) => {
         assert.ok(err instanceof PermanentFault);

@@ -23,6 +23,7 @@ import { PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attr
 import { clientRunbook } from '../runbooks.js';
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
+import { SAMPLE_OPTION_HELP, samplePercentOption } from '../sample-option.js';
 import { command, keyValues } from '../format.js';
 import { runTexts } from '../run-texts.js';
 import { queryStatus } from '../run-status.js';
@@ -36,6 +37,7 @@ interface PlanOptions {
   rehearsal: boolean;
   operator?: string;
   timeout: string;
+  sample?: string;
 }
 
 const POLL_MS = 1000;
@@ -123,6 +125,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .option('--no-rehearsal', 'skip the kill-switch rehearsal (it writes and deletes one sentinel object)')
     .option('--operator <name>', 'who runs the dry run (default: $CUTOVER_OPERATOR, then $USER)')
     .option('--timeout <duration>', 'give up after this long and cancel the dry run (exit 1)', '30m')
+    .option('--sample <pct>', SAMPLE_OPTION_HELP)
     .action(async (file: string, opts: PlanOptions) => {
       const { plan } = await loadPlanChecked(file);
       const runbook = runbookOf(plan.kind);
@@ -133,6 +136,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       } catch {
         throw new CliError(EXIT.BAD_INPUT, `--timeout ${opts.timeout} is not a duration like 90s, 15m or 2h`);
       }
+      const samplePercent = samplePercentOption(opts.sample, plan.kind);
       const digest = planDigest(plan);
       const target = targetKey(plan);
       const workflowId = dryRunWorkflowId(plan);
@@ -143,6 +147,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         startedBy,
         dryRun: true,
         ...(opts.rehearsal ? {} : { skipRehearsal: true }),
+        ...(samplePercent === undefined ? {} : { calibrationSamplePercent: samplePercent }),
       };
       const { taskQueue } = ctx.settings;
 

@@ -14,6 +14,7 @@ import { assessmentWorkflowId, targetKey, workflowIdFor } from '../../domain/pla
 import { RUNBOOKS, runbookOf, type AnyPlan, type LoadablePlan } from '../../domain/runbooks.js';
 import { LOCKS, PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attributes.js';
 import { messageOf, type CliContext } from '../context.js';
+import { SAMPLE_OPTION_HELP, samplePercentOption } from '../sample-option.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { command, keyValues } from '../format.js';
 import { runTexts } from '../run-texts.js';
@@ -29,6 +30,7 @@ interface StartOptions {
   operator?: string;
   json?: boolean;
   break?: string;
+  sample?: string;
 }
 
 /** Outcomes a script may treat as success. */
@@ -81,6 +83,7 @@ export function registerStart(program: Command, ctx: CliContext): void {
       "SSH key that signs the start when the plan lists approval.allowedSigners (a private key, or its .pub with the key in ssh-agent; default: the agent's key listed for the operator)",
     )
     .option('--json', 'print {workflowId, runId, planDigest, uiLink} (and outcome, reason with --wait)')
+    .option('--sample <pct>', SAMPLE_OPTION_HELP)
     .addOption(
       new Option(
         '--break <fault>',
@@ -97,6 +100,7 @@ export function registerStart(program: Command, ctx: CliContext): void {
           `--break ${opts.break}: the ${plan.kind} runbook knows ${runbook.faultInjections.join(', ') || 'no drills'}`,
         );
       }
+      const samplePercent = samplePercentOption(opts.sample, plan.kind);
       const digest = planDigest(plan);
       // A read-only run is never "the cut-over" of its target: its own id, and no busy check either way.
       const workflowId = runbook.readOnly
@@ -135,6 +139,7 @@ export function registerStart(program: Command, ctx: CliContext): void {
         startedBy,
         ...(startSignature ? { startSignature } : {}),
         ...(opts.break ? { inject: opts.break } : {}),
+        ...(samplePercent === undefined ? {} : { calibrationSamplePercent: samplePercent }),
       };
       const { taskQueue } = ctx.settings;
 
