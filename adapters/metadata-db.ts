@@ -12,16 +12,14 @@
  *   in airflow/models/xcom.py; checked after `airflow db migrate` with 3.3.2).
  *   The task SDK's BaseXCom.serialize_value returns `airflow.sdk.serde.serialize(value)`
  *   (a JSON-able object, not a string); the execution API stores it as JSONB. We
- *   measure `octet_length(value::text)`: jsonb's text form uses the same
- *   separators as Python's json.dumps defaults (', ' and ': '), so for plain
- *   JSON data (dicts, lists, strings, ints, bools, None) the byte count is the
- *   same as the backend's. Where they differ:
+ *   measure the jsonb text's bytes plus what json.dumps' \u escapes add (see
+ *   backendSizeOfText): jsonb's text form uses the same separators as Python's
+ *   json.dumps defaults (', ' and ': ') and escapes control characters alike, so
+ *   for plain JSON data (dicts, lists, strings, ints, bools, None) the byte count
+ *   is the backend's, non-ASCII text included. Where they differ:
  *     - key order: jsonb sorts keys (by length, then bytes) and keeps only the
  *       last of duplicate keys; order does not change the size, dropped
  *       duplicates do (json.dumps of a dict never has any);
- *     - non-ASCII: json.dumps escapes it (`é` -> `\u00e9`, 6 bytes) while jsonb
- *       stores UTF-8 (2 bytes): text with many non-ASCII characters measures
- *       SMALLER here than the backend will see it;
  *     - numbers: jsonb keeps numeric text but expands exponents (`1e-07` ->
  *       `0.0000001`, `1.5e+300` -> 301 digits): such floats measure larger;
  *     - values serde wraps: a tuple nested in a dict or list is stored as
@@ -203,8 +201,10 @@ const JSON_FIRST_BYTES = ['7b', '5b', '22', '2d', '30', '31', '32', '33', '34', 
 /** A bytea value's first byte as two hex digits ('' when empty), read from a slice (no full detoast). */
 const FIRST_BYTE_HEX = `encode(substring(value FROM 1 FOR 1), 'hex')`;
 
-/** The kind of a bytea value from its first byte (column h): 'j' JSON, 'p' pickle (protocol 2+), 'x' other. */
-const KIND_FROM_H = `CASE WHEN h IN (${JSON_FIRST_BYTES}) THEN 'j' WHEN h = '80' THEN 'p' ELSE 'x' END`;
+/** The kind of a bytea value from its first byte (hex column h): 'j' JSON, 'p' pickle (protocol 2+), 'x' other. */
+function kindFrom(h: string): string {
+  return `CASE WHEN ${h} IN (${JSON_FIRST_BYTES}) THEN 'j' WHEN ${h} = '80' THEN 'p' ELSE 'x' END`;
+}
 
 /**
  * The size the object-storage backend compares for a JSON text `t` as jsonb renders it:
@@ -224,9 +224,11 @@ const KIND_FROM_H = `CASE WHEN h IN (${JSON_FIRST_BYTES}) THEN 'j' WHEN h = '80'
  */
 export function backendSizeOfText(t: string): string {
   const chars = `length(convert_to(${t}, 'UTF8'), 'UTF8')`;
+  // char_length costs less per call, the verifier's ASCII fast path less per byte.
+  const ascii = `CASE WHEN octet_length(${t}) < 256 THEN octet_length(${t}) = char_length(${t}) ELSE octet_length(${t}) = ${chars} END`;
   const wide = `regexp_replace(${t}, '[^\\u0800-\\U0010ffff]', '', 'g')`;
   return `(octet_length(${t})::int8 + CASE
-        WHEN octet_length(${t}) = ${chars} AND strpos(${t}, chr(127)) = 0 THEN 0
+        WHEN ${ascii} AND strpos(${t}, chr(127)) = 0 THEN 0
         ELSE 4 * (octet_length(${t}) - ${chars})
              + octet_length(${wide}) - 8 * char_length(${wide})
              + 5 * (octet_length(${t}) - octet_length(replace(${t}, chr(127), '')))
@@ -297,17 +299,33 @@ export function measureXComSizesStatement(t: XComTable, options: MeasureOptions 
   return { sql: measureXComSizesSql(t, sampled), params };
 }
 
-/** The measurement's FROM: the table (sampled or not) and the lateral columns b (size) and k (kind). */
-function measuredFrom(t: XComTable, sampled: boolean): string {
+/**
+ * The measured rows as subquery `m` (b size, k kind: 'j' JSON, 'p' pickle, 'x' other, and the
+ * producer where it may be needed), from the table or its sample. The value is rendered once per
+ * row by a set-returning function in a target list (a ProjectSet, which runs in each parallel
+ * worker): referenced several times, `value::text` would be rendered per use (the planner inlines
+ * a plain subquery or VALUES), an OFFSET 0 fence keeps the aggregate above it serial, and a
+ * lateral function scan costs a tuplestore per row. The producer is kept for rows whose raw text
+ * exceeds LARGE_BYTES / 6 (an escape is at most 6 bytes per byte: DEL), a superset of the large
+ * ones, so that the size is computed once, in the grouping key.
+ */
+function measured(t: XComTable, sampled: boolean): string {
   const table = `${t.qualified}${sampled ? ' TABLESAMPLE SYSTEM ($3)' : ''}`;
-  if (!mayHoldNonJson(t))
-    return `${table}
-        CROSS JOIN LATERAL unnest(ARRAY[value::text]) AS v(t)
-        CROSS JOIN LATERAL unnest(ARRAY[${backendSizeOfText('v.t')}], ARRAY['j']) AS m(b, k)`;
+  if (!mayHoldNonJson(t)) {
+    const keep = `octet_length(v.t) > ${Math.floor(LARGE_BYTES / 6)}`;
+    return `(SELECT ${backendSizeOfText('v.t')} AS b, 'j'::text AS k,
+                CASE WHEN ${keep} THEN v.dag_id END AS dag_id,
+                CASE WHEN ${keep} THEN v.task_id END AS task_id
+         FROM (SELECT unnest(ARRAY[value::text]) AS t, dag_id, task_id
+               FROM ${table} WHERE value IS NOT NULL) v) m`;
+  }
   // Airflow 2's bytea holds json.dumps' own (ASCII) bytes: octet_length is the backend's size.
-  return `${table}
-        CROSS JOIN LATERAL unnest(ARRAY[${FIRST_BYTE_HEX}]) AS f(h)
-        CROSS JOIN LATERAL unnest(ARRAY[octet_length(value)::int8], ARRAY[${KIND_FROM_H}]) AS m(b, k)`;
+  const keep = `v.h NOT IN (${JSON_FIRST_BYTES}) OR v.b > ${LARGE_BYTES}`;
+  return `(SELECT v.b, ${kindFrom('v.h')} AS k,
+                CASE WHEN ${keep} THEN v.dag_id END AS dag_id,
+                CASE WHEN ${keep} THEN v.task_id END AS task_id
+         FROM (SELECT unnest(ARRAY[${FIRST_BYTE_HEX}]) AS h, octet_length(value)::int8 AS b, dag_id, task_id
+               FROM ${table} WHERE value IS NOT NULL) v) m`;
 }
 
 /**
@@ -336,12 +354,8 @@ export function measureXComSizesSql(t: XComTable, sampled = false): string {
     : '';
   return `
       WITH g AS (
-        SELECT m.b, m.k,
-               CASE WHEN m.k <> 'j' OR m.b > ${LARGE_BYTES} THEN dag_id END AS dag_id,
-               CASE WHEN m.k <> 'j' OR m.b > ${LARGE_BYTES} THEN task_id END AS task_id,
-               count(*)::int8 AS n
-        FROM ${measuredFrom(t, sampled)}
-        WHERE value IS NOT NULL
+        SELECT m.b, m.k, m.dag_id, m.task_id, count(*)::int8 AS n
+        FROM ${measured(t, sampled)}
         GROUP BY 1, 2, 3, 4
       ),
       h AS (SELECT b, sum(n)::int8 AS n FROM g WHERE k = 'j' GROUP BY b),
@@ -374,7 +388,7 @@ export function measureXComSizesSql(t: XComTable, sampled = false): string {
       top AS (
         SELECT dag_id, task_id, sum(n)::int8 AS n, max(b)::int8 AS mx
         FROM g
-        WHERE k = 'j' AND dag_id IS NOT NULL
+        WHERE k = 'j' AND b > ${LARGE_BYTES} AND dag_id IS NOT NULL
         GROUP BY dag_id, task_id
         ORDER BY n DESC, mx DESC, dag_id, task_id
         LIMIT 5
@@ -549,9 +563,8 @@ export function countRowsAtOrAboveSql(t: XComTable): string {
       ),
       s AS MATERIALIZED (
         SELECT m.b
-        FROM ${measuredFrom(t, false)}
-        WHERE value IS NOT NULL AND m.k = 'j'
-          AND m.b >= (SELECT coalesce(min(v), 0) FROM th WHERE v >= 0)
+        FROM ${measured(t, false)}
+        WHERE m.k = 'j' AND m.b >= (SELECT coalesce(min(v), 0) FROM th WHERE v >= 0)
       )
       SELECT th.i, (SELECT count(*) FROM s WHERE th.v >= 0 AND s.b >= th.v)::int8 AS n
       FROM th
