@@ -3,8 +3,9 @@
  *
  * - the same figures as the percentile_disc statement it replaced, on several distributions
  *   (empty, a single row, SQL NULLs, ties at the quantile ranks, JSON null, the dossier's
- *   reference distribution with large-value producers, non-ASCII), with the planner's choice
- *   and with a forced parallel plan (Parallel Seq Scan, Partial and Finalize aggregates);
+ *   reference distribution with large-value producers, non-ASCII, 300k small rows), with the
+ *   planner's choice and with parallel costs set to zero; on the 300k-row table, with default
+ *   settings, the plan is a Parallel Seq Scan under Partial and Finalize aggregates;
  * - sizes as the object-storage backend compares them on French, CJK and emoji text, checked
  *   against the provider's own serialize_value run in the venv;
  * - `samplePercent`: bounds that hold the exact figures, field-named refusals.
