@@ -9,6 +9,7 @@ import type {
   ComponentConfig,
   SizeBand,
   SizeQuantiles,
+  CalibrationSample,
   NonJsonXComs,
   ChangeStage,
   CheckRow,
@@ -50,12 +51,34 @@ export interface XComSizeStats {
    * rows, which no other figure here (nor countRowsAtOrAbove) includes.
    */
   nonJson?: NonJsonXComs;
+  /** The rows at or above each MeasureOptions.offloadAt threshold, in order, as applied. */
+  offloadAt?: { thresholdBytes: number; rows: number }[];
+  /** Measured on a sample: the counts above are estimates, within `sample.rowsBound`. */
+  sample?: CalibrationSample;
+}
+
+/** A size figure by name: one of the quantiles, or the max. */
+export type SizeFigure = keyof SizeQuantiles;
+
+/**
+ * A threshold to project offloads at: fixed bytes, or the smallest multiple of `roundTo`
+ * strictly above a measured figure (domain/threshold.ts's rule, applied by the adapter in the
+ * measuring statement so that the projection costs no second scan).
+ */
+export type OffloadThreshold = number | { above: SizeFigure; roundTo: number };
+
+export interface MeasureOptions {
+  /** Rows at or above each threshold (the backend offloads size >= threshold; negative = never). */
+  offloadAt?: OffloadThreshold[];
+  /** Measure a TABLESAMPLE SYSTEM sample of this percent of the table's pages (0 < p <= 100). */
+  samplePercent?: number;
 }
 
 /** Airflow's metadata database, read-only: sizes are measured inside the DB, no value leaves it. */
 export interface MetadataDbPort {
   readonly source: 'metadata-db' | 'in-pod';
-  measureXComSizes(): Promise<XComSizeStats>;
+  /** Sizes as the backend counts them, and the projection at `offloadAt`, in one scan. */
+  measureXComSizes(options?: MeasureOptions): Promise<XComSizeStats>;
   /** Rows whose encoded size is >= each threshold (the backend's own offload rule). */
   countRowsAtOrAbove(thresholds: number[]): Promise<number[]>;
 }

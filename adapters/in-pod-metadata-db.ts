@@ -10,14 +10,14 @@
  * (a Python start plus Airflow's import, about 2 s locally) and one more the first
  * time, to find the xcom table and its value column's type (cached afterwards).
  */
-import type { Heartbeat, MetadataDbPort, XComSizeStats } from '../activities/adapters.js';
+import type { Heartbeat, MeasureOptions, MetadataDbPort, XComSizeStats } from '../activities/adapters.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 import type { Component } from '../domain/plan.js';
 import type { MetadataDbProbe, SqlStatement } from './airflow-probes.js';
 import {
   checkThresholds,
   countRowsAtOrAboveSql,
-  measureXComSizesSql,
+  measureXComSizesStatement,
   PERMANENT_SQLSTATES,
   XCOM_TABLE_SQL,
   xcomSizeStatsFrom,
@@ -55,12 +55,12 @@ export class InPodMetadataDb implements MetadataDbPort {
     return `the metadata DB via component ${this.component.name}`;
   }
 
-  async measureXComSizes(): Promise<XComSizeStats> {
+  async measureXComSizes(options: MeasureOptions = {}): Promise<XComSizeStats> {
     const t = await this.xcomTable();
-    const [rows] = await this.run([{ sql: measureXComSizesSql(t) }]);
+    const [rows] = await this.run([measureXComSizesStatement(t, options)]);
     const row = rows?.[0];
     if (!row) throw new Error(`the size query on ${this.describe()} returned no row`);
-    return xcomSizeStatsFrom(row as unknown as XComSizesRow);
+    return xcomSizeStatsFrom(row as unknown as XComSizesRow, options.samplePercent);
   }
 
   async countRowsAtOrAbove(thresholds: number[]): Promise<number[]> {

@@ -12,16 +12,14 @@
  *   in airflow/models/xcom.py; checked after `airflow db migrate` with 3.3.2).
  *   The task SDK's BaseXCom.serialize_value returns `airflow.sdk.serde.serialize(value)`
  *   (a JSON-able object, not a string); the execution API stores it as JSONB. We
- *   measure `octet_length(value::text)`: jsonb's text form uses the same
- *   separators as Python's json.dumps defaults (', ' and ': '), so for plain
- *   JSON data (dicts, lists, strings, ints, bools, None) the byte count is the
- *   same as the backend's. Where they differ:
+ *   measure the jsonb text's bytes plus what json.dumps' \u escapes add (see
+ *   backendSizeOfText): jsonb's text form uses the same separators as Python's
+ *   json.dumps defaults (', ' and ': ') and escapes control characters alike, so
+ *   for plain JSON data (dicts, lists, strings, ints, bools, None) the byte count
+ *   is the backend's, non-ASCII text included. Where they differ:
  *     - key order: jsonb sorts keys (by length, then bytes) and keeps only the
  *       last of duplicate keys; order does not change the size, dropped
  *       duplicates do (json.dumps of a dict never has any);
- *     - non-ASCII: json.dumps escapes it (`é` -> `\u00e9`, 6 bytes) while jsonb
- *       stores UTF-8 (2 bytes): text with many non-ASCII characters measures
- *       SMALLER here than the backend will see it;
  *     - numbers: jsonb keeps numeric text but expands exponents (`1e-07` ->
  *       `0.0000001`, `1.5e+300` -> 301 digits): such floats measure larger;
  *     - values serde wraps: a tuple nested in a dict or list is stored as
@@ -62,10 +60,11 @@ import { cursorPages, KEY_OF_REF, referenceRegex } from './pg-cursor.js';
 import {
   SIZE_BAND_EDGES_SQL,
   sizeBandsFrom,
+  type CalibrationSample,
   type NonJsonXComs,
   type SizeQuantiles,
 } from '../domain/evidence.js';
-import type { MetadataDbPort, XComSizeStats } from '../activities/adapters.js';
+import type { MeasureOptions, MetadataDbPort, SizeFigure, XComSizeStats } from '../activities/adapters.js';
 import type { AirflowSnapshot } from '../domain/assessment/snapshot.js';
 import { PermanentFault } from '../activities/engine/errors.js';
 
@@ -202,91 +201,232 @@ const JSON_FIRST_BYTES = ['7b', '5b', '22', '2d', '30', '31', '32', '33', '34', 
 /** A bytea value's first byte as two hex digits ('' when empty), read from a slice (no full detoast). */
 const FIRST_BYTE_HEX = `encode(substring(value FROM 1 FOR 1), 'hex')`;
 
-/** The kind of a bytea value from its first byte (column h): 'j' JSON, 'p' pickle (protocol 2+), 'x' other. */
-const KIND_FROM_H = `CASE WHEN h IN (${JSON_FIRST_BYTES}) THEN 'j' WHEN h = '80' THEN 'p' ELSE 'x' END`;
+/** The kind of a bytea value from its first byte (hex column h): 'j' JSON, 'p' pickle (protocol 2+), 'x' other. */
+function kindFrom(h: string): string {
+  return `CASE WHEN ${h} IN (${JSON_FIRST_BYTES}) THEN 'j' WHEN ${h} = '80' THEN 'p' ELSE 'x' END`;
+}
 
-/** The aggregate and the top producers of large values, over CTE `s` (b, dag_id, task_id). */
-const SIZES_AGG_CTES = `
-      agg AS (
-        SELECT count(*)::int8 AS n,
-               percentile_disc(ARRAY[0.5, 0.95, 0.99, 0.999]::float8[]) WITHIN GROUP (ORDER BY b) AS q,
+/**
+ * The size the object-storage backend compares for a JSON text `t` as jsonb renders it:
+ * `len(json.dumps(value, cls=XComEncoder).encode('utf-8'))`. json.dumps' default
+ * ensure_ascii=True writes every character outside ' '..'~' as an escape (control
+ * characters, escaped by jsonb's text form too with the same lengths, aside): DEL (U+007F)
+ * and U+0080..U+FFFF as `\uXXXX` (6 bytes, where the UTF-8 text holds 1, 2 or 3), characters
+ * beyond the BMP as a surrogate pair `\uXXXX\uXXXX` (12 bytes, UTF-8 holds 4). So the extra
+ * bytes over octet_length are 5 per DEL, 4 per 2-byte, 3 per 3-byte and 8 per 4-byte character.
+ *
+ * Pure ASCII without DEL (nearly every value) takes the cheap test: UTF-8 verification counts
+ * characters with a per-byte ASCII fast path (length(bytea, 'UTF8'), cheaper than char_length;
+ * convert_to to the database's own encoding returns the same datum), and DEL is a memchr. Only
+ * other values pay for the regular expression: with d = bytes - characters = n2 + 2*n3 + 3*n4
+ * and w the 3- and 4-byte characters alone (bytes 3*n3 + 4*n4, characters n3 + n4), the extra is
+ * 4*d + bytes(w) - 8*chars(w) + 5*n_del. Assumes a UTF8 database, as Airflow's are.
+ */
+export function backendSizeOfText(t: string): string {
+  const chars = `length(convert_to(${t}, 'UTF8'), 'UTF8')`;
+  // char_length costs less per call, the verifier's ASCII fast path less per byte.
+  const ascii = `CASE WHEN octet_length(${t}) < 256 THEN octet_length(${t}) = char_length(${t}) ELSE octet_length(${t}) = ${chars} END`;
+  const wide = `regexp_replace(${t}, '[^\\u0800-\\U0010ffff]', '', 'g')`;
+  return `(octet_length(${t})::int8 + CASE
+        WHEN ${ascii} AND strpos(${t}, chr(127)) = 0 THEN 0
+        ELSE 4 * (octet_length(${t}) - ${chars})
+             + octet_length(${wide}) - 8 * char_length(${wide})
+             + 5 * (octet_length(${t}) - octet_length(replace(${t}, chr(127), '')))
+      END)`;
+}
+
+/** The quantiles the statement computes, in the order of its `q` array (percentile_disc's fractions). */
+export const QUANTILE_FRACTIONS = [0.5, 0.95, 0.99, 0.999] as const;
+const FIGURE_INDEX: Record<SizeFigure, number> = { p50: 1, p95: 2, p99: 3, p999: 4, max: 5 };
+
+/** One statement and its positional parameters. */
+export interface SqlWithParams {
+  sql: string;
+  params: unknown[];
+}
+
+/**
+ * DKW confidence of the sample bounds: with n rows drawn at random, every empirical cumulative
+ * share is within eps = sqrt(ln(2 / alpha) / (2n)) of the table's with probability 1 - alpha.
+ */
+export const SAMPLE_CONFIDENCE = 0.95;
+
+/** Checks a sample percent; the message names the field. */
+export function checkSamplePercent(pct: unknown, field = 'samplePercent'): number {
+  if (typeof pct !== 'number' || !Number.isFinite(pct) || pct <= 0 || pct > 100)
+    throw new PermanentFault(`${field}: must be a number above 0 and at most 100 (got ${String(pct)})`);
+  return pct;
+}
+
+/**
+ * Everything CALIBRATE measures, in one scan and one round trip: one parallel-safe
+ * `GROUP BY` over (size, kind, producer of a large value) with counts, which PostgreSQL runs
+ * as a Partial HashAggregate in each worker under a Gather and finalises in the leader; then,
+ * from that small grouped result and inside the same statement, the exact percentile_disc
+ * quantiles (the smallest size whose cumulative count reaches rank ceil(f * N), PostgreSQL's
+ * own rule), the counts above the dossier's bands, the power-of-two size bands, the top
+ * producers and the rows at or above each projection threshold. percentile_disc itself is an
+ * ordered-set aggregate, which is not parallel-safe: it made the old statement one serial
+ * scan plus a sort of every size.
+ *
+ * Each value is rendered and measured once per row: the lateral unnest(ARRAY[...]) function
+ * scans hold the text and the size as columns (an expression repeated in the GROUP BY would
+ * be evaluated per use, and an OFFSET 0 subquery would keep the scan serial).
+ *
+ * On bytea (Airflow 2) the same scan classifies each value by its first byte: only JSON
+ * values are measured, the others come back as nonjson_n, nonjson_pickled and nonjson_top
+ * (the tasks that wrote them). Parameters: $1 int8[] and $2 int4[] the projection thresholds
+ * (figure index 0: $1 is the threshold; 1..5: p50..max rounded up to a multiple of $1), $3 the
+ * sample percent when sampling.
+ */
+export function measureXComSizesStatement(t: XComTable, options: MeasureOptions = {}): SqlWithParams {
+  const at = options.offloadAt ?? [];
+  const values: number[] = [];
+  const figures: number[] = [];
+  for (const a of at) {
+    if (typeof a === 'number') {
+      values.push(a);
+      figures.push(0);
+    } else {
+      values.push(a.roundTo);
+      figures.push(FIGURE_INDEX[a.above]);
+    }
+  }
+  checkThresholds(values);
+  const sampled = options.samplePercent !== undefined;
+  const params: unknown[] = [values, figures];
+  if (sampled) params.push(checkSamplePercent(options.samplePercent));
+  return { sql: measureXComSizesSql(t, sampled), params };
+}
+
+/**
+ * The measured rows as subquery `m` (b size, k kind: 'j' JSON, 'p' pickle, 'x' other, and the
+ * producer where it may be needed), from the table or its sample. The value is rendered once per
+ * row by a set-returning function in a target list (a ProjectSet, which runs in each parallel
+ * worker): referenced several times, `value::text` would be rendered per use (the planner inlines
+ * a plain subquery or VALUES), an OFFSET 0 fence keeps the aggregate above it serial, and a
+ * lateral function scan costs a tuplestore per row. The producer is kept for rows whose raw text
+ * exceeds LARGE_BYTES / 6 (an escape is at most 6 bytes per byte: DEL), a superset of the large
+ * ones, so that the size is computed once, in the grouping key.
+ */
+function measured(t: XComTable, sampled: boolean): string {
+  const table = `${t.qualified}${sampled ? ' TABLESAMPLE SYSTEM ($3)' : ''}`;
+  if (!mayHoldNonJson(t)) {
+    const keep = `octet_length(v.t) > ${Math.floor(LARGE_BYTES / 6)}`;
+    return `(SELECT ${backendSizeOfText('v.t')} AS b, 'j'::text AS k,
+                CASE WHEN ${keep} THEN v.dag_id END AS dag_id,
+                CASE WHEN ${keep} THEN v.task_id END AS task_id
+         FROM (SELECT unnest(ARRAY[value::text]) AS t, dag_id, task_id
+               FROM ${table} WHERE value IS NOT NULL) v) m`;
+  }
+  // Airflow 2's bytea holds json.dumps' own (ASCII) bytes: octet_length is the backend's size.
+  const keep = `v.h NOT IN (${JSON_FIRST_BYTES}) OR v.b > ${LARGE_BYTES}`;
+  return `(SELECT v.b, ${kindFrom('v.h')} AS k,
+                CASE WHEN ${keep} THEN v.dag_id END AS dag_id,
+                CASE WHEN ${keep} THEN v.task_id END AS task_id
+         FROM (SELECT unnest(ARRAY[${FIRST_BYTE_HEX}]) AS h, octet_length(value)::int8 AS b, dag_id, task_id
+               FROM ${table} WHERE value IS NOT NULL) v) m`;
+}
+
+/**
+ * The table's row count as the last VACUUM or ANALYZE estimated it (pg_class.reltuples, -1 when
+ * never), what PostgreSQL itself plans with: a sample's shares are scaled to it. Scaling by 100 /
+ * percent instead would add the spread of how many pages SYSTEM happened to pick.
+ */
+function estimatedRows(t: XComTable): string {
+  return `(SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass('${t.qualified.replace(/'/g, "''")}'))`;
+}
+
+const FRACTIONS_SQL = `ARRAY[${QUANTILE_FRACTIONS.join(', ')}]::float8[]`;
+
+/** percentile_disc at fraction expression `f` over the cumulative CTE c, for tot.n rows. */
+function discAt(f: string): string {
+  return `(SELECT min(c.b) FROM c WHERE c.cum >= greatest(1, ceil(${f} * tot.n)))`;
+}
+
+export function measureXComSizesSql(t: XComTable, sampled = false): string {
+  const bytea = mayHoldNonJson(t);
+  const eps = `sqrt(ln(${2 / (1 - SAMPLE_CONFIDENCE)}) / (2 * tot.n))`;
+  const bounds = sampled
+    ? `,
+               array_agg(${discAt(`greatest(u.f - ${eps}, 0)`)} ORDER BY u.i) AS qlo,
+               array_agg(${discAt(`least(u.f + ${eps}, 1)`)} ORDER BY u.i) AS qhi`
+    : '';
+  return `
+      WITH g AS (
+        SELECT m.b, m.k, m.dag_id, m.task_id, count(*)::int8 AS n
+        FROM ${measured(t, sampled)}
+        GROUP BY 1, 2, 3, 4
+      ),
+      h AS (SELECT b, sum(n)::int8 AS n FROM g WHERE k = 'j' GROUP BY b),
+      c AS (SELECT b, sum(n) OVER (ORDER BY b) AS cum FROM h),
+      tot AS (
+        SELECT coalesce(sum(n), 0)::int8 AS n,
                coalesce(max(b), 0)::int8 AS mx,
-               count(*) FILTER (WHERE b > ${48 * KB})::int8 AS above_48kb,
-               count(*) FILTER (WHERE b > ${100 * KB})::int8 AS above_100kb,
-               count(*) FILTER (WHERE b > ${1 * MB})::int8 AS above_1mb
-        FROM s
+               coalesce(sum(n) FILTER (WHERE b > ${48 * KB}), 0)::int8 AS above_48kb,
+               coalesce(sum(n) FILTER (WHERE b > ${100 * KB}), 0)::int8 AS above_100kb,
+               coalesce(sum(n) FILTER (WHERE b > ${1 * MB}), 0)::int8 AS above_1mb
+        FROM h
+      ),
+      qs AS (
+        SELECT array_agg(${discAt('u.f')} ORDER BY u.i) AS q${bounds}
+        FROM tot, unnest(${FRACTIONS_SQL}) WITH ORDINALITY AS u(f, i)
+        WHERE tot.n > 0
+      ),
+      th AS (
+        SELECT u.i,
+               CASE WHEN u.fig = 0 THEN u.v
+                    ELSE (coalesce((qs.q || tot.mx)[u.fig], 0) / u.v + 1) * u.v END AS v
+        FROM tot, qs, unnest($1::int8[], $2::int4[]) WITH ORDINALITY AS u(v, fig, i)
+      ),
+      off AS (
+        SELECT coalesce(array_agg(th.v ORDER BY th.i), '{}') AS thresholds,
+               coalesce(array_agg((SELECT coalesce(sum(h.n), 0) FROM h WHERE th.v >= 0 AND h.b >= th.v)::int8
+                                  ORDER BY th.i), '{}') AS rows
+        FROM th
       ),
       top AS (
-        SELECT dag_id, task_id, count(*)::int8 AS n, max(b)::int8 AS mx
-        FROM s
-        WHERE dag_id IS NOT NULL
+        SELECT dag_id, task_id, sum(n)::int8 AS n, max(b)::int8 AS mx
+        FROM g
+        WHERE k = 'j' AND b > ${LARGE_BYTES} AND dag_id IS NOT NULL
         GROUP BY dag_id, task_id
         ORDER BY n DESC, mx DESC, dag_id, task_id
         LIMIT 5
       ),
       bands AS (
-        SELECT width_bucket(b::int8, ${SIZE_BAND_EDGES_SQL}) AS k, count(*)::int8 AS n FROM s GROUP BY 1
-      )`;
-
-const SIZES_COLUMNS = `agg.n, agg.q, agg.mx, agg.above_48kb, agg.above_100kb, agg.above_1mb,
-             coalesce((SELECT json_agg(json_build_object('dagId', dag_id, 'taskId', task_id, 'rows', n, 'maxBytes', mx)
-                                       ORDER BY n DESC, mx DESC, dag_id, task_id)
-                       FROM top), '[]'::json) AS top,
-             coalesce((SELECT json_agg(json_build_array(k, n) ORDER BY k) FROM bands), '[]'::json) AS bands`;
-
-/**
- * Quantiles, band counts and top producers in one round trip. Each value is
- * detoasted and measured exactly once: OFFSET 0 stops the planner from inlining
- * the size expression into every use, and the CTE is materialised so the
- * quantiles and the producer ranking share one scan. Producer columns are kept
- * only for large rows.
- *
- * On bytea (Airflow 2) the same scan classifies each value by its first byte:
- * only JSON values are measured, the others come back as nonjson_n,
- * nonjson_pickled and nonjson_top (the tasks that wrote them).
- */
-export function measureXComSizesSql(t: XComTable): string {
-  if (mayHoldNonJson(t)) return measureByteaXComSizesSql(t);
-  return `
-      WITH s AS MATERIALIZED (
-        SELECT b,
-               CASE WHEN b > ${LARGE_BYTES} THEN dag_id END AS dag_id,
-               CASE WHEN b > ${LARGE_BYTES} THEN task_id END AS task_id
-        FROM (SELECT ${t.sizeExpr} AS b, dag_id, task_id FROM ${t.qualified} WHERE value IS NOT NULL OFFSET 0) m
-      ),${SIZES_AGG_CTES}
-      SELECT ${SIZES_COLUMNS}
-      FROM agg`;
-}
-
-/** measureXComSizesSql on bytea: JSON rows measured as on jsonb, the others counted by kind and producer. */
-function measureByteaXComSizesSql(t: XComTable): string {
-  return `
-      WITH m AS MATERIALIZED (
-        SELECT b, k,
-               CASE WHEN k <> 'j' OR b > ${LARGE_BYTES} THEN dag_id END AS dag_id,
-               CASE WHEN k <> 'j' OR b > ${LARGE_BYTES} THEN task_id END AS task_id
-        FROM (SELECT b, ${KIND_FROM_H} AS k, dag_id, task_id
-              FROM (SELECT ${t.sizeExpr} AS b, ${FIRST_BYTE_HEX} AS h, dag_id, task_id
-                    FROM ${t.qualified} WHERE value IS NOT NULL OFFSET 0) r) c
-      ),
-      s AS (SELECT b, dag_id, task_id FROM m WHERE k = 'j'),${SIZES_AGG_CTES},
+        SELECT width_bucket(b, ${SIZE_BAND_EDGES_SQL}) AS k, sum(n)::int8 AS n FROM h GROUP BY 1
+      )${
+        bytea
+          ? `,
       nj AS (
-        SELECT count(*)::int8 AS n, count(*) FILTER (WHERE k = 'p')::int8 AS pickled FROM m WHERE k <> 'j'
+        SELECT coalesce(sum(n), 0)::int8 AS n, coalesce(sum(n) FILTER (WHERE k = 'p'), 0)::int8 AS pickled
+        FROM g WHERE k <> 'j'
       ),
       njtop AS (
-        SELECT dag_id, task_id, count(*)::int8 AS n
-        FROM m
+        SELECT dag_id, task_id, sum(n)::int8 AS n
+        FROM g
         WHERE k <> 'j'
         GROUP BY dag_id, task_id
         ORDER BY n DESC, dag_id, task_id
         LIMIT 5
-      )
-      SELECT ${SIZES_COLUMNS},
+      )`
+          : ''
+      }
+      SELECT tot.n, qs.q, tot.mx, tot.above_48kb, tot.above_100kb, tot.above_1mb,
+             coalesce((SELECT json_agg(json_build_object('dagId', dag_id, 'taskId', task_id, 'rows', n, 'maxBytes', mx)
+                                       ORDER BY n DESC, mx DESC, dag_id, task_id)
+                       FROM top), '[]'::json) AS top,
+             coalesce((SELECT json_agg(json_build_array(k, n) ORDER BY k) FROM bands), '[]'::json) AS bands,
+             off.thresholds AS off_th, off.rows AS off_n${sampled ? `, qs.qlo, qs.qhi, ${estimatedRows(t)} AS est_rows` : ''}${
+               bytea
+                 ? `,
              nj.n AS nonjson_n, nj.pickled AS nonjson_pickled,
              coalesce((SELECT json_agg(json_build_object('dagId', dag_id, 'taskId', task_id, 'rows', n)
                                        ORDER BY n DESC, dag_id, task_id)
-                       FROM njtop), '[]'::json) AS nonjson_top
-      FROM agg, nj`;
+                       FROM njtop), '[]'::json) AS nonjson_top`
+                 : ''
+             }
+      FROM tot, qs, off${bytea ? ', nj' : ''}`;
 }
 
 /** measureXComSizesSql's row (int8 arrives as a string from node-postgres, as a number from Python). */
@@ -300,51 +440,105 @@ export interface XComSizesRow {
   top: { dagId: string; taskId: string; rows: number | string; maxBytes: number | string }[];
   /** [band, rows] pairs (see sizeBandsFrom); absent from a probe older than the bands. */
   bands?: [number | string, number | string][];
+  /** The projection thresholds as applied, and the rows at or above each. */
+  off_th?: (number | string)[] | null;
+  off_n?: (number | string)[] | null;
+  /** Sampled only: each quantile at its lower and upper confidence bound, the table's estimated rows. */
+  qlo?: (number | string)[] | null;
+  qhi?: (number | string)[] | null;
+  est_rows?: number | string | null;
   /** bytea only: rows whose value is not JSON, how many of them are pickles, which tasks wrote them. */
   nonjson_n?: string | number;
   nonjson_pickled?: string | number;
   nonjson_top?: { dagId: string; taskId: string; rows: number | string }[];
 }
 
-function nonJsonFrom(row: XComSizesRow): NonJsonXComs | undefined {
+function nonJsonFrom(row: XComSizesRow, scale: (n: number) => number): NonJsonXComs | undefined {
   if (row.nonjson_n === undefined || row.nonjson_n === null) return undefined;
   return {
-    rows: Number(row.nonjson_n),
-    pickled: Number(row.nonjson_pickled ?? 0),
+    rows: scale(Number(row.nonjson_n)),
+    pickled: scale(Number(row.nonjson_pickled ?? 0)),
     producers: (row.nonjson_top ?? []).map((p) => ({
       dagId: p.dagId,
       taskId: p.taskId,
-      rows: Number(p.rows),
+      rows: scale(Number(p.rows)),
     })),
   };
 }
 
-export function xcomSizeStatsFrom(row: XComSizesRow): XComSizeStats {
-  const q = row.q ?? [0, 0, 0, 0];
-  const nonJson = nonJsonFrom(row);
-  const sizeBytes: SizeQuantiles = {
-    p50: Number(q[0] ?? 0),
-    p95: Number(q[1] ?? 0),
-    p99: Number(q[2] ?? 0),
-    p999: Number(q[3] ?? 0),
-    max: Number(row.mx),
-  };
+function quantilesOf(q: readonly (number | string | null)[] | null | undefined, max: number): SizeQuantiles {
+  const v = q ?? [];
   return {
-    rowCount: Number(row.n),
-    sizeBytes,
-    sizeBands: sizeBandsFrom(row.bands ?? []),
+    p50: Number(v[0] ?? 0),
+    p95: Number(v[1] ?? 0),
+    p99: Number(v[2] ?? 0),
+    p999: Number(v[3] ?? 0),
+    max,
+  };
+}
+
+/**
+ * The figures of measureXComSizesSql's row. With `samplePercent`, every count is the sample's
+ * share scaled to the table's estimated rows (reltuples; 100 / percent of the sample when the
+ * table was never analysed), rounded, and `sample` says how far each may be off.
+ */
+export function xcomSizeStatsFrom(row: XComSizesRow, samplePercent?: number): XComSizeStats {
+  const sampledRows = Number(row.n);
+  let factor = 1;
+  if (samplePercent !== undefined) {
+    const reltuples = Number(row.est_rows ?? -1);
+    const tableRows = reltuples >= 0 ? reltuples : (sampledRows * 100) / samplePercent;
+    factor = sampledRows > 0 ? tableRows / sampledRows : 0;
+  }
+  const scale = (n: number): number => Math.round(n * factor);
+  const nonJson = nonJsonFrom(row, scale);
+  const max = Number(row.mx);
+  const thresholds = row.off_th ?? [];
+  const offRows = row.off_n ?? [];
+  let sample: CalibrationSample | undefined;
+  if (samplePercent !== undefined) {
+    const lo = quantilesOf(row.qlo, max);
+    const hi = quantilesOf(row.qhi, max);
+    const eps = sampledRows > 0 ? Math.sqrt(Math.log(2 / (1 - SAMPLE_CONFIDENCE)) / (2 * sampledRows)) : 1;
+    sample = {
+      percent: samplePercent,
+      sampledRows,
+      confidence: SAMPLE_CONFIDENCE,
+      epsilon: eps,
+      quantileBounds: {
+        p50: { low: lo.p50, high: hi.p50 },
+        p95: { low: lo.p95, high: hi.p95 },
+        p99: { low: lo.p99, high: hi.p99 },
+        p999: { low: lo.p999, high: hi.p999 },
+      },
+      rowsBound: Math.ceil(eps * (sampledRows > 0 ? sampledRows * factor : Number(row.est_rows ?? 0))),
+    };
+  }
+  return {
+    rowCount: scale(sampledRows),
+    sizeBytes: quantilesOf(row.q, max),
+    sizeBands: sizeBandsFrom(row.bands ?? []).map((b) => ({ ...b, rows: scale(b.rows) })),
     rowsAbove: {
-      '48KB': Number(row.above_48kb),
-      '100KB': Number(row.above_100kb),
-      '1MB': Number(row.above_1mb),
+      '48KB': scale(Number(row.above_48kb)),
+      '100KB': scale(Number(row.above_100kb)),
+      '1MB': scale(Number(row.above_1mb)),
     },
     topProducers: row.top.map((p) => ({
       dagId: p.dagId,
       taskId: p.taskId,
-      rows: Number(p.rows),
+      rows: scale(Number(p.rows)),
       maxBytes: Number(p.maxBytes),
     })),
     ...(nonJson === undefined ? {} : { nonJson }),
+    ...(thresholds.length === 0
+      ? {}
+      : {
+          offloadAt: thresholds.map((th, i) => ({
+            thresholdBytes: Number(th),
+            rows: scale(Number(offRows[i] ?? 0)),
+          })),
+        }),
+    ...(sample === undefined ? {} : { sample }),
   };
 }
 
@@ -363,15 +557,14 @@ export function checkThresholds(thresholds: number[]): void {
  * so it counts 0. On bytea only JSON values count, as in measureXComSizesSql.
  */
 export function countRowsAtOrAboveSql(t: XComTable): string {
-  const onlyJson = mayHoldNonJson(t) ? ` AND ${FIRST_BYTE_HEX} IN (${JSON_FIRST_BYTES})` : '';
   return `
       WITH th AS (
         SELECT v, i FROM unnest($1::int8[]) WITH ORDINALITY AS u(v, i)
       ),
       s AS MATERIALIZED (
-        SELECT b
-        FROM (SELECT ${t.sizeExpr} AS b FROM ${t.qualified} WHERE value IS NOT NULL${onlyJson} OFFSET 0) m
-        WHERE b >= (SELECT coalesce(min(v), 0) FROM th WHERE v >= 0)
+        SELECT m.b
+        FROM ${measured(t, false)}
+        WHERE m.k = 'j' AND m.b >= (SELECT coalesce(min(v), 0) FROM th WHERE v >= 0)
       )
       SELECT th.i, (SELECT count(*) FROM s WHERE th.v >= 0 AND s.b >= th.v)::int8 AS n
       FROM th
@@ -419,12 +612,13 @@ export class PostgresMetadataDb implements MetadataDbPort {
     this.pool.on('error', () => undefined);
   }
 
-  async measureXComSizes(): Promise<XComSizeStats> {
+  async measureXComSizes(options: MeasureOptions = {}): Promise<XComSizeStats> {
     const t = await this.xcomTable();
-    const res = await this.query<XComSizesRow>(measureXComSizesSql(t), []);
+    const { sql, params } = measureXComSizesStatement(t, options);
+    const res = await this.query<XComSizesRow>(sql, params);
     const row = res.rows[0];
     if (!row) throw new Error(`the size query on ${this.target} returned no row`);
-    return xcomSizeStatsFrom(row);
+    return xcomSizeStatsFrom(row, options.samplePercent);
   }
 
   async countRowsAtOrAbove(thresholds: number[]): Promise<number[]> {

@@ -3,7 +3,7 @@
  * every size into Node.
  *
  *   node dist/bench/calibration.js --rows 1000000 [--shape dossier|scaled] [--runs 3]
- *                                   [--db NAME --keep] [--approaches calibrate,bare,pull-cursor,pull-all]
+ *                                   [--db NAME --keep] [--approaches calibrate,percentile-disc,count,bare,bare-serial,pull-cursor,pull-all]
  *
  * It creates a throw-away database, lets `airflow db migrate` make Airflow's
  * schema, writes a synthetic history with test/support/xcom-fixture.ts, then
@@ -12,9 +12,11 @@
  * database is dropped at the end unless --keep (--db reuses a kept one).
  *
  * Approaches:
- *   calibrate    PostgresMetadataDb.measureXComSizes(): one round trip, everything computed in PostgreSQL
- *   calibrate-no-bands  the same statement without the size bands the dossier plots: what they cost
- *   count        PostgresMetadataDb.countRowsAtOrAbove([1600000, 2000000]) (the second CALIBRATE query)
+ *   calibrate    what CALIBRATE runs: PostgresMetadataDb.measureXComSizes() with the projection at the
+ *                p99.9 threshold rounded up to 100 KB: one parallel scan, everything computed in PostgreSQL
+ *   percentile-disc  the statement CALIBRATE ran before issue #14 (percentile_disc: serial scan + sort),
+ *                without the projection (that was a second statement, `count`)
+ *   count        PostgresMetadataDb.countRowsAtOrAbove([1600000, 2000000]) (CALIBRATE's second statement before #14)
  *   bare         SELECT sum(octet_length(value::text)) FROM xcom: the floor, one scan that measures every value
  *                (PostgreSQL runs it with parallel workers; the calibration query's ordered-set aggregate runs serially)
  *   bare-serial  the same with max_parallel_workers_per_gather = 0: the like-for-like floor
@@ -24,14 +26,15 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { measureXComSizesSql, PostgresMetadataDb, type XComSizesRow } from '../adapters/metadata-db.js';
+import { PostgresMetadataDb, xcomSizeStatsFrom, type XComSizesRow } from '../adapters/metadata-db.js';
+import { percentileDiscSql } from '../test/support/percentile-disc.js';
 import { createAirflowTestDatabase } from '../test/support/airflow-db.js';
 import { dropDatabase, PG_HOST, PG_PORT, PG_USER } from '../test/support/postgres.js';
 import { generateXComHistory, REFERENCE_DISTRIBUTION } from '../test/support/xcom-fixture.js';
 
 const APPROACHES = [
   'calibrate',
-  'calibrate-no-bands',
+  'percentile-disc',
   'count',
   'bare',
   'bare-serial',
@@ -89,26 +92,12 @@ function summarise(sizes: Int32Array): string {
   });
 }
 
-const XCOM_JSONB = { qualified: 'xcom', sizeExpr: 'octet_length(value::text)', columnType: 'jsonb' } as const;
-
-/** The calibration statement without its size-band CTE and column; throws if its shape changed. */
-function withoutBands(sql: string): string {
-  const out = sql
-    .replace(/,\s*bands AS \([\s\S]*?GROUP BY 1\s*\)/, '')
-    .replace(
-      /,\s*coalesce\(\(SELECT json_agg\(json_build_array\(k, n\) ORDER BY k\) FROM bands\), '\[\]'::json\) AS bands/,
-      '',
-    );
-  if (/\bbands\b/.test(out)) throw new Error('the calibration statement changed shape: update withoutBands');
-  return out;
-}
-
 async function runApproach(approach: Approach, url: string): Promise<string> {
   if (approach === 'calibrate' || approach === 'count') {
     const db = new PostgresMetadataDb(url);
     try {
       if (approach === 'count') return JSON.stringify(await db.countRowsAtOrAbove([1_600_000, 2_000_000]));
-      const s = await db.measureXComSizes();
+      const s = await db.measureXComSizes({ offloadAt: [{ above: 'p999', roundTo: 100_000 }] });
       return JSON.stringify({
         rows: s.rowCount,
         ...s.sizeBytes,
@@ -121,10 +110,16 @@ async function runApproach(approach: Approach, url: string): Promise<string> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    if (approach === 'calibrate-no-bands') {
-      const r = await client.query<XComSizesRow>(withoutBands(measureXComSizesSql(XCOM_JSONB)));
+    if (approach === 'percentile-disc') {
+      const r = await client.query<XComSizesRow>(percentileDiscSql('octet_length(value::text)', 'xcom'));
       const row = r.rows[0];
-      return JSON.stringify({ rows: Number(row?.n ?? 0), max: Number(row?.mx ?? 0) });
+      if (!row) throw new Error('the percentile_disc statement returned no row');
+      const s = xcomSizeStatsFrom(row);
+      return JSON.stringify({
+        rows: s.rowCount,
+        ...s.sizeBytes,
+        above: [s.rowsAbove['48KB'], s.rowsAbove['100KB'], s.rowsAbove['1MB']],
+      });
     }
     if (approach === 'bare' || approach === 'bare-serial') {
       if (approach === 'bare-serial') await client.query('SET max_parallel_workers_per_gather = 0');
@@ -267,11 +262,14 @@ async function parent(): Promise<void> {
     console.log(`\n| approach | median ms (${runs} runs) | peak RSS MB |\n| --- | ---: | ---: |`);
     for (const a of approaches) console.log(`| ${a} | ${med(a).toFixed(0)} | ${rss(a)} |`);
     const ratio = (x: number, y: number) => (Number.isFinite(x / y) ? (x / y).toFixed(2) : 'n/a');
-    if (approaches.includes('calibrate') && approaches.includes('calibrate-no-bands'))
-      console.log(`calibrate / calibrate-no-bands = ${ratio(med('calibrate'), med('calibrate-no-bands'))}`);
-    for (const b of ['bare', 'bare-serial'] as const)
-      if (approaches.includes('calibrate') && approaches.includes(b))
-        console.log(`calibrate / ${b} = ${ratio(med('calibrate'), med(b))}`);
+    for (const c of ['calibrate', 'percentile-disc'] as const)
+      for (const b of ['bare', 'bare-serial'] as const)
+        if (approaches.includes(c) && approaches.includes(b))
+          console.log(`${c} / ${b} = ${ratio(med(c), med(b))}`);
+    if (approaches.includes('percentile-disc') && approaches.includes('count') && approaches.includes('bare'))
+      console.log(
+        `before #14 (percentile-disc + count) / bare = ${ratio(med('percentile-disc') + med('count'), med('bare'))}`,
+      );
     for (const p of ['pull-cursor', 'pull-all'] as const)
       if (approaches.includes('calibrate') && approaches.includes(p))
         console.log(`${p} / calibrate = ${ratio(med(p), med('calibrate'))}`);

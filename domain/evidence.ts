@@ -61,6 +61,24 @@ export interface NonJsonXComs {
   producers: { dagId: string; taskId: string; rows: number }[];
 }
 
+/**
+ * Calibration measured on a TABLESAMPLE SYSTEM sample (`--sample PCT`) instead of the whole
+ * table: every count is the sample's scaled by 100 / percent, an estimate. The bounds assume
+ * rows drawn at random (the DKW inequality: every cumulative share within epsilon of the
+ * table's, at `confidence`); SYSTEM samples whole pages, and rows written together sit
+ * together, so they are indicative, not guaranteed.
+ */
+export interface CalibrationSample {
+  percent: number;
+  sampledRows: number;
+  confidence: number;
+  epsilon: number;
+  /** Each quantile's range: the sample's figures at fractions f - epsilon and f + epsilon. */
+  quantileBounds: Record<'p50' | 'p95' | 'p99' | 'p999', { low: number; high: number }>;
+  /** +- rows on every scaled count (epsilon x estimated rows). The max is the sample's: a lower bound. */
+  rowsBound: number;
+}
+
 export interface CalibrationEvidence extends Timed {
   source: 'metadata-db' | 'in-pod';
   rowCount: number;
@@ -76,6 +94,8 @@ export interface CalibrationEvidence extends Timed {
   projectedOffloadRows: number;
   maxOffloadRows: number;
   ramp?: { startBytes: number; projectedOffloadRows: number };
+  /** Present when measured on a sample: the figures are estimates (see CalibrationSample). */
+  sample?: CalibrationSample;
   gate: GateVerdict;
 }
 

@@ -14,7 +14,7 @@ driver's own paramstyle; values never leave the database, only the aggregates do
 The statements run in ONE read-only transaction (``SET TRANSACTION READ ONLY``) on the
 engine Airflow configured from ``[database] sql_alchemy_conn`` (airflow.settings), and
 the transaction is rolled back at the end. Only PostgreSQL is supported: the statements
-use percentile_disc and to_regclass.
+use convert_to, TABLESAMPLE and to_regclass.
 
 Returns ``{"dialect", "driver", "results": [[row, ...], ...], "durationMs", "host"}``
 with each row a {column: value} object, or, when the database refuses a statement or

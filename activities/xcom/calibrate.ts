@@ -2,21 +2,53 @@ import type { CalibrationEvidence } from '../../domain/evidence.js';
 import { formatBytesExact, formatCount } from '../../domain/figures.js';
 import type { Plan } from '../../domain/plan.js';
 import { proposeThreshold } from '../../domain/threshold.js';
-import { requireAdapter, type Adapters } from '../adapters.js';
+import { requireAdapter, type Adapters, type OffloadThreshold } from '../adapters.js';
+import { PermanentFault } from '../engine/errors.js';
 import { gate, timed } from '../engine/timing.js';
 
 export function calibrateActivities(adapters: Adapters) {
   return {
     /** §1 of the dossier: measure XCom sizes in the DB, propose a threshold, project offloads. */
-    async calibrate({ plan }: { plan: Plan }): Promise<CalibrationEvidence> {
+    async calibrate({
+      plan,
+      samplePercent,
+    }: {
+      plan: Plan;
+      /** `--sample PCT`: measure a TABLESAMPLE SYSTEM sample; the exact scan is the default. */
+      samplePercent?: number;
+    }): Promise<CalibrationEvidence> {
+      if (
+        samplePercent !== undefined &&
+        (typeof samplePercent !== 'number' || !(samplePercent > 0 && samplePercent <= 100))
+      )
+        throw new PermanentFault(
+          `samplePercent: must be a number above 0 and at most 100 (got ${String(samplePercent)})`,
+        );
       const metadb = requireAdapter(adapters, 'metadb', plan, 'measure XCom sizes');
       return timed(async () => {
-        const stats = await metadb.measureXComSizes();
-        const proposal = proposeThreshold(stats.sizeBytes, plan.spec.xcom.threshold);
+        const strategy = plan.spec.xcom.threshold;
         const rampStart = plan.spec.xcom.ramp?.startBytes;
-        const [projected = 0, rampProjected] = await metadb.countRowsAtOrAbove(
-          rampStart === undefined ? [proposal.thresholdBytes] : [proposal.thresholdBytes, rampStart],
-        );
+        // The proposal's threshold is computed in the measuring statement (one scan); the
+        // domain's rule is checked against it below.
+        const proposed: OffloadThreshold =
+          strategy.strategy === 'fixed'
+            ? strategy.bytes
+            : {
+                above: strategy.quantile === 'p99.9' ? 'p999' : strategy.quantile,
+                roundTo: strategy.roundTo,
+              };
+        const { offloadAt, sample, ...stats } = await metadb.measureXComSizes({
+          offloadAt: rampStart === undefined ? [proposed] : [proposed, rampStart],
+          ...(samplePercent === undefined ? {} : { samplePercent }),
+        });
+        const proposal = proposeThreshold(stats.sizeBytes, strategy);
+        const [main, ramped] = offloadAt ?? [];
+        if (main?.thresholdBytes !== proposal.thresholdBytes)
+          throw new Error(
+            `the size query projected offloads at ${String(main?.thresholdBytes)} bytes where the proposal is ${proposal.thresholdBytes}`,
+          );
+        const projected = main.rows;
+        const rampProjected = ramped?.rows;
         const reasons: string[] = [];
         const nonJson = stats.nonJson;
         if (nonJson && nonJson.rows > 0) {
@@ -34,12 +66,22 @@ export function calibrateActivities(adapters: Adapters) {
         }
         if (projected > plan.spec.xcom.maxOffloadRows) {
           reasons.push(
-            `${formatCount(projected)} historical rows would offload at ${formatBytesExact(proposal.thresholdBytes)}, above the plan's maxOffloadRows ${formatCount(plan.spec.xcom.maxOffloadRows)}: not near-inert`,
+            `${sample ? 'about ' : ''}${formatCount(projected)} historical rows would offload at ${formatBytesExact(proposal.thresholdBytes)}, above the plan's maxOffloadRows ${formatCount(plan.spec.xcom.maxOffloadRows)}: not near-inert`,
+          );
+        } else if (sample && projected + sample.rowsBound >= plan.spec.xcom.maxOffloadRows) {
+          // A sample alone never passes the gate when the allowance is within its error bound.
+          reasons.push(
+            `measured on a ${sample.percent}% sample: about ${formatCount(projected)} rows (+- ${formatCount(sample.rowsBound)} at ${sample.confidence * 100}% confidence) would offload at ${formatBytesExact(proposal.thresholdBytes)}, within the error bound of the plan's maxOffloadRows ${formatCount(plan.spec.xcom.maxOffloadRows)}: calibrate on the whole table (without --sample) to decide`,
           );
         }
         if (rampStart !== undefined && rampStart <= proposal.thresholdBytes) {
           reasons.push(
             `ramp.startBytes ${rampStart} is not above the proposed threshold ${proposal.thresholdBytes}`,
+          );
+        }
+        if (sample && rampStart !== undefined && (rampProjected ?? 0) === 0) {
+          reasons.push(
+            `measured on a ${sample.percent}% sample, which cannot show that the ramp's first step (${formatBytesExact(rampStart)}) offloads nothing: calibrate on the whole table (without --sample)`,
           );
         }
         if (rampStart !== undefined && (rampProjected ?? 0) > 0) {
@@ -56,6 +98,7 @@ export function calibrateActivities(adapters: Adapters) {
           ...(rampStart === undefined
             ? {}
             : { ramp: { startBytes: rampStart, projectedOffloadRows: rampProjected ?? 0 } }),
+          ...(sample === undefined ? {} : { sample }),
           gate: gate(reasons),
         };
       });

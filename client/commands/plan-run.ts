@@ -22,6 +22,7 @@ import { PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attr
 import { clientRunbook } from '../runbooks.js';
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
+import { samplePercentOption } from '../sample-option.js';
 import { command, keyValues } from '../format.js';
 import { runTexts } from '../run-texts.js';
 import { queryStatus } from '../run-status.js';
@@ -35,6 +36,7 @@ export interface PlanOptions {
   rehearsal: boolean;
   operator?: string;
   timeout: string;
+  sample?: string;
 }
 
 const POLL_MS = 1000;
@@ -121,6 +123,7 @@ export async function runPlan(ctx: CliContext, file: string, opts: PlanOptions):
   } catch {
     throw new CliError(EXIT.BAD_INPUT, `--timeout ${opts.timeout} is not a duration like 90s, 15m or 2h`);
   }
+  const samplePercent = samplePercentOption(opts.sample, plan.kind);
   const digest = planDigest(plan);
   const target = targetKey(plan);
   const workflowId = dryRunWorkflowId(plan);
@@ -131,6 +134,7 @@ export async function runPlan(ctx: CliContext, file: string, opts: PlanOptions):
     startedBy,
     dryRun: true,
     ...(opts.rehearsal ? {} : { skipRehearsal: true }),
+    ...(samplePercent === undefined ? {} : { calibrationSamplePercent: samplePercent }),
   };
   const { taskQueue } = ctx.settings;
 

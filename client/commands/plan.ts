@@ -10,6 +10,7 @@
  */
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { SAMPLE_OPTION_HELP } from '../sample-option.js';
 import type { PlanOptions } from './plan-run.js';
 
 export function registerPlan(program: Command, ctx: CliContext): void {
@@ -23,6 +24,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .option('--no-rehearsal', 'skip the kill-switch rehearsal (it writes and deletes one sentinel object)')
     .option('--operator <name>', 'who runs the dry run (default: $CUTOVER_OPERATOR, then $USER)')
     .option('--timeout <duration>', 'give up after this long and cancel the dry run (exit 1)', '30m')
+    .option('--sample <pct>', SAMPLE_OPTION_HELP)
     .action(async (file: string, opts: PlanOptions) =>
       (await import('./plan-run.js')).runPlan(ctx, file, opts),
     );

@@ -14,6 +14,7 @@ import { runbookOf, type AnyPlan, type LoadablePlan } from '../../domain/runbook
 import { LOCKS, PHASE, PLAN, RUNBOOK, TARGET } from '../../workflows/engine/search-attributes.js';
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
+import { samplePercentOption } from '../sample-option.js';
 import { command, keyValues } from '../format.js';
 import { runTexts } from '../run-texts.js';
 import { planLockKeys } from '../locks.js';
@@ -28,6 +29,7 @@ export interface StartOptions {
   operator?: string;
   json?: boolean;
   break?: string;
+  sample?: string;
 }
 
 /** Outcomes a script may treat as success. */
@@ -73,6 +75,7 @@ export async function runStartCommand(ctx: CliContext, opts: StartOptions): Prom
       `--break ${opts.break}: the ${plan.kind} runbook knows ${runbook.faultInjections.join(', ') || 'no drills'}`,
     );
   }
+  const samplePercent = samplePercentOption(opts.sample, plan.kind);
   const digest = planDigest(plan);
   // A read-only run is never "the cut-over" of its target: its own id, and no busy check either way.
   const workflowId = runbook.readOnly
@@ -109,6 +112,7 @@ export async function runStartCommand(ctx: CliContext, opts: StartOptions): Prom
     startedBy,
     ...(startSignature ? { startSignature } : {}),
     ...(opts.break ? { inject: opts.break } : {}),
+    ...(samplePercent === undefined ? {} : { calibrationSamplePercent: samplePercent }),
   };
   const { taskQueue } = ctx.settings;
 

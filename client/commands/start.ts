@@ -5,6 +5,7 @@
 import { Option, type Command } from 'commander';
 import { FAULT_INJECTION_NAMES } from '../../domain/runbook-names.js';
 import type { CliContext } from '../context.js';
+import { SAMPLE_OPTION_HELP } from '../sample-option.js';
 import type { StartOptions } from './start-run.js';
 
 export function registerStart(program: Command, ctx: CliContext): void {
@@ -24,6 +25,7 @@ export function registerStart(program: Command, ctx: CliContext): void {
       "SSH key that signs the start when the plan lists approval.allowedSigners (a private key, or its .pub with the key in ssh-agent; default: the agent's key listed for the operator)",
     )
     .option('--json', 'print {workflowId, runId, planDigest, uiLink} (and outcome, reason with --wait)')
+    .option('--sample <pct>', SAMPLE_OPTION_HELP)
     .addOption(
       new Option(
         '--break <fault>',

@@ -1,4 +1,5 @@
 /** The XCom flip's dry-run evidence for a terminal: compact, section by section, red rows first-class. */
+import { countText, sampleLines } from './sample-text.js';
 import type { CutoverResult } from '../../domain/cutover.js';
 import type { RunResult } from '../../domain/engine/run.js';
 import { formatBytes, formatBytesExact, formatCount, formatDuration, keyValues, table } from '../format.js';
@@ -29,6 +30,7 @@ export function xcomDryRun(r0: RunResult): DryRunSection[] {
   );
   if (!c) notReached('CALIBRATE');
   else {
+    out.push(...sampleLines(c).map((l) => `   ${l}`));
     out.push(
       ...table(
         ['XCom rows', 'p50', 'p95', 'p99', 'p99.9', 'max'],
@@ -50,7 +52,7 @@ export function xcomDryRun(r0: RunResult): DryRunSection[] {
         '   ',
       ),
       `   threshold proposed: ${formatBytesExact(c.proposal.thresholdBytes)} (${c.proposal.strategy}: ${c.proposal.rationale})`,
-      `   historical rows that would offload: ${formatCount(c.projectedOffloadRows)} (plan allows ${formatCount(c.maxOffloadRows)})`,
+      `   historical rows that would offload: ${countText(c, c.projectedOffloadRows)} (plan allows ${formatCount(c.maxOffloadRows)})`,
     );
     if (c.ramp)
       out.push(

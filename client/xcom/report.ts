@@ -1,4 +1,5 @@
 /** The XCom flip's own dossier sections: its calibration, preflight, rehearsal, verification, validation, heal. */
+import { countText, sampleLines } from './sample-text.js';
 import type { CutoverStatus } from '../../domain/cutover.js';
 import type { CalibrationEvidence } from '../../domain/evidence.js';
 import { calibrationPlot } from '../plots/calibration.js';
@@ -62,6 +63,7 @@ export function xcomReportSections(s: RunStatus): {
               `Measured from ${c.source === 'in-pod' ? 'inside the scheduler pod' : 'the metadata DB'}, ${span(c)}.`,
               '',
             );
+            if (c.sample) p(...sampleLines(c).map((l) => `**${l}**`), '');
             p(
               ...mdTable(
                 ['XCom rows', 'p50', 'p95', 'p99', 'p99.9', 'max'],
@@ -85,7 +87,7 @@ export function xcomReportSections(s: RunStatus): {
               ),
               '',
               `Proposed threshold: **${exactBytes(c.proposal.thresholdBytes)}** (${c.proposal.strategy}: ${c.proposal.rationale}).`,
-              `Historical rows that would offload at this threshold: **${count(c.projectedOffloadRows)}** (the plan allows ${count(c.maxOffloadRows)}).`,
+              `Historical rows that would offload at this threshold: **${countText(c, c.projectedOffloadRows)}** (the plan allows ${count(c.maxOffloadRows)}).`,
               '',
               ...plotLines(xcomCalibrationPlot(c)),
             );

@@ -42,6 +42,12 @@ export interface RunInput<P> {
   dryRun?: boolean;
   /** Skip the rehearsal; only allowed with dryRun (the rehearsal is a mandatory gate otherwise). */
   skipRehearsal?: boolean;
+  /**
+   * `--sample PCT`: calibrate on a TABLESAMPLE SYSTEM sample of this percent (0 < PCT <= 100)
+   * instead of the whole table; the figures are estimates and a gate within their error bound
+   * does not pass. Runbooks without a size calibration ignore it.
+   */
+  calibrationSamplePercent?: number;
   /** Fault injection for drills; each runbook lists the ones it knows (registry). */
   inject?: string;
 }

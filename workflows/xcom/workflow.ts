@@ -52,9 +52,15 @@ const xcomFlip: Runbook<Plan, Evidence> = {
     run.enter('CALIBRATE', `measuring XCom value sizes (${plan.airflow.metadataDb.access} access)`);
     const calibration = await run.step(
       'measure XCom sizes',
-      () => steps.calibrate({ plan }),
+      () =>
+        steps.calibrate({
+          plan,
+          ...(input.calibrationSamplePercent === undefined
+            ? {}
+            : { samplePercent: input.calibrationSamplePercent }),
+        }),
       (c) =>
-        `${formatCount(c.rowCount)} rows, p99.9 ${formatBytes(c.sizeBytes.p999)}, max ${formatBytes(c.sizeBytes.max)}; threshold ${formatBytesExact(c.proposal.thresholdBytes)} would offload ${formatCount(c.projectedOffloadRows)} rows (max ${formatCount(c.maxOffloadRows)})`,
+        `${c.sample ? `estimated from a ${c.sample.percent}% sample: ` : ''}${formatCount(c.rowCount)} rows, p99.9 ${formatBytes(c.sizeBytes.p999)}, max ${formatBytes(c.sizeBytes.max)}; threshold ${formatBytesExact(c.proposal.thresholdBytes)} would offload ${formatCount(c.projectedOffloadRows)} rows (max ${formatCount(c.maxOffloadRows)})`,
     );
     run.evidence.calibration = calibration;
     if (!calibration.gate.passed) return run.stop('CALIBRATE', calibration.gate);
