@@ -103,7 +103,8 @@ export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment
       searchAttributes: Object.fromEntries(
         SEARCH_ATTRIBUTES.map((k) => {
           const type = encodeSearchAttributeIndexedValueType(k.type);
-          if (type === undefined) throw new Error(`search attribute ${k.name}: no indexed type for ${k.type}`);
+          if (type === undefined)
+            throw new Error(`search attribute ${k.name}: no indexed type for ${k.type}`);
           return [k.name, type];
         }),
       ),
