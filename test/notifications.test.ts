@@ -107,7 +107,8 @@ function assertKeys(run: RunningCutover, runId: string, bodies: Body[]): void {
 
 let env: CutoverEnv;
 before(async () => {
-  env = await startCutoverEnv();
+  // The time-skipping server: the webhook retries' backoffs are skipped, not waited out.
+  env = await startCutoverEnv({ timeSkipping: true });
 });
 after(async () => {
   await env?.close();
@@ -130,7 +131,9 @@ test('no webhook configured: notify answers "skipped" at once', async () => {
   assert.ok(Date.now() - started < 100);
 });
 
-describe('webhook messages from real runs', { concurrency: true }, () => {
+// One after another: the server's clock is shared, and a test skipping to the end of its run would
+// also skip the approval timeout of another test's run waiting at its gate.
+describe('webhook messages from real runs', () => {
   test(
     'happy path: one message per state change, in order, and the history replays',
     { timeout: 120_000 },
@@ -142,7 +145,7 @@ describe('webhook messages from real runs', { concurrency: true }, () => {
           ...notifyActivities({ webhookUrl: receiver.url }),
         });
         await approve(run);
-        const result = await run.result;
+        const result = await run.untilEnd();
         assert.equal(result.outcome, 'DONE');
 
         const { runId } = await run.handle.describe();
@@ -232,7 +235,7 @@ describe('webhook messages from real runs', { concurrency: true }, () => {
         await run.handle.executeUpdate(retryCompensationUpdate, {
           args: [{ operator: 'dococeven', reason: 'branch protection lifted' }],
         });
-        const result = await run.result;
+        const result = await run.untilEnd();
         assert.equal(result.outcome, 'ROLLED_BACK');
 
         const { runId } = await run.handle.describe();
@@ -283,7 +286,7 @@ describe('webhook messages from real runs', { concurrency: true }, () => {
       });
       // The approval goes through while the first message is still being retried.
       await approve(run);
-      const result = await run.result;
+      const result = await run.untilEnd();
       assert.equal(result.outcome, 'DONE');
       assert.equal(result.productionChanged, true);
       assert.deepEqual(

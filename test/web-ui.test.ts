@@ -44,6 +44,8 @@ before(async () => {
     server,
     client,
     connection,
+    timeSkipping: false,
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     async close() {
       await connection.close();
       await client.connection.close();

@@ -19,7 +19,8 @@ import { calls, scriptedActivities, SIDE_EFFECTS, type JournalEntry } from './su
 
 let env: CutoverEnv;
 before(async () => {
-  env = await startCutoverEnv();
+  // The time-skipping server: the approval timeout is skipped, not waited out.
+  env = await startCutoverEnv({ timeSkipping: true });
 });
 after(async () => {
   await env?.close();
@@ -177,14 +178,16 @@ test(
   async () => {
     const shortPlan = testPlan((p) => {
       delete p.spec.xcom.ramp;
-      p.approval.timeout = '3s';
+      // A day: the run can only time out within the test's 90 s because the server skips it.
+      p.approval.timeout = '24h';
     });
     const journal: JournalEntry[] = [];
     const input = inputFor(shortPlan);
     const run = await startCutover(env, input, scriptedActivities({}, journal));
     const waiting = await waitForPhase(run.handle, 'AWAIT_GO');
-    assert.equal(waiting.pendingApproval?.timeoutMs, 3000);
-    const result = await run.result;
+    assert.equal(waiting.pendingApproval?.timeoutMs, 86_400_000);
+    // Nobody approves: skipping to the end fires the approval timeout.
+    const result = await run.untilEnd();
     assert.equal(result.outcome, 'TIMED_OUT');
     assert.equal(result.productionChanged, false);
     assert.deepEqual(

@@ -30,7 +30,8 @@ import {
 
 let env: CutoverEnv;
 before(async () => {
-  env = await startCutoverEnv();
+  // The time-skipping server: retry backoffs are skipped, not waited out.
+  env = await startCutoverEnv({ timeSkipping: true });
 });
 after(async () => {
   await env?.close();
@@ -40,7 +41,7 @@ const plan = testPlan((p) => {
   delete p.spec.xcom.ramp;
 });
 
-/** Runs to the end, approving when the gate opens (if it does). */
+/** Runs to the end, approving when the gate opens (if it does); timers after that are skipped. */
 async function runWith(script: Script, journal: JournalEntry[], approve = true): Promise<CutoverResult> {
   const run = await startCutover(env, inputFor(plan), scriptedActivities(script, journal));
   if (approve) {
@@ -50,7 +51,7 @@ async function runWith(script: Script, journal: JournalEntry[], approve = true):
       });
     }
   }
-  return run.result;
+  return run.untilEnd();
 }
 
 const sideEffects = (journal: JournalEntry[]) =>
