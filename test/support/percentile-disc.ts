@@ -40,4 +40,3 @@ export function percentileDiscSql(size: string, table = 'public.xcom'): string {
              coalesce((SELECT json_agg(json_build_array(k, n) ORDER BY k) FROM bands), '[]'::json) AS bands
       FROM agg`;
 }
-
