@@ -18,7 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { PermanentFault } from '../activities/engine/errors.js';
 import { createActivities } from '../activities/index.js';
-import { planSchema, type Plan } from '../domain/plan.js';
+import type { Plan } from '../domain/plan.js';
 import {
   backendSizeOfText,
   measureXComSizesStatement,
@@ -29,6 +29,7 @@ import {
 } from '../adapters/metadata-db.js';
 import { runAirflowPython } from './support/airflow-db.js';
 import { percentileDiscSql } from './support/percentile-disc.js';
+import { calibrationPlan } from './support/plans.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { REFERENCE_DISTRIBUTION, assignProducers } from './support/xcom-fixture.js';
 
@@ -67,25 +68,8 @@ function firstRow<R>(rows: R[]): R {
 }
 
 /** An XCom plan whose threshold is p99.9 rounded up to 1,000 bytes. */
-function xcomPlan(maxOffloadRows: number): Plan {
-  return planSchema.parse({
-    apiVersion: 'cutover/v1',
-    kind: 'XComBackendCutover',
-    name: 'calibration-scan-test',
-    target: { kind: 'local', name: 't', envFile: '/tmp/x.env', components: [{ name: 'scheduler' }] },
-    airflow: { version: '3.3', metadataDb: { access: 'direct', urlEnv: 'AIRFLOW_METADATA_DB_URL' } },
-    change: { mode: 'env-file' },
-    approval: { approvers: ['alice'] },
-    spec: {
-      xcom: {
-        path: 's3://aws_default@bucket/xcom',
-        threshold: { strategy: 'above-quantile', quantile: 'p99.9', roundTo: 1000 },
-        maxOffloadRows,
-      },
-      validation: { dagId: 'd' },
-    },
-  });
-}
+const xcomPlan = (maxOffloadRows: number): Plan =>
+  calibrationPlan({ name: 'calibration-scan-test', roundTo: 1000, validationDag: 'd', maxOffloadRows });
 
 const PARALLEL = [
   'SET parallel_setup_cost = 0',

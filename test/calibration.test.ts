@@ -14,12 +14,13 @@ import {
   scrubCredentials,
   toLibpqUrl,
 } from '../adapters/metadata-db.js';
-import { planSchema, type Plan } from '../domain/plan.js';
+import type { Plan } from '../domain/plan.js';
 import {
   createAirflowTestDatabase,
   runAirflowPython,
   type AirflowTestDatabase,
 } from './support/airflow-db.js';
+import { calibrationPlan } from './support/plans.js';
 import { createTestDatabase, PG_HOST, PG_PORT } from './support/postgres.js';
 import {
   clearXComHistory,
@@ -57,23 +58,12 @@ print(json.dumps(out))
 `;
 
 function plan(maxOffloadRows: number, extra: { ramp?: { startBytes: number } } = {}): Plan {
-  return planSchema.parse({
-    apiVersion: 'cutover/v1',
-    kind: 'XComBackendCutover',
+  return calibrationPlan({
     name: 'calibration-test',
-    target: { kind: 'local', name: 't', envFile: '/tmp/x.env', components: [{ name: 'scheduler' }] },
-    airflow: { version: '3.3', metadataDb: { access: 'direct', urlEnv: 'AIRFLOW_METADATA_DB_URL' } },
-    change: { mode: 'env-file' },
-    approval: { approvers: ['alice'] },
-    spec: {
-      xcom: {
-        path: 's3://aws_default@bucket/xcom',
-        threshold: { strategy: 'above-quantile', quantile: 'p99.9', roundTo: 100000 },
-        maxOffloadRows,
-        ...extra,
-      },
-      validation: { dagId: 'diagnostic__s42' },
-    },
+    roundTo: 100000,
+    validationDag: 'diagnostic__s42',
+    maxOffloadRows,
+    ...extra,
   });
 }
 

@@ -31,22 +31,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import type { WorkflowHandle } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
-import pg from 'pg';
+import type pg from 'pg';
 import type { UpgradeDagRunsPort } from '../activities/adapters.js';
-import { AirflowUpgradeCli } from '../adapters/airflow-upgrade-cli.js';
 import { REPLICAS_BEFORE_DRAIN, releaseOfImage } from '../adapters/kube/airflow-workloads.js';
-import { planDigest } from '../domain/plan-file.js';
-import { UPGRADE_WORKFLOW_TYPE } from '../domain/upgrade/kind.js';
-import { upgradePlanSchema, type UpgradePlan, type UpgradePlanInput } from '../domain/upgrade/plan.js';
-import type { UpgradeInput, UpgradeResult, UpgradeStatus } from '../domain/upgrade/run.js';
+import type { UpgradePlan } from '../domain/upgrade/plan.js';
+import type { UpgradeInput, UpgradeResult } from '../domain/upgrade/run.js';
 import { airflowVenvFor } from '../local/venv.js';
 import { adaptersFromEnv, type WorkerAdapters } from '../worker/adapters-from-env.js';
-import { createCutoverWorker } from '../worker/create-worker.js';
-import { approveUpdate, statusQuery } from '../workflows/engine/messages.js';
 import { healthyAirflowHealth, healthyDeploymentDb } from './support/airflow-in-test-cluster.js';
-import { startCutoverEnv, workflowBundle, type CutoverEnv } from './support/cutover-env.js';
+import { startCutoverEnv, type CutoverEnv } from './support/cutover-env.js';
 import { chartReleaseSync, startGitOpsSync, type GitOpsSync } from './support/gitops-sync.js';
 import { git, seedValuesRepo } from './support/gitops-repo.js';
 import {
@@ -55,7 +48,8 @@ import {
   type KubeApiServer,
   type WorkloadKind,
 } from './support/kube-api-server.js';
-import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import type { TestDatabase } from './support/postgres.js';
+import * as e2e from './support/upgrade-e2e.js';
 
 const run = promisify(execFile);
 const SLOW = { timeout: 1_200_000 };
@@ -125,23 +119,13 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on a Kubernetes target (GitOps + t
   let hooksOrigin: string;
   let backups: string;
   let wa: WorkerAdapters;
-  let worker: Worker;
-  let workerDone: Promise<void>;
+  let worker: e2e.InProcessWorker;
   let sync: GitOpsSync;
   const apiCalls: string[] = [];
   const taskQueue = `upgrade-kube-${randomUUID()}`;
 
-  const sql = async <T extends pg.QueryResultRow>(text: string): Promise<T[]> => {
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      return (await client.query<T>(text)).rows;
-    } finally {
-      await client.end();
-    }
-  };
-  const revision = async () =>
-    (await sql<{ v: string }>('SELECT version_num AS v FROM alembic_version'))[0]?.v;
+  const sql = <T extends pg.QueryResultRow>(text: string) => e2e.query<T>(db.url, text);
+  const revision = () => e2e.alembicRevision(db.url);
   const templateImage = (w: (typeof WORKLOADS)[number]): string => {
     const o = kube.getWorkload(w.kind, NS, w.name);
     const spec = (o?.['spec'] as JsonObject | undefined)?.['template'] as JsonObject | undefined;
@@ -177,12 +161,7 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on a Kubernetes target (GitOps + t
 
   before(async () => {
     env = await startCutoverEnv();
-    db = await createTestDatabase('cutover_upgrade_kube');
-    const migrated = await new AirflowUpgradeCli({ targetVenv: airflowVenvFor(FROM) }).migrate({
-      venv: airflowVenvFor(FROM),
-      dbUrl: db.sqlalchemyUrl,
-    });
-    assert.ok(migrated.ok, `3.2.2's migrate: ${migrated.error}`);
+    db = await e2e.migratedTestDatabase('cutover_upgrade_kube', FROM);
     dir = mkdtempSync(path.join(tmpdir(), 'cutover-upgrade-kube-'));
     const home = path.join(dir, 'airflow-home');
     backups = path.join(dir, 'backups');
@@ -244,19 +223,16 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on a Kubernetes target (GitOps + t
     assert.equal(jobEnded(), 'succeeded', kube.jobOutput(NS, JOB));
 
     wa = adaptersFromEnv({
-      ...process.env,
+      ...e2e.airflowWorkerEnv(db.url, 'unused-scripted'),
       CUTOVER_KUBECONFIG: kube.kubeconfigPath,
       CUTOVER_GITOPS_DIR: path.join(dir, 'gitops-work'),
       CUTOVER_POD_PYTHON: 'python',
-      CUTOVER_METADB_URL: db.url,
-      CUTOVER_AIRFLOW_USER: 'admin',
-      CUTOVER_AIRFLOW_PASSWORD: 'unused-scripted',
     });
     // Airflow's health as the release the pods' template runs would report it (see the header).
     const scheduler = WORKLOADS[0] as (typeof WORKLOADS)[number];
     const liveRelease = () => releaseOfImage(templateImage(scheduler)) ?? FROM;
-    worker = await createCutoverWorker({
-      connection: env.connection,
+    worker = await e2e.startInProcessWorker({
+      env,
       taskQueue,
       adapters: {
         ...wa.adapters,
@@ -264,16 +240,11 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on a Kubernetes target (GitOps + t
         deploymentDb: healthyDeploymentDb(),
         upgradeDagRuns: scriptedDagRuns(apiCalls),
       },
-      workflowBundle: await workflowBundle(),
     });
-    workerDone = worker.run();
   }, SLOW);
 
   after(async () => {
-    if (worker) {
-      worker.shutdown();
-      await workerDone;
-    }
+    await worker?.stop();
     await wa?.close();
     await sync?.stop();
     await kube?.close();
@@ -283,10 +254,8 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on a Kubernetes target (GitOps + t
   });
 
   function planFor(repo: string): UpgradePlan {
-    const raw: UpgradePlanInput = {
-      apiVersion: 'cutover/v1',
-      kind: 'AirflowUpgrade',
-      name: `upgrade-kube-${randomUUID().slice(0, 8)}`,
+    return e2e.upgradePlan({
+      prefix: 'upgrade-kube',
       target: {
         kind: 'kubernetes',
         context: kube.context,
@@ -298,52 +267,18 @@ void describe('Airflow upgrade 3.2.2 -> 3.3.2 on a Kubernetes target (GitOps + t
           workload: { kind: w.kind, name: w.name },
         })),
       },
-      airflow: {
-        version: FROM,
-        metadataDb: { access: 'direct', urlEnv: 'CUTOVER_METADB_URL' },
-        api: {
-          url: 'http://airflow-api-server.test-cluster:8080',
-          usernameEnv: 'CUTOVER_AIRFLOW_USER',
-          passwordEnv: 'CUTOVER_AIRFLOW_PASSWORD',
-        },
-      },
       change: { mode: 'gitops', repo, baseBranch: 'main', valuesFile: VALUES_FILE, location: '.' },
-      spec: {
-        upgrade: { toVersion: TO },
-        backup: { strategy: 'pg-dump', to: backups },
-        validation: { timeout: '5m', scheduleGrace: '1m' },
-      },
-      approval: { approvers: ['dococeven'], timeout: '1h' },
-      rollout: { timeout: '5m' },
-    };
-    return upgradePlanSchema.parse(raw);
+      from: FROM,
+      to: TO,
+      apiUrl: 'http://airflow-api-server.test-cluster:8080',
+      backups,
+      validation: { timeout: '5m', scheduleGrace: '1m' },
+      rolloutTimeout: '5m',
+    });
   }
 
-  async function upgrade(plan: UpgradePlan, inject?: UpgradeInput['inject']): Promise<UpgradeResult> {
-    const input: UpgradeInput = {
-      plan,
-      planDigest: planDigest(plan),
-      startedBy: 'alice',
-      ...(inject ? { inject } : {}),
-    };
-    const h: WorkflowHandle = await env.client.workflow.start(UPGRADE_WORKFLOW_TYPE, {
-      taskQueue,
-      workflowId: `upgrade-kube-${randomUUID()}`,
-      args: [input],
-    });
-    for (;;) {
-      const s = (await h.query(statusQuery).catch(() => null)) as UpgradeStatus | null;
-      if (s?.outcome) break;
-      if (s?.pendingApproval) {
-        await h.executeUpdate(approveUpdate, {
-          args: [{ operator: 'dococeven', reason: 'evidence reviewed', digest: input.planDigest }],
-        });
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    return (await h.result()) as UpgradeResult;
-  }
+  const upgrade = (plan: UpgradePlan, inject?: UpgradeInput['inject']): Promise<UpgradeResult> =>
+    e2e.runUpgrade({ env, taskQueue, name: 'upgrade-kube' }, plan, inject);
 
   test(
     'PREFLIGHT: values with migrateDatabaseJob.useHelmHooks true and a pinned images.airflow.tag are red, each named; STOPPED, nothing changed',

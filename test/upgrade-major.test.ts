@@ -15,192 +15,47 @@
  *    2.11.2 still there), the critical and the validation DAG succeeded on 3.3.2.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { WorkflowHandle } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
-import pg from 'pg';
-import { AirflowUpgradeCli } from '../adapters/airflow-upgrade-cli.js';
-import { planDigest } from '../domain/plan-file.js';
-import { UPGRADE_WORKFLOW_TYPE } from '../domain/upgrade/kind.js';
-import { upgradePlanSchema, type UpgradePlan, type UpgradePlanInput } from '../domain/upgrade/plan.js';
-import type { UpgradeInput, UpgradeResult, UpgradeStatus } from '../domain/upgrade/run.js';
-import { localTargetEnvFile } from '../local/airflow-env.js';
-import { spawnSupervisor, type SupervisorProcess } from '../local/supervisor-process.js';
-import { airflowVenvFor, repoRoot } from '../local/venv.js';
-import { adaptersFromEnv, type WorkerAdapters } from '../worker/adapters-from-env.js';
-import { createCutoverWorker } from '../worker/create-worker.js';
-import { approveUpdate, statusQuery } from '../workflows/engine/messages.js';
-import { startCutoverEnv, workflowBundle, type CutoverEnv } from './support/cutover-env.js';
-import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import type { UpgradePlan } from '../domain/upgrade/plan.js';
+import type { UpgradeResult } from '../domain/upgrade/run.js';
+import { repoRoot } from '../local/venv.js';
+import * as e2e from './support/upgrade-e2e.js';
 
 const SLOW = { timeout: 1_800_000 };
 const FROM = '2.11.2';
 const TO = '3.3.2';
-const PASSWORD = `pw-${randomUUID()}`;
-const COMPONENTS = ['api-server', 'scheduler', 'dag-processor'] as const;
 const HISTORY = ['dag_run', 'task_instance', 'xcom'] as const;
 const FIXTURES = path.join(repoRoot(), 'test', 'fixtures', 'upgrade');
 
 void describe('Airflow upgrade 2.11.2 -> 3.3.2 (major) on the local target, end to end', () => {
-  let env: CutoverEnv;
-  let db: TestDatabase;
-  let dir: string;
+  let rig: e2e.LocalUpgradeRig;
   let home: string;
   let dags: string;
   let envFile: string;
-  let backups: string;
-  let supervisor: SupervisorProcess;
-  let wa: WorkerAdapters;
-  let worker: Worker;
-  let workerDone: Promise<void>;
-  const taskQueue = `upgrade-major-${randomUUID()}`;
 
-  const sql = async <T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> => {
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      return (await client.query<T>(text, params)).rows;
-    } finally {
-      await client.end();
-    }
-  };
-  const counts = async () =>
-    Object.fromEntries(
-      await Promise.all(
-        HISTORY.map(async (t) => [
-          t,
-          Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM ${t}`))[0]?.n),
-        ]),
-      ),
-    ) as Record<(typeof HISTORY)[number], number>;
-  const revision = async () =>
-    (await sql<{ v: string }>('SELECT version_num AS v FROM alembic_version'))[0]?.v;
-  const componentVersions = async (): Promise<string[]> => {
-    const res = await fetch(`${supervisor.controlUrl}/components`);
-    const body = (await res.json()) as { name: string; airflowVersion?: string }[];
-    return body.map((c) => `${c.name}=${c.airflowVersion ?? '?'}`).sort();
-  };
-  const on = (version: string) => COMPONENTS.map((c) => `${c}=${version}`).sort();
+  const { sql, revision, componentVersions, on } = e2e.rigReads(() => rig);
 
   before(async () => {
-    env = await startCutoverEnv();
-    db = await createTestDatabase('cutover_upgrade_major');
-    const migrated = await new AirflowUpgradeCli({ targetVenv: airflowVenvFor(FROM) }).migrate({
-      venv: airflowVenvFor(FROM),
-      dbUrl: db.sqlalchemyUrl,
-    });
-    assert.ok(migrated.ok, `2.11.2's migrate: ${migrated.error}`);
-    dir = mkdtempSync(path.join(tmpdir(), 'cutover-upgrade-major-'));
-    home = path.join(dir, 'airflow-home');
-    dags = path.join(dir, 'dags');
-    backups = path.join(dir, 'backups');
-    mkdirSync(home);
-    mkdirSync(backups);
-    mkdirSync(dags);
     // The Airflow 2 deployment as it runs: its airflow.cfg with options Airflow 3 renamed, a DAG
     // with imports Airflow 3 removed, beside the validation, critical and every-minute DAGs.
-    copyFileSync(path.join(FIXTURES, 'config-airflow2', 'airflow.cfg'), path.join(home, 'airflow.cfg'));
-    cpSync(path.join(repoRoot(), 'dags', 'upgrade_validation.py'), path.join(dags, 'upgrade_validation.py'));
-    cpSync(path.join(FIXTURES, 'dags-e2e'), dags, { recursive: true });
-    cpSync(path.join(FIXTURES, 'dags-airflow2'), dags, { recursive: true });
-    envFile = path.join(dir, 'airflow.env');
-    writeFileSync(
-      envFile,
-      `${localTargetEnvFile({ airflowHome: home, sqlalchemyUrl: db.sqlalchemyUrl, s3Endpoint: 'http://127.0.0.1:9' })}AIRFLOW_VERSION=${FROM}\n`,
-    );
-    supervisor = await spawnSupervisor({
-      envFile,
-      dagsFolder: dags,
-      components: [...COMPONENTS],
-      password: PASSWORD,
-      logFile: path.join(dir, 'supervisor.log'),
+    rig = await e2e.startLocalUpgradeRig('upgrade-major', {
+      from: FROM,
+      inProcessWorker: true,
+      airflowCfg: path.join(FIXTURES, 'config-airflow2', 'airflow.cfg'),
+      dagFixtures: [path.join(FIXTURES, 'dags-airflow2')],
       startTimeoutMs: 900_000,
+      keepDir: Boolean(process.env.CUTOVER_KEEP_AIRFLOW_LOGS),
     });
-    assert.equal(supervisor.apiVersion, 'v1');
-    wa = adaptersFromEnv({
-      ...process.env,
-      CUTOVER_METADB_URL: db.url,
-      CUTOVER_AIRFLOW_USER: 'admin',
-      CUTOVER_AIRFLOW_PASSWORD: PASSWORD,
-    });
-    worker = await createCutoverWorker({
-      connection: env.connection,
-      taskQueue,
-      adapters: wa.adapters,
-      workflowBundle: await workflowBundle(),
-    });
-    workerDone = worker.run();
+    ({ home, dags, envFile } = rig.stage);
+    assert.equal(rig.supervisor.apiVersion, 'v1');
   }, SLOW);
 
-  after(async () => {
-    if (worker) {
-      worker.shutdown();
-      await workerDone;
-      await wa.close();
-    }
-    await supervisor?.stop();
-    await env?.close();
-    await db?.drop();
-    if (dir && !process.env.CUTOVER_KEEP_AIRFLOW_LOGS) rmSync(dir, { recursive: true, force: true });
-    else if (dir) console.log(`kept ${dir}`);
-  });
+  after(() => rig?.close());
 
-  function planFor(): UpgradePlan {
-    const raw: UpgradePlanInput = {
-      apiVersion: 'cutover/v1',
-      kind: 'AirflowUpgrade',
-      name: `upgrade-major-${randomUUID().slice(0, 8)}`,
-      target: {
-        kind: 'local',
-        name: 'upgrade-major',
-        envFile,
-        components: COMPONENTS.map((name) => ({ name })),
-      },
-      airflow: {
-        version: FROM,
-        metadataDb: { access: 'direct', urlEnv: 'CUTOVER_METADB_URL' },
-        api: {
-          url: supervisor.apiUrl,
-          usernameEnv: 'CUTOVER_AIRFLOW_USER',
-          passwordEnv: 'CUTOVER_AIRFLOW_PASSWORD',
-        },
-      },
-      change: { mode: 'env-file' },
-      spec: {
-        upgrade: { toVersion: TO },
-        backup: { strategy: 'pg-dump', to: backups },
-        validation: { criticalDags: ['critical_report'], timeout: '5m', scheduleGrace: '3m' },
-      },
-      approval: { approvers: ['dococeven'], timeout: '1h' },
-      rollout: { timeout: '10m' },
-    };
-    return upgradePlanSchema.parse(raw);
-  }
-
-  async function upgrade(plan: UpgradePlan): Promise<UpgradeResult> {
-    const input: UpgradeInput = { plan, planDigest: planDigest(plan), startedBy: 'alice' };
-    const h: WorkflowHandle = await env.client.workflow.start(UPGRADE_WORKFLOW_TYPE, {
-      taskQueue,
-      workflowId: `upgrade-major-${randomUUID()}`,
-      args: [input],
-    });
-    for (;;) {
-      const s = (await h.query(statusQuery).catch(() => null)) as UpgradeStatus | null;
-      if (s?.outcome) break;
-      if (s?.pendingApproval) {
-        await h.executeUpdate(approveUpdate, {
-          args: [{ operator: 'dococeven', reason: 'evidence reviewed', digest: input.planDigest }],
-        });
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    return (await h.result()) as UpgradeResult;
-  }
+  const planFor = (): UpgradePlan => e2e.localUpgradePlan(rig, { to: TO, rolloutTimeout: '10m' });
+  const upgrade = (plan: UpgradePlan): Promise<UpgradeResult> => e2e.runUpgrade(rig, plan);
 
   const plan = () => planFor();
 
@@ -260,8 +115,7 @@ void describe('Airflow upgrade 2.11.2 -> 3.3.2 (major) on the local target, end 
       assert.ok(Date.now() < deadline, 'every_minute made no successful run with an XCom on 2.11.2');
       await new Promise((r) => setTimeout(r, 2000));
     }
-    const before = await counts();
-    const runsBefore = await sql<{ id: string }>('SELECT dag_id || run_id AS id FROM dag_run ORDER BY 1');
+    const before = await e2e.historySnapshot(rig.db.url, HISTORY);
     const result = await upgrade(plan());
     assert.equal(result.outcome, 'DONE', result.reason);
     const ev = result.status.evidence;
@@ -275,15 +129,7 @@ void describe('Airflow upgrade 2.11.2 -> 3.3.2 (major) on the local target, end 
       ev.rehearsal?.rowCounts.map((r) => r.before === r.after),
       HISTORY.map(() => true),
     );
-    const after = await counts();
-    for (const t of HISTORY) assert.ok(after[t] >= before[t], `${t}: ${before[t]} before, ${after[t]} after`);
-    const runsAfter = new Set(
-      (await sql<{ id: string }>('SELECT dag_id || run_id AS id FROM dag_run')).map((r) => r.id),
-    );
-    assert.ok(
-      runsBefore.every((r) => runsAfter.has(r.id)),
-      'every DAG run from 2.11.2 is still there',
-    );
+    await e2e.assertHistoryKept(rig.db.url, HISTORY, before, '2.11.2');
     assert.deepEqual(
       (ev.validation?.runs ?? []).map((r) => `${r.dagId}:${r.state}`),
       ['critical_report:success', 'upgrade_validation:success'],

@@ -24,32 +24,21 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import pg from 'pg';
-import { AirflowUpgradeCli } from '../adapters/airflow-upgrade-cli.js';
-import { planDigest } from '../domain/plan-file.js';
-import { UPGRADE_WORKFLOW_TYPE } from '../domain/upgrade/kind.js';
-import { upgradePlanSchema, type UpgradePlan, type UpgradePlanInput } from '../domain/upgrade/plan.js';
-import type { UpgradeInput, UpgradeResult, UpgradeStatus } from '../domain/upgrade/run.js';
-import { localTargetEnvFile } from '../local/airflow-env.js';
-import { spawnSupervisor, type SupervisorProcess } from '../local/supervisor-process.js';
-import { airflowVenvFor, repoRoot } from '../local/venv.js';
-import { approveUpdate, statusQuery } from '../workflows/engine/messages.js';
-import { startCutoverEnv, type CutoverEnv } from './support/cutover-env.js';
-import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import type { UpgradeInput, UpgradeResult } from '../domain/upgrade/run.js';
+import { repoRoot } from '../local/venv.js';
+import type { TestDatabase } from './support/postgres.js';
+import * as e2e from './support/upgrade-e2e.js';
 
 const SLOW = { timeout: 1_800_000 };
 const FROM = '3.2.2';
 const TO = '3.3.2';
-const PASSWORD = `pw-${randomUUID()}`;
-const COMPONENTS = ['api-server', 'scheduler', 'dag-processor'] as const;
 const WORKER_MAIN = path.join(repoRoot(), 'dist', 'worker', 'main.js');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -84,55 +73,26 @@ const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) 
   t ? Number(String(t.seconds ?? 0)) * 1000 + (t.nanos ?? 0) / 1e6 : 0;
 
 void describe('Airflow upgrade: the worker SIGKILLed during MIGRATE and during the restore', () => {
-  let env: CutoverEnv;
+  let rig: e2e.LocalUpgradeRig;
   let db: TestDatabase;
-  let dir: string;
-  let envFile: string;
-  let backups: string;
-  let supervisor: SupervisorProcess;
   const workers = new Set<ChildProcess>();
-  const taskQueue = `upgrade-kill-${randomUUID()}`;
 
-  const sql = async <T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> => {
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      return (await client.query<T>(text, params)).rows;
-    } finally {
-      await client.end();
-    }
-  };
-  const admin = async <T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> => {
+  const { sql, revision, componentVersions, on } = e2e.rigReads(() => rig);
+  /** The same server's maintenance DB, to watch the live DB from outside it. */
+  const admin = <T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> => {
     const url = new URL(db.url);
     url.pathname = '/postgres';
-    const client = new pg.Client({ connectionString: url.toString() });
-    await client.connect();
-    try {
-      return (await client.query<T>(text, params)).rows;
-    } finally {
-      await client.end();
-    }
+    return e2e.query<T>(url.toString(), text, params);
   };
-  const revision = async () =>
-    (await sql<{ v: string }>('SELECT version_num AS v FROM alembic_version'))[0]?.v;
-  const componentVersions = async (): Promise<string[]> => {
-    const res = await fetch(`${supervisor.controlUrl}/components`);
-    const body = (await res.json()) as { name: string; airflowVersion?: string }[];
-    return body.map((c) => `${c.name}=${c.airflowVersion ?? '?'}`).sort();
-  };
-  const on = (version: string) => COMPONENTS.map((c) => `${c}=${version}`).sort();
 
   /** The shipped worker in its own process; resolves once it polls the task queue. */
   async function startWorker(): Promise<ChildProcess> {
     const child = spawn(process.execPath, [WORKER_MAIN], {
       cwd: repoRoot(),
       env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: env.server.address,
-        CUTOVER_TASK_QUEUE: taskQueue,
-        CUTOVER_METADB_URL: db.url,
-        CUTOVER_AIRFLOW_USER: 'admin',
-        CUTOVER_AIRFLOW_PASSWORD: PASSWORD,
+        ...e2e.airflowWorkerEnv(db.url, rig.password),
+        TEMPORAL_ADDRESS: rig.env.server.address,
+        CUTOVER_TASK_QUEUE: rig.taskQueue,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -162,102 +122,20 @@ void describe('Airflow upgrade: the worker SIGKILLed during MIGRATE and during t
   }
 
   before(async () => {
-    env = await startCutoverEnv();
-    db = await createTestDatabase('cutover_upgrade_kill');
-    const migrated = await new AirflowUpgradeCli({ targetVenv: airflowVenvFor(FROM) }).migrate({
-      venv: airflowVenvFor(FROM),
-      dbUrl: db.sqlalchemyUrl,
+    rig = await e2e.startLocalUpgradeRig('upgrade-kill', {
+      from: FROM,
     });
-    assert.ok(migrated.ok, `3.2.2's migrate: ${migrated.error}`);
-    dir = mkdtempSync(path.join(tmpdir(), 'cutover-upgrade-kill-'));
-    const home = path.join(dir, 'airflow-home');
-    const dags = path.join(dir, 'dags');
-    backups = path.join(dir, 'backups');
-    mkdirSync(home);
-    mkdirSync(backups);
-    mkdirSync(dags);
-    cpSync(path.join(repoRoot(), 'dags', 'upgrade_validation.py'), path.join(dags, 'upgrade_validation.py'));
-    cpSync(path.join(repoRoot(), 'test', 'fixtures', 'upgrade', 'dags-e2e'), dags, { recursive: true });
-    envFile = path.join(dir, 'airflow.env');
-    writeFileSync(
-      envFile,
-      `${localTargetEnvFile({ airflowHome: home, sqlalchemyUrl: db.sqlalchemyUrl, s3Endpoint: 'http://127.0.0.1:9' })}AIRFLOW_VERSION=${FROM}\n`,
-    );
-    supervisor = await spawnSupervisor({
-      envFile,
-      dagsFolder: dags,
-      components: [...COMPONENTS],
-      password: PASSWORD,
-      logFile: path.join(dir, 'supervisor.log'),
-    });
+    db = rig.db;
   }, SLOW);
 
   after(async () => {
     for (const w of workers) await kill(w);
-    await supervisor?.stop();
-    await env?.close();
-    await db?.drop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await rig?.close();
   });
 
-  function planFor(): UpgradePlan {
-    const raw: UpgradePlanInput = {
-      apiVersion: 'cutover/v1',
-      kind: 'AirflowUpgrade',
-      name: `upgrade-kill-${randomUUID().slice(0, 8)}`,
-      target: {
-        kind: 'local',
-        name: 'upgrade-kill',
-        envFile,
-        components: COMPONENTS.map((name) => ({ name })),
-      },
-      airflow: {
-        version: FROM,
-        metadataDb: { access: 'direct', urlEnv: 'CUTOVER_METADB_URL' },
-        api: {
-          url: supervisor.apiUrl,
-          usernameEnv: 'CUTOVER_AIRFLOW_USER',
-          passwordEnv: 'CUTOVER_AIRFLOW_PASSWORD',
-        },
-      },
-      change: { mode: 'env-file' },
-      spec: {
-        upgrade: { toVersion: TO },
-        backup: { strategy: 'pg-dump', to: backups },
-        validation: { criticalDags: ['critical_report'], timeout: '5m', scheduleGrace: '3m' },
-      },
-      approval: { approvers: ['dococeven'], timeout: '1h' },
-      rollout: { timeout: '5m' },
-    };
-    return upgradePlanSchema.parse(raw);
-  }
-
-  async function startUpgrade(inject?: UpgradeInput['inject']): Promise<WorkflowHandle> {
-    const plan = planFor();
-    const input: UpgradeInput = {
-      plan,
-      planDigest: planDigest(plan),
-      startedBy: 'alice',
-      ...(inject ? { inject } : {}),
-    };
-    const h = await env.client.workflow.start(UPGRADE_WORKFLOW_TYPE, {
-      taskQueue,
-      workflowId: `upgrade-kill-${randomUUID()}`,
-      args: [input],
-    });
-    for (;;) {
-      const s = (await h.query(statusQuery).catch(() => null)) as UpgradeStatus | null;
-      if (s?.outcome) break;
-      if (s?.pendingApproval) {
-        await h.executeUpdate(approveUpdate, {
-          args: [{ operator: 'dococeven', reason: 'evidence reviewed', digest: input.planDigest }],
-        });
-        break;
-      }
-      await sleep(250);
-    }
-    return h;
-  }
+  /** Starts the upgrade (the shipped workers serve it) and approves it; the caller awaits its end. */
+  const startUpgrade = (inject?: UpgradeInput['inject']): Promise<WorkflowHandle> =>
+    e2e.startUpgrade(rig, e2e.localUpgradePlan(rig, { to: TO, rolloutTimeout: '5m' }), inject);
 
   /** Polls until `probe` answers something, failing after `limitMs` with `what`. */
   async function until<T>(

@@ -1,4 +1,4 @@
-/** Plans for tests: the reference example, tweaked per test. */
+/** Plans for tests: the reference example, tweaked per test, and a minimal XCom plan for CALIBRATE. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
@@ -17,4 +17,35 @@ export function testPlan(patch: (raw: PlanInput) => void = () => {}): Plan {
   const raw = referencePlanInput();
   patch(raw);
   return planSchema.parse(raw);
+}
+
+/**
+ * A minimal XComBackendCutover plan for CALIBRATE on a local target: the threshold p99.9 rounded up
+ * to `roundTo` bytes, at most `maxOffloadRows` rows offloaded, validated by `validationDag`.
+ */
+export function calibrationPlan(o: {
+  name: string;
+  roundTo: number;
+  validationDag: string;
+  maxOffloadRows: number;
+  ramp?: { startBytes: number };
+}): Plan {
+  return planSchema.parse({
+    apiVersion: 'cutover/v1',
+    kind: 'XComBackendCutover',
+    name: o.name,
+    target: { kind: 'local', name: 't', envFile: '/tmp/x.env', components: [{ name: 'scheduler' }] },
+    airflow: { version: '3.3', metadataDb: { access: 'direct', urlEnv: 'AIRFLOW_METADATA_DB_URL' } },
+    change: { mode: 'env-file' },
+    approval: { approvers: ['alice'] },
+    spec: {
+      xcom: {
+        path: 's3://aws_default@bucket/xcom',
+        threshold: { strategy: 'above-quantile', quantile: 'p99.9', roundTo: o.roundTo },
+        maxOffloadRows: o.maxOffloadRows,
+        ...(o.ramp ? { ramp: o.ramp } : {}),
+      },
+      validation: { dagId: o.validationDag },
+    },
+  });
 }
