@@ -11,7 +11,6 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { NativeConnection } from '@temporalio/worker';
 import { chromium } from 'playwright-core';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { startDevServer } from '../client/devserver.js';
@@ -20,9 +19,8 @@ import { freePort } from '../local/ports.js';
 import { repoRoot } from '../local/venv.js';
 import { main } from '../client/cli.js';
 import { createCutoverWorker } from '../worker/create-worker.js';
-import { waitForPhase, type CutoverEnv } from './support/cutover-env.js';
+import { startCutoverEnv, waitForPhase, type CutoverEnv } from './support/cutover-env.js';
 import { scriptedActivities } from './support/scripted-activities.js';
-import { connectClient } from './support/temporal.js';
 
 const TEST_TIMEOUT_MS = 300_000;
 /** The UI is a single-page app on a machine shared with other heavy tests: wait generously. */
@@ -38,20 +36,7 @@ before(async () => {
   const server = await startDevServer({ port: await freePort(), uiPort: await freePort() });
   assert.ok(server.uiUrl, 'the dev server serves a Web UI');
   uiUrl = server.uiUrl;
-  const client = await connectClient(server.address);
-  const connection = await NativeConnection.connect({ address: server.address });
-  env = {
-    server,
-    client,
-    connection,
-    timeSkipping: false,
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    async close() {
-      await connection.close();
-      await client.connection.close();
-      await server.stop();
-    },
-  };
+  env = await startCutoverEnv({ startServer: () => Promise.resolve(server) });
 });
 after(async () => {
   await env?.close();

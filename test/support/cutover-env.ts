@@ -33,7 +33,7 @@ import type { Plan } from '../../domain/plan.js';
 import { WORKFLOWS_PATH } from '../../domain/workflow-bundle.js';
 import { createCutoverWorker } from '../../worker/create-worker.js';
 import { statusQuery } from '../../workflows/engine/messages.js';
-import { connectClient, startTestServer, startTimeSkippingServer } from './temporal.js';
+import { connectClient, startTestServer, startTimeSkippingServer, type DevServer } from './temporal.js';
 
 // Worker lifecycle chatter drowns test output; warnings and errors still show.
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -45,6 +45,8 @@ export interface CutoverEnvOptions {
    * persistence: tests needing those stay on the dev server.
    */
   timeSkipping?: boolean;
+  /** The dev server to run on (default: the headless one startTestServer starts), e.g. one with its Web UI. */
+  startServer?: () => Promise<DevServer>;
 }
 
 export interface CutoverEnv {
@@ -125,7 +127,7 @@ export async function startCutoverEnv(opts: CutoverEnvOptions = {}): Promise<Cut
       },
     };
   } else {
-    const server = await startTestServer();
+    const server = await (opts.startServer ?? startTestServer)();
     const client = await connectClient(server.address);
     const connection = await NativeConnection.connect({ address: server.address });
     env = {
