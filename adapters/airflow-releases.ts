@@ -167,17 +167,24 @@ export class AirflowReleases implements AirflowReleasesPort {
   }
 }
 
-/** The `apache-airflow-providers-*` an install's apache-airflow requires unconditionally (no extra). */
-export function requiredProviders(venv: string): string[] {
+/** Each site-packages directory under a venv's lib/ with its entries (a missing one is skipped). */
+function sitePackages(venv: string): { site: string; entries: string[] }[] {
   const lib = path.join(venv, 'lib');
+  const found: { site: string; entries: string[] }[] = [];
   for (const py of readdirSync(lib)) {
     const site = path.join(lib, py, 'site-packages');
-    let entries: string[];
     try {
-      entries = readdirSync(site);
+      found.push({ site, entries: readdirSync(site) });
     } catch {
-      continue;
+      // not a Python directory
     }
+  }
+  return found;
+}
+
+/** The `apache-airflow-providers-*` an install's apache-airflow requires unconditionally (no extra). */
+export function requiredProviders(venv: string): string[] {
+  for (const { site, entries } of sitePackages(venv)) {
     const dist = entries.find((e) => /^apache_airflow-[^-]+\.dist-info$/.test(e));
     if (!dist) continue;
     const names = new Set<string>();
@@ -192,16 +199,8 @@ export function requiredProviders(venv: string): string[] {
 
 /** `name==version` for every distribution in a venv, from its dist-info directories (no Python start). */
 export function installedPins(venv: string): string {
-  const lib = path.join(venv, 'lib');
   const pins: string[] = [];
-  for (const py of readdirSync(lib)) {
-    const site = path.join(lib, py, 'site-packages');
-    let entries: string[];
-    try {
-      entries = readdirSync(site);
-    } catch {
-      continue;
-    }
+  for (const { entries } of sitePackages(venv)) {
     for (const e of entries) {
       const m = /^(.+)-([^-]+)\.dist-info$/.exec(e);
       if (m) pins.push(`${m[1]}==${m[2]}`);
