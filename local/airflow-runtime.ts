@@ -157,6 +157,10 @@ export function launchSettings(rt: AirflowRuntime, ctx: LaunchContext): LaunchSe
       AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL: '5',
       AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL: '30',
       AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC: '',
+      // A task's calls to the Execution API (its start among them) time out after 5 s by default. The
+      // single api-server worker of a stack on two busy cores has answered later than that, and the
+      // task was killed before it ran (an httpx ReadTimeout in the scheduler's log): seen at load 12.
+      AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT: '30',
     },
     forced: {
       ...common.forced,
