@@ -5,6 +5,13 @@
  * the same N calls of the same function made directly in-process.
  *
  *   node dist/bench/orchestration-overhead.js [--n 200] [--reps 3] [--warmup 1]
+ *                                             [--configs stock,devserver | all]
+ *
+ * --configs names the server/worker settings to compare (CONFIGS below; the
+ * first is the baseline of the ratios). Every repetition round runs each
+ * config once, each on its own fresh dev server and worker (warm-up included),
+ * alternating the order from round to round, so all configs see the same
+ * machine load.
  *
  * Per repetition: the workflow's wall time from the client's start() to its
  * result, divided by N, minus the direct per-call time: the overhead per
@@ -19,8 +26,16 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { startDevServer } from '../client/devserver.js';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type WorkerOptions,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
+import { startDevServer, type DynamicConfigValue } from '../client/devserver.js';
 
 const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.js', import.meta.url));
 const TASK_QUEUE = 'bench-orchestration-overhead';
@@ -39,6 +54,16 @@ function intArg(name: string, fallback: number): number {
   return v;
 }
 
+function listArg(name: string, fallback: string[]): string[] {
+  const i = process.argv.indexOf(`--${name}`);
+  const raw = i >= 0 ? process.argv[i + 1] : undefined;
+  if (raw === undefined) return fallback;
+  return raw
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
 /** Linear-interpolated quantile of an ascending-sorted array. */
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
@@ -51,6 +76,7 @@ function quantile(sorted: number[], q: number): number {
 }
 
 interface Dist {
+  p10: number;
   p50: number;
   p90: number;
   p99: number;
@@ -61,6 +87,7 @@ interface Dist {
 function dist(values: number[]): Dist {
   const s = [...values].sort((x, y) => x - y);
   return {
+    p10: quantile(s, 0.1),
     p50: quantile(s, 0.5),
     p90: quantile(s, 0.9),
     p99: quantile(s, 0.99),
@@ -148,6 +175,85 @@ function stepTimes(events: HistoryEvent[]): StepTimes {
   return out;
 }
 
+interface BenchConfig {
+  name: string;
+  what: string;
+  /** Over client/devserver.ts's DEV_SERVER_DYNAMIC_CONFIG. */
+  dynamicConfig: Record<string, DynamicConfigValue>;
+  worker: Partial<WorkerOptions>;
+}
+
+/** The Temporal server's own default, which DEV_SERVER_DYNAMIC_CONFIG raises. */
+const STOCK_SERVER: Record<string, DynamicConfigValue> = { 'history.transferProcessorMaxPollRPS': 20 };
+
+/**
+ * Settings to compare. Each worker-side one changes one option of a default
+ * worker on the stock server, to see whether anything the worker controls
+ * moves the 50 ms grid.
+ */
+const CONFIGS: BenchConfig[] = [
+  {
+    name: 'stock',
+    what: 'server defaults (transfer queue read at most 20/s per shard), default worker',
+    dynamicConfig: STOCK_SERVER,
+    worker: {},
+  },
+  {
+    name: 'devserver',
+    what: "client/devserver.ts's dynamic config (transfer queue read at most 1000/s), default worker",
+    dynamicConfig: {},
+    worker: {},
+  },
+  {
+    name: 'rps-100',
+    what: 'transfer queue read at most 100/s, default worker',
+    dynamicConfig: { 'history.transferProcessorMaxPollRPS': 100 },
+    worker: {},
+  },
+  {
+    name: 'wft-polls-2',
+    what: 'stock server; workflow task pollers simple-maximum 2 (default 10)',
+    dynamicConfig: STOCK_SERVER,
+    worker: { workflowTaskPollerBehavior: { type: 'simple-maximum', maximum: 2 } },
+  },
+  {
+    name: 'wft-polls-autoscaling',
+    what: 'stock server; workflow task pollers autoscaling (1..100, initial 5)',
+    dynamicConfig: STOCK_SERVER,
+    worker: { workflowTaskPollerBehavior: { type: 'autoscaling' } },
+  },
+  {
+    name: 'non-sticky-ratio-0.5',
+    what: 'stock server; nonStickyToStickyPollRatio 0.5 (default 0.2)',
+    dynamicConfig: STOCK_SERVER,
+    worker: { nonStickyToStickyPollRatio: 0.5 },
+  },
+  {
+    name: 'wft-slots-2',
+    what: 'stock server; maxConcurrentWorkflowTaskExecutions 2 (default 40)',
+    dynamicConfig: STOCK_SERVER,
+    worker: { maxConcurrentWorkflowTaskExecutions: 2 },
+  },
+  {
+    name: 'no-reuse-v8',
+    what: 'stock server; reuseV8Context false (and so 2 workflow threads)',
+    dynamicConfig: STOCK_SERVER,
+    worker: { reuseV8Context: false },
+  },
+  {
+    name: 'threads-2',
+    what: 'stock server; workflowThreadPoolSize 2 (default 1 with reuseV8Context)',
+    dynamicConfig: STOCK_SERVER,
+    worker: { workflowThreadPoolSize: 2 },
+  },
+  {
+    name: 'no-sticky-cache',
+    what: 'stock server; maxCachedWorkflows 0 (every task replays the history)',
+    dynamicConfig: STOCK_SERVER,
+    worker: { maxCachedWorkflows: 0 },
+  },
+];
+
 interface Rep {
   workflowMs: number;
   directMs: number;
@@ -186,68 +292,75 @@ async function runDirect(n: number): Promise<number> {
   return ms;
 }
 
-const f = (v: number, digits = 3): string => (Number.isFinite(v) ? v.toFixed(digits) : '-');
-
-async function main(): Promise<void> {
-  const n = intArg('n', 200);
-  const reps = intArg('reps', 3);
-  const warmup = intArg('warmup', 1);
-  if (n < 2 || reps < 1) throw new Error('--n must be at least 2 and --reps at least 1');
-
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  const server = await startDevServer({ ui: false });
-  const nativeConnection = await NativeConnection.connect({ address: server.address });
-  const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection });
-  const worker = await Worker.create({
-    connection: nativeConnection,
-    taskQueue: TASK_QUEUE,
-    workflowsPath: WORKFLOWS_PATH,
-    activities: { noop },
-  });
-  const results: Rep[] = [];
+/** One repetition of one config: its own dev server and worker, a warm-up, then the measured run. */
+async function runRep(
+  config: BenchConfig,
+  bundle: WorkflowBundleWithSourceMap,
+  n: number,
+  warmup: number,
+  label: string,
+): Promise<Rep> {
+  const server = await startDevServer({ ui: false, dynamicConfig: config.dynamicConfig });
+  let nativeConnection: NativeConnection | undefined;
+  let connection: Connection | undefined;
   try {
-    await worker.runUntil(async () => {
+    nativeConnection = await NativeConnection.connect({ address: server.address });
+    connection = await Connection.connect({ address: server.address });
+    const client = new Client({ connection });
+    const worker = await Worker.create({
+      ...config.worker,
+      connection: nativeConnection,
+      taskQueue: TASK_QUEUE,
+      workflowBundle: bundle,
+      activities: { noop },
+    });
+    return await worker.runUntil(async () => {
+      // The warm-up also spends the server's initial burst of transfer-queue reads (see
+      // client/devserver.ts), so that the measured run sees the steady state.
       for (let w = 0; w < warmup; w++) {
-        await runWorkflow(client, Math.min(n, 50), `warmup${w}`);
+        await runWorkflow(client, Math.min(n, 50), `${label}-warmup${w}`);
         await runDirect(n);
       }
-      for (let r = 0; r < reps; r++) {
-        const wf = await runWorkflow(client, n, `rep${r}`);
-        const directMs = await runDirect(n);
-        const perActivityMs = wf.ms / n;
-        const perDirectCallMs = directMs / n;
-        results.push({
-          workflowMs: wf.ms,
-          directMs,
-          perActivityMs,
-          perDirectCallMs,
-          overheadMs: perActivityMs - perDirectCallMs,
-          serverPerActivityMs: wf.steps.serverTotalMs / n,
-          steps: wf.steps,
-        });
-      }
+      const wf = await runWorkflow(client, n, label);
+      const directMs = await runDirect(n);
+      const perActivityMs = wf.ms / n;
+      const perDirectCallMs = directMs / n;
+      return {
+        workflowMs: wf.ms,
+        directMs,
+        perActivityMs,
+        perDirectCallMs,
+        overheadMs: perActivityMs - perDirectCallMs,
+        serverPerActivityMs: wf.steps.serverTotalMs / n,
+        steps: wf.steps,
+      };
     });
   } finally {
-    await nativeConnection.close();
-    await connection.close();
+    await nativeConnection?.close();
+    await connection?.close();
     await server.stop();
   }
+}
 
-  const pooled = (k: 'dispatch' | 'execute' | 'decide' | 'cycle' | 'wftWait' | 'wftRun') =>
-    dist(results.flatMap((r) => r.steps[k]));
-  const summary = {
-    bench: 'orchestration-overhead',
-    n,
-    reps,
-    temporal: server.binary.path,
-    node: process.version,
-    perActivityMs: median(results.map((r) => r.perActivityMs)),
-    perDirectCallMs: median(results.map((r) => r.perDirectCallMs)),
-    overheadPerActivityMs: median(results.map((r) => r.overheadMs)),
-    ratio: median(results.map((r) => r.perActivityMs / r.perDirectCallMs)),
-    serverPerActivityMs: median(results.map((r) => r.serverPerActivityMs)),
-    repetitions: results.map((r) => ({
+const f = (v: number, digits = 3): string => (Number.isFinite(v) ? v.toFixed(digits) : '-');
+
+type Interval = 'dispatch' | 'execute' | 'decide' | 'cycle' | 'wftWait' | 'wftRun';
+
+function summarise(config: BenchConfig, reps: Rep[], baseline: Rep[] | null) {
+  const pooled = (k: Interval): Dist => dist(reps.flatMap((r) => r.steps[k]));
+  return {
+    config: config.name,
+    what: config.what,
+    dynamicConfig: config.dynamicConfig,
+    perActivityMs: median(reps.map((r) => r.perActivityMs)),
+    perDirectCallMs: median(reps.map((r) => r.perDirectCallMs)),
+    overheadPerActivityMs: median(reps.map((r) => r.overheadMs)),
+    ratio: median(reps.map((r) => r.perActivityMs / r.perDirectCallMs)),
+    serverPerActivityMs: median(reps.map((r) => r.serverPerActivityMs)),
+    // Per round, this config's overhead over the baseline's measured in the same round.
+    vsBaseline:
+      baseline === null ? null : median(reps.map((r, i) => r.overheadMs / (baseline[i]?.overheadMs ?? NaN))),
+    repetitions: reps.map((r) => ({
       workflowMs: r.workflowMs,
       directMs: r.directMs,
       overheadPerActivityMs: r.overheadMs,
@@ -262,44 +375,119 @@ async function main(): Promise<void> {
       workflowTaskRunMs: pooled('wftRun'),
     },
   };
+}
+
+async function main(): Promise<void> {
+  const n = intArg('n', 200);
+  const reps = intArg('reps', 3);
+  const warmup = intArg('warmup', 1);
+  if (n < 2 || reps < 1) throw new Error('--n must be at least 2 and --reps at least 1');
+  const names = listArg('configs', ['stock', 'devserver']);
+  const configs =
+    names.length === 1 && names[0] === 'all'
+      ? CONFIGS
+      : names.map((name) => {
+          const c = CONFIGS.find((x) => x.name === name);
+          if (c === undefined)
+            throw new Error(
+              `unknown config ${name}: one of ${CONFIGS.map((x) => x.name).join(', ')}, or all`,
+            );
+          return c;
+        });
+  if (configs.length === 0) throw new Error('--configs names no config');
+
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: new DefaultLogger('WARN'),
+  });
+  const results = new Map<string, Rep[]>(configs.map((c) => [c.name, []]));
+  for (let r = 0; r < reps; r++) {
+    const order = r % 2 === 0 ? configs : [...configs].reverse();
+    for (const config of order) {
+      const rep = await runRep(config, bundle, n, warmup, `${config.name}-rep${r}`);
+      results.get(config.name)?.push(rep);
+      console.error(
+        `round ${r + 1}/${reps} ${config.name}: ${f(rep.overheadMs)} ms/activity, cycle p50 ${f(dist(rep.steps.cycle).p50)} ms`,
+      );
+    }
+  }
+
+  const baselineReps = results.get(configs[0]?.name ?? '') ?? [];
+  const summaries = configs.map((c, i) =>
+    summarise(c, results.get(c.name) ?? [], i === 0 ? null : baselineReps),
+  );
 
   console.log(
-    `orchestration overhead: ${n} sequential no-op activities vs ${n} direct calls, ${reps} repetitions`,
+    `orchestration overhead: ${n} sequential no-op activities vs ${n} direct calls, ${reps} rounds of ${configs.length} config(s)`,
   );
-  console.log('');
-  console.log(
-    'rep  workflow ms  per activity ms  direct ms  per call ms  overhead/activity ms  cycle p50 ms',
-  );
-  results.forEach((r, i) => {
+  for (const s of summaries) {
+    console.log('');
+    console.log(`== ${s.config}: ${s.what}`);
+    console.log('rep  workflow ms  direct ms  overhead/activity ms  cycle p50 ms');
+    s.repetitions.forEach((r, i) => {
+      console.log(
+        `${String(i + 1).padStart(3)}  ${f(r.workflowMs, 1).padStart(11)}  ${f(r.directMs, 4).padStart(9)}  ${f(r.overheadPerActivityMs).padStart(20)}  ${f(r.cycleP50Ms).padStart(12)}`,
+      );
+    });
     console.log(
-      `${String(i + 1).padStart(3)}  ${f(r.workflowMs, 1).padStart(11)}  ${f(r.perActivityMs).padStart(15)}  ${f(r.directMs, 4).padStart(9)}  ${f(r.perDirectCallMs, 6).padStart(11)}  ${f(r.overheadMs).padStart(20)}  ${f(dist(r.steps.cycle).p50).padStart(12)}`,
+      `median overhead per activity: ${f(s.overheadPerActivityMs)} ms ` +
+        `(workflow ${f(s.perActivityMs)} ms/activity vs direct ${f(s.perDirectCallMs, 6)} ms/call, ratio ${Math.round(s.ratio).toLocaleString('en-US')}x)` +
+        (s.vsBaseline === null
+          ? ''
+          : `; ${f(s.vsBaseline, 2)}x ${configs[0]?.name ?? ''} (same-round median)`),
     );
-  });
-  console.log('');
-  console.log(
-    `median overhead per activity: ${f(summary.overheadPerActivityMs)} ms ` +
-      `(workflow ${f(summary.perActivityMs)} ms/activity vs direct ${f(summary.perDirectCallMs, 6)} ms/call, ratio ${Math.round(summary.ratio).toLocaleString('en-US')}x)`,
-  );
-  console.log('');
-  console.log(`per activity, from history event times (all reps pooled, ${results.length * n} activities):`);
-  console.log(
-    `${'interval (ms)'.padEnd(46)} ${['p50', 'p90', 'p99', 'max', 'mean'].map((h) => h.padStart(8)).join(' ')}`,
-  );
-  const rows: [string, Dist][] = [
-    ['cycle      scheduled -> next scheduled', summary.history.cycleMs],
-    ['dispatch   scheduled -> started', summary.history.dispatchMs],
-    ['execute    started -> completed', summary.history.executeMs],
-    ['decide     completed -> next scheduled', summary.history.decideMs],
-    ['  of which workflow task scheduled -> started', summary.history.workflowTaskWaitMs],
-    ['  of which workflow task started -> completed', summary.history.workflowTaskRunMs],
-  ];
-  for (const [label, d] of rows) {
+    console.log(`per activity, from history event times (${s.repetitions.length * n} activities pooled):`);
     console.log(
-      `${label.padEnd(46)} ${[d.p50, d.p90, d.p99, d.max, d.mean].map((v) => f(v).padStart(8)).join(' ')}`,
+      `${'interval (ms)'.padEnd(46)} ${['p10', 'p50', 'p90', 'p99', 'max', 'mean'].map((h) => h.padStart(8)).join(' ')}`,
+    );
+    const rows: [string, Dist][] = [
+      ['cycle      scheduled -> next scheduled', s.history.cycleMs],
+      ['dispatch   scheduled -> started', s.history.dispatchMs],
+      ['execute    started -> completed', s.history.executeMs],
+      ['decide     completed -> next scheduled', s.history.decideMs],
+      ['  of which workflow task scheduled -> started', s.history.workflowTaskWaitMs],
+      ['  of which workflow task started -> completed', s.history.workflowTaskRunMs],
+    ];
+    for (const [label, d] of rows) {
+      console.log(
+        `${label.padEnd(46)} ${[d.p10, d.p50, d.p90, d.p99, d.max, d.mean].map((v) => f(v).padStart(8)).join(' ')}`,
+      );
+    }
+  }
+  console.log('');
+  console.log(
+    'summary (median overhead per activity; p50s from history; ratio to the first config, same round):',
+  );
+  console.log(
+    `${'config'.padEnd(22)} ${['overhead', 'cycle p10', 'cycle', 'wft wait', 'wft run', 'execute', 'vs base'].map((h) => h.padStart(9)).join(' ')}`,
+  );
+  for (const s of summaries) {
+    console.log(
+      `${s.config.padEnd(22)} ${[
+        f(s.overheadPerActivityMs, 1),
+        f(s.history.cycleMs.p10, 1),
+        f(s.history.cycleMs.p50, 1),
+        f(s.history.workflowTaskWaitMs.p50, 1),
+        f(s.history.workflowTaskRunMs.p50, 1),
+        f(s.history.executeMs.p50, 1),
+        s.vsBaseline === null ? '1.00' : f(s.vsBaseline, 2),
+      ]
+        .map((v) => v.padStart(9))
+        .join(' ')}`,
     );
   }
   console.log('');
-  console.log(JSON.stringify(summary));
+  console.log(
+    JSON.stringify({
+      bench: 'orchestration-overhead',
+      n,
+      reps,
+      warmup,
+      node: process.version,
+      configs: summaries,
+    }),
+  );
 }
 
 main().catch((err: unknown) => {

@@ -53,8 +53,43 @@ export interface DevServerOptions {
   logFile?: string;
   /** How long to wait for the server to answer. Default 60s. */
   startTimeoutMs?: number;
+  /**
+   * Dynamic config values (`--dynamic-config-value KEY=VALUE`), merged over DEV_SERVER_DYNAMIC_CONFIG:
+   * a key given here replaces the default one.
+   */
+  dynamicConfig?: Record<string, DynamicConfigValue>;
   /** More flags for `temporal server start-dev`, e.g. ['--dynamic-config-value', 'K=V']. */
   extraArgs?: string[];
+}
+
+export type DynamicConfigValue = string | number | boolean;
+
+/**
+ * Dynamic config every dev server gets.
+ *
+ * history.transferProcessorMaxPollRPS (server default 20): each history shard reads its transfer
+ * queue (the tasks that hand a workflow or activity task to matching) through a token bucket of
+ * that rate with a burst of one second's worth (service/history/queues/queue_base.go,
+ * newShardReaderRateLimiter; common/quotas: outgoing burst ratio 1). A workflow's next workflow
+ * task after an activity completes is such a task, and the dev server has a single shard, so one
+ * run's steps are capped at 20 per second: after the 20-token burst is spent (~25 steps at ~10 ms),
+ * every step lands on a 50 ms grid (bench/README.md, orchestration-overhead). Reads are triggered
+ * by new tasks (plus a 1-minute poll), so a higher cap costs nothing while idle; under load it means
+ * more, smaller SQLite range reads on a server that holds one developer's or one test's runs. It is
+ * a dev-server setting only: a production cluster has its own operators and many shards.
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, DynamicConfigValue>> = {
+  'history.transferProcessorMaxPollRPS': 1000,
+};
+
+/** `--dynamic-config-value KEY=VALUE` flags for DEV_SERVER_DYNAMIC_CONFIG with `overrides` on top. */
+export function dynamicConfigArgs(overrides: Record<string, DynamicConfigValue> = {}): string[] {
+  const merged = { ...DEV_SERVER_DYNAMIC_CONFIG, ...overrides };
+  return Object.entries(merged).flatMap(([key, value]) => [
+    '--dynamic-config-value',
+    // The CLI parses the value as YAML/JSON: strings must be quoted, numbers and booleans not.
+    `${key}=${typeof value === 'string' ? JSON.stringify(value) : String(value)}`,
+  ]);
 }
 
 export interface DevServerExit {
@@ -293,6 +328,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     '--log-level',
     'warn',
     ...searchAttributeArgs(),
+    ...dynamicConfigArgs(opts.dynamicConfig),
     ...(opts.extraArgs ?? []),
   );
 
@@ -415,7 +451,7 @@ async function startSdkDevServer(opts: DevServerOptions): Promise<DevServer> {
         namespace,
         log: { format: 'pretty', level: 'warn' },
         searchAttributes: SEARCH_ATTRIBUTES,
-        extraArgs: opts.extraArgs ?? [],
+        extraArgs: [...dynamicConfigArgs(opts.dynamicConfig), ...(opts.extraArgs ?? [])],
       },
     });
   } catch (err) {

@@ -4,11 +4,24 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { findTemporalBinary, startDevServer } from '../client/devserver.js';
+import {
+  DEV_SERVER_DYNAMIC_CONFIG,
+  dynamicConfigArgs,
+  findTemporalBinary,
+  startDevServer,
+} from '../client/devserver.js';
 import { venvDir } from '../local/venv.js';
 import { SEARCH_ATTRIBUTES } from '../workflows/engine/search-attributes.js';
 import { connectClient, freePort, startTestServer } from './support/temporal.js';
@@ -95,6 +108,24 @@ void test('findTemporalBinary: TEMPORAL_CLI_PATH, then PATH, then the venv', () 
   );
 });
 
+void test('dynamicConfigArgs: the dev-server defaults, a key given replaces its default', () => {
+  const flags = (args: string[]): string[] =>
+    args.filter((a, i) => args[i - 1] === '--dynamic-config-value').sort();
+  assert.ok(
+    Object.keys(DEV_SERVER_DYNAMIC_CONFIG).length > 0 &&
+      dynamicConfigArgs().length === 2 * Object.keys(DEV_SERVER_DYNAMIC_CONFIG).length,
+  );
+  assert.ok(flags(dynamicConfigArgs()).includes('history.transferProcessorMaxPollRPS=1000'));
+
+  const overridden = flags(
+    dynamicConfigArgs({ 'history.transferProcessorMaxPollRPS': 20, 'frontend.example': 'a b' }),
+  );
+  assert.ok(overridden.includes('history.transferProcessorMaxPollRPS=20'));
+  assert.equal(overridden.filter((a) => a.startsWith('history.transferProcessorMaxPollRPS=')).length, 1);
+  // The CLI wants JSON values: a string is quoted.
+  assert.ok(overridden.includes('frontend.example="a b"'));
+});
+
 void test(
   'startDevServer registers the search attributes, serves the UI, and stop() leaves no process',
   TIMEOUT,
@@ -109,6 +140,14 @@ void test(
       assert.equal(server.dbFilename, null);
       assert.notEqual(server.binary.path, null, 'a local temporal CLI runs the server, not an SDK download');
       assert.ok(pid !== null && isRunning(pid), 'the server process runs');
+      // The launcher logs the command line it ran: the dev-server dynamic config is on it.
+      const commandLine = readFileSync(server.logFile ?? '', 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('=== '))
+        .pop();
+      for (const [key, value] of Object.entries(DEV_SERVER_DYNAMIC_CONFIG)) {
+        assert.ok(commandLine?.includes(`--dynamic-config-value ${key}=${String(value)}`), commandLine);
+      }
 
       const client = await connectClient(server.address);
       try {
