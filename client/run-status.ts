@@ -5,7 +5,7 @@
 import { normalizeStatus } from './status-shape.js';
 import type { Client, WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
 import type { RunResult, RunStatus } from '../domain/engine/run.js';
-import { statusQuery } from '../workflows/engine/messages.js';
+import { STATUS_QUERY } from '../workflows/engine/query-names.js';
 import { OUTCOME, PHASE } from '../workflows/engine/search-attributes.js';
 import { grpcCode, messageOf } from './context.js';
 import { CliError, EXIT } from './exit-codes.js';
@@ -58,7 +58,9 @@ export async function queryStatus(
   timeoutMs = QUERY_TIMEOUT_MS,
 ): Promise<RunStatus> {
   try {
-    const raw = await client.withDeadline(Date.now() + timeoutMs, () => handle.query(statusQuery));
+    const raw = await client.withDeadline(Date.now() + timeoutMs, () =>
+      handle.query<RunStatus>(STATUS_QUERY),
+    );
     return normalizeStatus(raw);
   } catch (err) {
     // DEADLINE_EXCEEDED, or CANCELLED when the deadline fires while grpc-js is still sending the call.
