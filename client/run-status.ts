@@ -74,10 +74,18 @@ export async function queryStatus(
   }
 }
 
+/** What Temporal says about the latest run of `workflowId`. */
+export async function describeRun(client: Client, workflowId: string): Promise<ExecutionInfo> {
+  return executionInfo(await client.workflow.getHandle(workflowId).describe());
+}
+
 export async function loadRun(client: Client, workflowId: string): Promise<RunView> {
-  const latest = client.workflow.getHandle(workflowId);
-  const execution = executionInfo(await latest.describe());
-  const handle = client.workflow.getHandle(workflowId, execution.runId, { followRuns: false });
+  return viewOfRun(client, await describeRun(client, workflowId));
+}
+
+/** The status of the run `execution` describes (loadRun, for a caller that needs the run id early). */
+export async function viewOfRun(client: Client, execution: ExecutionInfo): Promise<RunView> {
+  const handle = client.workflow.getHandle(execution.workflowId, execution.runId, { followRuns: false });
   if (execution.status === 'RUNNING') {
     return {
       execution,
