@@ -5,7 +5,7 @@
 import { normalizeStatus } from './status-shape.js';
 import type { Client, WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
 import type { RunResult, RunStatus } from '../domain/engine/run.js';
-import { statusQuery } from '../workflows/engine/messages.js';
+import { STATUS_QUERY } from '../workflows/engine/query-names.js';
 import { OUTCOME, PHASE } from '../workflows/engine/search-attributes.js';
 import { grpcCode, messageOf } from './context.js';
 import { CliError, EXIT } from './exit-codes.js';
@@ -58,7 +58,9 @@ export async function queryStatus(
   timeoutMs = QUERY_TIMEOUT_MS,
 ): Promise<RunStatus> {
   try {
-    const raw = await client.withDeadline(Date.now() + timeoutMs, () => handle.query(statusQuery));
+    const raw = await client.withDeadline(Date.now() + timeoutMs, () =>
+      handle.query<RunStatus>(STATUS_QUERY),
+    );
     return normalizeStatus(raw);
   } catch (err) {
     // DEADLINE_EXCEEDED, or CANCELLED when the deadline fires while grpc-js is still sending the call.
@@ -72,10 +74,18 @@ export async function queryStatus(
   }
 }
 
+/** What Temporal says about the latest run of `workflowId`. */
+export async function describeRun(client: Client, workflowId: string): Promise<ExecutionInfo> {
+  return executionInfo(await client.workflow.getHandle(workflowId).describe());
+}
+
 export async function loadRun(client: Client, workflowId: string): Promise<RunView> {
-  const latest = client.workflow.getHandle(workflowId);
-  const execution = executionInfo(await latest.describe());
-  const handle = client.workflow.getHandle(workflowId, execution.runId, { followRuns: false });
+  return viewOfRun(client, await describeRun(client, workflowId));
+}
+
+/** The status of the run `execution` describes (loadRun, for a caller that needs the run id early). */
+export async function viewOfRun(client: Client, execution: ExecutionInfo): Promise<RunView> {
+  const handle = client.workflow.getHandle(execution.workflowId, execution.runId, { followRuns: false });
   if (execution.status === 'RUNNING') {
     return {
       execution,

@@ -11,7 +11,7 @@ import type { RunStatus } from '../../domain/engine/run.js';
 import { messageOf } from '../context.js';
 import { receivedMessages, runStart } from '../history-messages.js';
 import type { HistoryFacts } from '../report.js';
-import { loadRun } from '../run-status.js';
+import { describeRun, loadRun, viewOfRun } from '../run-status.js';
 import { verifyRunSignatures } from '../verify-signatures.js';
 
 const EXTENSION: Record<DossierFormat, string> = { markdown: 'md', html: 'html', json: 'json' };
@@ -77,18 +77,22 @@ export async function runReport(
     ctx.exitCode = report.failed === 0 ? EXIT.OK : EXIT.NEGATIVE;
     return;
   }
-  const view = await loadRun(client, id);
+  // The history is fetched while the worker answers the status query: neither waits for the other.
+  const execution = await describeRun(client, id);
+  const [view, events] = await Promise.all([
+    viewOfRun(client, execution),
+    // Who sent what, as Temporal recorded it (the client identity beside the claimed operator).
+    client.workflow
+      .getHandle(id, execution.runId)
+      .fetchHistory()
+      .catch(() => null),
+  ]);
   if (!view.status) {
     throw new CliError(
       EXIT.UNREACHABLE,
       `no evidence available for ${id}: ${view.problem ?? view.execution.status}`,
     );
   }
-  // Who sent what, as Temporal recorded it (the client identity beside the claimed operator).
-  const events = await client.workflow
-    .getHandle(id, view.execution.runId)
-    .fetchHistory()
-    .catch(() => null);
   const facts: HistoryFacts | undefined = events
     ? { start: runStart(events), messages: receivedMessages(events) }
     : undefined;

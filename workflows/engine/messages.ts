@@ -7,6 +7,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Decision } from '../../domain/engine/evidence.js';
 import type { RunStatus } from '../../domain/engine/run.js';
+import { STATUS_QUERY } from './query-names.js';
 
 export interface OperatorAction {
   operator: string;
@@ -25,4 +26,4 @@ export const retryCompensationUpdate = defineUpdate<string, [OperatorAction]>('r
 export const acknowledgeUpdate = defineUpdate<string, [OperatorAction]>('acknowledgeUpdate');
 
 /** Each runbook's status carries its own evidence type; callers narrow it by `runbook`. */
-export const statusQuery = defineQuery<RunStatus>('status');
+export const statusQuery = defineQuery<RunStatus>(STATUS_QUERY);
