@@ -269,9 +269,7 @@ export function checkSamplePercent(pct: unknown, field = 'samplePercent'): numbe
  * ordered-set aggregate, which is not parallel-safe: it made the old statement one serial
  * scan plus a sort of every size.
  *
- * Each value is rendered and measured once per row: the lateral unnest(ARRAY[...]) function
- * scans hold the text and the size as columns (an expression repeated in the GROUP BY would
- * be evaluated per use, and an OFFSET 0 subquery would keep the scan serial).
+ * Each value is rendered once per row, in the parallel scan itself (see measured()).
  *
  * On bytea (Airflow 2) the same scan classifies each value by its first byte: only JSON
  * values are measured, the others come back as nonjson_n, nonjson_pickled and nonjson_top
@@ -299,15 +297,24 @@ export function measureXComSizesStatement(t: XComTable, options: MeasureOptions 
   return { sql: measureXComSizesSql(t, sampled), params };
 }
 
+/** Keeps the planner from pulling a subquery up (a volatile function), at no cost per row (see measured()). */
+export const FENCE = `CASE WHEN false THEN clock_timestamp() END AS fence`;
+
 /**
  * The measured rows as subquery `m` (b size, k kind: 'j' JSON, 'p' pickle, 'x' other, and the
  * producer where it may be needed), from the table or its sample. The value is rendered once per
- * row by a set-returning function in a target list (a ProjectSet, which runs in each parallel
- * worker): referenced several times, `value::text` would be rendered per use (the planner inlines
- * a plain subquery or VALUES), an OFFSET 0 fence keeps the aggregate above it serial, and a
- * lateral function scan costs a tuplestore per row. The producer is kept for rows whose raw text
- * exceeds LARGE_BYTES / 6 (an escape is at most 6 bytes per byte: DEL), a superset of the large
- * ones, so that the size is computed once, in the grouping key.
+ * row, as a column of the Parallel Seq Scan: referenced several times, `value::text` would be
+ * rendered (and detoasted) per use, because the planner pulls a plain subquery up into the query
+ * above and copies its expressions into every place that uses them. It does not pull up a
+ * subquery whose target list holds a volatile function (it would change how often that runs):
+ * FENCE is one, inside a branch that constant folding then removes, so the scan's own target
+ * list computes the text once and nothing more per row (EXPLAIN VERBOSE: `(xcom.value)::text`
+ * once, under the Partial HashAggregate). The ways tried before cost more: a set-returning
+ * function in the target list (a ProjectSet node per row, 1.5x the whole statement on small
+ * values), a lateral function scan (a tuplestore per row), an OFFSET 0 fence (keeps the
+ * aggregate above it serial). The producer is kept for rows whose raw text exceeds LARGE_BYTES
+ * / 6 (an escape is at most 6 bytes per byte: DEL), a superset of the large ones, so that the
+ * size is computed once, in the grouping key.
  */
 function measured(t: XComTable, sampled: boolean): string {
   const table = `${t.qualified}${sampled ? ' TABLESAMPLE SYSTEM ($3)' : ''}`;
@@ -316,7 +323,7 @@ function measured(t: XComTable, sampled: boolean): string {
     return `(SELECT ${backendSizeOfText('v.t')} AS b, 'j'::text AS k,
                 CASE WHEN ${keep} THEN v.dag_id END AS dag_id,
                 CASE WHEN ${keep} THEN v.task_id END AS task_id
-         FROM (SELECT unnest(ARRAY[value::text]) AS t, dag_id, task_id
+         FROM (SELECT value::text AS t, dag_id, task_id, ${FENCE}
                FROM ${table} WHERE value IS NOT NULL) v) m`;
   }
   // Airflow 2's bytea holds json.dumps' own (ASCII) bytes: octet_length is the backend's size.
@@ -324,7 +331,7 @@ function measured(t: XComTable, sampled: boolean): string {
   return `(SELECT v.b, ${kindFrom('v.h')} AS k,
                 CASE WHEN ${keep} THEN v.dag_id END AS dag_id,
                 CASE WHEN ${keep} THEN v.task_id END AS task_id
-         FROM (SELECT unnest(ARRAY[${FIRST_BYTE_HEX}]) AS h, octet_length(value)::int8 AS b, dag_id, task_id
+         FROM (SELECT ${FIRST_BYTE_HEX} AS h, octet_length(value)::int8 AS b, dag_id, task_id, ${FENCE}
                FROM ${table} WHERE value IS NOT NULL) v) m`;
 }
 

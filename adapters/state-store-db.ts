@@ -14,14 +14,15 @@
  * Rows already written under a backend hold `{"__airflow_state_ref__": <ref>}` instead
  * (airflow/sdk/execution_time/context.py, _wrap_external_ref): their size says nothing about
  * the value, so they are left out of the quantiles and counted apart, split into inline refs
- * (the JSON text itself) and object refs (a URL). Quantiles need percentile_disc (PostgreSQL);
- * the count statements use only portable SQL apart from the `$n` parameter markers.
+ * (the JSON text itself) and object refs (a URL). The quantiles follow percentile_disc's rule,
+ * computed from a GROUP BY (PostgreSQL: window and FILTER clauses); the count statements use only
+ * portable SQL apart from the `$n` parameter markers.
  */
 import pg from 'pg';
 import { cursorPages, KEY_OF_REF, referenceRegex } from './pg-cursor.js';
 import { SIZE_BAND_EDGES_SQL, sizeBandsFrom } from '../domain/evidence.js';
 import { PermanentFault } from '../activities/engine/errors.js';
-import { checkThresholds, PERMANENT_SQLSTATES, scrubCredentials, toLibpqUrl } from './metadata-db.js';
+import { checkThresholds, FENCE, PERMANENT_SQLSTATES, scrubCredentials, toLibpqUrl } from './metadata-db.js';
 import type {
   AssetStateProducer,
   PerStore,
@@ -36,19 +37,19 @@ export const MARKER_LIKE = '{"!_!_airflow!_state!_ref!_!_": %';
 /** A marker whose ref is a URL (scheme://...): an object ref. An inline ref is JSON text, never a scheme. */
 export const OBJECT_REF_REGEX = '^\\{"__airflow_state_ref__": "[A-Za-z][A-Za-z0-9+.-]*://';
 
-interface StoreSql {
+export interface StoreSql {
   from: string;
   producerCols: string;
   producerJson: string;
 }
 
-const TASK: StoreSql = {
+export const TASK: StoreSql = {
   from: 'task_state_store s',
   producerCols: 's.dag_id AS p1, s.task_id AS p2, s.key AS p3',
   producerJson: `json_build_object('dagId', p1, 'taskId', p2, 'key', p3, 'rows', n, 'maxBytes', mx, 'totalBytes', total)`,
 };
 
-const ASSET: StoreSql = {
+export const ASSET: StoreSql = {
   // The name is what people know an asset by; the id alone would mean nothing in a report.
   from: 'asset_state_store s LEFT JOIN asset a ON a.id = s.asset_id',
   producerCols: 'a.name AS p1, NULL::text AS p2, s.key AS p3',
@@ -56,45 +57,68 @@ const ASSET: StoreSql = {
 };
 
 /**
- * One scan per table: each value measured once (OFFSET 0 keeps the planner from re-evaluating
- * the size per use; MATERIALIZED shares the scan between quantiles, marker counts and producers).
+ * One parallel-safe scan per table, everything else computed from its grouped result in the same
+ * statement (as adapters/metadata-db.ts does for XCom, issue #14): a `GROUP BY` over (size,
+ * wrapped, object ref, producer) with counts, which PostgreSQL can run as a Partial HashAggregate
+ * in each parallel worker; then the exact percentile_disc quantiles (the smallest size whose
+ * cumulative count reaches rank ceil(f * N), PostgreSQL's own rule), the totals, the wrapped
+ * counts, the top producers and the size bands from that result. percentile_disc itself is an
+ * ordered-set aggregate: not parallel-safe, and a sort of every size. Wrapped rows keep neither
+ * size nor producer (they are only counted), and only they pay for the object-ref regex. Each
+ * row's value is tested once: the subquery r is not pulled up into g (FENCE, see
+ * adapters/metadata-db.ts), so `w` is a column, not a LIKE copied into every CASE.
  * $1 marker LIKE pattern, $2 object-ref regex, $3 producers to return.
  */
-function sizesSql(t: StoreSql): string {
+export function sizesSql(t: StoreSql): string {
+  const disc = (f: string) => `(SELECT min(c.b) FROM c WHERE c.cum >= greatest(1, ceil(${f} * agg.n)))`;
   return `
-    WITH m AS MATERIALIZED (
-      SELECT b, w, o, p1, p2, p3
+    WITH g AS (
+      SELECT CASE WHEN r.w THEN NULL ELSE r.b END AS b,
+             r.w,
+             r.w AND r.v ~ $2 AS o,
+             CASE WHEN r.w THEN NULL ELSE r.p1 END AS p1,
+             CASE WHEN r.w THEN NULL ELSE r.p2 END AS p2,
+             CASE WHEN r.w THEN NULL ELSE r.p3 END AS p3,
+             count(*)::int8 AS n
       FROM (SELECT octet_length(s.value) AS b,
                    s.value LIKE $1 ESCAPE '!' AS w,
-                   s.value ~ $2 AS o,
-                   ${t.producerCols}
-            FROM ${t.from} OFFSET 0) r
+                   s.value AS v,
+                   ${t.producerCols},
+                   ${FENCE}
+            FROM ${t.from}) r
+      GROUP BY 1, 2, 3, 4, 5, 6
     ),
+    h AS (SELECT b, sum(n)::int8 AS n FROM g WHERE NOT w GROUP BY b),
+    c AS (SELECT b, sum(n) OVER (ORDER BY b) AS cum FROM h),
     agg AS (
-      SELECT count(*)::int8 AS n,
-             percentile_disc(ARRAY[0.5, 0.95, 0.99, 0.999]::float8[]) WITHIN GROUP (ORDER BY b) AS q,
+      SELECT coalesce(sum(n), 0)::int8 AS n,
              coalesce(max(b), 0)::int8 AS mx,
-             coalesce(sum(b), 0)::int8 AS total
-      FROM m WHERE NOT w
+             coalesce(sum(b::int8 * n), 0)::int8 AS total
+      FROM h
+    ),
+    qs AS (
+      SELECT array_agg(${disc('u.f')} ORDER BY u.i) AS q
+      FROM agg, unnest(ARRAY[0.5, 0.95, 0.99, 0.999]::float8[]) WITH ORDINALITY AS u(f, i)
+      WHERE agg.n > 0
     ),
     wr AS (
-      SELECT count(*)::int8 AS n, count(*) FILTER (WHERE o)::int8 AS obj FROM m WHERE w
+      SELECT coalesce(sum(n), 0)::int8 AS n, coalesce(sum(n) FILTER (WHERE o), 0)::int8 AS obj FROM g WHERE w
     ),
     top AS (
-      SELECT p1, p2, p3, count(*)::int8 AS n, max(b)::int8 AS mx, sum(b)::int8 AS total
-      FROM m WHERE NOT w
+      SELECT p1, p2, p3, sum(n)::int8 AS n, max(b)::int8 AS mx, sum(b::int8 * n)::int8 AS total
+      FROM g WHERE NOT w
       GROUP BY p1, p2, p3
       ORDER BY mx DESC, n DESC, p1, p2, p3
       LIMIT $3
     ),
     bands AS (
-      SELECT width_bucket(b::int8, ${SIZE_BAND_EDGES_SQL}) AS k, count(*)::int8 AS n FROM m WHERE NOT w GROUP BY 1
+      SELECT width_bucket(b::int8, ${SIZE_BAND_EDGES_SQL}) AS k, sum(n)::int8 AS n FROM h GROUP BY 1
     )
-    SELECT agg.n, agg.q, agg.mx, agg.total, wr.n AS wrapped, wr.obj AS wrapped_obj,
+    SELECT agg.n, qs.q, agg.mx, agg.total, wr.n AS wrapped, wr.obj AS wrapped_obj,
            coalesce((SELECT json_agg(${t.producerJson} ORDER BY mx DESC, n DESC, p1, p2, p3) FROM top),
                     '[]'::json) AS top,
            coalesce((SELECT json_agg(json_build_array(k, n) ORDER BY k) FROM bands), '[]'::json) AS bands
-    FROM agg, wr`;
+    FROM agg, qs, wr`;
 }
 
 /** Portable: one CASE sum per threshold ($2..$n+1), plain rows only ($1 the marker pattern). */

@@ -240,6 +240,12 @@ void describe('CALIBRATE in one parallel scan, on the real PostgreSQL', () => {
     assert.match(text, /Parallel Seq Scan on xcom/, text);
     assert.match(text, /Partial HashAggregate|Partial GroupAggregate/, text);
     assert.match(text, /Finalize (HashAggregate|GroupAggregate)/, text);
+    // Each value is rendered once per row, by the scan, with no per-row node above it for that.
+    const verbose = await admin.query<{ 'QUERY PLAN': string }>(`EXPLAIN VERBOSE ${sql}`, params);
+    const vtext = verbose.rows.map((r) => r['QUERY PLAN']).join('\n');
+    assert.equal(vtext.split('(xcom.value)::text').length - 1, 1, vtext);
+    assert.match(vtext, /Parallel Seq Scan on public\.xcom[^\n]*\n\s+Output: \(xcom\.value\)::text,/, vtext);
+    assert.doesNotMatch(vtext, /ProjectSet|clock_timestamp/, vtext);
     await compare('300k small rows');
   });
 

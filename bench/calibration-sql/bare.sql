@@ -1,0 +1,1 @@
+SELECT sum(octet_length(value::text)) FROM xcom

@@ -1,0 +1,4 @@
+SELECT count(*), sum(n) FROM (SELECT m.b, count(*)::int8 AS n FROM
+(SELECT octet_length(v.t) AS b
+ FROM (SELECT value::text AS t, dag_id, task_id, CASE WHEN false THEN clock_timestamp() END AS fence FROM xcom WHERE value IS NOT NULL) v) m
+GROUP BY 1) g
