@@ -46,7 +46,12 @@ export interface AirflowRestApiOptions {
     credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   };
   fetch?: typeof fetch; // default globalThis.fetch
-  pollIntervalMs?: number; // default 2000
+  /**
+   * How often a DAG run's state is read while waiting for it to end (default 500 ms). A wait ends
+   * up to one interval after the run did: the heal's re-runs and VALIDATE wait on it, and one GET
+   * of a run is cheap for the api-server.
+   */
+  pollIntervalMs?: number;
   /** One request's timeout (default 60 s). */
   requestTimeoutMs?: number;
 }
@@ -191,7 +196,7 @@ export class AirflowRestApi implements UpgradeDagRunsPort {
 
   constructor(opts: AirflowRestApiOptions) {
     this.opts = opts;
-    this.pollMs = opts.pollIntervalMs ?? 2_000;
+    this.pollMs = opts.pollIntervalMs ?? 500;
     this.location = opts.xcomPath === undefined ? null : parseXComPath(opts.xcomPath);
     this.session = new AirflowSession(opts);
   }
