@@ -40,7 +40,7 @@ import { spawnSupervisor } from '../local/supervisor-process.js';
 import { repoRoot } from '../local/venv.js';
 import { adaptersFromEnv } from '../worker/adapters-from-env.js';
 import { createCutoverWorker } from '../worker/create-worker.js';
-import { approveUpdate } from '../workflows/engine/messages.js';
+import { approveUpdate, statusQuery } from '../workflows/engine/messages.js';
 import { createAirflowTestDatabase } from '../test/support/airflow-db.js';
 import { inputFor, startCutoverEnv, waitForPhase, workflowBundle } from '../test/support/cutover-env.js';
 import { TEST_CREDENTIALS, TEST_REGION, startMoto } from '../test/support/moto.js';
@@ -286,7 +286,19 @@ async function main(): Promise<void> {
       }
     }
 
-    const result = (await handle.result()) as CutoverResult;
+    // A heal step that fails leaves the run waiting at NEEDS_OPERATOR: say so instead of waiting forever.
+    let settled = false;
+    const stuck = (async () => {
+      while (!settled) {
+        await new Promise((r) => setTimeout(r, 2_000));
+        const st = await handle.query(statusQuery).catch(() => null);
+        if (st?.phase === 'NEEDS_OPERATOR')
+          throw new Error(`the heal stopped at NEEDS_OPERATOR: ${JSON.stringify(st.compensation?.failed)}`);
+      }
+    })();
+    const result = (await Promise.race([handle.result(), stuck]).finally(() => {
+      settled = true;
+    })) as CutoverResult;
     if (result.outcome !== 'ROLLED_BACK')
       throw new Error(`the drill ended ${result.outcome}: ${result.reason}`);
     const affected = result.status.evidence.affected?.runs ?? [];
