@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's checks: setup (install + build), lint, typecheck, then the tests from dist/ with
-# node's test runner, two files at a time (slowest first), each in its own process.
+# node's test runner, one file at a time (2 cores, and tests start real servers).
 #
 # usage: scripts/test.sh [FILTER...]
 #   FILTER selects test files by substring of their source path, e.g. `npm test -- test/plan`
@@ -83,22 +83,10 @@ if ((${#files[@]} == 0)); then
   exit 1
 fi
 
-# Slowest first (test/slowest-first.txt, from the per-file times of a CI run), then the rest by name:
-# with two files at a time, a long file started last would run alone at the end.
-mapfile -t slowest < <(grep -v -e '^#' -e '^[[:space:]]*$' test/slowest-first.txt 2>/dev/null || true)
-ordered=()
-for s in "${slowest[@]}"; do
-  for f in "${files[@]}"; do [[ $f == "dist/${s%.ts}.js" ]] && ordered+=("$f"); done
-done
-for f in "${files[@]}"; do
-  [[ " ${ordered[*]} " == *" $f "* ]] || ordered+=("$f")
-done
-files=("${ordered[@]}")
-
-# Two files at a time: every file owns its ports, databases, bucket prefixes, state dirs and workflow
-# ids, and the end-to-end files spend much of their time waiting on Airflow's loops, so a second
-# file uses the idle core. CUTOVER_TEST_CONCURRENCY=1 runs them one by one.
-concurrency=${CUTOVER_TEST_CONCURRENCY:-2}
+# One file at a time: the end-to-end files are CPU-bound on two cores. Two at a time
+# (CUTOVER_TEST_CONCURRENCY=2) was measured slower: every file ~3x longer, the tests 58 min against
+# 38 (bench/README.md, "CI: the whole run").
+concurrency=${CUTOVER_TEST_CONCURRENCY:-1}
 
 # The tests use the venv's tools (temporal, airflow, moto_server, ...).
 export CUTOVER_VENV="$ROOT/.venv"
