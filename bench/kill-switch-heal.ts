@@ -334,8 +334,9 @@ async function main(): Promise<void> {
           signal: AbortSignal.timeout(600_000),
         });
         if (!res.ok) throw new Error(`restart answered ${res.status}: ${await res.text()}`);
-        await res.text();
+        const answer = (await res.json()) as { stopMs?: number };
         const restartMs = performance.now() - t;
+        console.log(`floor ${i + 1}/${FLOOR_REPS}: restart stopping ${fmt(answer.stopMs ?? NaN)}`);
         t = performance.now();
         const [rerun] = await api.clearAndWait({
           runs: [late],

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { startDevServer, type DevServer } from '../client/devserver.js';
-import { freePort } from '../local/ports.js';
+import { freeServicePort } from '../local/ports.js';
 import { migrateAirflowDb } from '../local/airflow-db.js';
 import { startMoto, type MotoServer } from '../local/moto.js';
 import {
@@ -43,7 +43,7 @@ export async function choosePort(
 ): Promise<number> {
   if (wanted !== null) return wanted;
   if (preferred <= 65535 && (await portFree(preferred))) return preferred;
-  const free = await freePort();
+  const free = await freeServicePort();
   notes.push(`${what} ${preferred > 65535 ? '(out of range)' : `${preferred} is taken`}, using ${free}`);
   return free;
 }

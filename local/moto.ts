@@ -4,10 +4,10 @@
  * Stop it when done; a moto still running when this process exits is killed then.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { freePort } from './ports.js';
+import { freeServicePort } from './ports.js';
 import { venvPath, venvPython } from './venv.js';
 
 /** moto accepts any credentials; these are the ones its documentation uses. */
@@ -28,8 +28,10 @@ export interface MotoServer {
 export interface MotoOptions {
   /** Created at start. Default cutover-xcom. */
   bucket?: string;
-  /** Default: a free port. */
+  /** Default: a free port below the ephemeral range, another one if that is taken by moto's bind. */
   port?: number;
+  /** How a port is picked when `port` is not given. Default freeServicePort (local/ports.ts). */
+  pickPort?: () => Promise<number>;
   /** Append moto's output to this file (default: keep its last 8 KB in memory for errors). */
   logFile?: string;
   /** How long to wait for moto to answer. Default 60 s. */
@@ -77,16 +79,36 @@ function abortError(): Error {
   return err;
 }
 
+/** How often a port this module picked is picked again when moto finds it taken. */
+const PORT_ATTEMPTS = 3;
+
 export async function startMoto(opts: MotoOptions = {}): Promise<MotoServer> {
+  if (opts.port !== undefined) return startMotoOn(opts.port, opts);
+  // moto binds a second or two after the port is found free; on a busy machine another process can
+  // take it in that window (seen in CI: "Address already in use"). A port we picked can be re-picked.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startMotoOn(await (opts.pickPort ?? freeServicePort)(), opts);
+    } catch (err) {
+      if (attempt >= PORT_ATTEMPTS || !(err instanceof PortTakenError)) throw err;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startMotoOn(port: number, opts: MotoOptions): Promise<MotoServer> {
   if (opts.signal?.aborted) throw abortError();
-  const port = opts.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
   const bucket = opts.bucket ?? 'cutover-xcom';
   const logFile = opts.logFile === undefined ? null : path.resolve(opts.logFile);
   let logFd: number | null = null;
+  // Where this start's output begins in a shared log, so an earlier attempt's error is not re-read.
+  let logStart = 0;
   if (logFile !== null) {
     mkdirSync(path.dirname(logFile), { recursive: true });
     logFd = openSync(logFile, 'a');
+    logStart = fstatSync(logFd).size;
     writeSync(logFd, `=== ${new Date().toISOString()} moto.server on ${endpoint}\n`);
   }
   const child = spawn(venvPython(), ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
@@ -104,7 +126,7 @@ export async function startMoto(opts: MotoOptions = {}): Promise<MotoServer> {
   const output = (): string => {
     if (logFile === null) return memory;
     try {
-      return readFileSync(logFile, 'utf8').slice(-8000);
+      return readFileSync(logFile).subarray(logStart).toString('utf8').slice(-8000);
     } catch {
       return `(no log at ${logFile})`;
     }
@@ -135,7 +157,9 @@ export async function startMoto(opts: MotoOptions = {}): Promise<MotoServer> {
     for (;;) {
       if (opts.signal?.aborted) throw abortError();
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`moto exited (${child.exitCode ?? child.signalCode}) before answering:\n${output()}`);
+        const text = output();
+        const message = `moto exited (${child.exitCode ?? child.signalCode}) before answering:\n${text}`;
+        throw /Address already in use/.test(text) ? new PortTakenError(message) : new Error(message);
       }
       try {
         const res = await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(2000) });

@@ -208,15 +208,18 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     const started = performance.now();
     // The env file as it is now: what the cut-over (or its revert) wrote.
     const env = componentEnvFromFile(opts.envFile);
+    // Time spent stopping, summed over the restarts made (the rest is starting and the health wait).
+    let stopMs = 0;
     await withRetry('restart', async () => {
-      if (opts.components.every((c) => names.includes(c))) await stack.restart('all', env);
-      else for (const name of names) await stack.restart(name, env);
+      if (opts.components.every((c) => names.includes(c))) stopMs += (await stack.restart('all', env)).stopMs;
+      else for (const name of names) stopMs += (await stack.restart(name, env)).stopMs;
     });
     recordLaunch(names);
     return {
       restarted: names,
       airflowVersion: stack.runtime().version,
       durationMs: Math.round(performance.now() - started),
+      stopMs,
     };
   };
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { after } from 'node:test';
 import { databaseExists, dropDatabase, pgServerUrl } from '../../local/postgres.js';
 import { REPO_ROOT } from './plans.js';
-import { freePort } from './temporal.js';
+import { freeServicePort } from '../../local/ports.js';
 import { venvDir } from './moto.js';
 
 const DEMO = path.join(REPO_ROOT, 'dist', 'demo', 'main.js');
@@ -169,7 +169,9 @@ export async function demoArgs(): Promise<DemoArgs> {
   const db = `cutover_demo_test_${randomBytes(4).toString('hex')}`;
   databases.push(db);
   const ports = new Set<number>();
-  while (ports.size < 3) ports.add(await freePort());
+  // Below the ephemeral range: the demo binds these seconds later, and an outgoing connection on
+  // this busy machine may meanwhile be given an ephemeral one (local/ports.ts).
+  while (ports.size < 3) ports.add(await freeServicePort());
   const [port, uiPort, airflowPort] = [...ports] as [number, number, number];
   const args = [
     '--dir',
