@@ -27,6 +27,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  appendFileSync,
   chmodSync,
   closeSync,
   mkdirSync,
@@ -150,6 +151,15 @@ interface Running {
   exited: Promise<void>;
   exitCode: () => number | string | null;
   exitedAt: () => string | null;
+}
+
+/** A process's name (/proc/<pid>/comm: never its arguments, which may carry secrets). */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return 'gone';
+  }
 }
 
 /** Process groups still alive, SIGKILLed (with their trees) if this Node process exits without stopping them. */
@@ -347,7 +357,13 @@ export async function startAirflowComponents(
     const pgid = r.info.pid;
     const tree = new ProcessTree(pgid);
     tree.refresh();
-    tree.signal('SIGTERM');
+    const t0 = performance.now();
+    // The triggerer stops its trigger runner itself (its own process group: SIGINT, escalating after
+    // 10 s). A runner that had already exited on our SIGTERM left the triggerer waiting out those
+    // 10 s and then past the grace (seen in the demo's shutdown: 15 s). A pod's runtime signals the
+    // main process group only, so the runner is left to the triggerer, as it is on Kubernetes.
+    if (name === 'triggerer') tree.signalGroup('SIGTERM');
+    else tree.signal('SIGTERM');
     const grace = Date.now() + stopGraceMs;
     for (;;) {
       // Children forked while it runs down (a task runner finishing) join the tree.
@@ -355,11 +371,21 @@ export async function startAirflowComponents(
       if (tree.alive().length === 0 || Date.now() >= grace) break;
       await sleep(200);
     }
+    // Who outlived the grace, for the component's log: the next stop's wait is theirs.
+    const killed = tree.alive().map((p) => `${p.pid} (${commandOf(p.pid)})`);
     for (tree.refresh(); tree.alive().length > 0; tree.refresh()) {
       tree.signal('SIGKILL');
       await sleep(100);
     }
     await Promise.race([r.exited, sleep(5_000)]);
+    const how =
+      killed.length === 0
+        ? 'on SIGTERM'
+        : `SIGKILLed after the ${stopGraceMs / 1000} s grace: ${killed.join(', ')}`;
+    appendFileSync(
+      r.info.logFile,
+      `=== cutover: stopped airflow ${name} in ${Math.round(performance.now() - t0)} ms, ${how} ===\n`,
+    );
     liveGroups.delete(pgid);
     writeGroups();
     ended.set(name, { info: r.info, stoppedAt: new Date().toISOString() });

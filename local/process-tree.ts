@@ -97,6 +97,11 @@ export class ProcessTree {
     return out;
   }
 
+  /** Signals the leader's group only, as a container runtime signals a pod's main process group. */
+  signalGroup(sig: NodeJS.Signals): void {
+    trySignal(-this.leaderPgid, sig);
+  }
+
   /**
    * Signals the leader's group, then each live process of the tree that left it, and its own group
    * when it leads one (a task runner's subprocesses are in it). Never this process's own group.
