@@ -226,11 +226,11 @@ async function parent(): Promise<void> {
     url = `postgresql://${encodeURIComponent(PG_USER)}@${PG_HOST}:${PG_PORT}/${name}`;
     console.log(`reusing database ${name}`);
   } else {
-    const db = await createAirflowTestDatabase('cutover_bench');
+    const db = await createAirflowTestDatabase('cutover_bench', { viaTemplate: false });
     name = db.name;
     url = db.url;
     created = true;
-    console.log(`database ${name}: airflow db migrate ${db.migrateMs} ms`);
+    console.log(`database ${name}: airflow db migrate ${db.schemaMs} ms`);
   }
   const cleanup = async () => {
     if (!created || keep) {

@@ -158,7 +158,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'cutover-bench-heal-'));
   const [env, db, moto] = await Promise.all([
     startCutoverEnv(),
-    createAirflowTestDatabase('bench_heal'),
+    createAirflowTestDatabase('bench_heal', { viaTemplate: false }),
     startMoto({ bucket: BUCKET }),
   ]);
   const cleanups: (() => Promise<unknown>)[] = [

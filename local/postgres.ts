@@ -86,6 +86,8 @@ export interface CreateDatabaseOptions {
   serverUrl?: string;
   /** Drop a database of the same name first (terminating its connections). Default false: CREATE fails. */
   replace?: boolean;
+  /** A copy of this database (CREATE DATABASE ... TEMPLATE), which nobody may be connected to. */
+  template?: string;
 }
 
 export function isValidDatabaseName(name: string): boolean {
@@ -100,7 +102,8 @@ export async function createDatabase(name: string, opts: CreateDatabaseOptions =
   const serverUrl = opts.serverUrl ?? pgServerUrl();
   await withAdmin(serverUrl, async (c) => {
     if (opts.replace) await dropWith(c, name);
-    await c.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    const template = opts.template === undefined ? '' : ` TEMPLATE ${pg.escapeIdentifier(opts.template)}`;
+    await c.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}${template}`);
   });
   let dropped = false;
   return {

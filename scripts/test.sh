@@ -98,6 +98,12 @@ printf 'test: node --test over %d file(s) [%s so far]\n' "${#files[@]}" "$(elaps
 # times (node's own per-file durations); every file's time goes to CUTOVER_TEST_TIMES_FILE.
 export CUTOVER_TEST_TIMES_FILE="$ROOT/test-artifacts/test-file-times.txt"
 rm -f "$CUTOVER_TEST_TIMES_FILE"
-exec node --test --test-concurrency="$concurrency" --enable-source-maps \
+# Each Airflow's schema is migrated once per run into a template database the files copy
+# (test/support/airflow-db.ts); the run starts without any and drops them at its end, quietly.
+node dist/test/support/drop-airflow-templates.js
+status=0
+node --test --test-concurrency="$concurrency" --enable-source-maps \
   --test-reporter=./dist/test/support/file-times-reporter.js --test-reporter-destination=stdout \
-  "${files[@]}"
+  "${files[@]}" || status=$?
+node dist/test/support/drop-airflow-templates.js || true
+exit "$status"

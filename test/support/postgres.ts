@@ -22,13 +22,14 @@ function adminUrl(): string {
   return `postgresql://${encodeURIComponent(PG_USER)}@${PG_HOST}:${PG_PORT}/postgres`;
 }
 
-export async function createTestDatabase(prefix: string): Promise<TestDatabase> {
+/** `template`: a copy of that database (CREATE DATABASE ... TEMPLATE) instead of an empty one. */
+export async function createTestDatabase(prefix: string, template?: string): Promise<TestDatabase> {
   const clean = prefix
     .toLowerCase()
     .replace(/[^a-z0-9_]/g, '_')
     .slice(0, 30);
   const name = `${clean}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  return createDatabase(name, { serverUrl: adminUrl() });
+  return createDatabase(name, { serverUrl: adminUrl(), ...(template === undefined ? {} : { template }) });
 }
 
 export async function dropDatabase(name: string): Promise<void> {

@@ -13,7 +13,6 @@ import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import pg from 'pg';
 import type { Adapters } from '../../activities/index.js';
-import { AirflowUpgradeCli } from '../../adapters/airflow-upgrade-cli.js';
 import { planDigest } from '../../domain/plan-file.js';
 import { UPGRADE_WORKFLOW_TYPE } from '../../domain/upgrade/kind.js';
 import { upgradePlanSchema, type UpgradePlan, type UpgradePlanInput } from '../../domain/upgrade/plan.js';
@@ -21,12 +20,13 @@ import type { UpgradeInput, UpgradeResult, UpgradeStatus } from '../../domain/up
 import { localTargetEnvFile } from '../../local/airflow-env.js';
 import type { AirflowComponentName } from '../../local/component-names.js';
 import { spawnSupervisor, type SupervisorProcess } from '../../local/supervisor-process.js';
-import { airflowVenvFor, repoRoot } from '../../local/venv.js';
+import { repoRoot } from '../../local/venv.js';
 import { adaptersFromEnv } from '../../worker/adapters-from-env.js';
 import { createCutoverWorker } from '../../worker/create-worker.js';
 import { approveUpdate, statusQuery } from '../../workflows/engine/messages.js';
 import { startCutoverEnv, workflowBundle, type CutoverEnv } from './cutover-env.js';
-import { createTestDatabase, type TestDatabase } from './postgres.js';
+import { createAirflowTestDatabase } from './airflow-db.js';
+import type { TestDatabase } from './postgres.js';
 
 /** The rows of one statement, on a connection of its own (the tests' reads never share a session). */
 export async function query<T extends pg.QueryResultRow>(
@@ -119,20 +119,9 @@ export function everyComponentOn(components: readonly string[], version: string)
   return components.map((c) => `${c}=${version}`).sort();
 }
 
-/** A new test DB migrated by Airflow `version`'s own `airflow db migrate`; dropped again if that fails. */
+/** A new test DB with the schema Airflow `version`'s own `airflow db migrate` made (a copy of its template). */
 export async function migratedTestDatabase(prefix: string, version: string): Promise<TestDatabase> {
-  const db = await createTestDatabase(prefix);
-  try {
-    const migrated = await new AirflowUpgradeCli({ targetVenv: airflowVenvFor(version) }).migrate({
-      venv: airflowVenvFor(version),
-      dbUrl: db.sqlalchemyUrl,
-    });
-    assert.ok(migrated.ok, `${version}'s migrate: ${migrated.error}`);
-    return db;
-  } catch (err) {
-    await db.drop();
-    throw err;
-  }
+  return createAirflowTestDatabase(prefix, { airflowVersion: version });
 }
 
 export interface LocalAirflowStage {
