@@ -33,7 +33,8 @@ import type { temporal } from '@temporalio/proto';
 import { AirflowRestApi } from '../adapters/airflow-api.js';
 import { AirflowSession } from '../adapters/airflow-http.js';
 import { WORKFLOW_TYPE, type CutoverResult } from '../domain/cutover.js';
-import { planSchema, type PlanInput } from '../domain/plan.js';
+import { planSchema } from '../domain/plan.js';
+import { localXComPlanInput } from '../test/support/plans.js';
 import { parseComponents } from '../local/supervisor.js';
 import { localTargetEnvFile } from '../local/airflow-env.js';
 import { spawnSupervisor } from '../local/supervisor-process.js';
@@ -208,33 +209,15 @@ async function main(): Promise<void> {
       await wa.close();
     });
 
-    const raw: PlanInput = {
-      apiVersion: 'cutover/v1',
-      kind: 'XComBackendCutover',
+    const raw = localXComPlanInput({
       name: `bench-heal-${randomUUID().slice(0, 8)}`,
-      target: { kind: 'local', name: 'bench', envFile, components: COMPONENTS.map((name) => ({ name })) },
-      airflow: {
-        version: '3.3',
-        metadataDb: { access: 'direct', urlEnv: 'CUTOVER_METADB_URL' },
-        api: {
-          url: supervisor.apiUrl,
-          usernameEnv: 'CUTOVER_AIRFLOW_USER',
-          passwordEnv: 'CUTOVER_AIRFLOW_PASSWORD',
-        },
-      },
-      change: { mode: 'env-file' },
-      spec: {
-        xcom: {
-          path: `s3://aws_default@${BUCKET}/xcom`,
-          threshold: { strategy: 'above-quantile', quantile: 'p99.9', roundTo: 100_000 },
-          compression: '',
-          maxOffloadRows: 10,
-        },
-        validation: { dagId: DAG, unpause: true, timeout: '5m' },
-      },
-      approval: { approvers: ['bench'], timeout: '1h' },
-      rollout: { timeout: '5m' },
-    };
+      envFile,
+      components: COMPONENTS,
+      apiUrl: supervisor.apiUrl,
+      bucket: BUCKET,
+      dagId: DAG,
+      approver: 'bench',
+    });
     const plan = planSchema.parse(raw);
     const input = inputFor(plan, { inject: 'env-encoding' });
     const t0 = performance.now();

@@ -35,6 +35,7 @@ import { repoRoot } from '../local/venv.js';
 import { adaptersFromEnv, type WorkerAdapters } from '../worker/adapters-from-env.js';
 import { createCutoverWorker } from '../worker/create-worker.js';
 import { approveUpdate, rejectUpdate } from '../workflows/engine/messages.js';
+import { localXComPlanInput } from './support/plans.js';
 import { createAirflowTestDatabase, type AirflowTestDatabase } from './support/airflow-db.js';
 import {
   inputFor,
@@ -151,33 +152,15 @@ void describe('cut-over on the local target, end to end', () => {
   }
 
   function planFor(patch: (raw: PlanInput) => void = () => {}): Plan {
-    const raw: PlanInput = {
-      apiVersion: 'cutover/v1',
-      kind: 'XComBackendCutover',
+    const raw = localXComPlanInput({
       name: `local-e2e-${randomUUID().slice(0, 8)}`,
-      target: { kind: 'local', name: 'e2e', envFile, components: COMPONENTS.map((name) => ({ name })) },
-      airflow: {
-        version: '3.3',
-        metadataDb: { access: 'direct', urlEnv: 'CUTOVER_METADB_URL' },
-        api: {
-          url: supervisor.apiUrl,
-          usernameEnv: 'CUTOVER_AIRFLOW_USER',
-          passwordEnv: 'CUTOVER_AIRFLOW_PASSWORD',
-        },
-      },
-      change: { mode: 'env-file' },
-      spec: {
-        xcom: {
-          path: `s3://aws_default@${BUCKET}/xcom`,
-          threshold: { strategy: 'above-quantile', quantile: 'p99.9', roundTo: 100_000 },
-          compression: '',
-          maxOffloadRows: 10,
-        },
-        validation: { dagId: DAG, unpause: true, timeout: '5m' },
-      },
-      approval: { approvers: ['dococeven'], timeout: '1h' },
-      rollout: { timeout: '5m' },
-    };
+      envFile,
+      components: COMPONENTS,
+      apiUrl: supervisor.apiUrl,
+      bucket: BUCKET,
+      dagId: DAG,
+      approver: 'dococeven',
+    });
     patch(raw);
     return planSchema.parse(raw);
   }

@@ -49,3 +49,47 @@ export function calibrationPlan(o: {
     },
   });
 }
+
+/**
+ * The XCom flip of a local target under the supervisor, as the local end-to-end file and the heal
+ * bench run it: env-file change, the reference threshold rule (p99.9, rounded to 100 kB), the
+ * validation DAG unpaused, `maxOffloadRows` 10. Secrets by env var name only.
+ */
+export function localXComPlanInput(o: {
+  name: string;
+  envFile: string;
+  components: readonly string[];
+  apiUrl: string;
+  bucket: string;
+  dagId: string;
+  approver: string;
+}): PlanInput {
+  return {
+    apiVersion: 'cutover/v1',
+    kind: 'XComBackendCutover',
+    name: o.name,
+    target: {
+      kind: 'local',
+      name: 'e2e',
+      envFile: o.envFile,
+      components: o.components.map((name) => ({ name })),
+    },
+    airflow: {
+      version: '3.3',
+      metadataDb: { access: 'direct', urlEnv: 'CUTOVER_METADB_URL' },
+      api: { url: o.apiUrl, usernameEnv: 'CUTOVER_AIRFLOW_USER', passwordEnv: 'CUTOVER_AIRFLOW_PASSWORD' },
+    },
+    change: { mode: 'env-file' },
+    spec: {
+      xcom: {
+        path: `s3://aws_default@${o.bucket}/xcom`,
+        threshold: { strategy: 'above-quantile', quantile: 'p99.9', roundTo: 100_000 },
+        compression: '',
+        maxOffloadRows: 10,
+      },
+      validation: { dagId: o.dagId, unpause: true, timeout: '5m' },
+    },
+    approval: { approvers: [o.approver], timeout: '1h' },
+    rollout: { timeout: '5m' },
+  };
+}
