@@ -73,6 +73,10 @@ function descendants(root: number): number[] {
 interface Seen {
   pid: number;
   start: string;
+  /**
+   * Every command line it was seen with, one per line: a process read between its fork and its
+   * exec still shows its parent's (node's), so one reading is not enough to know what it ran.
+   */
   command: string;
 }
 
@@ -121,7 +125,11 @@ export function runDemo(args: string[], interruptAt?: RegExp, act?: (out: string
       const info = readProc(pid);
       if (!info || info.state === 'Z') continue;
       const key = `${pid}:${info.start}`;
-      if (!run.seen.has(key)) run.seen.set(key, { pid, start: info.start, command: commandOf(pid) });
+      const command = commandOf(pid);
+      const known = run.seen.get(key);
+      if (!known) run.seen.set(key, { pid, start: info.start, command });
+      else if (command !== '' && !known.command.split('\n').includes(command))
+        known.command += `\n${command}`;
     }
   };
   const timer = setInterval(watch, 100);
@@ -196,6 +204,8 @@ export function describeRun(run: DemoRun): string {
 export function reportTimings(run: DemoRun, t: { diagnostic(message: string): void }): void {
   t.diagnostic(`demo took ${run.ms} ms`);
   for (const line of run.stdout.split('\n').filter((l) => /^ {2}\S.* \d+\.\d s/.test(l))) t.diagnostic(line);
+  // With CUTOVER_DEMO_DEBUG=1 (passed on to the demo) its shutdown says what each stop took.
+  for (const line of run.stderr.split('\n').filter((l) => l.startsWith('demo: (debug)'))) t.diagnostic(line);
 }
 
 export async function assertNothingLeft(run: DemoRun, db: string): Promise<void> {
