@@ -144,7 +144,11 @@ export class Lifecycle {
    * last registered first within one order), each bounded by `timeoutMs`. Never throws: problems
    * are reported through `report`. Returns the names of the listed resources it stopped.
    */
-  async disposeAll(report: (line: string) => void, timeoutMs = 30_000): Promise<string[]> {
+  async disposeAll(
+    report: (line: string) => void,
+    timeoutMs = 30_000,
+    timed: (name: string, ms: number) => void = () => undefined,
+  ): Promise<string[]> {
     const settled = await within(Promise.all(this.pending), timeoutMs, 'timeout' as const);
     if (settled === 'timeout') report(`some resources were still starting after ${timeoutMs / 1000}s`);
     const todo = this.disposers.splice(0).sort((a, b) => a.order - b.order || b.seq - a.seq);
@@ -154,7 +158,9 @@ export class Lifecycle {
       const t = performance.now();
       try {
         const r = await within(d.fn(), timeoutMs, 'timeout' as const);
-        if (debug) report(`(debug) ${d.name}: ${Math.round(performance.now() - t)} ms`);
+        const ms = Math.round(performance.now() - t);
+        timed(d.name, ms);
+        if (debug) report(`(debug) ${d.name}: ${ms} ms`);
         if (r === 'timeout') report(`stopping ${d.name} did not finish within ${timeoutMs / 1000}s`);
         else if (r !== false && d.listed !== null) done.push(d.listed);
       } catch (err) {

@@ -6,7 +6,7 @@
  * cut-over for real (or only its dry run with --dry-run), prints the evidence, the decision and its consequences, and stops
  * everything it started (see USAGE in options.ts).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { cloneDatabaseName, rehearsalDatabase } from '../activities/upgrade/names.js';
@@ -244,6 +244,7 @@ async function runDemo(opts: Options, life: Lifecycle, timings: Timing[]): Promi
       'worker.log',
       'moto.log',
       'airflow-db-migrate.log',
+      'shutdown.log',
       ...(airflow ? ['supervisor.log', 'airflow/<component>.log', 'airflow/tasks/'] : []),
     ],
   };
@@ -316,7 +317,16 @@ async function demo(argv: string[]): Promise<DemoResult> {
   // Nothing ran (a bad state dir, a demo already running there): no wall times to tell.
   const ranSomething = timings.length > 1;
   const tStop = performance.now();
-  const stopped = await life.disposeAll(warn, 120_000);
+  // What each stop took, beside the other logs: a slow shutdown names its culprit there.
+  const stopTimes = path.join(opts.dir, 'logs', 'shutdown.log');
+  const stopped = await life.disposeAll(warn, 120_000, (name, ms) => {
+    try {
+      mkdirSync(path.dirname(stopTimes), { recursive: true });
+      appendFileSync(stopTimes, `${new Date().toISOString()} ${name}: stopped in ${ms} ms\n`);
+    } catch {
+      // a state dir that cannot be written to has been reported already
+    }
+  });
   const leftovers = killChildren(descendantProcesses());
   for (const c of leftovers) warn(`killed a leftover process: pid ${c.pid} ${shortCommand(c.command)}`);
   timings.push({

@@ -27,7 +27,7 @@ void describe('npm run demo: drills and interruptions', () => {
     async (t) => {
       const { args, dir, db } = await demoArgs();
       const run = await runDemo(['--yes', '--break', 'env-encoding', ...args]);
-      reportTimings(run, t);
+      reportTimings(run, t, dir);
       assert.equal(run.code, 0, describeRun(run));
 
       const out = run.stdout;

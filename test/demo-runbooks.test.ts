@@ -29,7 +29,7 @@ void describe('npm run demo --runbook', () => {
     async (t) => {
       const { args, dir, db } = await demoArgs();
       const run = await runDemo(['--runbook', 'assess', ...args]);
-      reportTimings(run, t);
+      reportTimings(run, t, dir);
       assert.equal(run.code, 0, describeRun(run));
       const out = run.stdout;
       // Every DAG file of the repo's dags/, the upgrade's validation DAG among them.
@@ -59,7 +59,7 @@ void describe('npm run demo --runbook', () => {
     async (t) => {
       const { args, dir, db } = await demoArgs();
       const run = await runDemo(['--runbook', 'state-store', '--yes', ...args]);
-      reportTimings(run, t);
+      reportTimings(run, t, dir);
       assert.equal(run.code, 0, describeRun(run));
 
       const out = run.stdout;
@@ -102,7 +102,7 @@ void describe('npm run demo --runbook', () => {
     async (t) => {
       const { args, dir, db } = await demoArgs();
       const run = await runDemo(['--runbook', 'upgrade', '--yes', ...args]);
-      reportTimings(run, t);
+      reportTimings(run, t, dir);
       assert.equal(run.code, 0, describeRun(run));
       const out = run.stdout;
 

@@ -78,7 +78,7 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
     async (t) => {
       const { args, dir, db, uiPort, airflowPort } = await demoArgs();
       const run = await runDemo(['--yes', ...args]);
-      reportTimings(run, t);
+      reportTimings(run, t, dir);
       assert.equal(run.code, 0, describeRun(run));
 
       const out = run.stdout;
@@ -160,9 +160,9 @@ void describe('npm run demo (node dist/demo/main.js)', () => {
   );
 
   void test('--dry-run: PLANNED with the dossier figures, the env file untouched', SLOW, async (t) => {
-    const { args, db } = await demoArgs();
+    const { args, dir, db } = await demoArgs();
     const run = await runDemo(['--dry-run', ...args]);
-    reportTimings(run, t);
+    reportTimings(run, t, dir);
     assert.equal(run.code, 0, describeRun(run));
     const out = run.stdout;
     assert.match(out, /^Dry run of plan xcom-flip-local on local-demo: PLANNED$/m);

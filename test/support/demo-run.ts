@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
@@ -201,11 +201,23 @@ export function describeRun(run: DemoRun): string {
 }
 
 /** The wall-time lines of the run's table, for the test log. */
-export function reportTimings(run: DemoRun, t: { diagnostic(message: string): void }): void {
+export function reportTimings(run: DemoRun, t: { diagnostic(message: string): void }, dir?: string): void {
   t.diagnostic(`demo took ${run.ms} ms`);
   for (const line of run.stdout.split('\n').filter((l) => /^ {2}\S.* \d+\.\d s/.test(l))) t.diagnostic(line);
-  // With CUTOVER_DEMO_DEBUG=1 (passed on to the demo) its shutdown says what each stop took.
-  for (const line of run.stderr.split('\n').filter((l) => l.startsWith('demo: (debug)'))) t.diagnostic(line);
+  if (dir === undefined) return;
+  // What the shutdown spent, by what was stopped, and each Airflow component's own stop.
+  const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
+  const lines = read(path.join(dir, 'logs', 'shutdown.log'))
+    .split('\n')
+    .filter(Boolean);
+  const airflow = path.join(dir, 'logs', 'airflow');
+  for (const f of existsSync(airflow) ? readdirSync(airflow).filter((n) => n.endsWith('.log')) : [])
+    lines.push(
+      ...read(path.join(airflow, f))
+        .split('\n')
+        .filter((l) => l.startsWith('=== cutover: stopped')),
+    );
+  for (const line of lines) t.diagnostic(line);
 }
 
 export async function assertNothingLeft(run: DemoRun, db: string): Promise<void> {
