@@ -63,7 +63,7 @@ function api(extra: Partial<AirflowRestApiOptions> = {}): AirflowRestApi {
     password: PASSWORD,
     xcomPath,
     s3: { endpoint: moto.endpoint, region: TEST_REGION, credentials: { ...TEST_CREDENTIALS } },
-    pollIntervalMs: 1_000,
+    pollIntervalMs: 200,
     ...extra,
   });
 }

@@ -118,7 +118,7 @@ void describe('cut-over on the local target, end to end', () => {
       password: PASSWORD,
       xcomPath: `s3://aws_default@${BUCKET}/xcom`,
       s3: { endpoint: moto.endpoint, region: MOTO_REGION, credentials: { ...MOTO_CREDENTIALS } },
-      pollIntervalMs: 1000,
+      pollIntervalMs: 200,
     });
     await startInProcessWorker();
   }, SLOW);
@@ -325,8 +325,8 @@ void describe('cut-over on the local target, end to end', () => {
           break;
         } catch (err) {
           // Only "connection refused" while the api-server starts; an answer is final.
-          if (!(err instanceof TypeError) || tries >= 60) throw err;
-          await new Promise((r) => setTimeout(r, 1000));
+          if (!(err instanceof TypeError) || tries >= 240) throw err;
+          await new Promise((r) => setTimeout(r, 250));
         }
       }
 
