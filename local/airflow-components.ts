@@ -142,11 +142,7 @@ export interface AirflowStack {
   ): Promise<{ durationMs: number; started: ComponentInfo[] }>;
   /** Polls the REST API until the dag-processor has stored these DAGs. */
   waitForDags(dagIds: string[], timeoutMs?: number): Promise<{ durationMs: number }>;
-  /**
-   * Stops every component: SIGTERM, a second SIGTERM after 2 s to a component still running
-   * (Airflow's "signal again if you don't want to wait"), then SIGKILL of the whole tree after the
-   * grace. Final (a teardown: nothing waits on what is left); idempotent.
-   */
+  /** Stops every component (SIGTERM, then SIGKILL of the whole tree). Final; idempotent. */
   stop(): Promise<void>;
 }
 
@@ -354,12 +350,7 @@ export async function startAirflowComponents(
   }
 
   /** SIGTERM to the tree, SIGKILL after the grace, and back only once every process of it is gone. */
-  /**
-   * `hurry` (the final stop only): a second SIGTERM after 2 s. The triggerer's stop of its trigger
-   * runner can sleep out its whole 10 s escalation delay when the runner's sockets closed before it
-   * started waiting (docs/facts.md); a restart lets it, as a pod's termination would.
-   */
-  async function stopComponent(name: AirflowComponentName, hurry = false): Promise<void> {
+  async function stopComponent(name: AirflowComponentName): Promise<void> {
     const r = running.get(name);
     if (!r) return;
     running.delete(name);
@@ -368,22 +359,16 @@ export async function startAirflowComponents(
     tree.refresh();
     const t0 = performance.now();
     // The triggerer stops its trigger runner itself (its own process group: SIGINT, escalating after
-    // 10 s). Signalled directly as well, the runner's end left the triggerer alive past the grace
-    // (SIGKILLed at 15 s, seen in the demo's shutdown). A pod's runtime signals the main process
-    // group only, so the runner is left to the triggerer, as on Kubernetes (docs/facts.md).
+    // 10 s). A runner that had already exited on our SIGTERM left the triggerer waiting out those
+    // 10 s and then past the grace (seen in the demo's shutdown: 15 s). A pod's runtime signals the
+    // main process group only, so the runner is left to the triggerer, as it is on Kubernetes.
     if (name === 'triggerer') tree.signalGroup('SIGTERM');
     else tree.signal('SIGTERM');
     const grace = Date.now() + stopGraceMs;
-    const again = hurry ? Date.now() + 2_000 : Number.POSITIVE_INFINITY;
-    let hurried = false;
     for (;;) {
       // Children forked while it runs down (a task runner finishing) join the tree.
       tree.refresh();
       if (tree.alive().length === 0 || Date.now() >= grace) break;
-      if (!hurried && Date.now() >= again) {
-        hurried = true;
-        tree.signalGroup('SIGTERM');
-      }
       await sleep(200);
     }
     // Who outlived the grace, for the component's log: the next stop's wait is theirs.
@@ -394,11 +379,9 @@ export async function startAirflowComponents(
     }
     await Promise.race([r.exited, sleep(5_000)]);
     const how =
-      killed.length > 0
-        ? `SIGKILLed after the ${stopGraceMs / 1000} s grace: ${killed.join(', ')}`
-        : hurried
-          ? 'on a second SIGTERM'
-          : 'on SIGTERM';
+      killed.length === 0
+        ? 'on SIGTERM'
+        : `SIGKILLed after the ${stopGraceMs / 1000} s grace: ${killed.join(', ')}`;
     appendFileSync(
       r.info.logFile,
       `=== cutover: stopped airflow ${name} in ${Math.round(performance.now() - t0)} ms, ${how} ===\n`,
@@ -532,10 +515,10 @@ export async function startAirflowComponents(
     await waitHealthy(rest.length > 0 ? rest : ['api-server'], rt);
   }
 
-  async function stopSome(names: AirflowComponentName[], hurry = false): Promise<void> {
+  async function stopSome(names: AirflowComponentName[]): Promise<void> {
     // The api-server last: the scheduler's task runners report back to it while stopping.
-    await Promise.all(names.filter((n) => n !== 'api-server').map((n) => stopComponent(n, hurry)));
-    if (names.includes('api-server')) await stopComponent('api-server', hurry);
+    await Promise.all(names.filter((n) => n !== 'api-server').map((n) => stopComponent(n)));
+    if (names.includes('api-server')) await stopComponent('api-server');
   }
 
   const alive = () => [...running.values()].filter((r) => r.exitCode() === null);
@@ -703,7 +686,7 @@ export async function startAirflowComponents(
     async stop() {
       if (stopped) return;
       stopped = true;
-      await stopSome([...running.keys()], true);
+      await stopSome([...running.keys()]);
       rmSync(secretDir, { recursive: true, force: true });
     },
   };
