@@ -359,9 +359,9 @@ export async function startAirflowComponents(
     tree.refresh();
     const t0 = performance.now();
     // The triggerer stops its trigger runner itself (its own process group: SIGINT, escalating after
-    // 10 s). A runner that had already exited on our SIGTERM left the triggerer waiting out those
-    // 10 s and then past the grace (seen in the demo's shutdown: 15 s). A pod's runtime signals the
-    // main process group only, so the runner is left to the triggerer, as it is on Kubernetes.
+    // 10 s). Signalled directly as well, the runner's end left the triggerer alive past the grace
+    // (SIGKILLed at 15 s, seen in the demo's shutdown). A pod's runtime signals the main process
+    // group only, so the runner is left to the triggerer, as on Kubernetes (docs/facts.md).
     if (name === 'triggerer') tree.signalGroup('SIGTERM');
     else tree.signal('SIGTERM');
     const grace = Date.now() + stopGraceMs;
