@@ -3,7 +3,7 @@
  * throw-away database. Each Airflow's schema is migrated once per test run into a template
  * database (cutover_tpl_*); a test file's database is a copy of it (CREATE DATABASE ... TEMPLATE,
  * ~0.1 s against ~3 s of migration, on every file that needs one). scripts/test.sh drops the
- * templates at the end of the run. A file migrates ONCE and empties the XCom history between tests.
+ * templates at the start and the end of the run. A file migrates ONCE and empties the XCom history between tests.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
@@ -12,7 +12,7 @@ import pg from 'pg';
 import { migrateAirflowDb } from '../../local/airflow-db.js';
 import { createDatabase, databaseExists, dropDatabase } from '../../local/postgres.js';
 import { airflowVenvFor, venvDir } from '../../local/venv.js';
-import { createTestDatabase, PG_HOST, PG_PORT, PG_USER, type TestDatabase } from './postgres.js';
+import { adminUrl, createTestDatabase, type TestDatabase } from './postgres.js';
 
 export { migrateAirflowDb, runAirflowPython, type MigrateResult } from '../../local/airflow-db.js';
 export { airflowBin, repoRoot, venvDir } from '../../local/venv.js';
@@ -25,10 +25,6 @@ export interface AirflowTestDatabase extends TestDatabase {
   schemaMs: number;
   /** The template database it is a copy of; null when it was migrated itself. */
   template: string | null;
-}
-
-function adminUrl(): string {
-  return `postgresql://${encodeURIComponent(PG_USER)}@${PG_HOST}:${PG_PORT}/postgres`;
 }
 
 /**
@@ -57,14 +53,13 @@ function templateName(venv: string): string {
  * when this run has none yet. Built under another name and renamed, so a template that exists is
  * complete; an advisory lock keeps two test files from building the same one at once.
  */
-async function airflowTemplate(airflowVersion?: string): Promise<{ name: string; builtMs: number }> {
+async function airflowTemplate(airflowVersion?: string): Promise<string> {
   const name = templateName(airflowVersion ? airflowVenvFor(airflowVersion) : venvDir());
   const admin = new pg.Client({ connectionString: adminUrl(), application_name: 'cutover-test-template' });
   await admin.connect();
   try {
     await admin.query('SELECT pg_advisory_lock(hashtext($1))', [name]);
-    if (await databaseExists(name, adminUrl())) return { name, builtMs: 0 };
-    const started = performance.now();
+    if (await databaseExists(name, adminUrl())) return name;
     const build = await createDatabase(`${name}_build`, { serverUrl: adminUrl(), replace: true });
     try {
       await migrateAirflowDb(build.sqlalchemyUrl, airflowVersion ? { airflowVersion } : {});
@@ -75,7 +70,7 @@ async function airflowTemplate(airflowVersion?: string): Promise<{ name: string;
       await build.drop();
       throw err;
     }
-    return { name, builtMs: Math.round(performance.now() - started) };
+    return name;
   } finally {
     await admin.end();
   }
@@ -111,8 +106,8 @@ export async function createAirflowTestDatabase(
   const template = await airflowTemplate(opts.airflowVersion);
   for (let attempt = 1; ; attempt++) {
     try {
-      const db = await createTestDatabase(prefix, template.name);
-      return { ...db, schemaMs: Math.round(performance.now() - started), template: template.name };
+      const db = await createTestDatabase(prefix, template);
+      return { ...db, schemaMs: Math.round(performance.now() - started), template };
     } catch (err) {
       // A copy of the template being made by another file at the same moment can make PostgreSQL
       // refuse ("source database ... is being accessed by other users"): try again shortly.
@@ -129,7 +124,8 @@ export async function dropAirflowTemplates(): Promise<string[]> {
   let names: string[];
   try {
     const res = await admin.query<{ datname: string }>(
-      "SELECT datname FROM pg_database WHERE datname LIKE 'cutover\\_tpl\\_%'",
+      'SELECT datname FROM pg_database WHERE starts_with(datname, $1)',
+      [TEMPLATE_PREFIX],
     );
     names = res.rows.map((r) => r.datname);
   } finally {

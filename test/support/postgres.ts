@@ -18,7 +18,8 @@ export const PG_USER = process.env.CUTOVER_PG_USER ?? 'postgres';
 /** name, url (postgresql://...), sqlalchemyUrl (postgresql+psycopg2://...), drop() (idempotent). */
 export type TestDatabase = LocalDatabase;
 
-function adminUrl(): string {
+/** The server's maintenance database, for CREATE / DROP DATABASE. */
+export function adminUrl(): string {
   return `postgresql://${encodeURIComponent(PG_USER)}@${PG_HOST}:${PG_PORT}/postgres`;
 }
 
