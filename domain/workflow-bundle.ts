@@ -105,3 +105,18 @@ export function prebuiltBundleState(): BundleState {
     };
   return { fresh: true, codePath };
 }
+
+/** The Worker option that says where the workflow code comes from. */
+export type WorkflowCode = { workflowBundle: { codePath: string } } | { workflowsPath: string };
+
+/**
+ * The workflow code a worker or a replay runs: the bundle `npm run build` wrote, when it was made
+ * from the sources as they are (no webpack at start: ~1 s and several CPU seconds less per worker
+ * start, bench/worker-startup.ts); else the compiled modules, bundled now, with a note saying why.
+ */
+export function workflowCode(note?: (line: string) => void): WorkflowCode {
+  const bundle = prebuiltBundleState();
+  if (bundle.fresh) return { workflowBundle: { codePath: bundle.codePath } };
+  note?.(`cutover: ${bundle.why}: bundling the workflow code now (npm run build writes the bundle once)`);
+  return { workflowsPath: WORKFLOWS_PATH };
+}

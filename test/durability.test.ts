@@ -22,7 +22,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { decodeTimeoutType } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { WORKFLOW_TYPE, type CutoverResult } from '../domain/cutover.js';
-import { WORKFLOWS_PATH } from '../domain/workflow-bundle.js';
+import { WORKFLOWS_PATH, workflowCode } from '../domain/workflow-bundle.js';
 import { approveUpdate } from '../workflows/engine/messages.js';
 import { inputFor, waitForPhase } from './support/cutover-env.js';
 import { testPlan } from './support/plans.js';
@@ -218,11 +218,21 @@ describe('durability (real dev server, worker in its own process)', { concurrenc
   let server: DevServer;
   let client: Client;
   before(async () => {
-    const bundled = bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+    // The build's bundle when current (what the shipped worker runs), else bundled here once.
+    const code = workflowCode((line) => console.warn(line));
+    const written =
+      'workflowBundle' in code
+        ? Promise.resolve(code.workflowBundle.codePath)
+        : bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }).then(
+            (b) => {
+              const file = path.join(tempDir('cutover-bundle-'), 'workflows.js');
+              writeFileSync(file, b.code);
+              return file;
+            },
+          );
     server = await startTestServer();
     client = await connectClient(server.address);
-    bundlePath = path.join(tempDir('cutover-bundle-'), 'workflows.js');
-    writeFileSync(bundlePath, (await bundled).code);
+    bundlePath = await written;
   });
   after(async () => {
     await Promise.all([...workers].map((w) => w.kill()));

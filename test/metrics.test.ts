@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { CutoverMetrics } from '../activities/engine/metrics.js';
+import { WORKFLOW_BUNDLE_PATH } from '../domain/workflow-bundle.js';
 import { notifyActivities } from '../activities/engine/notify.js';
 import type { CutoverResult } from '../domain/cutover.js';
 import { startMetricsServer, type MetricsServer } from '../worker/metrics-server.js';
@@ -200,11 +201,18 @@ test(
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     try {
       const deadline = Date.now() + 60_000;
-      while (!output.includes('metrics: http')) {
+      while (!output.includes('workflow code:')) {
         if (Date.now() > deadline || child.exitCode !== null) assert.fail(`worker did not start:\n${output}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.match(output, /notifications: webhook configured/);
+      assert.match(output, /metrics: http/);
+      // The build's bundle is current (npm run build made it): the worker starts without webpack.
+      assert.ok(
+        output.includes(`workflow code: ${WORKFLOW_BUNDLE_PATH} (npm run build)`),
+        `the prebuilt bundle is used:\n${output}`,
+      );
+      assert.ok(!output.includes('Workflow bundle created'), 'nothing was bundled at start');
       assert.ok(!output.includes('secret-token-xyz'), 'the webhook URL is never printed');
       // Core publishes its worker metrics once the pollers run; give it a few scrapes.
       let text = '';

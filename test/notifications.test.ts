@@ -12,7 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { historyToJson } from '../client/history-json.js';
 import { notifyActivities, type NotificationMessage } from '../activities/engine/notify.js';
-import { WORKFLOWS_PATH } from '../domain/workflow-bundle.js';
+import { workflowCode } from '../domain/workflow-bundle.js';
 import { approveUpdate, retryCompensationUpdate } from '../workflows/engine/messages.js';
 import { RUNBOOK_ATTRIBUTE_PATCH } from '../workflows/engine/runbook.js';
 import { NOTIFICATIONS_PATCH } from '../workflows/engine/notifications.js';
@@ -200,7 +200,7 @@ describe('webhook messages from real runs', () => {
           3,
         );
         assert.ok(!json.includes('secret-token-xyz'), 'the webhook URL never enters history');
-        await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history, run.handle.workflowId);
+        await Worker.runReplayHistory(workflowCode(), history, run.handle.workflowId);
       } finally {
         await receiver.close();
       }

@@ -6,11 +6,11 @@ import {
   Worker,
   type NativeConnection,
   type WorkerOptions,
-  type WorkflowBundleWithSourceMap,
+  type WorkflowBundleOption,
 } from '@temporalio/worker';
 import { createActivities, type Adapters } from '../activities/index.js';
 import { DEFAULT_TASK_QUEUE } from '../domain/cutover.js';
-import { WORKFLOWS_PATH } from '../domain/workflow-bundle.js';
+import { workflowCode, type WorkflowCode } from '../domain/workflow-bundle.js';
 
 export interface CutoverWorkerOptions {
   connection: NativeConnection;
@@ -21,9 +21,19 @@ export interface CutoverWorkerOptions {
   /** Replace the activities wholesale (scripted doubles in workflow decision tests). */
   activities?: object;
   identity?: string;
-  /** A pre-built workflow bundle (tests build it once instead of once per worker). */
-  workflowBundle?: WorkflowBundleWithSourceMap;
+  /** The workflow code in memory; default: the build's bundle when current (see workflowCode). */
+  workflowBundle?: WorkflowBundleOption;
+  /** Told when the build's bundle is missing or stale and the code is bundled at start instead. */
+  onBundleNote?: (line: string) => void;
   extra?: Partial<WorkerOptions>;
+}
+
+/** Where a worker built with these options takes its workflow code from. */
+export function workflowCodeFor(
+  opts: Pick<CutoverWorkerOptions, 'workflowBundle' | 'onBundleNote'>,
+): WorkflowCode | { workflowBundle: WorkflowBundleOption } {
+  if (opts.workflowBundle) return { workflowBundle: opts.workflowBundle };
+  return workflowCode(opts.onBundleNote ?? ((line) => console.warn(line)));
 }
 
 export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<Worker> {
@@ -31,7 +41,7 @@ export async function createCutoverWorker(opts: CutoverWorkerOptions): Promise<W
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    ...workflowCodeFor(opts),
     activities: opts.activities ?? createActivities(opts.adapters ?? {}),
     ...(opts.identity ? { identity: opts.identity } : {}),
     ...opts.extra,

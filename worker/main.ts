@@ -10,6 +10,7 @@ import { Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { CutoverMetrics } from '../activities/engine/metrics.js';
 import { connectWorker, temporalSettings } from '../adapters/temporal-connection.js';
+import { WORKFLOW_BUNDLE_PATH } from '../domain/workflow-bundle.js';
 import { freePort } from '../local/ports.js';
 import { adaptersFromEnv } from './adapters-from-env.js';
 import { createCutoverWorker } from './create-worker.js';
@@ -43,11 +44,16 @@ async function main(): Promise<void> {
   const settings = temporalSettings();
   const connection = await connectWorker(settings);
   const { adapters, available, close } = adaptersFromEnv(process.env);
+  let bundledAtStart = false;
   const worker = await createCutoverWorker({
     connection,
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     activities: createActivities(adapters, { webhookUrl, metrics }),
+    onBundleNote: (line) => {
+      bundledAtStart = true;
+      console.warn(line);
+    },
   });
   let metricsServer: MetricsServer | null = null;
   if (port !== null && metrics)
@@ -58,6 +64,9 @@ async function main(): Promise<void> {
   // The URL itself is a credential: say whether there is one, never what it is.
   console.log(`  notifications: ${webhookUrl ? 'webhook configured (CUTOVER_WEBHOOK_URL)' : 'off'}`);
   console.log(`  metrics: ${metricsServer ? metricsServer.url : 'off'}`);
+  console.log(
+    `  workflow code: ${bundledAtStart ? 'bundled at start' : `${WORKFLOW_BUNDLE_PATH} (npm run build)`}`,
+  );
   for (const a of available) console.log(`  can: ${a}`);
   try {
     await worker.run();

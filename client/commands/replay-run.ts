@@ -10,7 +10,7 @@ import { DefaultLogger, ReplayError, Runtime, Worker } from '@temporalio/worker'
 import { DeterminismViolationError } from '@temporalio/workflow';
 import type { CutoverInput } from '../../domain/cutover.js';
 import { workflowIdFor } from '../../domain/plan-key.js';
-import { prebuiltBundleState, WORKFLOWS_PATH } from '../../domain/workflow-bundle.js';
+import { workflowCode } from '../../domain/workflow-bundle.js';
 import { messageOf, type CliContext } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { readInputFile } from '../input-file.js';
@@ -138,19 +138,6 @@ export function divergingEvent(history: History, message: string): number | null
     (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === byType[1],
   );
   return matches.length === 1 && matches[0] ? Number(String(matches[0].eventId)) : null;
-}
-
-/**
- * The workflow code to replay against: the bundle `npm run build` wrote, when it was made from the
- * sources as they are; else the compiled modules, bundled now (~4 s), with a note saying why.
- */
-function workflowCode(
-  note?: (line: string) => void,
-): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
-  const bundle = prebuiltBundleState();
-  if (bundle.fresh) return { workflowBundle: { codePath: bundle.codePath } };
-  note?.(`cutover: ${bundle.why}: bundling the workflow code now (npm run build writes the bundle once)`);
-  return { workflowsPath: WORKFLOWS_PATH };
 }
 
 export async function replayHistory(

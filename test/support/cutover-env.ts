@@ -23,14 +23,14 @@ import {
   NativeConnection,
   Runtime,
   type Worker,
-  type WorkflowBundleWithSourceMap,
+  type WorkflowBundleOption,
 } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { CutoverInput, CutoverResult, CutoverStatus, Phase } from '../../domain/cutover.js';
 import { WORKFLOW_TYPE } from '../../domain/cutover.js';
 import { planDigest } from '../../domain/plan-file.js';
 import type { Plan } from '../../domain/plan.js';
-import { WORKFLOWS_PATH } from '../../domain/workflow-bundle.js';
+import { workflowCode } from '../../domain/workflow-bundle.js';
 import { createCutoverWorker } from '../../worker/create-worker.js';
 import { statusQuery } from '../../workflows/engine/messages.js';
 import { connectClient, startTestServer, startTimeSkippingServer, type DevServer } from './temporal.js';
@@ -152,10 +152,17 @@ export function inputFor(plan: Plan, extra: Partial<CutoverInput> = {}): Cutover
   return { plan, planDigest: planDigest(plan), startedBy: 'alice', ...extra };
 }
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** The workflow code, bundled once per test process. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+let bundle: Promise<WorkflowBundleOption> | undefined;
+/**
+ * The workflow code: the bundle `npm run build` wrote when it is current (what the shipped worker
+ * runs), else the compiled modules bundled once per test process.
+ */
+export function workflowBundle(): Promise<WorkflowBundleOption> {
+  bundle ??= (async () => {
+    const code = workflowCode((line) => console.warn(line));
+    if ('workflowBundle' in code) return code.workflowBundle;
+    return bundleWorkflowCode({ workflowsPath: code.workflowsPath, logger: new DefaultLogger('WARN') });
+  })();
   return bundle;
 }
 
