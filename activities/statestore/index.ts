@@ -34,6 +34,7 @@ import { adapterMissing } from '../engine/errors.js';
 import { gate, timed } from '../engine/timing.js';
 import { encodingLintRow, workerCanDeploy } from '../worker-capability.js';
 import { lifecycleNeeds, lifecyclePreflightRow } from '../object-storage.js';
+import { inEachComponent } from '../engine/each-component.js';
 
 /** Prefixes every key with the runbook's name: `calibrate` becomes `stateStore.calibrate`. */
 type Prefixed<T> = { [K in keyof T & string as `stateStore.${K}`]: T[K] };
@@ -129,9 +130,12 @@ export function stateStoreActivities(adapters: Adapters) {
         const stage = renderStateStoreStage(plan, thresholdBytes);
         const rows: CheckRow[] = [];
         rows.push(encodingLintRow(stage.env));
-        for (const component of plan.target.components) {
+        const resolved = await inEachComponent(plan.target.components, async (component) => {
           const started = Date.now();
           const c = await p.resolve({ component, extraEnv: stage.env });
+          return { component, c, durationMs: Date.now() - started };
+        });
+        for (const { component, c, durationMs } of resolved) {
           const problems = [...c.problems, ...(c.error ? [c.error] : [])];
           const versions = Object.entries(c.versions)
             .map(([k, v]) => `${k} ${v ?? 'absent'}`)
@@ -143,7 +147,7 @@ export function stateStoreActivities(adapters: Adapters) {
               problems.length === 0
                 ? `[workers] state_store_backend -> ${c.workerBackendClass ?? c.workerBackend}, path ${c.path}, threshold ${c.threshold} B, compression '${c.compression ?? ''}'; ${versions}`
                 : `${problems.join('; ')} (${versions})`,
-            durationMs: Date.now() - started,
+            durationMs,
           });
         }
         rows.push(carriers(plan));
@@ -230,8 +234,11 @@ export function stateStoreActivities(adapters: Adapters) {
         const components: ResolvedStateStore[] = [];
         const reasons: string[] = [];
         const { path, compression } = plan.spec.stateStore;
-        for (const component of plan.target.components) {
-          const c = await p.resolve({ component });
+        const resolved = await inEachComponent(plan.target.components, async (component) => ({
+          component,
+          c: await p.resolve({ component }),
+        }));
+        for (const { component, c } of resolved) {
           const wrong: string[] = [...c.problems, ...(c.error ? [c.error] : [])];
           if (c.workerBackendClass !== STATE_STORE_OBJECT_STORAGE_BACKEND)
             wrong.push(

@@ -42,6 +42,7 @@ import { gate, timed } from '../engine/timing.js';
 import { dumpFileName, planAtRelease, rehearsalDatabase, cloneDatabaseName } from './names.js';
 import { chooseRestoreMethod } from './restore-method.js';
 import { locationUnder } from '../../domain/helm-values.js';
+import { inEachComponent } from '../engine/each-component.js';
 
 type Prefixed<T> = { [K in keyof T & string as `upgrade.${K}`]: T[K] };
 
@@ -87,22 +88,20 @@ export function upgradeActivities(adapters: Adapters) {
 
   async function inventories(plan: UpgradePlan, needs: string): Promise<ComponentInventory[]> {
     const port = inventory(plan, needs);
-    const out: ComponentInventory[] = [];
-    for (const component of components(plan)) {
+    return inEachComponent(components(plan), async (component): Promise<ComponentInventory> => {
       try {
-        out.push(await port.inventory(component));
+        return await port.inventory(component);
       } catch (err) {
-        out.push({
+        return {
           component,
           airflowVersion: null,
           python: null,
           providers: [],
           dagsFolder: null,
           error: err instanceof Error ? err.message : String(err),
-        });
+        };
       }
-    }
-    return out;
+    });
   }
 
   function versionRows(found: ComponentInventory[], expected: string): string[] {

@@ -3,6 +3,7 @@ import { XCOM_OBJECT_STORAGE_BACKEND } from '../../domain/airflow-env.js';
 import type { Plan } from '../../domain/plan.js';
 import { requireAdapter, type Adapters } from '../adapters.js';
 import { gate, timed } from '../engine/timing.js';
+import { inEachComponent } from '../engine/each-component.js';
 
 /** Why one component's resolved config is not the stage's, or [] when it is. */
 export function configMismatches(got: ComponentConfig, stage: ChangeStage, plan: Plan): string[] {
@@ -34,9 +35,9 @@ export function verifyActivities(adapters: Adapters) {
         'resolve the config inside each Airflow component',
       );
       return timed(async () => {
-        const components: ComponentConfig[] = [];
-        for (const component of plan.target.components)
-          components.push(await probes.resolveConfig({ component }));
+        const components: ComponentConfig[] = await inEachComponent(plan.target.components, (component) =>
+          probes.resolveConfig({ component }),
+        );
         return { components, gate: gate(components.flatMap((c) => configMismatches(c, stage, plan))) };
       });
     },
