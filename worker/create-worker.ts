@@ -21,7 +21,7 @@ export interface CutoverWorkerOptions {
   /** Replace the activities wholesale (scripted doubles in workflow decision tests). */
   activities?: object;
   identity?: string;
-  /** The workflow code in memory; default: the build's bundle when current (see workflowCode). */
+  /** The workflow code, bundled in memory or a file; default: the build's bundle when current (workflowCode). */
   workflowBundle?: WorkflowBundleOption;
   /** Told when the build's bundle is missing or stale and the code is bundled at start instead. */
   onBundleNote?: (line: string) => void;
@@ -29,7 +29,7 @@ export interface CutoverWorkerOptions {
 }
 
 /** Where a worker built with these options takes its workflow code from. */
-export function workflowCodeFor(
+function workflowCodeFor(
   opts: Pick<CutoverWorkerOptions, 'workflowBundle' | 'onBundleNote'>,
 ): WorkflowCode | { workflowBundle: WorkflowBundleOption } {
   if (opts.workflowBundle) return { workflowBundle: opts.workflowBundle };
