@@ -114,7 +114,7 @@ export async function startServices(o: ServicesOptions): Promise<Services> {
   const workerStep = (async () => {
     const t = performance.now();
     const worker = await startWorker(life, server, serverGone, workerEnv);
-    timings.push({ label: 'worker start (workflow bundle)', ms: since(t) });
+    timings.push({ label: 'worker start', ms: since(t) });
     say(
       `  [ok] worker in this process on task queue ${DEFAULT_TASK_QUEUE}${metadataDb ? `, metadata DB URL in ${metadataDb.env}` : ''}${api ? `, REST API login in ${api.usernameEnv}/${api.passwordEnv}` : ''} [${seconds(since(t))}]`,
     );
