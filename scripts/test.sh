@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's checks: setup (install + build), lint, typecheck, then the tests from dist/ with
-# node's test runner, one file at a time (2 cores, and tests start real servers).
+# node's test runner, two files at a time (2 cores; tests start real servers).
 #
 # usage: scripts/test.sh [FILTER...]
 #   FILTER selects test files by substring of their source path, e.g. `npm test -- test/plan`
@@ -83,10 +83,11 @@ if ((${#files[@]} == 0)); then
   exit 1
 fi
 
-# One file at a time: the end-to-end files are CPU-bound on two cores. Two at a time
-# (CUTOVER_TEST_CONCURRENCY=2) was measured slower: every file ~3x longer, the tests 58 min against
-# 38 (bench/README.md, "CI: the whole run").
-concurrency=${CUTOVER_TEST_CONCURRENCY:-1}
+# Two files at a time: one file alone left the two cores 45 % idle (waiting on Airflow's heartbeats,
+# DAG runs and health polls); two at a time took the tests from 2135 s to 1366 s on an idle VM,
+# each file 1.1 to 1.6x its time alone (bench/README.md, "CI: the whole run").
+# CUTOVER_TEST_CONCURRENCY=1 runs one at a time.
+concurrency=${CUTOVER_TEST_CONCURRENCY:-2}
 
 # The tests use the venv's tools (temporal, airflow, moto_server, ...).
 export CUTOVER_VENV="$ROOT/.venv"
