@@ -11,10 +11,11 @@
  *   prebuilt  a child that creates the worker with createCutoverWorker's default (the build's bundle)
  *   bundle    the same child with `workflowsPath` (bundled at start): the baseline
  *   node      `node -e ''`: the floor of any node process
- * Prints medians and p90 of the wall time and the CPU time (user + sys of the child, from
- * getrusage of the children) per config, their ratio to `bundle`, and one JSON line.
+ * Prints medians and p90 of the wall time and the CPU time (the child's utime + stime from
+ * /proc/<pid>/stat when it reports) per config, their ratio to `bundle`, and one JSON line.
  */
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,9 +50,9 @@ async function child(mode: string, address: string): Promise<void> {
     ...(mode === 'bundle' ? { extra: { workflowsPath: WORKFLOWS_PATH, workflowBundle: undefined } } : {}),
   });
   // Created is what a start costs: the bundle is loaded and the worker registered with the server.
+  // The child then waits for the parent's SIGTERM, so that its /proc entry is there to be read.
   process.stdout.write(`${READY} ${worker.getState()}\n`);
-  await connection.close();
-  process.exit(0);
+  setInterval(() => undefined, 60_000);
 }
 
 const quantile = (xs: number[], q: number): number => {
@@ -66,7 +67,6 @@ interface Sample {
 
 /** CPU time of one child: /proc/<pid>/stat's utime + stime, read just before it is stopped. */
 async function cpuOf(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(f[11]) + Number(f[12])) * 1000) / 100;

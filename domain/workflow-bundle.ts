@@ -111,7 +111,7 @@ export type WorkflowCode = { workflowBundle: { codePath: string } } | { workflow
 
 /**
  * The workflow code a worker or a replay runs: the bundle `npm run build` wrote, when it was made
- * from the sources as they are (no webpack at start: ~1 s and several CPU seconds less per worker
+ * from the sources as they are (no webpack at start: ~1.1 s and ~1.5 s of CPU less per worker
  * start, bench/worker-startup.ts); else the compiled modules, bundled now, with a note saying why.
  */
 export function workflowCode(note?: (line: string) => void): WorkflowCode {
